@@ -1,0 +1,77 @@
+"""tapegrad's engine: scalar reverse-mode automatic differentiation on a dynamic tape.
+
+A :class:`Value` records its parents and the local derivative with respect to each
+of them as every op runs; :meth:`Value.backward` walks the graph in reverse
+topological order and applies the chain rule one edge at a time. Every primitive is
+one row of :data:`OPS`.
+
+    >>> from engine import Value
+    >>> x = Value(2.0, label="x")
+    >>> y = (x * x + 1).tanh()
+    >>> y.backward()
+    >>> round(x.grad, 6)
+    0.000727
+"""
+
+from .functional import *  # noqa: F403  (exp, log, tanh, ... generated from the table)
+from .functional import __all__ as _functional_names
+from .gradcheck import (
+    GradcheckError,
+    GradcheckReport,
+    GradcheckRow,
+    gradcheck,
+    jacobian,
+    numerical_grad,
+    numerical_jacobian,
+    vjp,
+)
+from .ops import OPS, Op, safe_pow
+from .tape import Tape, TapeEntry, tape
+from .value import (
+    AnomalyError,
+    BackwardStep,
+    Scope,
+    Value,
+    current_scope,
+    detect_anomaly,
+    enable_grad,
+    is_anomaly_enabled,
+    is_grad_enabled,
+    no_grad,
+    scope,
+    set_detect_anomaly,
+    topological_order,
+    zero_grad,
+)
+
+__all__ = [
+    "Value",
+    "OPS",
+    "Op",
+    "safe_pow",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "scope",
+    "Scope",
+    "current_scope",
+    "detect_anomaly",
+    "set_detect_anomaly",
+    "is_anomaly_enabled",
+    "AnomalyError",
+    "zero_grad",
+    "topological_order",
+    "BackwardStep",
+    "tape",
+    "Tape",
+    "TapeEntry",
+    "numerical_grad",
+    "numerical_jacobian",
+    "gradcheck",
+    "GradcheckError",
+    "GradcheckReport",
+    "GradcheckRow",
+    "jacobian",
+    "vjp",
+    *_functional_names,
+]

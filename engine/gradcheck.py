@@ -1,0 +1,232 @@
+"""Gradient checking: compare backprop with central differences.
+
+Central differences estimate a derivative from two nearby evaluations,
+``(f(x + ε) - f(x - ε)) / 2ε``, with an error of order ε². They need no graph, so
+they are an independent check of every local derivative in the op table and of
+the chain rule that combines them.
+
+* :func:`numerical_grad` -- the estimate alone,
+* :func:`gradcheck` -- analytic vs numerical, per input, as a report (or an error),
+* :func:`jacobian` / :func:`numerical_jacobian` -- the Jacobian of a function with
+  several outputs, one reverse pass per output (the lecture's Jacobian of a
+  functional module, ``(∂z_g/∂z_f)_ij``),
+* :func:`vjp` -- a vector-Jacobian product ``vᵀ J`` in a single reverse pass, the
+  ``[1 × d_f] = [1 × d_g] · [d_g × d_f]`` product of the lecture.
+
+Functions take one positional argument per input and return a Value (or a
+sequence of Values for the Jacobian functions); plain numbers are accepted as
+outputs too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from .value import Value, _to_float, no_grad
+
+__all__ = [
+    "GradcheckError",
+    "GradcheckReport",
+    "GradcheckRow",
+    "numerical_grad",
+    "gradcheck",
+    "jacobian",
+    "numerical_jacobian",
+    "vjp",
+]
+
+
+def _floats(inputs: Sequence[object]) -> list[float]:
+    if isinstance(inputs, (str, bytes)) or not hasattr(inputs, "__iter__"):
+        raise TypeError(f"inputs must be a sequence of numbers, got {type(inputs).__name__}")
+    return [x.data if isinstance(x, Value) else _to_float(x) for x in inputs]
+
+
+def _check_eps(eps: float) -> float:
+    eps = _to_float(eps)
+    if not (eps > 0.0 and math.isfinite(eps)):
+        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
+    return eps
+
+
+def _scalar(out: object, what: str) -> float:
+    if isinstance(out, Value):
+        return out.data
+    try:
+        return _to_float(out)
+    except TypeError:
+        raise TypeError(f"{what} must return a Value or a number, got {type(out).__name__}") from None
+
+
+def _outputs(out: object) -> list:
+    if isinstance(out, Value) or isinstance(out, (int, float)):
+        return [out]
+    if isinstance(out, (list, tuple)):
+        return list(out)
+    raise TypeError(f"function must return a Value or a list of Values, got {type(out).__name__}")
+
+
+def _evaluate(f: Callable, xs: list[float]) -> list[float]:
+    with no_grad():
+        return [_scalar(o, "f") for o in _outputs(f(*(Value(x) for x in xs)))]
+
+
+def numerical_grad(f: Callable, inputs: Sequence[object], eps: float = 1e-6) -> list[float]:
+    """Central-difference estimate of ``∂f/∂x_i`` for each input.
+
+    ``f(*values)`` must return a scalar Value (or number).
+    """
+    xs = _floats(inputs)
+    eps = _check_eps(eps)
+    return [row[0] for row in _numerical_columns(f, xs, eps, n_out=1)]
+
+
+def _numerical_columns(f: Callable, xs: list[float], eps: float, n_out: int | None):
+    """For each input i, the central difference of every output: J[:, i]."""
+    columns = []
+    for i in range(len(xs)):
+        plus, minus = list(xs), list(xs)
+        plus[i] += eps
+        minus[i] -= eps
+        hi, lo = _evaluate(f, plus), _evaluate(f, minus)
+        if n_out is not None and len(hi) != n_out:
+            raise ValueError(f"f must return a single scalar, got {len(hi)} outputs")
+        columns.append([(a - b) / (2.0 * eps) for a, b in zip(hi, lo)])
+    return columns
+
+
+def numerical_jacobian(
+    f: Callable, inputs: Sequence[object], eps: float = 1e-6
+) -> list[list[float]]:
+    """Central-difference Jacobian: ``J[i][j] ≈ ∂out_i/∂in_j``."""
+    xs = _floats(inputs)
+    eps = _check_eps(eps)
+    columns = _numerical_columns(f, xs, eps, n_out=None)
+    n_out = len(_evaluate(f, xs))
+    return [[columns[j][i] for j in range(len(xs))] for i in range(n_out)]
+
+
+def jacobian(f: Callable, inputs: Sequence[object]) -> list[list[float]]:
+    """The Jacobian ``J[i][j] = ∂out_i/∂in_j`` by backprop, one reverse pass per output."""
+    xs = [Value(x) for x in _floats(inputs)]
+    outs = _outputs(f(*xs))
+    rows = []
+    for out in outs:
+        for x in xs:
+            x.grad = 0.0
+        if isinstance(out, Value):
+            out.backward()
+        rows.append([x.grad for x in xs])
+    return rows
+
+
+def vjp(f: Callable, inputs: Sequence[object], v: Sequence[float]) -> tuple[list[float], list[float]]:
+    """``(outputs, vᵀ J)``: the vector-Jacobian product in one reverse pass.
+
+    This is what backprop through a functional module computes: given ``v = ∂c/∂z_g``,
+    it returns ``∂c/∂z_f = v · ∂z_g/∂z_f``.
+    """
+    xs = [Value(x) for x in _floats(inputs)]
+    outs = _outputs(f(*xs))
+    weights = _floats(v)
+    if len(weights) != len(outs):
+        raise ValueError(f"v has {len(weights)} entries but f returned {len(outs)} outputs")
+    total = sum((w * o for w, o in zip(weights, outs) if isinstance(o, Value)), Value(0.0))
+    total.backward()
+    return [_scalar(o, "f") for o in outs], [x.grad for x in xs]
+
+
+@dataclass(frozen=True)
+class GradcheckRow:
+    """Analytic vs numerical derivative for one input."""
+
+    index: int
+    input: float
+    analytic: float
+    numerical: float
+    error: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error <= self.tolerance or (
+            self.analytic == self.numerical  # equal infinities
+        )
+
+
+@dataclass(frozen=True)
+class GradcheckReport:
+    """Per-input comparison; ``ok`` is True when every row is within tolerance."""
+
+    rows: tuple[GradcheckRow, ...]
+    eps: float
+    atol: float
+    rtol: float
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        lines = [
+            f"gradcheck (eps={self.eps:g}, atol={self.atol:g}, rtol={self.rtol:g}): "
+            + ("ok" if self.ok else "FAILED"),
+            f"{'#':>3}  {'input':>12}  {'analytic':>14}  {'numerical':>14}  {'error':>10}",
+        ]
+        for r in self.rows:
+            flag = "" if r.ok else "  <-- mismatch"
+            lines.append(
+                f"{r.index:>3}  {r.input:>12.6g}  {r.analytic:>14.8g}  {r.numerical:>14.8g}  "
+                f"{r.error:>10.3g}{flag}"
+            )
+        return "\n".join(lines)
+
+
+class GradcheckError(AssertionError):
+    """Backprop and central differences disagree; ``report`` has the details."""
+
+    def __init__(self, report: GradcheckReport) -> None:
+        super().__init__(str(report))
+        self.report = report
+
+
+def gradcheck(
+    f: Callable,
+    inputs: Sequence[object],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_on_failure: bool = True,
+) -> GradcheckReport:
+    """Check backprop's gradient of scalar ``f`` against central differences.
+
+    An input passes when ``|analytic - numerical| <= atol + rtol·|numerical|``.
+    Returns a :class:`GradcheckReport`; raises :class:`GradcheckError` carrying it if
+    any input fails and ``raise_on_failure`` is true.
+    """
+    xs = _floats(inputs)
+    eps = _check_eps(eps)
+    atol, rtol = _to_float(atol), _to_float(rtol)
+    if atol < 0 or rtol < 0:
+        raise ValueError(f"atol and rtol must be >= 0, got atol={atol!r}, rtol={rtol!r}")
+    leaves = [Value(x) for x in xs]
+    out = f(*leaves)
+    if not isinstance(out, Value):
+        _scalar(out, "f")  # a number: every derivative is 0
+    else:
+        out.backward()
+    numerical = numerical_grad(f, xs, eps)
+    rows = []
+    for i, (x, leaf, n) in enumerate(zip(xs, leaves, numerical)):
+        a = leaf.grad
+        err = abs(a - n)
+        rows.append(GradcheckRow(i, x, a, n, err if err == err else math.inf, atol + rtol * abs(n)))
+    report = GradcheckReport(tuple(rows), eps, atol, rtol)
+    if raise_on_failure and not report.ok:
+        raise GradcheckError(report)
+    return report

@@ -1,0 +1,655 @@
+"""``Value``: a scalar that records, on a dynamic tape, how it was computed.
+
+Each op creates a new ``Value`` whose node stores, as plain numbers computed during
+the forward pass,
+
+* its parents, an ordered tuple (``x * x`` has ``x`` twice), and
+* the local derivative of the result with respect to each parent.
+
+``backward()`` then walks the graph in reverse topological order and applies the
+chain rule one edge -- one *perturbation* -- at a time::
+
+    parent.grad += local_derivative * node.grad        # dc/ds += dc/dz · dz/ds
+
+There are no closures and no reference cycles: a graph is freed by reference
+counting the moment it is dropped, and a node costs a few hundred bytes.
+
+Numbers used as operands (``x * 2.0``) are constants: they are not nodes of the
+graph; the node keeps them in ``node.constant`` so that it can be displayed and
+replayed, as PyTorch does with Python scalars.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+import numbers
+from contextlib import contextmanager
+from typing import Iterable, Iterator
+
+from .ops import OPS, Op, safe_pow
+
+__all__ = [
+    "Value",
+    "Scope",
+    "AnomalyError",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "scope",
+    "current_scope",
+    "detect_anomaly",
+    "set_detect_anomaly",
+    "is_anomaly_enabled",
+    "zero_grad",
+    "topological_order",
+    "BackwardStep",
+]
+
+
+# -- recording state ------------------------------------------------------------
+# Module globals, read once per op. ``_plain`` is True in the common case (grad
+# recording on, anomaly detection off) so the hot path tests a single flag.
+_grad_enabled = True
+_anomaly = False
+_plain = True
+_scope = None  # the innermost active Scope, shared by every node created in it
+
+
+def _refresh_plain() -> None:
+    global _plain
+    _plain = _grad_enabled and not _anomaly
+
+
+class AnomalyError(FloatingPointError):
+    """Raised under :func:`detect_anomaly` by the first op with a non-finite result
+    or local derivative."""
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Record nothing inside: results are leaves with no parents.
+
+    Use it for inference and for parameter updates (``p.data -= lr * p.grad`` does
+    not need it, but computing an update from Values does).
+    """
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = False
+    _refresh_plain()
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+        _refresh_plain()
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Turn recording back on inside a :func:`no_grad` block."""
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = True
+    _refresh_plain()
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+        _refresh_plain()
+
+
+def is_grad_enabled() -> bool:
+    """True when ops record their parents (the default)."""
+    return _grad_enabled
+
+
+def set_detect_anomaly(enabled: bool) -> None:
+    """Turn anomaly detection on or off for the rest of the program."""
+    global _anomaly
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_detect_anomaly expects a bool, got {type(enabled).__name__}")
+    _anomaly = enabled
+    _refresh_plain()
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Inside, the first op whose result or local derivative is not finite raises
+    :class:`AnomalyError` naming the op, its inputs and their labels.
+
+    Inputs that are already non-finite do not count: the error points at the op
+    where inf or nan first *appeared*.
+    """
+    global _anomaly
+    previous = _anomaly
+    _anomaly = True
+    _refresh_plain()
+    try:
+        yield
+    finally:
+        _anomaly = previous
+        _refresh_plain()
+
+
+class Scope:
+    """A named region of code (a module, a layer) that tags the Values made in it.
+
+    One ``Scope`` object is shared by every node created inside it, so tagging costs
+    one pointer per node. ``path`` is the dotted name from the outermost scope.
+    """
+
+    __slots__ = ("name", "parent", "path", "depth")
+
+    def __init__(self, name: str, parent: Scope | None) -> None:
+        self.name = name
+        self.parent = parent
+        self.path = name if parent is None else f"{parent.path}.{name}"
+        self.depth = 0 if parent is None else parent.depth + 1
+
+    def chain(self) -> tuple[Scope, ...]:
+        """The scopes from the outermost to this one."""
+        out = []
+        s: Scope | None = self
+        while s is not None:
+            out.append(s)
+            s = s.parent
+        return tuple(reversed(out))
+
+    def __repr__(self) -> str:
+        return f"Scope({self.path!r})"
+
+
+@contextmanager
+def scope(name: str) -> Iterator[Scope]:
+    """Tag every Value created inside with a scope; scopes nest (``mlp.layer0``)."""
+    global _scope
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"scope name must be a non-empty str, got {name!r}")
+    previous = _scope
+    _scope = Scope(name, previous)
+    try:
+        yield _scope
+    finally:
+        _scope = previous
+
+
+def current_scope() -> Scope | None:
+    """The innermost active scope, or None."""
+    return _scope
+
+
+# -- the node -------------------------------------------------------------------
+
+
+def _to_float(data: object) -> float:
+    """Convert a real number to a Python float, refusing everything else."""
+    if type(data) is float:
+        return data
+    if isinstance(data, bool) or not isinstance(data, (numbers.Real, decimal.Decimal)):
+        if isinstance(data, Value):
+            raise TypeError(
+                "Value(...) expects a number, got a Value; use value.data to copy its number"
+            )
+        raise TypeError(
+            f"Value data must be a real number (int, float, Fraction, Decimal, numpy "
+            f"scalar), got {type(data).__name__}: {data!r}"
+        )
+    try:
+        return float(data)
+    except OverflowError:
+        raise OverflowError(
+            f"Value data {type(data).__name__} is too large for a float64: {data!r}"
+        ) from None
+
+
+_new = object.__new__
+
+
+class Value:
+    """A scalar node of the computation graph.
+
+    ``Value(data, _children=(), _op='', label='')`` is micrograd's constructor. Code
+    that defines its own op this way passes ``local_grads`` -- the derivative of
+    ``data`` with respect to each child -- so backprop can use it.
+    """
+
+    __slots__ = ("data", "grad", "_parents", "_local_grads", "_oprow", "constant", "label", "_scope")
+
+    def __init__(
+        self,
+        data: object,
+        _children: Iterable[Value] = (),
+        _op: str = "",
+        label: str = "",
+        *,
+        local_grads: Iterable[float] | None = None,
+    ) -> None:
+        self.data = _to_float(data)
+        self.grad = 0.0
+        parents = tuple(_children)
+        for p in parents:
+            if not isinstance(p, Value):
+                raise TypeError(f"_children must be Values, got {type(p).__name__}: {p!r}")
+        if not isinstance(label, str):
+            raise TypeError(f"label must be a str, got {type(label).__name__}")
+        if not isinstance(_op, str):
+            raise TypeError(f"_op must be a str, got {type(_op).__name__}")
+        if local_grads is not None:
+            local_grads = tuple(_to_float(g) for g in local_grads)
+            if len(local_grads) != len(parents):
+                raise ValueError(
+                    f"local_grads has {len(local_grads)} entries for {len(parents)} children"
+                )
+        elif parents:
+            local_grads = None  # unknown: backward() will refuse with a clear error
+        else:
+            local_grads = ()
+        if not _grad_enabled:
+            parents, local_grads = (), ()
+        self._parents = parents
+        self._local_grads = local_grads
+        self._oprow = _op or None
+        self.constant = None
+        self.label = label
+        self._scope = _scope
+
+    # -- what the node records ---------------------------------------------------
+    @property
+    def parents(self) -> tuple[Value, ...]:
+        """The inputs of the op that made this Value, in order (duplicates kept)."""
+        return self._parents
+
+    @property
+    def local_grads(self) -> tuple[float, ...]:
+        """d(self)/d(parent) for each parent, computed during the forward pass."""
+        if self._local_grads is None:
+            return tuple(math.nan for _ in self._parents)
+        return self._local_grads
+
+    @property
+    def op(self) -> str:
+        """The name of the op that made this Value ('' for a leaf)."""
+        row = self._oprow
+        if row is None:
+            return ""
+        return row if isinstance(row, str) else row.name
+
+    @property
+    def op_row(self) -> Op | None:
+        """The row of :data:`engine.ops.OPS` that made this Value, if any."""
+        row = self._oprow
+        return row if isinstance(row, Op) else None
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for inputs and parameters: Values with no parents."""
+        return not self._parents
+
+    @property
+    def scope(self) -> Scope | None:
+        """The :class:`Scope` this Value was created in, or None."""
+        return self._scope
+
+    # micrograd compatibility: read-only views with micrograd's names.
+    @property
+    def _prev(self) -> tuple[Value, ...]:
+        """micrograd's ``_prev``: the distinct children, in order."""
+        return tuple(dict.fromkeys(self._parents))
+
+    @property
+    def _op(self) -> str:
+        """micrograd's ``_op``: the op's display string ('+', '*', 'tanh', '**2')."""
+        row = self._oprow
+        if row is None:
+            return ""
+        if isinstance(row, str):
+            return row
+        if row.name == "pow" and self.constant is not None and len(self._parents) == 1:
+            c = self.constant[1]
+            return f"**{_fmt(c)}" if self.constant[0] == 1 else f"{_fmt(c)}**"
+        return row.label
+
+    def __repr__(self) -> str:
+        if self.label:
+            return f"Value(data={self.data!r}, grad={self.grad!r}, label={self.label!r})"
+        return f"Value(data={self.data!r}, grad={self.grad!r})"
+
+    # -- backprop ----------------------------------------------------------------
+    def backward(self, grad: float = 1.0) -> None:
+        """Backpropagate from this Value, seeded with ``d self / d self = grad``.
+
+        Gradients of intermediate nodes are recomputed on each call and show the
+        latest pass; gradients of leaves accumulate across calls, as in PyTorch
+        (clear them with ``zero_grad``). Works from any node, not only a loss.
+        """
+        seed = _to_float(grad)
+        order = topological_order(self)
+        # Reset the intermediates reached from here so that a second backward()
+        # never over-counts; leaves keep accumulating.
+        for node in order:
+            if node._parents:
+                node.grad = 0.0
+        self.grad += seed
+        for node in reversed(order):
+            parents = node._parents
+            if parents:
+                g = node.grad
+                local_grads = node._local_grads
+                if local_grads is None:
+                    _missing_local_grads(node)
+                # The chain rule, one edge at a time.
+                for parent, local in zip(parents, local_grads):
+                    parent.grad += local * g
+
+    def backward_steps(self, grad: float = 1.0) -> Iterator[BackwardStep]:
+        """Yield every chain-rule step in the order :meth:`backward` applies it.
+
+        Each :class:`BackwardStep` carries the node, the parent, the upstream
+        gradient ``dc/dz``, the local derivative ``dz/ds``, their product and the
+        parent's running gradient after the step, and explains itself in the
+        lecture's words. Exhausting the generator leaves exactly the gradients
+        ``backward()`` leaves.
+        """
+        seed = _to_float(grad)
+        order = topological_order(self)
+        names = _display_names(order)
+        for node in order:
+            if node._parents:
+                node.grad = 0.0
+        self.grad += seed
+        root_name = names[self]
+        index = 0
+        for node in reversed(order):
+            parents = node._parents
+            if not parents:
+                continue
+            local_grads = node._local_grads
+            if local_grads is None:
+                _missing_local_grads(node)
+            for position, (parent, local) in enumerate(zip(parents, local_grads)):
+                upstream = node.grad
+                contribution = local * upstream
+                parent.grad += contribution
+                yield BackwardStep(
+                    index,
+                    node,
+                    parent,
+                    position,
+                    upstream,
+                    local,
+                    contribution,
+                    parent.grad,
+                    root_name,
+                    names[node],
+                    names[parent],
+                )
+                index += 1
+
+    def zero_grad(self) -> None:
+        """Set this Value's gradient to 0."""
+        self.grad = 0.0
+
+    # -- operators (generated from the op table below) ----------------------------
+    def __neg__(self) -> Value:
+        return self * -1.0
+
+    def __sub__(self, other: object) -> Value:
+        if isinstance(other, Value):
+            return self + (-other)
+        return self + (-_to_float(other))
+
+    def __rsub__(self, other: object) -> Value:
+        return (-self) + other
+
+    def __truediv__(self, other: object) -> Value:
+        if isinstance(other, Value):
+            return self * other**-1.0
+        return self * safe_pow(_to_float(other), -1.0)
+
+    def __rtruediv__(self, other: object) -> Value:
+        return self**-1.0 * other
+
+
+def _fmt(c: float) -> str:
+    return str(int(c)) if c == int(c) and abs(c) < 1e15 else repr(c)
+
+
+def _missing_local_grads(node: Value) -> None:
+    raise RuntimeError(
+        f"{node!r} was built with Value(data, _children, _op={node.op!r}) but no "
+        "local_grads, so backprop cannot pass through it; pass local_grads=(d/d child, ...) "
+        "or build it from tapegrad's ops"
+    )
+
+
+# -- building nodes -------------------------------------------------------------
+
+
+def _make(data: float, parents: tuple, local_grads: tuple, row: Op, constant) -> Value:
+    """Create a recorded node: the one place ops allocate Values."""
+    node = _new(Value)
+    node.data = data
+    node.grad = 0.0
+    node.label = ""
+    node._oprow = row
+    node.constant = constant
+    node._scope = _scope
+    if _plain:
+        node._parents = parents
+        node._local_grads = local_grads
+        return node
+    if not _grad_enabled:
+        node._parents = ()
+        node._local_grads = ()
+    else:
+        node._parents = parents
+        node._local_grads = local_grads
+    if _anomaly:
+        _check_anomaly(node, parents, local_grads)
+    return node
+
+
+def _check_anomaly(node: Value, parents: tuple, local_grads: tuple) -> None:
+    values = (node.data, *local_grads)
+    if all(math.isfinite(v) for v in values):
+        return
+    inputs = [p.data for p in parents]
+    if node.constant is not None:
+        inputs.insert(node.constant[0], node.constant[1])
+    if not all(math.isfinite(v) for v in inputs):
+        return  # the anomaly came from upstream; it was (or would be) reported there
+    described = ", ".join(
+        f"{p.label or '<unlabelled>'}={p.data!r}" for p in parents
+    )
+    if node.constant is not None:
+        described += f"{', ' if described else ''}constant={node.constant[1]!r}"
+    what = "result" if not math.isfinite(node.data) else "local derivative"
+    raise AnomalyError(
+        f"op '{node.op}' produced a non-finite {what}: result={node.data!r}, "
+        f"local derivatives={tuple(local_grads)!r}, inputs: {described}"
+    )
+
+
+def _unary_method(row: Op):
+    fn = row.fn
+
+    def method(self: Value) -> Value:
+        out, d = fn(self.data)
+        return _make(out, (self,), (d,), row, None)
+
+    method.__name__ = row.name
+    method.__doc__ = f"{row.doc}"
+    return method
+
+
+def _binary_methods(row: Op):
+    fn = row.fn
+
+    def forward(self: Value, other: object) -> Value:
+        if isinstance(other, Value):
+            out, dx, dy = fn(self.data, other.data)
+            return _make(out, (self, other), (dx, dy), row, None)
+        c = _to_float(other)
+        out, dx, _ = fn(self.data, c)
+        return _make(out, (self,), (dx,), row, (1, c))
+
+    def reflected(self: Value, other: object) -> Value:
+        c = _to_float(other)
+        out, _, dy = fn(c, self.data)
+        return _make(out, (self,), (dy,), row, (0, c))
+
+    forward.__doc__ = row.doc
+    reflected.__doc__ = f"{row.doc} (number on the left)"
+    return forward, reflected
+
+
+_DUNDER = {"add": ("__add__", "__radd__"), "mul": ("__mul__", "__rmul__"), "pow": ("__pow__", "__rpow__")}
+
+for _row in OPS.values():
+    if _row.arity == 1:
+        setattr(Value, _row.name, _unary_method(_row))
+    else:
+        _fwd, _refl = _binary_methods(_row)
+        _fwd.__name__, _refl.__name__ = _DUNDER[_row.name]
+        setattr(Value, _DUNDER[_row.name][0], _fwd)
+        setattr(Value, _DUNDER[_row.name][1], _refl)
+del _row
+
+
+def apply(row: Op, *inputs: object) -> Value:
+    """Apply an op row to Values or numbers (numbers become constants; if every
+    input is a number the result is a leaf Value holding the result)."""
+    if len(inputs) != row.arity:
+        raise TypeError(f"{row.name} takes {row.arity} input(s), got {len(inputs)}")
+    if row.arity == 1:
+        (x,) = inputs
+        if isinstance(x, Value):
+            return getattr(x, row.name)()
+        return Value(row.fn(_to_float(x))[0])
+    x, y = inputs
+    if isinstance(x, Value):
+        return getattr(Value, _DUNDER[row.name][0])(x, y)
+    if isinstance(y, Value):
+        return getattr(Value, _DUNDER[row.name][1])(y, x)
+    return Value(row.fn(_to_float(x), _to_float(y))[0])
+
+
+# -- graph walks ----------------------------------------------------------------
+
+
+def topological_order(root: Value) -> list[Value]:
+    """Every Value ``root`` depends on, each after all of its parents.
+
+    Iterative depth-first search (no recursion limit), visiting parents in their
+    recorded order, so the same graph always gives the same order -- the order in
+    which Python evaluated the expression.
+    """
+    if not isinstance(root, Value):
+        raise TypeError(f"expected a Value, got {type(root).__name__}")
+    order: list[Value] = []
+    visited: set[Value] = set()
+    stack: list = [root]
+    append_order = order.append
+    push = stack.append
+    pop = stack.pop
+    add = visited.add
+    # A node goes on the stack twice: first bare, to expand its parents, then as a
+    # 1-tuple marking that its parents are done and it can be emitted.
+    while stack:
+        item = pop()
+        if type(item) is tuple:
+            append_order(item[0])
+            continue
+        if item in visited:
+            continue
+        add(item)
+        parents = item._parents
+        if parents:
+            push((item,))
+            for parent in reversed(parents):
+                if parent not in visited:
+                    push(parent)
+        else:
+            append_order(item)
+    return order
+
+
+def zero_grad(values: Iterable[Value]) -> None:
+    """Set the gradient of every Value in ``values`` to 0."""
+    values = list(values)
+    for v in values:
+        if not isinstance(v, Value):
+            raise TypeError(f"zero_grad expects Values, got {type(v).__name__}: {v!r}")
+    for v in values:
+        v.grad = 0.0
+
+
+# -- step-by-step backprop ------------------------------------------------------
+
+
+def _display_names(order: list[Value]) -> dict[Value, str]:
+    """A readable name per node: its label, else v<index in the order>."""
+    return {node: (node.label or f"v{i}") for i, node in enumerate(order)}
+
+
+class BackwardStep:
+    """One application of the chain rule along one edge ``parent -> node``.
+
+    ``contribution = upstream * local`` is added to ``parent.grad``, whose value
+    after the step is ``parent_grad``.
+    """
+
+    __slots__ = (
+        "index",
+        "node",
+        "parent",
+        "position",
+        "upstream",
+        "local",
+        "contribution",
+        "parent_grad",
+        "root_name",
+        "node_name",
+        "parent_name",
+    )
+
+    def __init__(
+        self, index, node, parent, position, upstream, local, contribution, parent_grad,
+        root_name, node_name, parent_name,
+    ) -> None:
+        self.index = index
+        self.node = node
+        self.parent = parent
+        self.position = position
+        self.upstream = upstream
+        self.local = local
+        self.contribution = contribution
+        self.parent_grad = parent_grad
+        self.root_name = root_name
+        self.node_name = node_name
+        self.parent_name = parent_name
+
+    @property
+    def local_name(self) -> str:
+        """The local derivative written as math, e.g. ``tanh'(s)`` or ``dz/ds``."""
+        row = self.node.op_row
+        p = self.parent_name
+        if row is not None and row.arity == 1:
+            return f"{row.name}'({p})"
+        return f"d{self.node_name}/d{p}"
+
+    @property
+    def explanation(self) -> str:
+        """The step in the lecture's words: ``dc/ds += dc/dz · h'(s)``, with numbers."""
+        c, z, s = self.root_name, self.node_name, self.parent_name
+        return (
+            f"d{c}/d{s} += d{c}/d{z} · {self.local_name} = {self.upstream:.6g} · "
+            f"{self.local:.6g} = {self.contribution:.6g}  (d{c}/d{s} is now {self.parent_grad:.6g})"
+        )
+
+    def __repr__(self) -> str:
+        return f"BackwardStep({self.index}: {self.explanation})"

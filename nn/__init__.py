@@ -1,0 +1,1 @@
+"""tapegrad's ``nn``: neurons, layers, MLPs and the classic learning rules, on ``engine``."""

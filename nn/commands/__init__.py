@@ -1,0 +1,1 @@
+"""Subcommands of the ``tapegrad`` command line, one module each (see :mod:`nn.cli`)."""
