@@ -21,8 +21,8 @@ outputs too.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from .value import Value, _to_float, no_grad
 
@@ -57,7 +57,9 @@ def _scalar(out: object, what: str) -> float:
     try:
         return _to_float(out)
     except TypeError:
-        raise TypeError(f"{what} must return a Value or a number, got {type(out).__name__}") from None
+        raise TypeError(
+            f"{what} must return a Value or a number, got {type(out).__name__}"
+        ) from None
 
 
 def _outputs(out: object) -> list:
@@ -122,7 +124,9 @@ def jacobian(f: Callable, inputs: Sequence[object]) -> list[list[float]]:
     return rows
 
 
-def vjp(f: Callable, inputs: Sequence[object], v: Sequence[float]) -> tuple[list[float], list[float]]:
+def vjp(
+    f: Callable, inputs: Sequence[object], v: Sequence[float]
+) -> tuple[list[float], list[float]]:
     """``(outputs, vᵀ J)``: the vector-Jacobian product in one reverse pass.
 
     This is what backprop through a functional module computes: given ``v = ∂c/∂z_g``,

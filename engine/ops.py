@@ -25,8 +25,8 @@ exceptions, and PyTorch's conventions at kinks (``relu'(0) = 0``, ``abs'(0) = 0`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 INF = math.inf
 NAN = math.nan

@@ -43,9 +43,9 @@ def _away_from_kinks(x: float, kinks: tuple, margin: float) -> bool:
 
 def floats_between(low: float, high: float, kinks: tuple = (), margin: float = MARGIN):
     """Finite floats in ``[low + margin, high - margin]``, at least ``margin`` from each kink."""
-    return st.floats(
-        low + margin, high - margin, allow_nan=False, allow_infinity=False
-    ).filter(lambda x: _away_from_kinks(x, kinks, margin))
+    return st.floats(low + margin, high - margin, allow_nan=False, allow_infinity=False).filter(
+        lambda x: _away_from_kinks(x, kinks, margin)
+    )
 
 
 def op_inputs(row: Op | str, margin: float = MARGIN):

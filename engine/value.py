@@ -24,8 +24,8 @@ from __future__ import annotations
 import decimal
 import math
 import numbers
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator
 
 from .ops import OPS, Op, safe_pow
 
@@ -217,7 +217,16 @@ class Value:
     ``data`` with respect to each child -- so backprop can use it.
     """
 
-    __slots__ = ("data", "grad", "_parents", "_local_grads", "_oprow", "constant", "label", "_scope")
+    __slots__ = (
+        "data",
+        "grad",
+        "_parents",
+        "_local_grads",
+        "_oprow",
+        "constant",
+        "label",
+        "_scope",
+    )
 
     def __init__(
         self,
@@ -462,9 +471,7 @@ def _check_anomaly(node: Value, parents: tuple, local_grads: tuple) -> None:
         inputs.insert(node.constant[0], node.constant[1])
     if not all(math.isfinite(v) for v in inputs):
         return  # the anomaly came from upstream; it was (or would be) reported there
-    described = ", ".join(
-        f"{p.label or '<unlabelled>'}={p.data!r}" for p in parents
-    )
+    described = ", ".join(f"{p.label or '<unlabelled>'}={p.data!r}" for p in parents)
     if node.constant is not None:
         described += f"{', ' if described else ''}constant={node.constant[1]!r}"
     what = "result" if not math.isfinite(node.data) else "local derivative"
@@ -507,7 +514,11 @@ def _binary_methods(row: Op):
     return forward, reflected
 
 
-_DUNDER = {"add": ("__add__", "__radd__"), "mul": ("__mul__", "__rmul__"), "pow": ("__pow__", "__rpow__")}
+_DUNDER = {
+    "add": ("__add__", "__radd__"),
+    "mul": ("__mul__", "__rmul__"),
+    "pow": ("__pow__", "__rpow__"),
+}
 
 for _row in OPS.values():
     if _row.arity == 1:
@@ -618,8 +629,18 @@ class BackwardStep:
     )
 
     def __init__(
-        self, index, node, parent, position, upstream, local, contribution, parent_grad,
-        root_name, node_name, parent_name,
+        self,
+        index,
+        node,
+        parent,
+        position,
+        upstream,
+        local,
+        contribution,
+        parent_grad,
+        root_name,
+        node_name,
+        parent_name,
     ) -> None:
         self.index = index
         self.node = node
