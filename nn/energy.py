@@ -1,0 +1,517 @@
+"""Energy models from lecture 1: the Hopfield network and the Boltzmann machine.
+
+Both are recurrent networks of ``n`` binary units ``y_i ∈ {-1, +1}`` joined by
+*symmetric* weights (``w_ij = w_ji``, no self-connections ``w_ii = 0``). Instead of
+mapping an input to an output, they give every joint state ``y`` a scalar *energy*;
+low energy means "compatible". The dynamics (Hopfield) or the probability
+(Boltzmann) follow from the energy alone.
+
+The energy convention
+---------------------
+The slide writes ``E(y) = -Σ_ij y_i w_ij y_j`` (all ordered pairs, no ½). tapegrad
+uses the textbook form (Hopfield 1982, Hinton & Sejnowski 1983), which is *half* of
+that sum::
+
+    E(y) = -½ Σ_{i≠j} y_i w_ij y_j  -  Σ_i b_i y_i   =  -Σ_{i<j} w_ij y_i y_j  -  Σ_i b_i y_i
+
+(the Hopfield network has no biases ``b``). Each symmetric pair is *one* parameter:
+``model.w[i][j]`` and ``model.w[j][i]`` are the same :class:`engine.Value`, and
+:meth:`Module.named_parameters` lists it once, as ``w.i.j`` with ``i < j``. So the
+weights stay symmetric under any optimizer. The diagonal ``model.w[i][i]`` is the
+plain number ``0.0``, not a parameter.
+
+With this convention both learning rules of the slide are *exactly* gradient steps
+with the same ``η`` (``∂E/∂w_ij = -y_i y_j``, ``∂E/∂b_i = -y_i``). Other conventions
+change the factor; each row is checked by engine backprop in ``tests/nn/test_energy.py``::
+
+    energy                          parameters          ∂E/∂w_ij       Hebb step is descent with
+    -½ Σ_{i≠j} y_i w_ij y_j  (ours)  tied, one per pair  -y_i y_j       η
+    -Σ_ij y_i w_ij y_j  (the slide)  tied, one per pair  -2 y_i y_j     η/2
+    -Σ_ij y_i w_ij y_j  (the slide)  w_ij, w_ji free     -y_i y_j       η
+    -½ Σ_{i≠j} y_i w_ij y_j          w_ij, w_ji free     -½ y_i y_j     2η
+
+So the slide's energy and rule agree exactly when ``w_ij`` and ``w_ji`` are treated
+as separate numbers; with one tied parameter per pair the slide's energy doubles
+the gradient. For the Boltzmann machine the same factor appears in the gradient of
+the log-likelihood, and with the slide's energy it would be 2 for weights but 1 for
+biases -- tapegrad's convention avoids that mismatch.
+
+The slide's dynamics ``y_i ← tanh(Σ_j w_ij x_j)`` is the graded (continuous)
+Hopfield network; here units are binary and update with ``sign`` (the ``x_j`` there
+should read ``y_j``: the network feeds back its own state). :meth:`Hopfield.energy`
+accepts real or ``Value`` states too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+from engine import Value
+
+from .module import Module
+
+__all__ = ["Hopfield", "BoltzmannMachine", "RecallStep", "Moments", "MAX_EXACT_UNITS"]
+
+#: The largest ``n`` for which :class:`BoltzmannMachine` enumerates all ``2**n``
+#: states to compute the partition function exactly.
+MAX_EXACT_UNITS = 16
+
+
+# -- argument checks --------------------------------------------------------------
+
+
+def _check_units(n: object, what: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{what}: n must be an int number of units, got {type(n).__name__}: {n!r}")
+    if n < 1:
+        raise ValueError(f"{what}: n must be at least 1 unit, got {n}")
+    return int(n)
+
+
+def _check_real(x: object, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__}: {x!r}")
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be finite, got {x!r}")
+    return x
+
+
+def _check_positive_int(x: object, name: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(x).__name__}: {x!r}")
+    if x < 1:
+        raise ValueError(f"{name} must be at least 1, got {x}")
+    return int(x)
+
+
+def _spins(y: object, n: int, name: str) -> tuple[int, ...]:
+    """A state of ``n`` units, each -1 or +1 (ints or floats equal to ±1, not bools)."""
+    if isinstance(y, (str, bytes)) or not isinstance(y, Sequence):
+        raise TypeError(f"{name} must be a list or tuple of ±1 values, got {type(y).__name__}")
+    if len(y) != n:
+        raise ValueError(f"{name} must have {n} units, got {len(y)}")
+    out = []
+    for i, s in enumerate(y):
+        if isinstance(s, bool) or not isinstance(s, numbers.Real):
+            raise TypeError(f"{name}[{i}] must be -1 or +1, got {type(s).__name__}: {s!r}")
+        if s == 1:
+            out.append(1)
+        elif s == -1:
+            out.append(-1)
+        else:
+            raise ValueError(f"{name}[{i}] must be -1 or +1, got {s!r}")
+    return tuple(out)
+
+
+def _spin_list(data: object, n: int, name: str) -> list[tuple[int, ...]]:
+    if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
+        raise TypeError(f"{name} must be a list of states, got {type(data).__name__}")
+    states = [_spins(y, n, f"{name}[{p}]") for p, y in enumerate(data)]
+    if not states:
+        raise ValueError(f"{name} is empty: give at least one state")
+    return states
+
+
+def _real_state(y: object, n: int) -> list[Any]:
+    """A state for :meth:`energy`: numbers or Values (continuous states are allowed)."""
+    if isinstance(y, (str, bytes)) or not isinstance(y, Sequence):
+        raise TypeError(f"state must be a list or tuple, got {type(y).__name__}")
+    if len(y) != n:
+        raise ValueError(f"state must have {n} units, got {len(y)}")
+    out: list[Any] = []
+    for i, s in enumerate(y):
+        if isinstance(s, Value):
+            out.append(s)
+        elif isinstance(s, bool) or not isinstance(s, numbers.Real):
+            raise TypeError(f"state[{i}] must be a number or a Value, got {type(s).__name__}")
+        else:
+            out.append(float(s))
+    return out
+
+
+def _make_rng(rng: object) -> random.Random | None:
+    if rng is None or isinstance(rng, random.Random):
+        return rng
+    if isinstance(rng, bool) or not isinstance(rng, numbers.Integral):
+        raise TypeError(f"rng must be None, an int seed or a random.Random, got {rng!r}")
+    return random.Random(int(rng))
+
+
+# -- the shared part: symmetric weights and the energy ------------------------------
+
+
+def _symmetric_weights(n: int) -> list[list[Any]]:
+    """An n×n matrix whose (i, j) and (j, i) entries are one shared Value, zeros on
+    the diagonal as plain floats (so they are not parameters)."""
+    w: list[list[Any]] = [[0.0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            w[i][j] = w[j][i] = Value(0.0)
+    return w
+
+
+class _EnergyModel(Module):
+    """Symmetric weights, an optional bias, and ``E(y) = -Σ_{i<j} w_ij y_i y_j - Σ b_i y_i``."""
+
+    n: int
+    w: list[list[Any]]
+    b: list[Value]
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """The index pairs ``(i, j)``, ``i < j``, one per weight, in parameter order."""
+        return [(i, j) for i in range(self.n) for j in range(i + 1, self.n)]
+
+    def weight_matrix(self) -> list[list[float]]:
+        """The weights as a symmetric n×n list of floats with a zero diagonal."""
+        return [[float(x.data) if isinstance(x, Value) else 0.0 for x in row] for row in self.w]
+
+    def forward(self, y: Sequence[Any]) -> Value:
+        """The energy of state ``y`` (see :meth:`energy`)."""
+        y = _real_state(y, self.n)
+        total = None
+        for i, j in self.pairs():
+            yi, yj = y[i], y[j]
+            # With numeric states y_i y_j is one constant: one node per weight.
+            if isinstance(yi, Value) or isinstance(yj, Value):
+                term = self.w[i][j] * yi * yj
+            else:
+                term = self.w[i][j] * (yi * yj)
+            total = term if total is None else total + term
+        for i, b in enumerate(self.b):
+            term = b * y[i]
+            total = term if total is None else total + term
+        if total is None:  # one unit and no bias: nothing to sum
+            return Value(0.0)
+        return -total
+
+    def energy(self, y: Sequence[Any]) -> Value:
+        """``E(y) = -Σ_{i<j} w_ij y_i y_j - Σ_i b_i y_i`` as a Value (half the slide's
+        ``-Σ_ij y_i w_ij y_j``; see the module docstring), differentiable with respect
+        to the weights and to any unit given as a Value."""
+        return self(y)
+
+    def local_field(self, y: Sequence[int], i: int) -> float:
+        """``h_i = Σ_{j≠i} w_ij y_j + b_i``: minus the slope of ``E`` along ``y_i``,
+        since ``E(y) = -y_i h_i + (terms without y_i)``."""
+        y = _spins(y, self.n, "state")
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 0 <= i < self.n:
+            raise ValueError(f"unit index must be an int in [0, {self.n}), got {i!r}")
+        return self._field(self.weight_matrix(), self._bias_floats(), y, i)
+
+    def _bias_floats(self) -> list[float]:
+        return [b.data for b in self.b] if self.b else [0.0] * self.n
+
+    @staticmethod
+    def _field(w: list[list[float]], b: list[float], y: Sequence[int], i: int) -> float:
+        row = w[i]
+        h = b[i]
+        for j, yj in enumerate(y):
+            if j != i:
+                h += row[j] * yj
+        return h
+
+    def _energy_float(self, w: list[list[float]], b: list[float], y: Sequence[int]) -> float:
+        e = 0.0
+        n = self.n
+        for i in range(n):
+            row, yi = w[i], y[i]
+            for j in range(i + 1, n):
+                e -= row[j] * yi * y[j]
+            e -= b[i] * yi
+        return e
+
+
+# -- Hopfield network ----------------------------------------------------------------
+
+
+class RecallStep(NamedTuple):
+    """One asynchronous update during :meth:`Hopfield.recall_steps`.
+
+    ``field`` is ``h_i = Σ_j w_ij y_j``; the unit becomes ``sign(h_i)`` (kept when
+    ``h_i = 0``); ``state`` and ``energy`` are after the update.
+    """
+
+    sweep: int
+    unit: int
+    field: float
+    before: int
+    after: int
+    state: tuple[int, ...]
+    energy: float
+
+
+class Hopfield(_EnergyModel):
+    """A Hopfield network: an associative memory of ``n`` ±1 units.
+
+    * **Storage** (:meth:`store`), Hebb's rule ``w_ij ← w_ij + η y_i y_j`` for each
+      pattern ``y``: exactly one gradient-descent step ``w ← w - η ∂E(y)/∂w`` on the
+      energy of the pattern, which digs a valley at ``y`` (and at ``-y``).
+    * **Recall** (:meth:`recall`), asynchronous: one unit at a time,
+      ``y_i ← sign(h_i)`` with ``h_i = Σ_{j≠i} w_ij y_j``, keeping ``y_i`` when
+      ``h_i = 0``. Flipping unit ``i`` changes the energy by
+      ``ΔE = -(y_i' - y_i) h_i = -2|h_i| < 0``, so the energy never increases and
+      recall stops at a local minimum: a state no single flip improves.
+
+    >>> net = Hopfield(4)
+    >>> net.store([[1, -1, 1, -1]])
+    >>> net.recall([1, -1, 1, 1])
+    [1, -1, 1, -1]
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = _check_units(n, "Hopfield")
+        self.w = _symmetric_weights(self.n)
+        self.b: list[Value] = []
+
+    def config(self) -> dict[str, Any]:
+        return {"n": self.n}
+
+    # -- storage ------------------------------------------------------------------
+    def store(self, patterns: Iterable[Sequence[int]], lr: float | None = None) -> None:
+        """Store ±1 patterns with Hebb's rule ``w_ij += lr · y_i y_j`` (``i ≠ j``).
+
+        ``lr`` defaults to ``1/n``, the usual normalisation; recall depends only on
+        the signs of the fields, so any positive ``lr`` stores the same memories (a
+        negative one "unlearns"). Every pattern is checked before any weight changes.
+        """
+        patterns = _spin_list(patterns, self.n, "patterns")
+        lr = 1.0 / self.n if lr is None else _check_real(lr, "lr")
+        for y in patterns:
+            for i, j in self.pairs():
+                self.w[i][j].data += lr * (y[i] * y[j])
+
+    # -- recall -------------------------------------------------------------------
+    def recall_steps(
+        self, state: Sequence[int], *, max_sweeps: int = 100, rng: object = None
+    ) -> Iterator[RecallStep]:
+        """Run asynchronous recall from ``state``, yielding every unit update.
+
+        A *sweep* visits every unit once: in order ``0 … n-1`` when ``rng`` is None,
+        otherwise in a fresh random order per sweep (``rng`` is an int seed or a
+        ``random.Random``). Recall ends after the first sweep that changes nothing
+        (a fixed point) or after ``max_sweeps`` sweeps.
+        """
+        y = list(_spins(state, self.n, "state"))
+        max_sweeps = _check_positive_int(max_sweeps, "max_sweeps")
+        generator = _make_rng(rng)
+        w, b = self.weight_matrix(), self._bias_floats()
+        order = list(range(self.n))
+        for sweep in range(max_sweeps):
+            if generator is not None:
+                generator.shuffle(order)
+            changed = False
+            for i in order:
+                h = self._field(w, b, y, i)
+                before = y[i]
+                # sign(h), and a tie keeps the unit: then ΔE = 0 and recall still ends.
+                after = 1 if h > 0 else -1 if h < 0 else before
+                y[i] = after
+                changed = changed or after != before
+                yield RecallStep(sweep, i, h, before, after, tuple(y), self._energy_float(w, b, y))
+            if not changed:
+                return
+
+    def recall(
+        self, state: Sequence[int], *, max_sweeps: int = 100, rng: object = None
+    ) -> list[int]:
+        """The state asynchronous recall reaches from ``state`` (see :meth:`recall_steps`)."""
+        final = list(_spins(state, self.n, "state"))
+        for step in self.recall_steps(final, max_sweeps=max_sweeps, rng=rng):
+            final = list(step.state)
+        return final
+
+    def is_fixed_point(self, state: Sequence[int]) -> bool:
+        """True when no unit would change: ``y_i h_i ≥ 0`` for every ``i`` (ties keep)."""
+        y = _spins(state, self.n, "state")
+        w, b = self.weight_matrix(), self._bias_floats()
+        return all(y[i] * self._field(w, b, y, i) >= 0 for i in range(self.n))
+
+
+# -- Boltzmann machine ---------------------------------------------------------------
+
+
+class Moments(NamedTuple):
+    """First and second moments of ±1 states: ``means[i] = ⟨y_i⟩`` and
+    ``correlations[i][j] = ⟨y_i y_j⟩`` (a symmetric matrix, 1 on the diagonal)."""
+
+    means: list[float]
+    correlations: list[list[float]]
+
+
+def _moments(states: Sequence[Sequence[int]], weights: Sequence[float], n: int) -> Moments:
+    means = [0.0] * n
+    corr = [[0.0] * n for _ in range(n)]
+    for y, p in zip(states, weights):
+        for i in range(n):
+            pyi = p * y[i]
+            means[i] += pyi
+            row = corr[i]
+            for j in range(n):
+                row[j] += pyi * y[j]
+    return Moments(means, corr)
+
+
+class BoltzmannMachine(_EnergyModel):
+    """A fully visible Boltzmann machine over ``n`` ±1 units, computed exactly.
+
+    ``p(y) = exp(-E(y)) / Z`` with ``Z = Σ_s exp(-E(s))`` summed over all ``2**n``
+    states (so ``n ≤ 16``). Learning maximises the average log-likelihood of data
+    ``{y[p]}``; for each weight and bias::
+
+        ∂/∂w_ij  (1/P) Σ_p log p(y[p])  =  ⟨y_i y_j⟩_data - ⟨y_i y_j⟩_model
+        ∂/∂b_i   (1/P) Σ_p log p(y[p])  =  ⟨y_i⟩_data     - ⟨y_i⟩_model
+
+    (``-∂E/∂w_ij = y_i y_j`` in the data term; ``∂ log Z/∂w_ij = ⟨y_i y_j⟩_model``).
+    So the slide's rule ``w_ij ← w_ij + η(y_i y_j - ỹ_i ỹ_j)`` is gradient *ascent*
+    on the log-likelihood (descent on the NLL) with step ``η`` in this energy
+    convention, where ``y`` are data and ``ỹ`` are states the model produces
+    itself: samples of ``p`` (e.g. by :meth:`sample`), or, as :meth:`train_step`
+    does by default, the exact expectation over all states.
+    """
+
+    def __init__(self, n: int, bias: bool = True) -> None:
+        n = _check_units(n, "BoltzmannMachine")
+        if n > MAX_EXACT_UNITS:
+            raise ValueError(
+                f"BoltzmannMachine computes Z exactly by enumerating all 2**n states; "
+                f"n={n} is more than the limit of {MAX_EXACT_UNITS} units"
+            )
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be a bool, got {type(bias).__name__}: {bias!r}")
+        self.n = n
+        self.bias = bias
+        self.w = _symmetric_weights(n)
+        self.b = [Value(0.0) for _ in range(n)] if bias else []
+
+    def config(self) -> dict[str, Any]:
+        return {"n": self.n, "bias": self.bias}
+
+    def states(self) -> list[tuple[int, ...]]:
+        """All ``2**n`` states, in ``itertools.product((-1, 1), repeat=n)`` order."""
+        return list(itertools.product((-1, 1), repeat=self.n))
+
+    # -- exact probabilities, as floats ----------------------------------------------
+    def _log_weights(self) -> tuple[list[tuple[int, ...]], list[float], float]:
+        """All states, their ``-E(s)``, and ``log Z`` by a stable log-sum-exp."""
+        w, b = self.weight_matrix(), self._bias_floats()
+        states = self.states()
+        neg_e = [-self._energy_float(w, b, s) for s in states]
+        m = max(neg_e)
+        log_z = m + math.log(math.fsum(math.exp(a - m) for a in neg_e))
+        return states, neg_e, log_z
+
+    def probabilities(self) -> list[float]:
+        """``p(s)`` for every state, in :meth:`states` order (they sum to 1)."""
+        _, neg_e, log_z = self._log_weights()
+        return [math.exp(a - log_z) for a in neg_e]
+
+    def model_moments(self) -> Moments:
+        """The exact ``⟨y_i⟩`` and ``⟨y_i y_j⟩`` under ``p``, summing over all states."""
+        states, neg_e, log_z = self._log_weights()
+        return _moments(states, [math.exp(a - log_z) for a in neg_e], self.n)
+
+    def data_moments(self, data: Iterable[Sequence[int]]) -> Moments:
+        """The averages ``⟨y_i⟩`` and ``⟨y_i y_j⟩`` over a list of ±1 states."""
+        states = _spin_list(data, self.n, "data")
+        return _moments(states, [1.0 / len(states)] * len(states), self.n)
+
+    # -- the same quantities as Values, for autograd ---------------------------------
+    def log_partition(self) -> Value:
+        """``log Z = log Σ_s exp(-E(s))`` as a Value, by a stable log-sum-exp:
+        ``m + log Σ_s exp(-E(s) - m)`` with ``m = max_s -E(s)`` held constant (the
+        shift cancels, so the gradient is exact). Builds ``2**n`` energies."""
+        neg_e = [-self(s) for s in self.states()]
+        m = max(a.data for a in neg_e)
+        total = None
+        for a in neg_e:
+            term = (a - m).exp()
+            total = term if total is None else total + term
+        return total.log() + m
+
+    def log_prob(self, y: Sequence[int]) -> Value:
+        """``log p(y) = -E(y) - log Z`` as a Value."""
+        y = _spins(y, self.n, "y")
+        return -self(y) - self.log_partition()
+
+    def log_likelihood(self, data: Iterable[Sequence[int]]) -> Value:
+        """The average log-likelihood ``(1/P) Σ_p log p(y[p])`` as a Value (``log Z``
+        is built once). Its gradient is the Boltzmann learning rule."""
+        states = _spin_list(data, self.n, "data")
+        total = None
+        for y in states:
+            term = -self(y)
+            total = term if total is None else total + term
+        return total * (1.0 / len(states)) - self.log_partition()
+
+    # -- learning ---------------------------------------------------------------------
+    def train_step(
+        self,
+        data: Iterable[Sequence[int]],
+        lr: float,
+        *,
+        samples: Iterable[Sequence[int]] | None = None,
+    ) -> None:
+        """One step of the Boltzmann rule on a batch of data::
+
+            w_ij += lr · (⟨y_i y_j⟩_data - ⟨ỹ_i ỹ_j⟩_model)
+            b_i  += lr · (⟨y_i⟩_data     - ⟨ỹ_i⟩_model)
+
+        The model term is exact (a sum over all states) unless ``samples`` -- states
+        drawn from the model, e.g. by :meth:`sample` -- are given, in which case it
+        is their average: the slide's ``ỹ``, a stochastic estimate of the gradient.
+        """
+        data_m = self.data_moments(data)
+        lr = _check_real(lr, "lr")
+        model_m = self.model_moments() if samples is None else self.data_moments(samples)
+        for i, j in self.pairs():
+            self.w[i][j].data += lr * (data_m.correlations[i][j] - model_m.correlations[i][j])
+        for i, b in enumerate(self.b):
+            b.data += lr * (data_m.means[i] - model_m.means[i])
+
+    def sample(
+        self,
+        num_samples: int,
+        *,
+        rng: object = 0,
+        burn_in: int = 100,
+        thin: int = 1,
+        start: Sequence[int] | None = None,
+    ) -> list[tuple[int, ...]]:
+        """Draw states from ``p`` by Gibbs sampling.
+
+        One sweep resamples every unit in order from its conditional
+        ``p(y_i = +1 | rest) = σ(2 h_i) = 1 / (1 + exp(-2 h_i))`` (because
+        ``E = -y_i h_i + …``, the two values of ``y_i`` differ in energy by ``2 h_i``).
+        After ``burn_in`` sweeps, the state after every ``thin``-th sweep is kept.
+        ``start`` defaults to a random state; ``rng`` is an int seed or a
+        ``random.Random``.
+        """
+        num_samples = _check_positive_int(num_samples, "num_samples")
+        thin = _check_positive_int(thin, "thin")
+        if isinstance(burn_in, bool) or not isinstance(burn_in, numbers.Integral) or burn_in < 0:
+            raise ValueError(f"burn_in must be an int ≥ 0, got {burn_in!r}")
+        generator = _make_rng(rng) or random.Random(0)
+        if start is None:
+            y = [generator.choice((-1, 1)) for _ in range(self.n)]
+        else:
+            y = list(_spins(start, self.n, "start"))
+        w, b = self.weight_matrix(), self._bias_floats()
+        out: list[tuple[int, ...]] = []
+        sweep = 0
+        while len(out) < num_samples:
+            for i in range(self.n):
+                h = self._field(w, b, y, i)
+                # σ(2h) written to avoid overflow of exp for large |h|.
+                t = math.exp(-2.0 * abs(h))
+                p_plus = 1.0 / (1.0 + t) if h >= 0 else t / (1.0 + t)
+                y[i] = 1 if generator.random() < p_plus else -1
+            sweep += 1
+            if sweep > burn_in and (sweep - burn_in) % thin == 0:
+                out.append(tuple(y))
+        return out
