@@ -1,0 +1,237 @@
+"""The node: construction, conversion, identity, repr and micrograd compatibility."""
+
+import decimal
+import fractions
+import math
+
+import numpy as np
+import pytest
+
+import engine
+from engine import Value
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (2, 2.0),
+        (2.5, 2.5),
+        (-0.0, -0.0),
+        (fractions.Fraction(1, 4), 0.25),
+        (decimal.Decimal("1.5"), 1.5),
+        (np.float64(3.25), 3.25),
+        (np.float32(0.5), 0.5),
+        (np.int64(7), 7.0),
+        (math.inf, math.inf),
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_data_is_always_a_python_float(data, expected):
+    v = Value(data)
+    assert type(v.data) is float
+    assert v.data == expected
+    assert v.grad == 0.0 and type(v.grad) is float
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["1.0", None, 1 + 2j, True, False, [1.0], (1.0,), {"a": 1}, np.bool_(True), object()],
+    ids=lambda v: type(v).__name__,
+)
+def test_bad_data_types_raise_type_error_naming_the_type(bad):
+    with pytest.raises(TypeError, match=type(bad).__name__):
+        Value(bad)
+
+
+def test_a_value_is_not_accepted_as_data():
+    with pytest.raises(TypeError, match="value.data"):
+        Value(Value(1.0))
+
+
+def test_huge_int_raises_overflow_error():
+    with pytest.raises(OverflowError, match="too large"):
+        Value(10**400)
+
+
+def test_bad_operand_types_raise():
+    x = Value(1.0)
+    for bad in ("2", None, [1.0], True):
+        with pytest.raises(TypeError):
+            x + bad
+        with pytest.raises(TypeError):
+            bad * x
+    with pytest.raises(TypeError, match="label"):
+        Value(1.0, label=3)
+
+
+def test_micrograd_constructor_and_names():
+    a = Value(2.0, label="a")
+    b = Value(-3.0, (), "", "b")
+    c = a * b
+    assert c._op == "*" and (a + b)._op == "+" and a.tanh()._op == "tanh"
+    assert (a**2)._op == "**2"
+    assert set(c._prev) == {a, b}
+    with pytest.raises(AttributeError):
+        c._prev = ()
+    with pytest.raises(AttributeError):
+        c._op = "+"
+
+
+def test_micrograd_style_user_op_needs_local_grads():
+    x = Value(0.5)
+    blind = Value(math.exp(x.data), (x,), "myexp")
+    with pytest.raises(RuntimeError, match="local_grads"):
+        blind.backward()
+    y = Value(math.exp(x.data), (x,), "myexp", local_grads=(math.exp(x.data),))
+    y.backward()
+    assert x.grad == math.exp(0.5)
+    with pytest.raises(ValueError, match="local_grads has 2 entries for 1 children"):
+        Value(1.0, (x,), "f", local_grads=(1.0, 2.0))
+    with pytest.raises(TypeError, match="Values"):
+        Value(1.0, (1.0,), "f")
+
+
+def test_parents_are_ordered_with_duplicates():
+    x = Value(3.0)
+    y = x * x
+    assert y.parents == (x, x)
+    assert y.local_grads == (3.0, 3.0)
+    assert y._prev == (x,)  # micrograd's view: distinct children
+    assert x.is_leaf and not y.is_leaf
+
+
+def test_constants_are_not_nodes():
+    x = Value(3.0)
+    y = 2.0 * x
+    assert y.parents == (x,) and y.constant == (0, 2.0)
+    z = x - 1
+    assert z.parents == (x,) and z.constant == (1, -1.0)
+
+
+def test_identity_equality_and_hashing():
+    a, b = Value(1.0), Value(1.0)
+    assert a != b and a == a
+    assert len({a, b}) == 2
+    assert hash(a) != hash(b)
+
+
+def test_slots_no_dict():
+    v = Value(1.0)
+    assert not hasattr(v, "__dict__")
+    with pytest.raises(AttributeError):
+        v.anything = 1
+
+
+def test_repr():
+    assert repr(Value(2.0)) == "Value(data=2.0, grad=0.0)"
+    assert repr(Value(2.0, label="x")) == "Value(data=2.0, grad=0.0, label='x')"
+
+
+def test_no_grad_records_nothing():
+    x = Value(2.0)
+    with engine.no_grad():
+        assert not engine.is_grad_enabled()
+        y = x * x + 1
+        with engine.enable_grad():
+            z = x * 3
+    assert engine.is_grad_enabled()
+    assert y.is_leaf and y.data == 5.0
+    assert z.parents == (x,)
+    y.backward()
+    assert x.grad == 0.0  # nothing flowed back through the unrecorded op
+
+
+def test_no_grad_restores_state_after_an_exception():
+    with pytest.raises(ZeroDivisionError), engine.no_grad():
+        1 / 0
+    assert engine.is_grad_enabled()
+
+
+def test_scope_tags_every_new_value_with_one_shared_object():
+    x = Value(1.0)
+    with engine.scope("mlp") as outer:
+        a = x * 2
+        with engine.scope("layer0") as inner:
+            b = a + 1
+            c = b.tanh()
+            w = Value(0.3)
+        d = c * a
+    e = d + 1
+    assert x.scope is None and e.scope is None
+    assert a.scope is outer and d.scope is outer
+    assert b.scope is inner and c.scope is inner and w.scope is inner
+    assert inner.path == "mlp.layer0" and inner.parent is outer and inner.depth == 1
+    assert [s.name for s in inner.chain()] == ["mlp", "layer0"]
+    assert engine.current_scope() is None
+    with pytest.raises(TypeError):
+        with engine.scope(""):
+            pass
+
+
+def test_detect_anomaly_names_the_op_and_inputs():
+    x = Value(0.0, label="x")
+    with engine.detect_anomaly():
+        ok = (x + 1).log()
+        assert ok.data == 0.0
+        with pytest.raises(engine.AnomalyError, match=r"op 'log'.*x=0.0"):
+            x.log()
+    assert x.log().data == -math.inf  # off again: IEEE results, no error
+
+
+def test_detect_anomaly_reports_where_nonfinite_first_appears():
+    big = Value(1000.0, label="big")
+    with engine.detect_anomaly(), pytest.raises(engine.AnomalyError, match="exp"):
+        big.exp()
+    inf = Value(math.inf, label="given")
+    with engine.detect_anomaly():
+        assert (inf + 1).data == math.inf  # the input was already inf: not this op's fault
+
+
+def test_set_detect_anomaly_flag():
+    engine.set_detect_anomaly(True)
+    try:
+        assert engine.is_anomaly_enabled()
+        with pytest.raises(engine.AnomalyError, match="sqrt"):
+            Value(-1.0, label="neg").sqrt()
+    finally:
+        engine.set_detect_anomaly(False)
+    assert not engine.is_anomaly_enabled()
+    with pytest.raises(TypeError):
+        engine.set_detect_anomaly("yes")
+
+
+def test_anomaly_reports_nonfinite_local_derivative():
+    with engine.detect_anomaly(), pytest.raises(engine.AnomalyError, match="local derivative"):
+        Value(0.0).sqrt()  # sqrt(0) = 0 is fine, d/dx = inf is not
+
+
+def test_micrograd_sanity_check():
+    # micrograd's test_sanity_check; expected numbers are PyTorch's (float64).
+    x = Value(-4.0)
+    z = 2 * x + 2 + x
+    q = z.relu() + z * x
+    h = (z * z).relu()
+    y = h + q + q * x
+    y.backward()
+    assert y.data == -20.0
+    assert x.grad == 46.0
+
+
+def test_micrograd_more_ops():
+    # micrograd's test_more_ops; expected numbers are PyTorch's (float64).
+    a = Value(-4.0)
+    b = Value(2.0)
+    c = a + b
+    d = a * b + b**3
+    c += c + 1
+    c += 1 + c + (-a)
+    d += d * 2 + (b + a).relu()
+    d += 3 * d + (b - a).relu()
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g += 10.0 / f
+    g.backward()
+    assert abs(g.data - 24.70408163265306) < 1e-12
+    assert abs(a.grad - 138.83381924198252) < 1e-10
+    assert abs(b.grad - 645.5772594752186) < 1e-10
