@@ -416,9 +416,10 @@ class BoltzmannMachine(_EnergyModel):
         states, neg_e, log_z = self._log_weights()
         return _moments(states, [math.exp(a - log_z) for a in neg_e], self.n)
 
-    def data_moments(self, data: Iterable[Sequence[int]]) -> Moments:
-        """The averages ``⟨y_i⟩`` and ``⟨y_i y_j⟩`` over a list of ±1 states."""
-        states = _spin_list(data, self.n, "data")
+    def data_moments(self, data: Iterable[Sequence[int]], *, name: str = "data") -> Moments:
+        """The averages ``⟨y_i⟩`` and ``⟨y_i y_j⟩`` over a list of ±1 states (``name``
+        is what error messages call the list)."""
+        states = _spin_list(data, self.n, name)
         return _moments(states, [1.0 / len(states)] * len(states), self.n)
 
     # -- the same quantities as Values, for autograd ---------------------------------
@@ -468,7 +469,9 @@ class BoltzmannMachine(_EnergyModel):
         """
         data_m = self.data_moments(data)
         lr = _check_real(lr, "lr")
-        model_m = self.model_moments() if samples is None else self.data_moments(samples)
+        model_m = (
+            self.model_moments() if samples is None else self.data_moments(samples, name="samples")
+        )
         for i, j in self.pairs():
             self.w[i][j].data += lr * (data_m.correlations[i][j] - model_m.correlations[i][j])
         for i, b in enumerate(self.b):
