@@ -1,0 +1,871 @@
+"""Drawing computation graphs: the values view, the course's block diagrams, backprop step by step.
+
+``draw(root)`` returns a :class:`graphviz.Digraph` (shown inline by Jupyter;
+``.source`` is the DOT text, ``.render()`` and ``.pipe()`` make images) of the graph
+behind ``root``, in one of two views:
+
+``view="values"`` -- what users of scalar engines know: one record per Value,
+``{ label | data 2.0000 | grad 1.0000 }``, and a small node for the op that made it
+(a number used as an operand is written into the op: ``* 2``, ``**2``).
+
+``view="blocks"`` -- the course's notation (NYU Deep Learning, week 2):
+
+* observed variables (inputs x, targets y): shaded circles with a thick black stroke;
+* computed variables: hollow circles;
+* deterministic functions ``G(x, w)``: D-shaped blocks whose parameters are implicit,
+  named in the label only (``* w1``), unless ``show_params=True`` brings them in
+  from the side;
+* cost functions: red squares with an implicit scalar output and no outgoing arrow.
+
+Which leaves are observed and which are parameters: pass ``observed=[x, y]`` (Values
+or labels) and every other leaf is a parameter, or ``params=model`` (a module or a
+list of Values) and every other leaf is observed. With neither, every leaf is
+observed. The cost is the root unless ``costs=[...]`` says otherwise.
+
+Ops made inside ``engine.scope(...)`` (every ``nn`` module call) are drawn inside a
+cluster labelled with the scope's name. ``collapse=`` turns whole scopes into one
+function block each, with their inputs and outputs, so an MLP reads layer by layer:
+``collapse=1`` collapses scopes at depth 1 (``MLP.layers.0``), ``collapse="layers"``
+every scope named ``layers.<i>``, ``collapse=["MLP.layers.0"]`` one scope by path.
+
+``draw(root, step=k)`` draws the graph as it is at step ``k`` of
+:meth:`Value.backward_steps`: the edge being processed is highlighted and labelled
+``upstream × local = contribution``, the node passing its gradient back is outlined,
+nodes whose gradient is final are marked, and every gradient is shown as it is at that
+moment. The real ``.grad`` of every node is left as it was. ``derivative=True`` adds the
+lecture's *derivative network*: the same graph mirrored below with arrows reversed,
+seeded with 1 at the cost, each node ``dc/ds`` fed by the derivative modules of the
+functions that used ``s``.
+
+Same graph, same arguments, byte-identical DOT: node names come from each Value's
+index in :func:`engine.topological_order`, never from ``id()``.
+
+Images need a ``dot`` program: a system Graphviz if there is one, else the
+``graphviz-pure`` wheel that ``pip install tapegrad`` brings (see :mod:`engine._dot`).
+:func:`save_graph` picks the format from the file name and writes DOT text without any.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import pathlib
+import re
+from collections.abc import Iterable, Sequence
+
+import graphviz
+
+from . import _dot
+from .value import Scope, Value, topological_order
+
+__all__ = ["GraphDrawing", "GraphTooLargeError", "draw", "save_graph", "DotNotFoundError"]
+
+DotNotFoundError = _dot.DotNotFoundError
+
+VIEWS = ("values", "blocks")
+RANKDIRS = ("LR", "RL", "TB", "BT")
+DEFAULT_MAX_NODES = 2000
+
+# -- themes ---------------------------------------------------------------------
+# The light theme is the course's week-2 figures, colours read off them (see
+# NOTATION.md); the dark one is the course site from 2021 on (ColorBrewer Set3).
+LIGHT = {
+    "background": "#ffffff",
+    "text": "#000000",
+    "observed": {"style": "filled", "fillcolor": "#dddddd", "color": "#000000", "penwidth": "3"},
+    "computed": {"style": "filled", "fillcolor": "#ffffff", "color": "#9999ff", "penwidth": "3"},
+    "function": {"style": "filled", "fillcolor": "#ffffff", "color": "#6666ff", "penwidth": "3"},
+    "cost": {"style": "filled", "fillcolor": "#ffe1e1", "color": "#ff3333", "penwidth": "3"},
+    "param": {"style": "dashed", "color": "#888888", "penwidth": "2"},
+    "arrow": {"color": "#000000", "penwidth": "2.5", "arrowhead": "normal"},
+    "record": {"color": "#000000", "fontcolor": "#000000"},
+    "op": {"color": "#000000", "fontcolor": "#000000"},
+    "value_arrow": {"color": "#000000"},
+    "cluster": {"color": "#aaaaaa", "fontcolor": "#555555"},
+    "highlight": "#ff7f00",
+    "done": "#e5f5e0",
+    "grad": "#31a354",
+}
+
+DARK = {
+    "background": "#000000",
+    "text": "#f0f0f0",
+    "observed": {"style": "filled", "fillcolor": "#282828", "color": "#fccde5", "penwidth": "3"},
+    "computed": {"style": "solid", "color": "#b3de69", "penwidth": "3"},
+    "function": {"style": "solid", "color": "#bebada", "penwidth": "3"},
+    "cost": {"style": "solid", "color": "#fb8072", "penwidth": "3"},
+    "param": {"style": "dashed", "color": "#d9d9d9", "penwidth": "2"},
+    "arrow": {"color": "#f0f0f0", "penwidth": "1", "arrowhead": "normal"},
+    "record": {"color": "#f0f0f0", "fontcolor": "#f0f0f0"},
+    "op": {"color": "#f0f0f0", "fontcolor": "#f0f0f0"},
+    "value_arrow": {"color": "#f0f0f0"},
+    "cluster": {"color": "#595959", "fontcolor": "#d9d9d9"},
+    "highlight": "#fdb462",
+    "done": "#1f3d1f",
+    "grad": "#8dd3c7",
+}
+
+THEMES = {"light": LIGHT, "dark": DARK}
+
+# The dark theme colours variables by the course's letters: x pink, y blue, z orange,
+# h green, ỹ (a prediction) purple.
+_DARK_OBSERVED = {"y": "#80b1d3"}
+_DARK_COMPUTED = {"z": "#fdb462", "h": "#b3de69", "y": "#bc80bd"}
+
+# The D shape points the way data flows: round side downstream.
+_FUNCTION_SHAPE = {"LR": {"shape": "cds"}, "BT": {"shape": "house"}, "TB": {"shape": "invhouse"}}
+_FUNCTION_FALLBACK = {"shape": "box", "style": "rounded,filled"}
+
+
+class GraphTooLargeError(ValueError):
+    """The graph has more nodes than ``max_nodes``; the message suggests ``collapse``."""
+
+
+class GraphDrawing(graphviz.Digraph):
+    """A :class:`graphviz.Digraph` that finds a ``dot`` program (system Graphviz or the
+    ``graphviz-pure`` wheel) before it is displayed, and keeps the layout engine's
+    font-metric warnings out of notebooks."""
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        _dot.use_dot()
+        return super()._repr_mimebundle_(include, exclude, **kwargs)
+
+    def _repr_image_svg_xml(self) -> str:
+        return self.pipe(format="svg", encoding="utf-8", quiet=True)
+
+    def _repr_image_png(self) -> bytes:
+        return self.pipe(format="png", quiet=True)
+
+    def _repr_image_jpeg(self) -> bytes:
+        return self.pipe(format="jpeg", quiet=True)
+
+
+# -- text -----------------------------------------------------------------------
+
+
+def _num(x: float) -> str:
+    """Four decimals, as micrograd prints them; scientific when that would hide the number."""
+    if not math.isfinite(x):
+        return repr(x)
+    if x == 0.0 or 1e-4 <= abs(x) < 1e6:
+        return f"{x:.4f}"
+    return f"{x:.3e}"
+
+
+def _short(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _const(c: float) -> str:
+    return str(int(c)) if c == int(c) and abs(c) < 1e15 else f"{c:.4g}"
+
+
+def _plain(text: str) -> str:
+    """A label shown literally: backslashes doubled, never taken for an HTML label."""
+    return graphviz.nohtml(text.replace("\\", "\\\\"))
+
+
+_RECORD_SPECIAL = re.compile(r'([\\{}|<>"])')
+
+
+def _record_field(text: str) -> str:
+    return _RECORD_SPECIAL.sub(r"\\\1", text)
+
+
+def _op_text(node: Value) -> str:
+    """The op with its constant operand written in: ``+``, ``* 2``, ``**2``, ``2**``."""
+    row = node.op_row
+    name = row.label if row is not None else node.op
+    if node.constant is None:
+        return name
+    position, c = node.constant
+    if row is not None and row.name == "pow":
+        return f"**{_const(c)}" if position == 1 else f"{_const(c)}**"
+    return f"{name} {_const(c)}" if position == 1 else f"{_const(c)} {name}"
+
+
+# -- choosing what to draw --------------------------------------------------------
+
+
+def _roots(root: Value | Sequence[Value]) -> list[Value]:
+    if isinstance(root, Value):
+        return [root]
+    if isinstance(root, (str, bytes)) or not isinstance(root, Iterable):
+        raise TypeError(f"draw expects a Value or a list of Values, got {type(root).__name__}")
+    roots = list(root)
+    if not roots:
+        raise ValueError("draw got an empty list of Values")
+    for r in roots:
+        if not isinstance(r, Value):
+            raise TypeError(f"draw expects Values, got {type(r).__name__}: {r!r}")
+    return list(dict.fromkeys(roots))
+
+
+def _order(roots: list[Value]) -> list[Value]:
+    """Every node the roots depend on, each after its parents, in a deterministic order."""
+    if len(roots) == 1:
+        return topological_order(roots[0])
+    seen: set[Value] = set()
+    out: list[Value] = []
+    for r in roots:
+        for node in topological_order(r):
+            if node not in seen:
+                seen.add(node)
+                out.append(node)
+    return out
+
+
+def _value_set(what: object, argument: str, order: list[Value]) -> set[Value] | None:
+    """Values from a list of Values or labels, or from an object with ``parameters()``."""
+    if what is None:
+        return None
+    if hasattr(what, "parameters") and callable(what.parameters):
+        what = what.parameters()
+    if isinstance(what, (Value, str)):
+        what = [what]
+    if not isinstance(what, Iterable):
+        raise TypeError(f"{argument} must be a list of Values or labels, got {type(what).__name__}")
+    by_label: dict[str, list[Value]] = {}
+    for node in order:
+        if node.label:
+            by_label.setdefault(node.label, []).append(node)
+    out: set[Value] = set()
+    for item in what:
+        if isinstance(item, Value):
+            out.add(item)
+        elif isinstance(item, str):
+            if item not in by_label:
+                raise ValueError(f"{argument}: no Value labelled {item!r} in the graph")
+            out.update(by_label[item])
+        else:
+            raise TypeError(f"{argument} must hold Values or labels, got {type(item).__name__}")
+    return out
+
+
+def _scope_matches(s: Scope, selector: object) -> bool:
+    if isinstance(selector, bool):
+        return selector and s.depth == 0
+    if isinstance(selector, int):
+        return s.depth == selector
+    names = [selector] if isinstance(selector, str) else list(selector)
+    base = re.sub(r"(\.|\[)?\d+\]?$", "", s.name)
+    return any(n in (s.path, s.name, base) or n + "s" == base for n in names)
+
+
+def _check_collapse(collapse: object) -> None:
+    if collapse is None or isinstance(collapse, (bool, str)):
+        return
+    if isinstance(collapse, int):
+        if collapse < 0:
+            raise ValueError(f"collapse depth must be >= 0, got {collapse}")
+        return
+    if isinstance(collapse, Iterable):
+        items = list(collapse)
+        if all(isinstance(i, str) for i in items):
+            return
+    raise TypeError(
+        "collapse must be None, True, a scope depth (int), a scope name or path (str) "
+        f"or a list of them, got {collapse!r}"
+    )
+
+
+class _Scene:
+    """The drawing as data: elements (DOT nodes) and edges, before any DOT is written.
+
+    An element is ``(dot id, kind, attributes, home scope)``; ``kind`` says what the
+    derivative network and the step highlighting need to know (variable, function,
+    cost, block). An edge remembers which graph edges ``(parent, node, position)`` it
+    stands for.
+    """
+
+    def __init__(self) -> None:
+        self.elements: dict[str, dict] = {}
+        self.edges: list[dict] = []
+        self.edge_index: dict[tuple[str, str], dict] = {}
+
+    def add(self, dot_id: str, kind: str, attrs: dict, home: Scope | None, **extra) -> None:
+        if dot_id not in self.elements:
+            self.elements[dot_id] = {"id": dot_id, "kind": kind, "attrs": attrs, "home": home}
+            self.elements[dot_id].update(extra)
+
+    def connect(self, src: str, dst: str, graph_edge=None, *, merge: bool = False, **attrs):
+        if merge and (src, dst) in self.edge_index:
+            edge = self.edge_index[(src, dst)]
+        else:
+            edge = {"src": src, "dst": dst, "attrs": attrs, "graph_edges": []}
+            self.edges.append(edge)
+            self.edge_index.setdefault((src, dst), edge)
+        if graph_edge is not None:
+            edge["graph_edges"].append(graph_edge)
+        return edge
+
+
+# -- backprop state at one step ---------------------------------------------------
+
+
+class _StepState:
+    """The gradients, the edge in flight and the finished nodes at step ``k``."""
+
+    def __init__(self, root: Value, order: list[Value], k: object) -> None:
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise TypeError(f"step must be an int, got {type(k).__name__}: {k!r}")
+        total = sum(len(node._parents) for node in order)
+        if not 0 <= k < total:
+            raise ValueError(
+                f"step must be between 0 and {total - 1} (the graph has {total} backward "
+                f"steps), got {k}"
+            )
+        # How many chain-rule contributions each node's gradient is the sum of.
+        expected = {node: 0 for node in order}
+        for node in order:
+            for parent in node._parents:
+                expected[parent] += 1
+        received = dict.fromkeys(order, 0)
+        saved = [node.grad for node in order]
+        for node in order:
+            node.grad = 0.0
+        try:
+            for step in root.backward_steps():
+                received[step.parent] += 1
+                if step.index == k:
+                    break
+            self.step = step
+            self.grads = {node: node.grad for node in order}
+        finally:
+            # Drawing must not change the gradients the user has.
+            for node, grad in zip(order, saved):
+                node.grad = grad
+        self.finished = {node for node in order if received[node] == expected[node]}
+        self.total = total
+
+
+# -- the entry point --------------------------------------------------------------
+
+
+def draw(
+    root: Value | Sequence[Value],
+    view: str = "values",
+    *,
+    rankdir: str = "LR",
+    theme: str = "light",
+    collapse: object = None,
+    step: int | None = None,
+    derivative: bool = False,
+    show_params: bool | None = None,
+    observed: object = None,
+    params: object = None,
+    costs: object = None,
+    max_nodes: int | None = DEFAULT_MAX_NODES,
+) -> GraphDrawing:
+    """Draw the graph behind ``root`` (a Value or a list of output Values).
+
+    ``view``: ``"values"`` (records with data and grad) or ``"blocks"`` (the course's
+    notation). ``rankdir``: ``"LR"`` (the week-2 figures), ``"BT"`` (the energy
+    figures: inputs at the bottom, cost on top), ``"TB"`` or ``"RL"``. ``theme``:
+    ``"light"`` or ``"dark"``. ``collapse``: scopes to draw as single blocks (a depth,
+    a name such as ``"layers"``, a path, a list of names, or True for the outermost).
+    ``step``: draw backprop at this step of ``root.backward_steps()``.
+    ``derivative``: add the mirrored derivative network. ``show_params``: draw
+    parameters as side inputs (default: yes in the values view, no in blocks).
+    ``observed`` / ``params``: which leaves are data and which are parameters (Values,
+    labels, or a module with ``parameters()``). ``costs``: the Values drawn as cost
+    squares in the blocks view (default: the root). ``max_nodes``: refuse larger
+    drawings (None: no limit).
+
+    Raises :class:`GraphTooLargeError` past ``max_nodes`` and TypeError/ValueError
+    naming any bad argument.
+    """
+    roots = _roots(root)
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {RANKDIRS}, got {rankdir!r}")
+    if theme not in THEMES:
+        raise ValueError(f"theme must be one of {tuple(THEMES)}, got {theme!r}")
+    _check_collapse(collapse)
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int)):
+        raise TypeError(f"max_nodes must be an int or None, got {max_nodes!r}")
+    for flag, name in ((derivative, "derivative"), (show_params, "show_params")):
+        if flag is not None and not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if step is not None and len(roots) != 1:
+        raise ValueError("step= needs a single root Value to backpropagate from")
+
+    order = _order(roots)
+    index = {node: i for i, node in enumerate(order)}
+    observed_set = _value_set(observed, "observed", order)
+    params_set = _value_set(params, "params", order)
+    costs_set = _value_set(costs, "costs", order)
+    if costs_set is None:
+        costs_set = {r for r in roots if not r.is_leaf}
+    if show_params is None:
+        show_params = view == "values"
+    leaves = [node for node in order if node.is_leaf]
+    if observed_set is not None:
+        parameters = {leaf for leaf in leaves if leaf not in observed_set}
+    elif params_set is not None:
+        parameters = {leaf for leaf in leaves if leaf in params_set}
+    else:
+        parameters = set()
+    names = {node: node.label or f"v{index[node]}" for node in order}
+
+    # The block each node disappears into, if its scope (or an enclosing one) collapses.
+    block_of: dict[Value, Scope] = {}
+    if collapse is not None and collapse is not False:
+        decided: dict[Scope, Scope | None] = {}
+        for node in order:
+            s = node.scope
+            if s is None:
+                continue
+            if s not in decided:
+                decided[s] = next((c for c in s.chain() if _scope_matches(c, collapse)), None)
+            if decided[s] is not None:
+                block_of[node] = decided[s]
+
+    state = _StepState(roots[0], order, step) if step is not None else None
+    grads = state.grads if state is not None else {node: node.grad for node in order}
+    t = THEMES[theme]
+    builder = _Builder(
+        view,
+        rankdir,
+        t,
+        order,
+        index,
+        names,
+        grads,
+        parameters,
+        observed_set,
+        costs_set,
+        block_of,
+        show_params,
+        roots,
+    )
+    scene = builder.build()
+    if max_nodes is not None and len(scene.elements) > max_nodes:
+        raise GraphTooLargeError(
+            f"the graph has {len(order)} values and would need {len(scene.elements)} drawn "
+            f"nodes, more than max_nodes={max_nodes}; a drawing that large is unreadable and "
+            "slow to lay out: pass collapse= (e.g. collapse=1 or collapse='layers') to draw "
+            "each module as one block, draw a smaller graph, or raise max_nodes"
+        )
+    if state is not None:
+        builder.mark_step(scene, state)
+    if derivative:
+        builder.add_derivative_network(scene, state)
+    # Point the graphviz package at a dot program now, so that .render() and
+    # .pipe() work on the result; DOT text itself never needs one.
+    _dot.use_dot(required=False)
+    return _emit(scene, rankdir, t)
+
+
+class _Builder:
+    """Turns the graph into a :class:`_Scene` for one view."""
+
+    def __init__(
+        self,
+        view,
+        rankdir,
+        theme,
+        order,
+        index,
+        names,
+        grads,
+        parameters,
+        observed,
+        costs,
+        block_of,
+        show_params,
+        roots,
+    ) -> None:
+        self.view = view
+        self.rankdir = rankdir
+        self.t = theme
+        self.order = order
+        self.index = index
+        self.names = names
+        self.grads = grads
+        self.parameters = parameters
+        self.observed = observed
+        self.costs = costs if view == "blocks" else set()
+        self.block_of = block_of
+        self.show_params = show_params
+        self.roots = roots
+        self.block_ids: dict[Scope, str] = {}
+
+    # -- element styles --
+    def _function_style(self) -> dict:
+        shape = _FUNCTION_SHAPE.get(self.rankdir, _FUNCTION_FALLBACK)
+        attrs = {**self.t["function"], **shape}
+        if shape is _FUNCTION_FALLBACK and self.t is DARK:
+            attrs["style"] = "rounded"
+        return {**attrs, "fontcolor": self.t["text"]}
+
+    def _variable_style(self, node: Value) -> dict:
+        if node.is_leaf and node in self.parameters:
+            style = dict(self.t["param"])
+        elif node.is_leaf:
+            style = dict(self.t["observed"])
+            if self.t is DARK:
+                style["color"] = _DARK_OBSERVED.get(node.label[:1], style["color"])
+        else:
+            style = dict(self.t["computed"])
+            if self.t is DARK:
+                style["color"] = _DARK_COMPUTED.get(node.label[:1], style["color"])
+        return {"shape": "circle", "fontcolor": self.t["text"], **style}
+
+    def variable(self, scene: _Scene, node: Value, home: Scope | None) -> str:
+        """The element showing the value of ``node``: a record or a circle."""
+        dot_id = f"n{self.index[node]}"
+        name = self.names[node]
+        if self.view == "values":
+            label = (
+                f"{{ {_record_field(name)} | data {_num(node.data)} | "
+                f"grad {_num(self.grads[node])} }}"
+            )
+            attrs = {"shape": "record", "label": graphviz.nohtml(label), **self.t["record"]}
+        else:
+            attrs = {
+                **self._variable_style(node),
+                "label": _plain(node.label),
+                "tooltip": _plain(f"{name} = {_short(node.data)}, grad {_short(self.grads[node])}"),
+            }
+            if not node.label:
+                attrs.update(width="0.3", fixedsize="true")
+        scene.add(dot_id, "variable", attrs, home, node=node)
+        return dot_id
+
+    def build(self) -> _Scene:
+        scene = _Scene()
+        for node in self.order:
+            block = self.block_of.get(node)
+            if block is not None:
+                self._add_block_node(scene, node, block)
+            elif node.is_leaf:
+                if node not in self.parameters or self.show_params or self._used_outside(node):
+                    self.variable(scene, node, node.scope)
+            else:
+                self._add_op(scene, node)
+        return scene
+
+    def _used_outside(self, leaf: Value) -> bool:
+        """Parameters are implicit only in the function that uses them; a parameter
+        that is also a root must still be drawn."""
+        return leaf in self.roots
+
+    def _is_hidden(self, node: Value) -> bool:
+        return node.is_leaf and node in self.parameters and not self.show_params
+
+    def _source(self, scene: _Scene, parent: Value) -> str | None:
+        """The element an edge from ``parent`` starts at (None for a hidden parameter)."""
+        if self._is_hidden(parent):
+            return None
+        block = self.block_of.get(parent)
+        if block is not None:
+            out = self.variable(scene, parent, block.parent)
+            scene.connect(self._block_id(scene, block), out, merge=True, **self._arrow())
+            return out
+        return f"n{self.index[parent]}"
+
+    def _arrow(self) -> dict:
+        return dict(self.t["arrow"] if self.view == "blocks" else self.t["value_arrow"])
+
+    def _add_op(self, scene: _Scene, node: Value) -> None:
+        i = self.index[node]
+        hidden = [self.names[p] for p in dict.fromkeys(node._parents) if self._is_hidden(p)]
+        text = _op_text(node)
+        if hidden:
+            text = f"{text} {', '.join(hidden)}"
+        is_cost = node in self.costs
+        if self.view == "values":
+            fn_id = f"f{i}"
+            attrs = {"shape": "circle" if len(text) <= 4 else "ellipse", "label": _plain(text)}
+            attrs.update(self.t["op"], width="0.4", height="0.4", fontsize="12")
+            scene.add(fn_id, "function", attrs, node.scope, node=node)
+        elif is_cost:
+            fn_id = f"n{i}"
+            label = node.label or text
+            attrs = {"shape": "box", **self.t["cost"], "label": _plain(label)}
+            attrs["fontcolor"] = self.t["text"]
+            attrs["tooltip"] = _plain(
+                f"{self.names[node]} = {_short(node.data)} ({text}), grad {_short(self.grads[node])}"
+            )
+            scene.add(fn_id, "cost", attrs, node.scope, node=node)
+        else:
+            fn_id = f"f{i}"
+            scene.add(
+                fn_id,
+                "function",
+                {**self._function_style(), "label": _plain(text)},
+                node.scope,
+                node=node,
+            )
+        for position, parent in enumerate(node._parents):
+            src = self._source(scene, parent)
+            if src is None:
+                continue
+            attrs = self._arrow()
+            if parent in self.parameters and self.view == "blocks":
+                attrs.update(style="dashed")
+            scene.connect(src, fn_id, (parent, node, position), **attrs)
+        if fn_id != f"n{i}":
+            out = self.variable(scene, node, node.scope)
+            scene.connect(fn_id, out, **self._arrow())
+
+    def _block_id(self, scene: _Scene, block: Scope) -> str:
+        if block not in self.block_ids:
+            dot_id = f"m{len(self.block_ids)}"
+            self.block_ids[block] = dot_id
+            attrs = {**self._function_style(), "label": _plain(block.name)}
+            scene.add(dot_id, "block", attrs, block.parent, scope=block, hidden_params=set())
+        return self.block_ids[block]
+
+    def _add_block_node(self, scene: _Scene, node: Value, block: Scope) -> None:
+        """``node`` is inside a collapsed block: only edges crossing the block's border
+        are drawn, and values leaving it (or roots) become its outputs."""
+        block_id = self._block_id(scene, block)
+        element = scene.elements[block_id]
+        for position, parent in enumerate(node._parents):
+            if self.block_of.get(parent) is block:
+                continue
+            if self._is_hidden(parent):
+                element["hidden_params"].add(parent)
+                continue
+            src = self._source(scene, parent)
+            scene.connect(src, block_id, (parent, node, position), merge=True, **self._arrow())
+        if node.is_leaf and node in self.parameters:
+            element["hidden_params"].add(node)
+        if node in self.roots:
+            if node in self.costs:
+                element["kind"] = "cost"
+                element["attrs"] = {
+                    "shape": "box",
+                    **self.t["cost"],
+                    "fontcolor": self.t["text"],
+                    "label": _plain(block.name),
+                }
+            else:
+                self._source(scene, node)
+
+    # -- backprop step --
+    def mark_step(self, scene: _Scene, state: _StepState) -> None:
+        step = state.step
+        highlight = self.t["highlight"]
+        for element in scene.elements.values():
+            node = element.get("node")
+            if node is None or element["kind"] not in ("variable", "cost"):
+                continue
+            if node in state.finished:
+                attrs = element["attrs"]
+                if self.view == "values":
+                    attrs.update(style="filled", fillcolor=self.t["done"])
+                else:
+                    attrs["peripheries"] = "2"
+        target = (step.parent, step.node, step.position)
+        found = False
+        for edge in scene.edges:
+            if target in edge["graph_edges"]:
+                edge["attrs"].update(
+                    color=highlight,
+                    fontcolor=highlight,
+                    penwidth="3.5",
+                    label=_plain(
+                        f"{_short(step.upstream)} × {_short(step.local)} = "
+                        f"{_short(step.contribution)}"
+                    ),
+                )
+                found = True
+        node_element = self._element_of(scene, step.node)
+        if node_element is not None:
+            node_element["attrs"].update(color=highlight, penwidth="3.5")
+            if not found:
+                node_element["attrs"]["xlabel"] = _plain(
+                    f"{step.node_name} → {step.parent_name}: {_short(step.upstream)} × "
+                    f"{_short(step.local)} = {_short(step.contribution)}"
+                )
+
+    def _element_of(self, scene: _Scene, node: Value) -> dict | None:
+        block = self.block_of.get(node)
+        if block is not None:
+            return scene.elements.get(self.block_ids.get(block, ""))
+        i = self.index[node]
+        return scene.elements.get(f"f{i}") or scene.elements.get(f"n{i}")
+
+    # -- derivative network --
+    def add_derivative_network(self, scene: _Scene, state: _StepState | None) -> None:
+        """Mirror the drawing: one gradient node per variable, one derivative module per
+        function, arrows reversed (drawn with ``dir=back`` so the layout keeps the
+        forward order and the mirror lines up), seeded with 1 at the cost."""
+        root_name = self.names[self.roots[0]]
+        functions = [
+            e for e in scene.elements.values() if e["kind"] in ("function", "block", "cost")
+        ]
+        variables = [e for e in scene.elements.values() if e["kind"] in ("variable",)]
+        grad_style = dict(self.t["computed"]) if self.view == "blocks" else dict(self.t["record"])
+        for v in variables:
+            node = v["node"]
+            label = f"d{root_name}/d{self.names[node]}"
+            attrs = {
+                "shape": "ellipse",
+                **grad_style,
+                "fontcolor": self.t["text"],
+                "color": self.t["grad"],
+                "label": _plain(f"{label}\n{_num(self.grads[node])}"),
+            }
+            if self.view == "blocks":
+                attrs["penwidth"] = "2"
+            scene.add("d" + v["id"], "gradient", attrs, None, node=node)
+        for f in functions:
+            label = "∂ " + str(f["attrs"].get("label", ""))
+            attrs = {**self._function_style(), "color": self.t["grad"], "label": _plain(label)}
+            if self.view == "values":
+                attrs = {
+                    "shape": "box",
+                    "style": "rounded",
+                    **self.t["op"],
+                    "color": self.t["grad"],
+                    "label": _plain(label),
+                    "fontsize": "12",
+                }
+            scene.add("b" + f["id"], "derivative", attrs, None)
+        arrow = {**self._arrow(), "color": self.t["grad"], "dir": "back"}
+        for edge in list(scene.edges):
+            src, dst = scene.elements[edge["src"]], scene.elements[edge["dst"]]
+            if src["kind"] == "variable" and dst["kind"] in ("function", "block", "cost"):
+                attrs = dict(arrow)
+                locals_ = [n.local_grads[pos] for _, n, pos in edge["graph_edges"]]
+                if len(locals_) == 1:
+                    attrs["label"] = _plain(f"× {_short(locals_[0])}")
+                scene.connect("d" + src["id"], "b" + dst["id"], None, **attrs)
+            elif src["kind"] in ("function", "block") and dst["kind"] == "variable":
+                scene.connect("b" + src["id"], "d" + dst["id"], None, **arrow)
+        seed_attrs = {"shape": "plaintext", "label": "1", "fontcolor": self.t["grad"]}
+        scene.add("seed", "seed", seed_attrs, None)
+        for r in self.roots[:1]:
+            element = self._element_of(scene, r)
+            if element is not None and element["kind"] == "cost":
+                scene.connect("b" + element["id"], "seed", None, **arrow)
+            else:
+                block = self.block_of.get(r)
+                var = f"n{self.index[r]}"
+                if var in scene.elements:
+                    scene.connect("d" + var, "seed", None, **arrow)
+                elif block is not None:
+                    scene.connect("b" + self.block_ids[block], "seed", None, **arrow)
+        if state is not None:
+            target = (state.step.parent, state.step.node, state.step.position)
+            for edge in scene.edges:
+                if target in edge["graph_edges"]:
+                    mirrored = scene.edge_index.get(("d" + edge["src"], "b" + edge["dst"]))
+                    if mirrored is not None:
+                        mirrored["attrs"].update(color=self.t["highlight"], penwidth="3.5")
+
+
+def _emit(scene: _Scene, rankdir: str, t: dict) -> GraphDrawing:
+    g = GraphDrawing(name="tapegrad", format="svg")
+    g.attr(rankdir=rankdir, bgcolor=t["background"], fontcolor=t["text"])
+    g.attr("node", fontname="Helvetica", fontcolor=t["text"])
+    g.attr("edge", fontname="Helvetica", fontcolor=t["text"], fontsize="11")
+    for element in scene.elements.values():
+        if element["kind"] == "block":
+            hidden = element["hidden_params"]
+            if hidden:
+                label = f"{element['scope'].name}\n{len(hidden)} parameter" + (
+                    "s" if len(hidden) != 1 else ""
+                )
+                element["attrs"]["label"] = _plain(label)
+    # Group elements by the scope they live in, then write nested clusters.
+    by_home: dict[Scope | None, list[dict]] = {}
+    scopes: list[Scope] = []
+    seen: set[Scope] = set()
+    for element in scene.elements.values():
+        home = element["home"]
+        by_home.setdefault(home, []).append(element)
+        if home is not None:
+            for s in home.chain():
+                if s not in seen:
+                    seen.add(s)
+                    scopes.append(s)
+    children: dict[Scope | None, list[Scope]] = {}
+    for s in scopes:
+        children.setdefault(s.parent, []).append(s)
+    cluster_ids = {s: i for i, s in enumerate(scopes)}
+
+    def write(graph, home: Scope | None) -> None:
+        for element in by_home.get(home, []):
+            graph.node(element["id"], **element["attrs"])
+        for s in children.get(home, []):
+            with graph.subgraph(name=f"cluster_{cluster_ids[s]}") as sub:
+                sub.attr(label=_plain(s.name), style="rounded", **t["cluster"])
+                write(sub, s)
+
+    write(g, None)
+    for edge in scene.edges:
+        g.edge(edge["src"], edge["dst"], **edge["attrs"])
+    return g
+
+
+# -- saving -----------------------------------------------------------------------
+
+_FORMATS = {
+    ".svg": "svg",
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".pdf": "pdf",
+    ".dot": "dot",
+    ".gv": "dot",
+}
+
+
+def save_graph(what: Value | Sequence[Value] | graphviz.Digraph, path, **draw_options):
+    """Write a drawing to ``path``, the format chosen by its extension.
+
+    ``what`` is a drawing from :func:`draw` (or any ``graphviz`` graph) or a Value,
+    drawn with ``draw_options``. ``.dot``/``.gv`` write the DOT text and need no
+    Graphviz; ``.svg``, ``.png``, ``.jpg`` need a ``dot`` program (system Graphviz, or
+    the ``graphviz-pure`` wheel). ``.pdf`` is vector with a system Graphviz; with
+    ``graphviz-pure`` alone (which has no PDF output) it is a 300 dpi PNG wrapped in a
+    PDF by Pillow. Returns the path written.
+    """
+    if isinstance(path, (str, pathlib.PurePath)):
+        path = pathlib.Path(path)
+    else:
+        raise TypeError(f"path must be a str or a Path, got {type(path).__name__}")
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"cannot tell the format of {str(path)!r} from its extension; use one of "
+            f"{', '.join(_FORMATS)}"
+        )
+    if isinstance(what, (graphviz.Digraph, graphviz.Graph, graphviz.Source)):
+        if draw_options:
+            raise TypeError("drawing options go with a Value, not with an already drawn graph")
+        graph = what
+    else:
+        graph = draw(what, **draw_options)
+    if fmt == "dot":
+        path.write_text(graph.source, encoding="utf-8")
+        return path
+    _, kind = _dot.use_dot()
+    if fmt == "pdf" and kind == "graphviz-pure":
+        data = _pdf_from_png(graph)
+    else:
+        data = graph.pipe(format=fmt, quiet=True)
+    path.write_bytes(data)
+    return path
+
+
+def _pdf_from_png(graph) -> bytes:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
+        raise DotNotFoundError(
+            "graphviz-pure writes no PDF and Pillow is missing to wrap a PNG in one: "
+            "save as .svg or .png, pip install pillow, or install Graphviz"
+        ) from None
+    hi_res = graph.copy()
+    hi_res.attr(dpi="300")
+    png = hi_res.pipe(format="png", quiet=True)
+    out = io.BytesIO()
+    Image.open(io.BytesIO(png)).convert("RGB").save(out, format="PDF", resolution=300.0)
+    return out.getvalue()

@@ -1,0 +1,155 @@
+"""Build a graph from a formula written as text, safely.
+
+``parse_expression("tanh(x1*w1 + x2*w2 + b)", {"x1": 2, ...})`` returns the root
+``Value`` of the formula with one labelled leaf per variable, exactly as if the
+formula had been typed in Python with Values -- so ``x*x`` uses one leaf twice and
+the tape, the gradients and the drawings are those of the Python expression.
+
+The text is parsed with :mod:`ast` and only a whitelist is accepted:
+
+* numbers (``2``, ``-0.5``, ``1e-3``) -- constants, not graph nodes;
+* variable names bound in ``values``;
+* ``+ - * / **`` and unary ``-`` / ``+``;
+* calls of the op table's names with positional arguments: ``tanh(s)``,
+  ``exp(x)``, ``pow(x, 3)``, ``relu(x)``, ... (see :data:`engine.OPS`).
+
+Nothing is ever evaluated by Python: attribute access, subscripts, keyword
+arguments, comparisons and every other construct are refused with an
+:class:`ExpressionError` that names the problem and its column.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import numbers
+
+from .ops import OPS, safe_pow
+from .value import Value, apply
+
+__all__ = ["ExpressionError", "parse_expression"]
+
+
+class ExpressionError(ValueError):
+    """A formula that cannot be built: the message names the problem and where it is."""
+
+
+_BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+
+
+def _where(node: ast.AST) -> str:
+    return f"at column {node.col_offset + 1}"
+
+
+def parse_expression(text: str, values: dict[str, object]) -> tuple[Value, dict[str, Value]]:
+    """Build the graph of ``text`` with each variable a leaf holding ``values[name]``.
+
+    Returns ``(root, leaves)`` where ``leaves`` maps each variable name to its leaf
+    Value (labelled with the name), in the order of ``values``. Raises
+    :class:`ExpressionError` for a syntax error, an unknown name, a variable without
+    a value, a value that is not a number, a binding the formula never uses, or a
+    construct outside the whitelist.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"the expression must be a str, got {type(text).__name__}")
+    if not isinstance(values, dict):
+        raise TypeError(f"values must be a dict of name -> number, got {type(values).__name__}")
+    leaves: dict[str, Value] = {}
+    for name, number in values.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ExpressionError(f"{name!r} is not a variable name")
+        if name in OPS:
+            raise ExpressionError(f"{name!r} is the name of an op; pick another variable name")
+        if isinstance(number, bool) or not isinstance(number, numbers.Real):
+            raise ExpressionError(f"the value of {name} must be a number, got {number!r}")
+        leaves[name] = Value(float(number), label=name)
+    if not text.strip():
+        raise ExpressionError("the expression is empty")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as e:
+        column = f" at column {e.offset}" if e.offset else ""
+        raise ExpressionError(f"syntax error{column}: {e.msg}") from None
+    used: set[str] = set()
+    root = _build(tree.body, leaves, used)
+    if not isinstance(root, Value):
+        raise ExpressionError(
+            "the expression has no variables, so it has no graph; bind at least one name"
+        )
+    unused = [name for name in leaves if name not in used]
+    if unused:
+        raise ExpressionError(f"{', '.join(unused)} given a value but not used in the expression")
+    return root, leaves
+
+
+def _build(node: ast.AST, leaves: dict[str, Value], used: set[str]) -> Value | float:
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise ExpressionError(f"{node.value!r} {_where(node)} is not a real number")
+        number = float(node.value)
+        if not math.isfinite(number):
+            raise ExpressionError(f"the number {_where(node)} is too large for a float")
+        return number
+    if isinstance(node, ast.Name):
+        if node.id in leaves:
+            used.add(node.id)
+            return leaves[node.id]
+        if node.id in OPS:
+            raise ExpressionError(f"{node.id!r} {_where(node)} is an op: call it, {node.id}(x)")
+        raise ExpressionError(
+            f"unknown name {node.id!r} {_where(node)}: give it a value (e.g. {node.id}=1.0)"
+        )
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        left = _build(node.left, leaves, used)
+        right = _build(node.right, leaves, used)
+        return _arith(type(node.op), left, right)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = _build(node.operand, leaves, used)
+        return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.Call):
+        return _call(node, leaves, used)
+    what = type(node).__name__
+    if isinstance(node, ast.BinOp):
+        what = f"operator {type(node.op).__name__}"
+    raise ExpressionError(
+        f"{what} {_where(node)} is not allowed: use numbers, variables, + - * / ** "
+        f"and the ops {', '.join(OPS)}"
+    )
+
+
+def _arith(op: type, left: Value | float, right: Value | float) -> Value | float:
+    if op is ast.Add:
+        return left + right
+    if op is ast.Sub:
+        return left - right
+    if op is ast.Mult:
+        return left * right
+    if op is ast.Div:
+        if not isinstance(left, Value) and not isinstance(right, Value):
+            return left * safe_pow(right, -1.0)  # IEEE: 1/0 is inf, as for Values
+        return left / right
+    if not isinstance(left, Value) and not isinstance(right, Value):
+        return apply(OPS["pow"], left, right).data
+    return left**right
+
+
+def _call(node: ast.Call, leaves: dict[str, Value], used: set[str]) -> Value | float:
+    if not isinstance(node.func, ast.Name):
+        raise ExpressionError(
+            f"only the op table's functions can be called {_where(node)}, e.g. tanh(x)"
+        )
+    name = node.func.id
+    row = OPS.get(name)
+    if row is None:
+        raise ExpressionError(
+            f"unknown function {name!r} {_where(node)}; the ops are {', '.join(OPS)}"
+        )
+    if node.keywords:
+        raise ExpressionError(f"{name}() {_where(node)} takes no keyword arguments")
+    if len(node.args) != row.arity or any(isinstance(a, ast.Starred) for a in node.args):
+        raise ExpressionError(
+            f"{name}() {_where(node)} takes {row.arity} argument(s), got {len(node.args)}"
+        )
+    args = [_build(a, leaves, used) for a in node.args]
+    result = apply(row, *args)
+    return result if any(isinstance(a, Value) for a in args) else result.data
