@@ -162,7 +162,7 @@ def _relu(x):
         return x, 1.0
     if x <= 0.0:
         return 0.0, 0.0
-    return NAN, 0.0
+    return NAN, 1.0  # PyTorch: relu(nan) = nan, and its backward passes the gradient
 
 
 def _sign(x):
@@ -170,7 +170,7 @@ def _sign(x):
         return 1.0, 0.0
     if x < 0.0:
         return -1.0, 0.0
-    return (x if x != x else 0.0), 0.0
+    return 0.0, 0.0  # sign(0) = 0, and sign(nan) = 0 as in PyTorch
 
 
 def _abs(x):
@@ -178,7 +178,7 @@ def _abs(x):
         return x, 1.0
     if x < 0.0:
         return -x, -1.0
-    return (x if x != x else 0.0), (x if x != x else 0.0)
+    return (0.0 if x == 0.0 else NAN), 0.0  # d/dx = sign(x): 0 at 0 and at nan (PyTorch)
 
 
 def _sqrt(x):
