@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 INF = math.inf
 NAN = math.nan
@@ -50,7 +50,6 @@ class Op:
     doc: str
     domain: tuple = ((-5.0, 5.0),)
     kinks: tuple = ()
-    examples: tuple = field(default=(), compare=False)
 
     def __call__(self, *inputs: float) -> tuple:
         return self.fn(*inputs)
