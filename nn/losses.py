@@ -1,0 +1,286 @@
+"""Loss functions on Values: what training makes small.
+
+A per-sample loss ``L(x, y, w)`` compares a model's output on ``x`` with the label
+``y``; training minimises the average over a set of ``P`` samples (the slides'
+``𝓛(S, w) = 1/P Σ_p L(x[p], y[p], w)``, :func:`average_loss`).
+
+Label conventions: margin losses (:func:`hinge`, :func:`perceptron_criterion`,
+:func:`logistic_loss`, the classic rules' losses) take ``y ∈ {−1, +1}`` and a real
+score ``s`` whose sign is the prediction; :func:`binary_cross_entropy` takes
+``y ∈ [0, 1]``; :func:`softmax_cross_entropy` takes a class index ``0..K−1`` and a
+list of ``K`` logits.
+
+Every function builds its result from the engine's ops, so ``loss.backward()`` gives
+its gradient; the ones that exponentiate are written so that no intermediate
+overflows (``softplus`` and ``log_sum_exp`` shift by a constant first).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+
+from engine import Value
+
+__all__ = [
+    "mse",
+    "hinge",
+    "perceptron_criterion",
+    "perceptron_rule_loss",
+    "adaline_loss",
+    "logistic_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "softmax_cross_entropy",
+    "softmax",
+    "log_sum_exp",
+    "softplus",
+    "l2",
+    "mean",
+    "average_loss",
+    "LOSSES",
+]
+
+
+# -- argument checks --------------------------------------------------------------
+
+
+def _as_value(x: object, what: str) -> Value:
+    if isinstance(x, Value):
+        return x
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{what} must be a Value or a real number, got {type(x).__name__}: {x!r}")
+    return Value(float(x))
+
+
+def _real(y: object, what: str) -> float:
+    if isinstance(y, Value):
+        y = y.data
+    if isinstance(y, bool) or not isinstance(y, numbers.Real):
+        raise TypeError(f"{what} must be a real number, got {type(y).__name__}: {y!r}")
+    y = float(y)
+    if not math.isfinite(y):
+        raise ValueError(f"{what} must be finite, got {y!r}")
+    return y
+
+
+def _pm1(y: object) -> float:
+    y = _real(y, "label y")
+    if y not in (-1.0, 1.0):
+        raise ValueError(f"label y must be -1 or +1 for this loss, got {y!r}")
+    return y
+
+
+# -- building blocks --------------------------------------------------------------
+
+
+def softplus(z: Value | float) -> Value:
+    """``softplus(z) = log(1 + e^z)``, computed without overflow.
+
+    For ``z > 0`` it is evaluated as ``z + log(1 + e^{−z})``: the same function, so the
+    same derivative ``σ(z)``, but ``e^{−z}`` cannot overflow.
+    """
+    z = _as_value(z, "softplus input")
+    if z.data > 0:
+        return z + ((-z).exp() + 1.0).log()
+    return (z.exp() + 1.0).log()
+
+
+def log_sum_exp(values: Sequence[Value | float]) -> Value:
+    """``log Σ_k e^{v_k}``, stable: ``m + log Σ_k e^{v_k − m}`` with ``m = max_k v_k``.
+
+    ``m`` is a constant (a number, not a node), so the gradient is exactly
+    ``softmax(v)``; every ``e^{v_k − m} ≤ 1`` cannot overflow.
+    """
+    vs = _as_values(values, "log_sum_exp")
+    m = max(v.data for v in vs)
+    if not math.isfinite(m):
+        raise ValueError(f"log_sum_exp needs finite inputs, got max {m!r}")
+    total = (vs[0] - m).exp()
+    for v in vs[1:]:
+        total = total + (v - m).exp()
+    return total.log() + m
+
+
+def softmax(logits: Sequence[Value | float]) -> list[Value]:
+    """``softmax(v)_k = e^{v_k} / Σ_j e^{v_j}`` as Values (shifted by the max)."""
+    vs = _as_values(logits, "softmax")
+    m = max(v.data for v in vs)
+    exps = [(v - m).exp() for v in vs]
+    total = exps[0]
+    for e in exps[1:]:
+        total = total + e
+    return [e / total for e in exps]
+
+
+def _as_values(values: object, what: str) -> list[Value]:
+    if isinstance(values, (str, bytes, Value, numbers.Number)) or not hasattr(values, "__len__"):
+        raise TypeError(f"{what} expects a list of Values or numbers, got {type(values).__name__}")
+    if len(values) == 0:  # type: ignore[arg-type]
+        raise ValueError(f"{what} expects at least one value, got an empty list")
+    return [_as_value(v, f"each input of {what}") for v in values]  # type: ignore[attr-defined]
+
+
+# -- losses -----------------------------------------------------------------------
+
+
+def mse(pred: Value | Sequence[Value], target: float | Sequence[float]) -> Value:
+    """Mean squared error ``1/K Σ_k (pred_k − target_k)²`` (one number or a list)."""
+    if isinstance(pred, (Value, numbers.Real)) and not isinstance(pred, bool):
+        return (_as_value(pred, "pred") - _real(target, "target")) ** 2
+    preds = _as_values(pred, "mse")
+    if isinstance(target, (str, bytes)) or not hasattr(target, "__len__"):
+        raise TypeError(f"mse: target must be a list like pred, got {type(target).__name__}")
+    if len(target) != len(preds):
+        raise ValueError(f"mse: {len(preds)} predictions but {len(target)} targets")
+    total = (preds[0] - _real(target[0], "target")) ** 2
+    for p, t in zip(preds[1:], target[1:]):
+        total = total + (p - _real(t, "target")) ** 2
+    return total * (1.0 / len(preds))
+
+
+def hinge(score: Value, y: float, margin: float = 1.0) -> Value:
+    """Hinge / max-margin loss ``max(0, margin − y s)``, y ∈ {−1, +1}.
+
+    Written as micrograd's demo writes it, ``(1 + -y*score).relu()``, so the two give
+    identical numbers. ``∂/∂s = −y`` while the margin is violated, else 0.
+    """
+    y = _pm1(y)
+    margin = _real(margin, "margin")
+    return (margin + -y * _as_value(score, "score")).relu()
+
+
+def perceptron_criterion(score: Value, y: float) -> Value:
+    """The perceptron criterion ``max(0, −y s)``: zero when the sign is right."""
+    return (-_pm1(y) * _as_value(score, "score")).relu()
+
+
+def perceptron_rule_loss(score: Value, y: float) -> Value:
+    """The slide's perceptron loss ``−(y − ỹ) s`` with ``ỹ = sign(s)``.
+
+    ``sign`` is flat, so autograd gives ``∂L/∂s = −(y − ỹ)``: one SGD step is the
+    perceptron rule. On a mistake it is ``2 |s|``, twice :func:`perceptron_criterion`.
+    """
+    y = _pm1(y)
+    s = _as_value(score, "score")
+    return -(y - s.sign()) * s
+
+
+def adaline_loss(score: Value, y: float) -> Value:
+    """Adaline's (LMS) loss ``½ (y − s)²``; ``∂L/∂s = −(y − s)``."""
+    y = _real(y, "label y")
+    return 0.5 * (y - _as_value(score, "score")) ** 2
+
+
+def logistic_loss(score: Value, y: float) -> Value:
+    """The lecture's logistic loss, corrected: ``log(1 + exp(−2 y s))``, y ∈ {−1, +1}.
+
+    ``∂L/∂s = −2y σ(−2ys) = −(y − tanh(s))``, so one SGD step is the rule
+    ``w ← w + η (y − tanh(s)) x``. (The slide's ``−2 log(1 + exp(−y s))`` has the wrong
+    sign and gives ``tanh(s/2)``; see :mod:`nn.classic`.) Computed with
+    :func:`softplus`, so large scores do not overflow.
+    """
+    y = _pm1(y)
+    return softplus(-2.0 * y * _as_value(score, "score"))
+
+
+def binary_cross_entropy(p: Value, y: float, eps: float = 1e-12) -> Value:
+    """``−[y log p + (1 − y) log(1 − p)]`` for a probability ``p`` and ``y ∈ [0, 1]``.
+
+    ``p`` is clipped to ``[eps, 1 − eps]`` (as a constant shift, so the gradient is
+    kept) to keep the log finite; from a logit, prefer
+    :func:`binary_cross_entropy_with_logits`, which needs no clipping.
+    """
+    y = _real(y, "label y")
+    if not 0.0 <= y <= 1.0:
+        raise ValueError(f"binary_cross_entropy needs a label y in [0, 1], got {y!r}")
+    p = _as_value(p, "probability p")
+    if not 0.0 <= p.data <= 1.0:
+        raise ValueError(f"binary_cross_entropy needs a probability p in [0, 1], got {p.data!r}")
+    # Shifting by a constant keeps d/dp; it only moves p off 0 and 1.
+    if p.data < eps:
+        p = p + (eps - p.data)
+    elif p.data > 1.0 - eps:
+        p = p - (p.data - (1.0 - eps))
+    out = -y * p.log() if y > 0 else None
+    if y < 1:
+        rest = -(1.0 - y) * (1.0 - p).log()
+        out = rest if out is None else out + rest
+    return out  # type: ignore[return-value]
+
+
+def binary_cross_entropy_with_logits(z: Value, y: float) -> Value:
+    """Binary cross-entropy of ``p = σ(z)``, stable: ``softplus(z) − y z``.
+
+    ``∂L/∂z = σ(z) − y``; y ∈ [0, 1].
+    """
+    y = _real(y, "label y")
+    if not 0.0 <= y <= 1.0:
+        raise ValueError(f"binary_cross_entropy_with_logits needs y in [0, 1], got {y!r}")
+    z = _as_value(z, "logit z")
+    return softplus(z) - y * z
+
+
+def softmax_cross_entropy(logits: Sequence[Value], target: int) -> Value:
+    """``−log softmax(v)_t = log Σ_k e^{v_k} − v_t`` for the class index ``t``.
+
+    ``∂L/∂v_k = softmax(v)_k − [k = t]``; stable through :func:`log_sum_exp`.
+    """
+    vs = _as_values(logits, "softmax_cross_entropy")
+    if isinstance(target, bool) or not isinstance(target, numbers.Integral):
+        raise TypeError(
+            f"softmax_cross_entropy: target must be a class index (int), got "
+            f"{type(target).__name__}: {target!r}"
+        )
+    if not 0 <= target < len(vs):
+        raise ValueError(
+            f"softmax_cross_entropy: target {target} is not a class index 0..{len(vs) - 1}"
+        )
+    return log_sum_exp(vs) - vs[int(target)]
+
+
+def l2(parameters: Sequence[Value], alpha: float = 1.0) -> Value:
+    """L2 regularisation ``α Σ_i w_i²`` (micrograd's demo uses α = 1e-4)."""
+    alpha = _real(alpha, "alpha")
+    ps = _as_values(list(parameters), "l2")
+    total = ps[0] * ps[0]
+    for p in ps[1:]:
+        total = total + p * p
+    return alpha * total
+
+
+def mean(values: Sequence[Value]) -> Value:
+    """``1/P Σ_p v_p``: the average of per-sample losses."""
+    vs = _as_values(values, "mean")
+    total = vs[0]
+    for v in vs[1:]:
+        total = total + v
+    return total * (1.0 / len(vs))
+
+
+def average_loss(
+    loss: Callable[[Value, float], Value],
+    model: Callable,
+    X: Sequence,
+    y: Sequence,
+) -> Value:
+    """The slides' average loss over a set, ``𝓛(S, w) = 1/P Σ_p L(model(x[p]), y[p])``."""
+    if not callable(loss) or not callable(model):
+        raise TypeError("average_loss(loss, model, X, y): loss and model must be callable")
+    if len(X) != len(y):
+        raise ValueError(f"average_loss: {len(X)} inputs but {len(y)} labels")
+    if len(X) == 0:
+        raise ValueError("average_loss needs at least one sample")
+    return mean([loss(model(xp), yp) for xp, yp in zip(X, y)])
+
+
+#: Per-sample losses by name, for :func:`nn.train.fit` and the command line.
+LOSSES: dict[str, Callable[..., Value]] = {
+    "mse": mse,
+    "hinge": hinge,
+    "perceptron": perceptron_criterion,
+    "logistic": logistic_loss,
+    "bce": binary_cross_entropy_with_logits,
+    "cross_entropy": softmax_cross_entropy,
+}

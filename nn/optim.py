@@ -1,0 +1,165 @@
+"""Optimizers: how a gradient becomes a change of the parameters.
+
+After ``loss.backward()`` every parameter ``w`` holds ``g = ∂loss/∂w`` in ``w.grad``;
+``optimizer.step()`` changes ``w.data`` and ``optimizer.zero_grad()`` clears the
+gradients before the next backward pass (leaves accumulate gradients). The formulas
+are PyTorch's, so the same hyperparameters give the same steps:
+
+SGD, with weight decay ``λ`` and momentum ``μ``::
+
+    g ← g + λ w
+    v ← μ v + g            (v = g on the first step)
+    w ← w − η v
+
+Adam (Kingma & Ba, 2015), at step ``t = 1, 2, ...``::
+
+    g ← g + λ w
+    m ← β₁ m + (1 − β₁) g            v ← β₂ v + (1 − β₂) g²
+    m̂ = m / (1 − β₁ᵗ)                v̂ = v / (1 − β₂ᵗ)
+    w ← w − η m̂ / (√v̂ + ε)
+
+The learning rate ``lr`` is a plain attribute: change it between steps to schedule it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+
+from engine import Value
+
+__all__ = ["Optimizer", "SGD", "Adam"]
+
+
+def _hyper(value: object, name: str, low: float, high: float, *, open_low: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}")
+    value = float(value)
+    ok = math.isfinite(value) and (low < value if open_low else low <= value) and value < high
+    if not ok:
+        left = "(" if open_low else "["
+        raise ValueError(f"{name} must be in {left}{low}, {high}), got {value!r}")
+    return value
+
+
+class Optimizer:
+    """Holds a list of parameters; subclasses define :meth:`step`.
+
+    ``params`` is a list of Values or anything with ``.parameters()`` (a Module).
+    """
+
+    def __init__(self, params: Iterable[Value] | object, lr: float) -> None:
+        if hasattr(params, "parameters") and callable(params.parameters):  # type: ignore[attr-defined]
+            params = params.parameters()  # type: ignore[attr-defined]
+        if isinstance(params, Value):
+            raise TypeError("params must be a list of Values, got a single Value; wrap it: [w]")
+        try:
+            params = list(params)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(
+                f"params must be a list of Values or a Module, got {type(params).__name__}"
+            ) from None
+        if not params:
+            raise ValueError("the optimizer got an empty list of parameters")
+        seen: set[int] = set()
+        for p in params:
+            if not isinstance(p, Value):
+                raise TypeError(f"params must be Values, got {type(p).__name__}: {p!r}")
+            if id(p) in seen:
+                raise ValueError(f"parameter {p!r} appears twice in params")
+            seen.add(id(p))
+        self.params: list[Value] = params
+        self.lr = _hyper(lr, "lr", 0.0, math.inf, open_low=True)
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to 0."""
+        for p in self.params:
+            p.grad = 0.0
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def _lr(self) -> float:
+        # lr may be reassigned between steps (schedules); check it when it is used.
+        return _hyper(self.lr, "lr", 0.0, math.inf, open_low=True)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent ``w ← w − η g``, with optional momentum and weight
+    decay (PyTorch's formulas; see the module docstring)."""
+
+    def __init__(
+        self,
+        params: Iterable[Value] | object,
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        self.momentum = _hyper(momentum, "momentum", 0.0, 1.0)
+        self.weight_decay = _hyper(weight_decay, "weight_decay", 0.0, math.inf)
+        self._velocity: list[float] | None = None
+
+    def step(self) -> None:
+        lr, mu, decay = self._lr(), self.momentum, self.weight_decay
+        if mu == 0.0 and decay == 0.0:
+            for p in self.params:
+                p.data -= lr * p.grad
+            return
+        grads = [p.grad + decay * p.data for p in self.params]
+        if mu:
+            if self._velocity is None:
+                self._velocity = grads
+            else:
+                self._velocity = [mu * v + g for v, g in zip(self._velocity, grads)]
+            grads = self._velocity
+        for p, g in zip(self.params, grads):
+            p.data -= lr * g
+
+    def __repr__(self) -> str:
+        return (
+            f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay}, "
+            f"{len(self.params)} parameters)"
+        )
+
+
+class Adam(Optimizer):
+    """Adam: per-parameter steps scaled by running averages of ``g`` and ``g²``
+    (PyTorch's formulas, bias-corrected; see the module docstring)."""
+
+    def __init__(
+        self,
+        params: Iterable[Value] | object,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (_hyper(betas[0], "beta1", 0.0, 1.0), _hyper(betas[1], "beta2", 0.0, 1.0))
+        self.eps = _hyper(eps, "eps", 0.0, math.inf, open_low=True)
+        self.weight_decay = _hyper(weight_decay, "weight_decay", 0.0, math.inf)
+        self.t = 0
+        self._m = [0.0] * len(self.params)
+        self._v = [0.0] * len(self.params)
+
+    def step(self) -> None:
+        lr, (beta1, beta2), eps, decay = self._lr(), self.betas, self.eps, self.weight_decay
+        self.t += 1
+        correction1 = 1.0 - beta1**self.t
+        correction2 = 1.0 - beta2**self.t
+        m, v = self._m, self._v
+        for i, p in enumerate(self.params):
+            g = p.grad + decay * p.data if decay else p.grad
+            m[i] = beta1 * m[i] + (1.0 - beta1) * g
+            v[i] = beta2 * v[i] + (1.0 - beta2) * g * g
+            p.data -= lr * (m[i] / correction1) / (math.sqrt(v[i] / correction2) + eps)
+
+    def __repr__(self) -> str:
+        return (
+            f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
+            f"weight_decay={self.weight_decay}, {len(self.params)} parameters)"
+        )

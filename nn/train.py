@@ -1,0 +1,230 @@
+"""Training: the loop that turns gradients into a model that fits its data.
+
+One training step on a batch ``B`` of samples is the four lines every deep learning
+library runs::
+
+    loss = 1/|B| Σ_{p ∈ B} L(model(x[p]), y[p])  (+ α Σ w²)    # forward
+    optimizer.zero_grad()                                      # clear old gradients
+    loss.backward()                                            # backprop: ∂loss/∂w
+    optimizer.step()                                           # w ← w − η ∂loss/∂w
+
+:func:`fit` repeats it over the data for a number of epochs. ``batch_size=None`` makes
+every step use the whole set (gradient descent on the average loss ``𝓛(S, w)``),
+``batch_size=1`` one sample (stochastic gradient descent), anything in between
+mini-batches -- the three regimes the lecture contrasts. It returns a
+:class:`History` of the loss and accuracy per epoch, and shows a progress bar
+(tqdm: a text bar in a terminal, a widget in a notebook).
+
+Accuracy: for a model with one output, a sample counts as right when the sign of the
+output matches the label (``out > 0`` iff ``y > 0``, which works for labels in
+``{−1, +1}`` and in ``{0, 1}``); for a model with a list of outputs, when the largest
+output is at the label's index.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import engine
+from engine import Value
+
+from . import losses
+from .data import batches, check_dataset
+from .optim import SGD, Adam, Optimizer
+
+__all__ = ["fit", "accuracy", "History", "OPTIMIZERS"]
+
+#: Optimizers by name, built by :func:`fit` from ``optimizer="adam"`` and ``lr``.
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"sgd": SGD, "adam": Adam}
+
+
+@dataclass
+class History:
+    """What happened during :func:`fit`, one entry per epoch.
+
+    ``loss[e]`` is the average training loss over epoch ``e`` and ``accuracy[e]`` the
+    fraction of samples classified right, both measured on each batch just before its
+    step (as micrograd's demo and Keras report them); ``seconds`` is the wall time.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    def __repr__(self) -> str:
+        if not self.loss:
+            return "History(no epochs)"
+        return (
+            f"History({self.epochs} epochs: loss {self.loss[0]:.4g} -> {self.loss[-1]:.4g}, "
+            f"accuracy {self.accuracy[-1]:.1%}, {self.seconds:.2f} s)"
+        )
+
+
+def _is_right(output: Any, target: Any) -> bool:
+    if isinstance(output, Value):
+        return (output.data > 0) == (target > 0)
+    # a list of class scores: right when the largest is at the label's index
+    best = max(range(len(output)), key=lambda k: output[k].data)
+    return best == target
+
+
+def accuracy(model: Callable, X: Sequence, y: Sequence) -> float:
+    """The fraction of samples the model classifies right (see the module docstring);
+    runs under :func:`engine.no_grad`, so it records no graph."""
+    X, y = check_dataset(X, y)
+    with engine.no_grad():
+        right = sum(_is_right(model(xp), yp) for xp, yp in zip(X, y))
+    return right / len(X)
+
+
+def _default_loss(output: Any, target: Any) -> Value:
+    """Hinge loss for one output, softmax cross-entropy for a list of class scores."""
+    if isinstance(output, Value):
+        return losses.hinge(output, target)
+    return losses.softmax_cross_entropy(output, target)
+
+
+def _resolve_loss(model: Any, loss: str | Callable | None, y: list) -> Callable:
+    if loss is None:
+        criterion = getattr(model, "criterion", None)
+        if callable(criterion):
+            return criterion  # the classic rules' own losses
+        return _default_loss
+    if isinstance(loss, str):
+        if loss not in losses.LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(losses.LOSSES)}")
+        return losses.LOSSES[loss]
+    if not callable(loss):
+        raise TypeError(
+            f"loss must be a name, a function (output, y) -> Value, or None; got {loss!r}"
+        )
+    return loss
+
+
+def _resolve_optimizer(model: Any, optimizer: Optimizer | str, lr: float | None) -> Optimizer:
+    if isinstance(optimizer, Optimizer):
+        if lr is not None:
+            raise ValueError("pass lr to the optimizer you built, not to fit()")
+        return optimizer
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"optimizer must be an Optimizer or one of {', '.join(OPTIMIZERS)}; got {optimizer!r}"
+        )
+    if lr is None:
+        lr = 0.1 if optimizer == "sgd" else 0.01
+    return OPTIMIZERS[optimizer](model.parameters(), lr=lr)
+
+
+def _show_progress(progress: bool) -> bool:
+    if not progress:
+        return False
+    from tqdm.auto import tqdm as auto_tqdm
+    from tqdm.std import tqdm as text_tqdm
+
+    # tqdm.auto picks the notebook widget inside Jupyter: always show it there; in a
+    # terminal, show the text bar only on an interactive stderr (not in logs or tests).
+    in_notebook = auto_tqdm is not text_tqdm and not issubclass(text_tqdm, auto_tqdm)
+    return in_notebook or sys.stderr.isatty()
+
+
+def batch_loss(
+    model: Callable, xb: list, yb: list, loss_fn: Callable, l2: float, params: list[Value]
+) -> tuple[Value, int]:
+    """The forward pass of one step: ``1/|B| Σ L(model(x), y) + l2 Σ w²`` and the
+    number of samples of the batch classified right."""
+    outputs = [model(xp) for xp in xb]
+    total = losses.mean([loss_fn(out, yp) for out, yp in zip(outputs, yb)])
+    if l2:
+        total = total + losses.l2(params, l2)
+    right = sum(_is_right(out, yp) for out, yp in zip(outputs, yb))
+    return total, right
+
+
+def fit(
+    model: Any,
+    X: Sequence,
+    y: Sequence,
+    loss: str | Callable | None = None,
+    optimizer: Optimizer | str = "sgd",
+    lr: float | None = None,
+    epochs: int = 100,
+    batch_size: int | None = None,
+    shuffle: bool = True,
+    seed: int | None = 0,
+    l2: float = 0.0,
+    lr_schedule: Callable[[int], float] | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` on ``(X, y)`` and return a :class:`History`.
+
+    * ``loss`` -- a per-sample loss ``(output, y) -> Value``, a name from
+      :data:`nn.losses.LOSSES`, or None: the model's own ``criterion`` (the classic
+      rules), softmax cross-entropy for class indices, else the hinge loss.
+    * ``optimizer`` -- an :class:`~nn.optim.Optimizer`, or ``"sgd"``/``"adam"`` built
+      with ``lr`` (default 0.1 for SGD, 0.01 for Adam).
+    * ``batch_size`` -- None: full batch (gradient descent); 1: SGD; else mini-batches,
+      shuffled each epoch from ``random.Random(seed)``.
+    * ``l2`` -- add ``l2 · Σ w²`` to every batch loss (micrograd's demo uses 1e-4).
+    * ``lr_schedule`` -- ``epoch -> lr``, applied at the start of each epoch.
+    * ``progress`` -- show a progress bar (only in a notebook or on a terminal).
+    """
+    X, y = check_dataset(X, y)
+    epochs_count = _epochs(epochs)
+    if isinstance(l2, bool) or not isinstance(l2, numbers.Real):
+        raise TypeError(f"l2 must be a real number, got {type(l2).__name__}: {l2!r}")
+    if not (l2 >= 0 and math.isfinite(l2)):
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+    if lr_schedule is not None and not callable(lr_schedule):
+        raise TypeError(f"lr_schedule must be a function epoch -> lr, got {lr_schedule!r}")
+    if not callable(model) or not hasattr(model, "parameters"):
+        raise TypeError(f"fit needs a model with parameters(), got {type(model).__name__}")
+    loss_fn = _resolve_loss(model, loss, y)
+    opt = _resolve_optimizer(model, optimizer, lr)
+    # Check batch_size now rather than on the first epoch.
+    batches(X, y, batch_size, shuffle=False)
+    params = opt.params
+    rng = random.Random(seed)
+    history = History()
+    start = time.perf_counter()
+
+    from tqdm.auto import trange
+
+    bar = trange(epochs_count, desc="train", unit="epoch", disable=not _show_progress(progress))
+    for epoch in bar:
+        if lr_schedule is not None:
+            opt.lr = lr_schedule(epoch)
+        total, right = 0.0, 0
+        for xb, yb in batches(X, y, batch_size, shuffle=shuffle, rng=rng):
+            loss_value, batch_right = batch_loss(model, xb, yb, loss_fn, l2, params)
+            opt.zero_grad()
+            loss_value.backward()
+            opt.step()
+            total += loss_value.data * len(xb)
+            right += batch_right
+        history.loss.append(total / len(X))
+        history.accuracy.append(right / len(X))
+        bar.set_postfix(
+            loss=f"{history.loss[-1]:.4f}", acc=f"{history.accuracy[-1]:.1%}", refresh=False
+        )
+    bar.close()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def _epochs(epochs: object) -> int:
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
+        raise TypeError(f"epochs must be an int, got {type(epochs).__name__}: {epochs!r}")
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs!r}")
+    return int(epochs)
