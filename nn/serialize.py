@@ -46,6 +46,9 @@ import random
 import tempfile
 from typing import Any
 
+# Importing the model modules registers their classes, so a file naming a built-in
+# model loads even when nothing else imported it.
+from . import classic, energy, layers  # noqa: F401
 from .module import MODEL_REGISTRY, Module
 
 __all__ = [
@@ -359,8 +362,9 @@ def _check_header(
     name = document["class"]
     if not isinstance(name, str):
         raise ModelFileError(f"{source}: 'class' must be a string, got {_json_type(name)}")
-    if name not in MODEL_REGISTRY:
-        known = ", ".join(sorted(MODEL_REGISTRY)) or "none"
+    # Private helper classes ("_EnergyModel") register too, but are not models.
+    if name not in MODEL_REGISTRY or name.startswith("_"):
+        known = ", ".join(sorted(n for n in MODEL_REGISTRY if not n.startswith("_"))) or "none"
         raise ModelFileError(f"{source}: unknown model class {name!r} (known: {known})")
     target = MODEL_REGISTRY[name]
     if cls is not None and not (isinstance(cls, type) and issubclass(target, cls)):

@@ -22,6 +22,15 @@ from nn.module import MODEL_REGISTRY, Module
 from nn.serialize import FORMAT, MAX_FILE_BYTES, ModelFileError, dumps, load, loads, save
 
 
+@pytest.fixture(autouse=True)
+def restore_registry():
+    """Classes defined inside tests register themselves; keep them out of other tests."""
+    saved = dict(MODEL_REGISTRY)
+    yield
+    MODEL_REGISTRY.clear()
+    MODEL_REGISTRY.update(saved)
+
+
 def bits(model):
     return [struct.pack("<d", p.data) for p in model.parameters()]
 
@@ -268,6 +277,10 @@ BAD_TEXTS = {
     "unknown class": (
         edited(lambda d: d.update({"class": "os.system"})).encode(),
         "unknown model class 'os.system'",
+    ),
+    "private class": (
+        edited(lambda d: d.update({"class": "_EnergyModel"})).encode(),
+        "unknown model class '_EnergyModel'",
     ),
     "class not a string": (
         edited(lambda d: d.update({"class": ["Hopfield"]})).encode(),
