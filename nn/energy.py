@@ -295,12 +295,22 @@ class Hopfield(_EnergyModel):
         A *sweep* visits every unit once: in order ``0 … n-1`` when ``rng`` is None,
         otherwise in a fresh random order per sweep (``rng`` is an int seed or a
         ``random.Random``). Recall ends after the first sweep that changes nothing
-        (a fixed point) or after ``max_sweeps`` sweeps.
+        (a fixed point) or after ``max_sweeps`` sweeps. The arguments are checked, and
+        the weights read, when this is called, not when iteration starts.
         """
         y = list(_spins(state, self.n, "state"))
         max_sweeps = _check_positive_int(max_sweeps, "max_sweeps")
         generator = _make_rng(rng)
-        w, b = self.weight_matrix(), self._bias_floats()
+        return self._recall(y, max_sweeps, generator, self.weight_matrix(), self._bias_floats())
+
+    def _recall(
+        self,
+        y: list[int],
+        max_sweeps: int,
+        generator: random.Random | None,
+        w: list[list[float]],
+        b: list[float],
+    ) -> Iterator[RecallStep]:
         order = list(range(self.n))
         for sweep in range(max_sweeps):
             if generator is not None:
@@ -481,7 +491,7 @@ class BoltzmannMachine(_EnergyModel):
         self,
         num_samples: int,
         *,
-        rng: object = 0,
+        rng: object = None,
         burn_in: int = 100,
         thin: int = 1,
         start: Sequence[int] | None = None,
@@ -492,14 +502,15 @@ class BoltzmannMachine(_EnergyModel):
         ``p(y_i = +1 | rest) = σ(2 h_i) = 1 / (1 + exp(-2 h_i))`` (because
         ``E = -y_i h_i + …``, the two values of ``y_i`` differ in energy by ``2 h_i``).
         After ``burn_in`` sweeps, the state after every ``thin``-th sweep is kept.
-        ``start`` defaults to a random state; ``rng`` is an int seed or a
-        ``random.Random``.
+        ``start`` defaults to a random state; ``rng`` is an int seed, a
+        ``random.Random``, or None for Python's global ``random`` (as :mod:`nn.layers`
+        initialises weights, so ``random.seed`` controls it).
         """
         num_samples = _check_positive_int(num_samples, "num_samples")
         thin = _check_positive_int(thin, "thin")
         if isinstance(burn_in, bool) or not isinstance(burn_in, numbers.Integral) or burn_in < 0:
             raise ValueError(f"burn_in must be an int ≥ 0, got {burn_in!r}")
-        generator = _make_rng(rng) or random.Random(0)
+        generator: Any = _make_rng(rng) or random  # the module's functions: the global generator
         if start is None:
             y = [generator.choice((-1, 1)) for _ in range(self.n)]
         else:

@@ -287,6 +287,8 @@ def test_hopfield_bad_arguments_change_nothing():
         net.recall([1, 1, 1], max_sweeps=0)
     with pytest.raises(TypeError, match="rng must be None"):
         net.recall([1, 1, 1], rng="seed")
+    with pytest.raises(ValueError, match="state must have 3 units"):
+        net.recall_steps([1, 1])  # checked at the call, before any iteration
     with pytest.raises(TypeError, match="state must be a list"):
         net.recall("111")
     with pytest.raises(ValueError, match="unit index"):
@@ -450,6 +452,10 @@ def test_gibbs_samples_follow_the_exact_distribution():
     for s, p in zip(bm.states(), bm.probabilities()):
         assert samples.count(s) / len(samples) == pytest.approx(p, abs=0.015)
     assert bm.sample(5, rng=3) == bm.sample(5, rng=3)
+    random.seed(11)
+    first = bm.sample(5)
+    random.seed(11)
+    assert bm.sample(5) == first
 
 
 def test_moments_types():
