@@ -12,7 +12,7 @@ import importlib
 import sys
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ["demo"]
+COMMANDS = ["train", "demo"]
 
 
 class UsageError(Exception):

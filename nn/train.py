@@ -130,11 +130,12 @@ def _show_progress(progress: bool) -> bool:
     if not progress:
         return False
     from tqdm.auto import tqdm as auto_tqdm
-    from tqdm.std import tqdm as text_tqdm
 
-    # tqdm.auto picks the notebook widget inside Jupyter: always show it there; in a
-    # terminal, show the text bar only on an interactive stderr (not in logs or tests).
-    in_notebook = auto_tqdm is not text_tqdm and not issubclass(text_tqdm, auto_tqdm)
+    # tqdm.auto picks the notebook widget inside Jupyter (importing tqdm.notebook to do
+    # so): always show it there; in a terminal, show the text bar only on an
+    # interactive stderr, not in logs or tests.
+    notebook = sys.modules.get("tqdm.notebook")
+    in_notebook = notebook is not None and issubclass(auto_tqdm, notebook.tqdm_notebook)
     return in_notebook or sys.stderr.isatty()
 
 

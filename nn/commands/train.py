@@ -1,0 +1,243 @@
+"""``tapegrad train``: train a model on a toy dataset and report how well it fits.
+
+The defaults train an MLP on two moons to 100% training accuracy in a few seconds,
+with a progress bar on a terminal::
+
+    tapegrad train
+    tapegrad train --model perceptron --dataset blobs --batch-size 1 --epochs 5
+    tapegrad train --dataset spirals --hidden 16,16 --epochs 100 --plot spirals.png
+    tapegrad train --save model.json --plot boundary.png
+
+``--plot`` draws the decision boundary over the data beside the loss and accuracy
+curves (matplotlib, no display needed); ``--save`` writes the trained model with
+:func:`nn.serialize.save`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import time
+
+import engine
+
+from .. import data as datasets
+from ..classic import Adaline, LogisticRegression, Perceptron
+from ..cli import UsageError
+from ..layers import ACTIVATIONS, MLP
+from ..losses import LOSSES
+from ..train import OPTIMIZERS, accuracy, fit
+
+MODELS = ("mlp", "perceptron", "adaline", "logreg")
+_CLASSIC = {"perceptron": Perceptron, "adaline": Adaline, "logreg": LogisticRegression}
+
+# Measured on a 2-core machine: these defaults reach 100% training accuracy on two
+# moons (100 points) in about 3 s.
+DEFAULTS = {
+    "epochs": 30,
+    "lr": 0.03,
+    "batch_size": "10",
+    "hidden": "8,8",
+    "optimizer": "adam",
+    "l2": 1e-4,
+}
+# The classic rules learn with plain SGD, one sample at a time, as on the slides.
+# No L2 term for them by default: the rule is exactly w ← w + η (y − ỹ) x.
+CLASSIC_DEFAULTS = {"epochs": 20, "lr": 0.01, "batch_size": "1", "optimizer": "sgd", "l2": 0.0}
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model on a toy dataset (default: an MLP on two moons)",
+        description=(
+            "Train a model on a dataset generated in code and print its training accuracy, "
+            "final loss and time. Defaults: an MLP with hidden layers 8,8 on 100 points of "
+            "two moons, Adam, 30 epochs of mini-batches of 10."
+        ),
+    )
+    p.add_argument("--model", choices=MODELS, default="mlp", help="model to train (default mlp)")
+    p.add_argument(
+        "--dataset", choices=sorted(datasets.DATASETS), default="moons", help="(default moons)"
+    )
+    p.add_argument("--samples", type=int, default=100, help="dataset size (default 100)")
+    p.add_argument("--epochs", type=int, help="passes over the data (default 30; 20 classic)")
+    p.add_argument("--lr", type=float, help="learning rate (default 0.03 adam; 0.01 classic)")
+    p.add_argument(
+        "--batch-size",
+        help="samples per step: a number, or 'full' for full-batch gradient descent "
+        "(default 10; 1 for the classic rules)",
+    )
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="(default adam; sgd classic)")
+    p.add_argument("--loss", choices=sorted(LOSSES), help="per-sample loss (default: the model's)")
+    p.add_argument("--hidden", help="MLP hidden layer sizes, comma separated (default 8,8)")
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="MLP hidden")
+    p.add_argument("--l2", type=float, help="L2 regularisation α (default 1e-4; 0 classic)")
+    p.add_argument("--seed", type=int, default=0, help="seed for data, weights, shuffling")
+    p.add_argument("--save", metavar="MODEL.json", help="save the trained model (JSON)")
+    p.add_argument("--plot", metavar="FILE.png", help="plot decision boundary and loss curve")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(run=run)
+
+
+def _parse_hidden(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--hidden must be sizes like 16,16, got {text!r}") from None
+    if not sizes or any(n < 1 for n in sizes):
+        raise UsageError(f"--hidden sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _parse_batch_size(text: str) -> int | None:
+    if text == "full":
+        return None
+    try:
+        size = int(text)
+    except ValueError:
+        raise UsageError(f"--batch-size must be a positive int or 'full', got {text!r}") from None
+    if size < 1:
+        raise UsageError(f"--batch-size must be a positive int or 'full', got {text!r}")
+    return size
+
+
+def _check_output_path(path: str | None, option: str, suffixes: tuple[str, ...]) -> None:
+    if path is None:
+        return
+    if not path.lower().endswith(suffixes):
+        raise UsageError(f"{option} file name must end with {' or '.join(suffixes)}, got {path!r}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError(f"{option}: directory {directory!r} does not exist")
+
+
+def run(args: argparse.Namespace) -> int:
+    classic = args.model in _CLASSIC
+    defaults = {**DEFAULTS, **CLASSIC_DEFAULTS} if classic else DEFAULTS
+    epochs = defaults["epochs"] if args.epochs is None else args.epochs
+    lr = defaults["lr"] if args.lr is None else args.lr
+    optimizer = args.optimizer or defaults["optimizer"]
+    batch_size = _parse_batch_size(args.batch_size or defaults["batch_size"])
+    hidden = _parse_hidden(args.hidden or DEFAULTS["hidden"])
+    l2 = defaults["l2"] if args.l2 is None else args.l2
+    if epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {epochs}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise UsageError(f"--lr must be a finite number > 0, got {lr}")
+    if not (math.isfinite(l2) and l2 >= 0):
+        raise UsageError(f"--l2 must be a finite number >= 0, got {l2}")
+    if args.samples < 4:
+        raise UsageError(f"--samples must be at least 4, got {args.samples}")
+    if args.hidden is not None and classic:
+        raise UsageError(f"--hidden applies to --model mlp, not {args.model}")
+    _check_output_path(args.save, "--save", (".json",))
+    _check_output_path(args.plot, "--plot", (".png", ".svg", ".pdf"))
+    save = None
+    if args.save is not None:
+        try:
+            from ..serialize import save
+        except ImportError:
+            raise UsageError("--save needs nn.serialize, which is not available") from None
+
+    X, y = datasets.DATASETS[args.dataset](args.samples, args.seed)
+    classes = sorted(set(y))
+    multiclass = classes != [-1, 1]
+    rng = random.Random(args.seed)
+    if classic:
+        if multiclass:
+            raise UsageError(f"--model {args.model} needs a two-class dataset, not {args.dataset}")
+        model = _CLASSIC[args.model](len(X[0]), init="uniform", rng=rng)
+    else:
+        nout = len(classes) if multiclass else 1
+        model = MLP(len(X[0]), [*hidden, nout], activation=args.activation, rng=rng)
+    loss = args.loss
+    if loss is not None and multiclass != (loss == "cross_entropy"):
+        raise UsageError(
+            f"--loss {loss} does not fit {args.dataset}: use cross_entropy for a multi-class "
+            "dataset and a two-class loss otherwise"
+        )
+    if loss == "bce":
+        raise UsageError("--loss bce needs labels 0/1; the two-class datasets use -1/+1")
+
+    print(f"model:   {model!r}")
+    print(f"data:    {args.dataset}, {len(X)} samples, seed {args.seed}")
+    batch_text = "full batch" if batch_size is None else f"batch size {batch_size}"
+    print(f"train:   {optimizer} lr={lr:g}, {batch_text}, {epochs} epochs, l2={l2:g}")
+    start = time.perf_counter()
+    try:
+        history = fit(
+            model,
+            X,
+            y,
+            loss=loss,
+            optimizer=optimizer,
+            lr=lr,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=args.seed,
+            l2=l2,
+            progress=not args.no_progress,
+        )
+    except (ValueError, TypeError) as e:
+        raise UsageError(str(e)) from None
+    seconds = time.perf_counter() - start
+    final_accuracy = accuracy(model, X, y)
+    print(f"accuracy: {final_accuracy:.1%} on the {len(X)} training samples")
+    print(f"loss:    {history.loss[-1]:.4f} (epoch 1: {history.loss[0]:.4f})")
+    print(f"time:    {seconds:.1f} s ({seconds / epochs * 1000:.0f} ms per epoch)")
+    if save is not None:
+        save(model, args.save)
+        print(f"saved:   {args.save}")
+    if args.plot is not None:
+        plot_training(model, X, y, history, args.plot, title=f"{args.model} on {args.dataset}")
+        print(f"plot:    {args.plot}")
+    return 0
+
+
+def plot_training(model, X, y, history, path: str, title: str = "", grid: int = 60) -> None:
+    """Save a figure: the model's decision regions over the data, and its loss and
+    accuracy per epoch. Uses matplotlib's Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [p[0] for p in X]
+    ys = [p[1] for p in X]
+    pad = 0.25 * max(max(xs) - min(xs), max(ys) - min(ys), 1e-9)
+    x_lo, x_hi, y_lo, y_hi = min(xs) - pad, max(xs) + pad, min(ys) - pad, max(ys) + pad
+    gx = [x_lo + (x_hi - x_lo) * i / (grid - 1) for i in range(grid)]
+    gy = [y_lo + (y_hi - y_lo) * j / (grid - 1) for j in range(grid)]
+    regions = []
+    with engine.no_grad():
+        for yv in gy:
+            row = []
+            for xv in gx:
+                out = model([xv, yv])
+                if isinstance(out, engine.Value):
+                    row.append(1.0 if out.data > 0 else -1.0)
+                else:
+                    row.append(float(max(range(len(out)), key=lambda k: out[k].data)))
+            regions.append(row)
+
+    fig, (ax_data, ax_loss) = plt.subplots(1, 2, figsize=(10, 4.2))
+    ax_data.contourf(gx, gy, regions, alpha=0.3, cmap="coolwarm")
+    ax_data.scatter(xs, ys, c=y, cmap="coolwarm", edgecolors="k", s=22)
+    ax_data.set_title(title or "decision boundary")
+    ax_data.set_xlabel("x₀")
+    ax_data.set_ylabel("x₁")
+    epochs = range(1, history.epochs + 1)
+    ax_loss.plot(epochs, history.loss, color="tab:blue", label="loss")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("training loss", color="tab:blue")
+    ax_acc = ax_loss.twinx()
+    ax_acc.plot(epochs, history.accuracy, color="tab:orange", label="accuracy")
+    ax_acc.set_ylabel("training accuracy", color="tab:orange")
+    ax_acc.set_ylim(0, 1.05)
+    ax_loss.set_title("loss and accuracy per epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
