@@ -1,0 +1,127 @@
+"""Module: parameter discovery, names, zero_grad, config, registry, scopes."""
+
+import random
+
+import pytest
+
+import engine
+from engine import Value
+from nn import MLP, Layer, Neuron
+from nn.module import MODEL_REGISTRY, Module
+
+
+class Pair(Module):
+    """Two neurons sharing nothing, plus a private Value that is not a parameter."""
+
+    def __init__(self, nin=2):
+        self.left = Neuron(nin, rng=random.Random(0))
+        self.right = Neuron(nin, rng=random.Random(1))
+        self.scale = Value(2.0)
+        self._cache = Value(9.0)
+        self.note = "not a parameter"
+
+    def forward(self, x):
+        return self.scale * (self.left(x) + self.right(x))
+
+    def config(self):
+        return {"nin": len(self.left.w)}
+
+
+def test_named_parameters_follow_attribute_order_and_index():
+    model = Pair()
+    names = [name for name, _ in model.named_parameters()]
+    assert names == [
+        "left.w.0",
+        "left.w.1",
+        "left.b",
+        "right.w.0",
+        "right.w.1",
+        "right.b",
+        "scale",
+    ]
+    assert model.parameters() == [v for _, v in model.named_parameters()]
+    assert model.num_parameters() == 7
+
+
+def test_mlp_names_read_like_attribute_access():
+    model = MLP(3, [4, 2], rng=random.Random(0))
+    named = dict(model.named_parameters())
+    assert named["layers.0.neurons.3.w.1"] is model.layers[0].neurons[3].w[1]
+    assert named["layers.1.neurons.1.b"] is model.layers[1].neurons[1].b
+    assert len(named) == model.num_parameters() == 4 * (3 + 1) + 2 * (4 + 1)
+
+
+def test_nested_lists_and_shared_values_are_named_once():
+    class Grid(Module):
+        def __init__(self):
+            shared = Value(1.0)
+            self.w = [[Value(0.0), shared], [shared, Value(3.0)]]
+
+    names = [name for name, _ in Grid().named_parameters()]
+    assert names == ["w.0.0", "w.0.1", "w.1.1"]
+
+
+def test_zero_grad_clears_every_parameter():
+    model = MLP(2, [3, 1], rng=random.Random(0))
+    model([1.0, -2.0]).backward()
+    assert any(p.grad != 0 for p in model.parameters())
+    model.zero_grad()
+    assert all(p.grad == 0.0 for p in model.parameters())
+
+
+def test_config_rebuilds_the_same_architecture():
+    for model in (
+        Neuron(3, activation="tanh"),
+        Layer(2, 5, nonlin=False),
+        MLP(2, [4, 4, 3], activation="sigmoid", output_activation="tanh"),
+        MLP(5, [1]),
+    ):
+        rebuilt = type(model)(**model.config())
+        assert rebuilt.config() == model.config()
+        assert [n for n, _ in rebuilt.named_parameters()] == [
+            n for n, _ in model.named_parameters()
+        ]
+        assert repr(rebuilt) == repr(model)
+
+
+def test_every_subclass_is_registered_by_name():
+    for cls in (Neuron, Layer, MLP, Pair):
+        assert MODEL_REGISTRY[cls.__name__] is cls
+
+
+def test_base_module_without_forward_or_config_says_so():
+    class Bare(Module):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Bare does not define forward"):
+        Bare()(1.0)
+    with pytest.raises(NotImplementedError, match="Bare does not define config"):
+        Bare().config()
+    assert repr(Bare()) == "Bare()"
+
+
+def test_scopes_name_each_op_by_module_path():
+    model = MLP(2, [3, 1], rng=random.Random(0))
+    out = model([1.0, 2.0])
+    paths = {node.scope.path for node in engine.topological_order(out) if node.scope}
+    assert "MLP.layers.0.neurons.2" in paths
+    assert "MLP.layers.1.neurons.0" in paths
+    # The output's own op was made inside the last neuron.
+    assert out.scope.path == "MLP.layers.1.neurons.0"
+    chain = [s.name for s in out.scope.chain()]
+    assert chain == ["MLP", "layers.1", "neurons.0"]
+    # Parameters are made outside any call: no scope.
+    assert all(p.scope is None for p in model.parameters())
+
+
+def test_a_child_called_alone_is_scoped_by_its_class_name():
+    model = MLP(2, [3, 1], rng=random.Random(0))
+    out = model.layers[0]([1.0, 2.0])
+    assert out[1].scope.path == "Layer.neurons.1"
+
+
+def test_custom_module_scopes_children_by_attribute():
+    out = Pair()([1.0, 1.0])
+    paths = {n.scope.path for n in engine.topological_order(out) if n.scope}
+    assert {"Pair", "Pair.left", "Pair.right"} <= paths
+    assert engine.current_scope() is None
