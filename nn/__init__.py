@@ -18,6 +18,8 @@ so every model, loss and training step can be inspected node by node.
 * :mod:`nn.optim` -- :class:`SGD` and :class:`Adam`;
 * :mod:`nn.data` -- seeded toy datasets and a mini-batch iterator;
 * :mod:`nn.train` -- :func:`fit` and :func:`accuracy`.
+* :mod:`nn.energy` -- :class:`Hopfield` and :class:`BoltzmannMachine` (energy models);
+* :mod:`nn.serialize` -- safe JSON :func:`save` / :func:`load` (:class:`ModelFileError`).
 """
 
 from .classic import Adaline, LinearUnit, LogisticRegression, Perceptron, train_rule
@@ -34,6 +36,7 @@ from .data import (
     to_pm1,
     xor,
 )
+from .energy import BoltzmannMachine, Hopfield
 from .layers import ACTIVATIONS, MLP, Layer, Neuron
 from .losses import (
     LOSSES,
@@ -55,6 +58,7 @@ from .losses import (
 )
 from .module import MODEL_REGISTRY, Module
 from .optim import SGD, Adam, Optimizer
+from .serialize import ModelFileError, load, save
 from .train import History, accuracy, fit
 
 __all__ = [
@@ -102,4 +106,9 @@ __all__ = [
     "fit",
     "accuracy",
     "History",
+    "Hopfield",
+    "BoltzmannMachine",
+    "save",
+    "load",
+    "ModelFileError",
 ]
