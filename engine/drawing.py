@@ -58,7 +58,15 @@ import graphviz
 from . import _dot
 from .value import Scope, Value, topological_order
 
-__all__ = ["GraphDrawing", "GraphTooLargeError", "draw", "save_graph", "DotNotFoundError"]
+__all__ = [
+    "BackpropSteps",
+    "DotNotFoundError",
+    "GraphDrawing",
+    "GraphTooLargeError",
+    "draw",
+    "draw_steps",
+    "save_graph",
+]
 
 DotNotFoundError = _dot.DotNotFoundError
 
@@ -495,7 +503,7 @@ class _Builder:
     # -- element styles --
     def _function_style(self) -> dict:
         shape = _FUNCTION_SHAPE.get(self.rankdir, _FUNCTION_FALLBACK)
-        attrs = {**self.t["function"], **shape}
+        attrs = {**self.t["function"], **shape, "margin": "0.2,0.055"}
         if shape is _FUNCTION_FALLBACK and self.t is DARK:
             attrs["style"] = "rounded"
         return {**attrs, "fontcolor": self.t["text"]}
@@ -580,16 +588,17 @@ class _Builder:
             fn_id = f"f{i}"
             attrs = {"shape": "circle" if len(text) <= 4 else "ellipse", "label": _plain(text)}
             attrs.update(self.t["op"], width="0.4", height="0.4", fontsize="12")
-            scene.add(fn_id, "function", attrs, node.scope, node=node)
+            scene.add(fn_id, "function", attrs, node.scope, node=node, op_text=text)
         elif is_cost:
             fn_id = f"n{i}"
             label = node.label or text
             attrs = {"shape": "box", **self.t["cost"], "label": _plain(label)}
             attrs["fontcolor"] = self.t["text"]
+            grad = _short(self.grads[node])
             attrs["tooltip"] = _plain(
-                f"{self.names[node]} = {_short(node.data)} ({text}), grad {_short(self.grads[node])}"
+                f"{self.names[node]} = {_short(node.data)} ({text}), grad {grad}"
             )
-            scene.add(fn_id, "cost", attrs, node.scope, node=node)
+            scene.add(fn_id, "cost", attrs, node.scope, node=node, op_text=label)
         else:
             fn_id = f"f{i}"
             scene.add(
@@ -598,6 +607,7 @@ class _Builder:
                 {**self._function_style(), "label": _plain(text)},
                 node.scope,
                 node=node,
+                op_text=text,
             )
         for position, parent in enumerate(node._parents):
             src = self._source(scene, parent)
@@ -616,7 +626,15 @@ class _Builder:
             dot_id = f"m{len(self.block_ids)}"
             self.block_ids[block] = dot_id
             attrs = {**self._function_style(), "label": _plain(block.name)}
-            scene.add(dot_id, "block", attrs, block.parent, scope=block, hidden_params=set())
+            scene.add(
+                dot_id,
+                "block",
+                attrs,
+                block.parent,
+                scope=block,
+                hidden_params=set(),
+                op_text=block.name,
+            )
         return self.block_ids[block]
 
     def _add_block_node(self, scene: _Scene, node: Value, block: Scope) -> None:
@@ -715,7 +733,7 @@ class _Builder:
                 attrs["penwidth"] = "2"
             scene.add("d" + v["id"], "gradient", attrs, None, node=node)
         for f in functions:
-            label = "∂ " + str(f["attrs"].get("label", ""))
+            label = "∂ " + f["op_text"]
             attrs = {**self._function_style(), "color": self.t["grad"], "label": _plain(label)}
             if self.view == "values":
                 attrs = {
@@ -762,7 +780,7 @@ class _Builder:
 
 def _emit(scene: _Scene, rankdir: str, t: dict) -> GraphDrawing:
     g = GraphDrawing(name="tapegrad", format="svg")
-    g.attr(rankdir=rankdir, bgcolor=t["background"], fontcolor=t["text"])
+    g.attr(rankdir=rankdir, bgcolor=t["background"], fontcolor=t["text"], fontname="Helvetica")
     g.attr("node", fontname="Helvetica", fontcolor=t["text"])
     g.attr("edge", fontname="Helvetica", fontcolor=t["text"], fontsize="11")
     for element in scene.elements.values():
@@ -869,3 +887,143 @@ def _pdf_from_png(graph) -> bytes:
     out = io.BytesIO()
     Image.open(io.BytesIO(png)).convert("RGB").save(out, format="PDF", resolution=300.0)
     return out.getvalue()
+
+
+# -- backprop, one step after another ----------------------------------------------
+
+
+def _explanations(root: Value) -> list[str]:
+    """Every step's explanation, computed on a fresh backward pass; grads are restored."""
+    order = topological_order(root)
+    saved = [node.grad for node in order]
+    for node in order:
+        node.grad = 0.0
+    try:
+        return [s.explanation for s in root.backward_steps()]
+    finally:
+        for node, grad in zip(order, saved):
+            node.grad = grad
+
+
+def _kernel_with_widgets() -> bool:
+    """True inside a running IPython kernel that has ipywidgets to show a slider."""
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class BackpropSteps:
+    """Backprop through ``root`` as a sequence of drawings, one per chain-rule step.
+
+    ``steps[k]`` is ``draw(root, step=k, **options)`` and ``steps.explanations[k]``
+    the step in words. In a Jupyter kernel with ipywidgets it shows as a slider that
+    scrubs through the steps; every other front end (nbconvert, GitHub, a kernel
+    without ipywidgets) gets the static sequence of images, at most ``max_static``
+    of them.
+    """
+
+    def __init__(self, root: Value, max_static: int = 40, **options) -> None:
+        if not isinstance(root, Value):
+            raise TypeError(f"draw_steps expects a Value, got {type(root).__name__}")
+        if isinstance(max_static, bool) or not isinstance(max_static, int) or max_static < 1:
+            raise ValueError(f"max_static must be a positive int, got {max_static!r}")
+        if "step" in options:
+            raise TypeError("draw_steps draws every step; use draw(root, step=k) for one")
+        self.root = root
+        self.options = options
+        self.max_static = max_static
+        self.explanations = _explanations(root)
+        if not self.explanations:
+            raise ValueError(f"{root!r} is a leaf: there is no backward step to draw")
+        draw(root, step=0, **options)  # check the options once, here, not at display time
+        self._svg: dict[int, str] = {}
+        self._widget = None
+
+    def __len__(self) -> int:
+        return len(self.explanations)
+
+    def __getitem__(self, k: int) -> GraphDrawing:
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise TypeError(f"step index must be an int, got {k!r}")
+        if k < 0:
+            k += len(self)
+        return draw(self.root, step=k, **self.options)
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"<BackpropSteps: {len(self)} steps through {self.root!r}>"
+
+    def svg(self, k: int) -> str:
+        """The SVG image of step ``k`` (rendered once, then kept)."""
+        if k not in self._svg:
+            _dot.use_dot()
+            self._svg[k] = self[k].pipe(format="svg", encoding="utf-8", quiet=True)
+        return self._svg[k]
+
+    def _caption(self, k: int) -> str:
+        return f"step {k} of {len(self) - 1}: {self.explanations[k]}"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        shown = min(len(self), self.max_static)
+        parts = [
+            f"<div><p><code>{html.escape(self._caption(k))}</code></p>{_strip_xml(self.svg(k))}</div>"
+            for k in range(shown)
+        ]
+        if shown < len(self):
+            parts.append(
+                f"<p>... {len(self) - shown} more steps (max_static={self.max_static})</p>"
+            )
+        return "\n".join(parts)
+
+    def widget(self):
+        """An ipywidgets slider over the steps with the drawing and its explanation."""
+        import ipywidgets as widgets
+
+        if self._widget is None:
+            slider = widgets.IntSlider(value=0, min=0, max=len(self) - 1, description="step")
+            caption = widgets.HTML()
+            picture = widgets.HTML()
+
+            def show(change=None) -> None:
+                import html
+
+                k = slider.value
+                caption.value = f"<code>{html.escape(self._caption(k))}</code>"
+                picture.value = _strip_xml(self.svg(k))
+
+            slider.observe(show, names="value")
+            show()
+            self._widget = widgets.VBox([slider, caption, picture])
+        return self._widget
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        # The static images always go in as text/html, so that front ends without a
+        # live kernel (nbconvert, GitHub) show them; a kernel with ipywidgets adds
+        # the slider, which Jupyter prefers.
+        bundle = {"text/plain": repr(self), "text/html": self._repr_html_()}
+        if _kernel_with_widgets():
+            bundle.update(self.widget()._repr_mimebundle_())
+        return bundle
+
+
+def _strip_xml(svg: str) -> str:
+    """An SVG document without its XML prolog, to inline in HTML."""
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else svg
+
+
+def draw_steps(root: Value, *, max_static: int = 40, **options) -> BackpropSteps:
+    """Backprop through ``root`` step by step: a slider in Jupyter, images elsewhere.
+
+    ``options`` are :func:`draw`'s (``view``, ``rankdir``, ``theme``, ``derivative``...).
+    Drawing never changes any ``.grad``.
+    """
+    return BackpropSteps(root, max_static=max_static, **options)
