@@ -13,6 +13,7 @@ one row of :data:`OPS`.
     0.000727
 """
 
+from .expr import ExpressionError, parse_expression
 from .functional import *  # noqa: F403  (exp, log, tanh, ... generated from the table)
 from .functional import __all__ as _functional_names
 from .gradcheck import (
@@ -44,6 +45,27 @@ from .value import (
     zero_grad,
 )
 
+# Drawing imports graphviz: it loads on first use (engine.draw(...)), so the core
+# engine imports fast and works without it.
+_DRAWING = (
+    "draw",
+    "draw_steps",
+    "save_graph",
+    "BackpropSteps",
+    "GraphDrawing",
+    "GraphTooLargeError",
+    "DotNotFoundError",
+)
+
+
+def __getattr__(name: str):
+    if name in _DRAWING:
+        from . import drawing
+
+        return getattr(drawing, name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+
+
 __all__ = [
     "Value",
     "OPS",
@@ -73,5 +95,8 @@ __all__ = [
     "GradcheckRow",
     "jacobian",
     "vjp",
+    "parse_expression",
+    "ExpressionError",
+    *_DRAWING,
     *_functional_names,
 ]
