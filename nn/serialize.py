@@ -66,8 +66,8 @@ __all__ = [
 FORMAT = "tapegrad-model"
 #: The version of the layout this module writes and reads.
 VERSION = 1
-#: Files larger than this (64 MiB, about five million parameters) are refused before
-#: they are read.
+#: Files larger than this (64 MiB: at about 50 bytes a line, over a million parameters)
+#: are refused before they are read.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 _KEYS = ("format", "version", "class", "config", "parameters")
@@ -138,9 +138,10 @@ def save(model: Module, path: str | os.PathLike) -> None:
 
     The text goes to a temporary file beside ``path``, is flushed and fsync-ed, and
     replaces ``path`` in one ``os.replace``. A new file gets mode ``0o644``; an
-    existing one keeps its mode. Nothing is written if the model has a non-finite
-    parameter (``ValueError``); filesystem failures raise ``OSError`` and leave any
-    existing file as it was.
+    existing one keeps its mode (a symlink at ``path`` is replaced by the file, not
+    followed). Nothing is written if the model has a non-finite parameter
+    (``ValueError``); filesystem failures raise ``OSError`` and leave any existing
+    file as it was.
     """
     path = _check_path(path)
     data = dumps(model).encode("utf-8")
