@@ -35,6 +35,10 @@ wrong format or version, unknown class, a config or parameter set that does not
 match the model, non-numeric values (booleans and strings included) -- raises
 :class:`ModelFileError`, a ``ValueError``, whose message names the problem. The
 model passed to :func:`load` is then left exactly as it was.
+
+What a file *can* do is choose a registered class and its constructor arguments, so
+a hostile file could ask for a very large model; loading into a given ``model``
+never calls a constructor.
 """
 
 from __future__ import annotations
