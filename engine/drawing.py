@@ -321,7 +321,7 @@ class _StepState:
         if not 0 <= k < total:
             raise ValueError(
                 f"step must be between 0 and {total - 1} (the graph has {total} backward "
-                f"steps), got {k}"
+                f"step{'s' if total != 1 else ''}), got {k}"
             )
         # How many chain-rule contributions each node's gradient is the sum of.
         expected = {node: 0 for node in order}

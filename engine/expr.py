@@ -34,6 +34,20 @@ class ExpressionError(ValueError):
     """A formula that cannot be built: the message names the problem and where it is."""
 
 
+_WORDS = {
+    "Attribute": "attribute access",
+    "Subscript": "a subscript",
+    "Compare": "a comparison",
+    "BoolOp": "and/or",
+    "IfExp": "an if-expression",
+    "Lambda": "a lambda",
+    "List": "a list",
+    "Tuple": "a tuple",
+    "Dict": "a dict",
+    "Set": "a set",
+    "JoinedStr": "an f-string",
+}
+
 _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 
 
@@ -108,7 +122,7 @@ def _build(node: ast.AST, leaves: dict[str, Value], used: set[str]) -> Value | f
         return -operand if isinstance(node.op, ast.USub) else operand
     if isinstance(node, ast.Call):
         return _call(node, leaves, used)
-    what = type(node).__name__
+    what = _WORDS.get(type(node).__name__, type(node).__name__)
     if isinstance(node, ast.BinOp):
         what = f"operator {type(node.op).__name__}"
     raise ExpressionError(

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ["train", "demo"]
+COMMANDS = ["train", "demo", "graph", "tape"]
 
 
 class UsageError(Exception):

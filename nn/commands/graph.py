@@ -1,0 +1,117 @@
+"""``tapegrad graph``: draw the computation graph of a formula.
+
+    tapegrad graph "tanh(x1*w1 + x2*w2 + b)" --at x1=2 x2=0 w1=-3 w2=1 b=6.8814 -o neuron.svg
+
+The formula is parsed by :func:`engine.parse_expression` (Python's ``ast`` and a
+whitelist of the op table's names, never ``eval``), run forward and backward, and
+drawn by :func:`engine.draw`. The output format follows the file's extension (.svg,
+.png, .jpg, .pdf, .dot, .gv); without ``-o`` the DOT text goes to standard output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import engine
+from engine.drawing import RANKDIRS, THEMES, VIEWS
+
+from ..cli import UsageError
+
+
+def add_expression_arguments(p) -> None:
+    """The arguments ``graph`` and ``tape`` share: the formula and its variables."""
+    p.add_argument("expression", help='a formula, e.g. "tanh(x1*w1 + x2*w2 + b)"')
+    p.add_argument(
+        "--at",
+        nargs="+",
+        default=[],
+        metavar="NAME=NUMBER",
+        help="the value of each variable, e.g. --at x1=2 w1=-3",
+    )
+
+
+def parse_bindings(items: list[str]) -> dict[str, float]:
+    """``["x1=2", "w1=-3"]`` -> ``{"x1": 2.0, "w1": -3.0}``, refusing anything else."""
+    values: dict[str, float] = {}
+    for item in items:
+        name, sep, number = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--at expects NAME=NUMBER, got {item!r}")
+        if not name.isidentifier():
+            raise UsageError(f"--at: {name!r} is not a variable name")
+        if name in values:
+            raise UsageError(f"--at gives {name} twice")
+        try:
+            value = float(number)
+        except ValueError:
+            raise UsageError(f"--at {item}: {number.strip()!r} is not a number") from None
+        if not math.isfinite(value):
+            raise UsageError(f"--at {item}: the value must be finite")
+        values[name] = value
+    return values
+
+
+def build(args) -> tuple[engine.Value, dict[str, engine.Value]]:
+    """The formula's root and leaves, or a one-line UsageError."""
+    try:
+        root, leaves = engine.parse_expression(args.expression, parse_bindings(args.at))
+    except engine.ExpressionError as e:
+        raise UsageError(str(e)) from None
+    if not root.label and "out" not in leaves:
+        root.label = "out"  # so the steps read dout/dx rather than dv9/dx
+    return root, leaves
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "graph",
+        help="draw the computation graph of a formula (svg, png, pdf, dot)",
+        description=__doc__.split("\n\n")[0],
+    )
+    add_expression_arguments(p)
+    p.add_argument("-o", "--output", help="file to write; the extension picks the format")
+    p.add_argument("--view", choices=VIEWS, default="values", help="values (default) or blocks")
+    p.add_argument("--rankdir", choices=RANKDIRS, default="LR", help="direction of flow")
+    p.add_argument("--theme", choices=tuple(THEMES), default="light")
+    p.add_argument("--step", type=int, help="draw backprop at this step (0 is the first)")
+    p.add_argument("--derivative", action="store_true", help="add the mirrored derivative network")
+    p.add_argument(
+        "--observed",
+        nargs="+",
+        metavar="NAME",
+        help="variables that are data (blocks view); the others are parameters",
+    )
+    p.add_argument(
+        "--no-cost",
+        action="store_true",
+        help="blocks view: draw the result as a variable, not as a cost square",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    root, _ = build(args)
+    if args.step is None:
+        root.backward()
+    options = {
+        "view": args.view,
+        "rankdir": args.rankdir,
+        "theme": args.theme,
+        "step": args.step,
+        "derivative": args.derivative,
+        "observed": args.observed,
+        "costs": [] if args.no_cost else None,
+    }
+    try:
+        drawing = engine.draw(root, **options)
+        if args.output is None:
+            print(drawing.source, end="")
+            return 0
+        path = engine.save_graph(drawing, args.output)
+    except (ValueError, TypeError, engine.DotNotFoundError) as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot write {args.output}: {e.strerror or e}") from None
+    print(f"wrote {path}")
+    return 0
