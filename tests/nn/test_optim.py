@@ -1,0 +1,125 @@
+"""Optimizers against their formulas, written out by hand in each test."""
+
+import math
+
+import pytest
+
+from engine import Value
+from nn import MLP, SGD, Adam
+
+
+def quadratic_step(opt, w, target=3.0):
+    """loss = (w − target)²; one backward and one optimizer step. ∂loss/∂w = 2(w − target)."""
+    opt.zero_grad()
+    ((w - target) ** 2).backward()
+    opt.step()
+
+
+def test_plain_sgd_is_w_minus_lr_grad():
+    w = Value(1.0)
+    opt = SGD([w], lr=0.1)
+    quadratic_step(opt, w)
+    assert w.data == pytest.approx(1.0 - 0.1 * 2 * (1.0 - 3.0))
+
+
+def test_sgd_momentum_and_weight_decay_by_hand():
+    lr, mu, decay = 0.1, 0.9, 0.01
+    w = Value(1.0)
+    opt = SGD([w], lr=lr, momentum=mu, weight_decay=decay)
+    data, velocity = 1.0, None
+    for _ in range(4):
+        g = 2 * (data - 3.0) + decay * data
+        velocity = g if velocity is None else mu * velocity + g
+        data -= lr * velocity
+        quadratic_step(opt, w)
+        assert w.data == pytest.approx(data, rel=1e-14)
+
+
+def test_adam_by_hand_on_a_quadratic():
+    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-8
+    w = Value(1.0)
+    opt = Adam([w], lr=lr, betas=(b1, b2), eps=eps)
+    data, m, v = 1.0, 0.0, 0.0
+    for t in range(1, 6):
+        g = 2 * (data - 3.0)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+        data -= lr * m_hat / (math.sqrt(v_hat) + eps)
+        quadratic_step(opt, w)
+        assert w.data == pytest.approx(data, rel=1e-14)
+    assert opt.t == 5
+    # The first Adam step has size lr whatever the gradient's scale (m̂/√v̂ = ±1).
+    w2 = Value(1.0)
+    quadratic_step(Adam([w2], lr=0.01), w2)
+    assert w2.data == pytest.approx(1.01, rel=1e-9)
+
+
+def test_adam_weight_decay_adds_lambda_w_to_the_gradient():
+    w = Value(2.0)
+    opt = Adam([w], lr=0.1, weight_decay=0.5)
+    quadratic_step(opt, w, target=2.0)  # gradient of the loss is 0; decay alone moves w
+    g = 0.5 * 2.0
+    m_hat, v_hat = (0.1 * g) / 0.1, (0.001 * g * g) / 0.001
+    assert w.data == pytest.approx(2.0 - 0.1 * m_hat / (math.sqrt(v_hat) + 1e-8))
+
+
+def test_optimizers_take_a_module_and_zero_its_grads():
+    model = MLP(2, [3, 1])
+    opt = SGD(model, lr=0.1)
+    assert opt.params == model.parameters()
+    model([1.0, 2.0]).backward()
+    opt.zero_grad()
+    assert all(p.grad == 0.0 for p in model.parameters())
+
+
+def test_lr_can_be_scheduled_between_steps():
+    w = Value(0.0)
+    opt = SGD([w], lr=1.0)
+    opt.lr = 0.5
+    quadratic_step(opt, w)
+    assert w.data == pytest.approx(0.5 * 6.0)
+    opt.lr = -1.0
+    with pytest.raises(ValueError, match="lr must be in"):
+        opt.step()
+
+
+def test_optional_cross_check_against_torch():
+    torch = pytest.importorskip("torch")  # an extra check only; the tests above stand alone
+    w = Value(1.0)
+    ours = Adam([w], lr=0.1, weight_decay=0.01)
+    tw = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    theirs = torch.optim.Adam([tw], lr=0.1, weight_decay=0.01)
+    for _ in range(5):
+        quadratic_step(ours, w)
+        theirs.zero_grad()
+        ((tw - 3.0) ** 2).backward()
+        theirs.step()
+        assert w.data == pytest.approx(tw.item(), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "build, error, message",
+    [
+        (lambda: SGD([], lr=0.1), ValueError, "empty list of parameters"),
+        (lambda: SGD(Value(1.0), lr=0.1), TypeError, "got a single Value"),
+        (lambda: SGD([1.0], lr=0.1), TypeError, "params must be Values, got float"),
+        (lambda: SGD(3, lr=0.1), TypeError, "list of Values or a Module, got int"),
+        (lambda: SGD([Value(1.0)], lr=0.0), ValueError, "lr must be in \\(0.0, inf\\)"),
+        (lambda: SGD([Value(1.0)], lr="big"), TypeError, "lr must be a real number, got str"),
+        (lambda: SGD([Value(1.0)], lr=0.1, momentum=1.0), ValueError, "momentum must be in"),
+        (lambda: SGD([Value(1.0)], lr=0.1, weight_decay=-1), ValueError, "weight_decay"),
+        (lambda: Adam([Value(1.0)], betas=(0.9,)), TypeError, "betas must be a pair"),
+        (lambda: Adam([Value(1.0)], betas=(0.9, 1.0)), ValueError, "beta2 must be in"),
+        (lambda: Adam([Value(1.0)], eps=0.0), ValueError, "eps must be in"),
+    ],
+)
+def test_bad_hyperparameters(build, error, message):
+    with pytest.raises(error, match=message):
+        build()
+
+
+def test_duplicate_parameters_are_refused():
+    w = Value(1.0)
+    with pytest.raises(ValueError, match="appears twice"):
+        SGD([w, w], lr=0.1)
