@@ -27,6 +27,7 @@ from .gradcheck import (
     vjp,
 )
 from .ops import OPS, Op, safe_pow
+from .replay import CompiledStep, GraphChangedError, Replay, ReplayError, compile, record
 from .tape import Tape, TapeEntry, tape
 from .value import (
     AnomalyError,
@@ -87,6 +88,12 @@ __all__ = [
     "tape",
     "Tape",
     "TapeEntry",
+    "compile",
+    "record",
+    "Replay",
+    "CompiledStep",
+    "GraphChangedError",
+    "ReplayError",
     "numerical_grad",
     "numerical_jacobian",
     "gradcheck",

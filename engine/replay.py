@@ -1,0 +1,419 @@
+"""Tape replay: record a computation once, then rerun it on new numbers, fast.
+
+A training loop builds the *same* graph at every step: only the numbers in the
+leaves (the parameters, the data) change. :func:`compile` records the graph once
+and turns its tape into a straight-line Python function over floats -- one line
+per op for the forward pass, one line per edge for the backward pass::
+
+    v5 = v3 * v4                  # forward, in tape order
+    v6, d6_0 = tanh(v5)           # the op table's fn: the result and its local derivative
+    ...
+    g5 = 0.0 + d6_0 * g6          # backward, in reverse: parent.grad += local * node.grad
+    g3 = 0.0 + v4 * g5            # d(v3 * v4)/d v3 = v4
+
+Replaying it creates no Value objects and walks no graph, so a step costs a few
+times the bare arithmetic (see ``benchmarks/``). The code is the tape: every op
+is evaluated by its row of :data:`engine.ops.OPS` (``fn`` returns the result and
+the local derivatives), so ops whose derivative depends on the input -- relu,
+abs, sign -- are re-evaluated at every replay. ``add`` and ``mul`` are written
+inline as ``+`` and ``*`` (a test checks them bit for bit against their rows).
+Gradients equal a fresh ``backward()`` exactly: the same operations on the same
+floats, accumulated in the same order. ``compiled.source`` shows the code.
+
+**What a tape cannot capture.** A tape records which ops ran, not the Python that
+chose them. A graph whose *shape* depends on the numbers -- ``if x.data > 0:``, a
+loop that runs until a value converges, a number read from ``.data`` and used as
+a constant (``x - max(v.data for v in xs)``) -- is recorded for the numbers of
+the first call only. Replay would then compute the wrong function, silently. So
+the compiled step can re-trace: ``compiled.check()`` (or ``check_every=k``)
+calls your function again, builds the graph the ordinary way, and raises
+:class:`GraphChangedError` if any op, input or constant differs from the
+recording, or if the re-traced loss differs from the replayed one. Models built
+only from ops -- an MLP with relu, tanh, any loss written with Value operations
+-- never change shape and replay safely.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from .ops import OPS, Op
+from .value import Value, topological_order
+
+__all__ = ["compile", "record", "Replay", "CompiledStep", "GraphChangedError", "ReplayError"]
+
+
+class ReplayError(ValueError):
+    """The graph cannot be replayed (it holds an op that is not in the table)."""
+
+
+class GraphChangedError(RuntimeError):
+    """Re-tracing built a different graph than the one recorded."""
+
+
+# add and mul are inlined: (forward expression, local derivative of each operand).
+# "1.0 * g" is g exactly in IEEE arithmetic, so an add edge passes g on unchanged.
+_INLINE = {
+    "add": ("{0} + {1}", ("1.0", "1.0")),
+    "mul": ("{0} * {1}", ("{1}", "{0}")),
+}
+
+
+def _literal(c: float, constants: dict[str, float]) -> str:
+    """Source text for a constant: its repr when finite (exact), else a global name."""
+    if math.isfinite(c):
+        return repr(c)
+    name = f"_c{len(constants)}"
+    constants[name] = c
+    return name
+
+
+def _signature(order: list[Value]) -> list[tuple]:
+    """What must stay the same for a replay to be valid: per tape entry, the op and
+    its inputs (tape indices) and constant; for a leaf, None."""
+    index = {node: i for i, node in enumerate(order)}
+    out = []
+    for node in order:
+        if node.is_leaf:
+            out.append(None)
+        else:
+            out.append((node.op, tuple(index[p] for p in node.parents), node.constant))
+    return out
+
+
+def _describe(entry: tuple | None) -> str:
+    if entry is None:
+        return "a leaf"
+    op, inputs, constant = entry
+    args = [f"v{i}" for i in inputs]
+    if constant is not None:
+        args.insert(constant[0], repr(constant[1]))
+    return f"{op}({', '.join(args)})"
+
+
+class Replay:
+    """A recorded tape compiled to straight-line float code (see :func:`record`).
+
+    ``leaves`` are the tape's leaf Values in tape order; ``wrt`` the leaves whose
+    gradients are computed. :meth:`run` is the pure function on floats;
+    calling the object reads each leaf's ``.data`` and adds into each ``wrt``
+    leaf's ``.grad``, as ``backward()`` would.
+    """
+
+    def __init__(self, root: Value, wrt: Iterable[Value] | None = None, watch=()) -> None:
+        if not isinstance(root, Value):
+            raise TypeError(f"replay records a Value, got {type(root).__name__}: {root!r}")
+        order = topological_order(root)
+        index = {node: i for i, node in enumerate(order)}
+        self.leaves: tuple[Value, ...] = tuple(v for v in order if v.is_leaf)
+        if wrt is None:
+            wrt = self.leaves
+        else:
+            wrt = tuple(wrt)
+            for w in wrt:
+                if not isinstance(w, Value):
+                    raise TypeError(f"wrt must hold Values, got {type(w).__name__}: {w!r}")
+                if not w.is_leaf:
+                    raise ValueError(f"wrt must hold leaves (inputs, parameters), got {w!r}")
+        self.wrt: tuple[Value, ...] = tuple(wrt)
+        self.size = len(order)
+        self.signature = _signature(order)
+        self._watch = [index.get(v, -1) for v in watch]
+        for v, i in zip(watch, self._watch):
+            if i < 0:
+                raise ValueError(
+                    f"{v!r} is not part of the graph of the loss, so replay cannot compute it"
+                )
+        self.source, namespace = _generate(order, index, self.wrt, self._watch)
+        exec(builtins.compile(self.source, "<engine.replay>", "exec"), namespace)
+        self._function = namespace["replay"]
+        self.watched: list[float] = []
+
+    def run(
+        self, leaf_values: Sequence[float], grads: Sequence[float] | None = None, seed: float = 1.0
+    ) -> tuple[float, list[float], list[float]]:
+        """Forward and backward on floats.
+
+        ``leaf_values`` are the numbers of :attr:`leaves` in order; ``grads`` the
+        starting gradient of each :attr:`wrt` leaf (zeros if None). Returns the
+        root's value, the gradient of each ``wrt`` leaf (``grads`` plus the
+        contributions, accumulated in ``backward()``'s order) and the values of
+        the watched nodes.
+        """
+        if len(leaf_values) != len(self.leaves):
+            raise ValueError(f"expected {len(self.leaves)} leaf values, got {len(leaf_values)}")
+        if grads is None:
+            grads = [0.0] * len(self.wrt)
+        elif len(grads) != len(self.wrt):
+            raise ValueError(f"expected {len(self.wrt)} starting gradients, got {len(grads)}")
+        out_grads = [0.0] * len(self.wrt)
+        watched = [0.0] * len(self._watch)
+        value = self._function(leaf_values, grads, out_grads, watched, seed)
+        return value, out_grads, watched
+
+    def __call__(self) -> float:
+        """Replay with the leaves' current ``.data``; add gradients into ``.grad`` of
+        each ``wrt`` leaf (exactly what ``root.backward()`` adds); return the root's value."""
+        wrt = self.wrt
+        values = [leaf.data for leaf in self.leaves]
+        grads = [w.grad for w in wrt]
+        out = [0.0] * len(wrt)
+        self.watched = [0.0] * len(self._watch)
+        value = self._function(values, grads, out, self.watched, 1.0)
+        for w, g in zip(wrt, out):
+            w.grad = g
+        return value
+
+    def __repr__(self) -> str:
+        return (
+            f"<Replay of {self.size} tape entries: {len(self.leaves)} leaves, "
+            f"gradients for {len(self.wrt)}>"
+        )
+
+
+def _generate(order, index, wrt, watch) -> tuple[str, dict[str, Any]]:
+    """The replay function's source: forward in tape order, backward in reverse."""
+    namespace: dict[str, Any] = {}
+    constants: dict[str, float] = {}
+    fn_names: dict[str, str] = {}
+    wrt_position = {}
+    for k, w in enumerate(wrt):
+        wrt_position.setdefault(index.get(w, -1), []).append(k)
+    # needs[i]: the gradient of entry i is wanted, as it leads to a wrt leaf.
+    needs = [False] * len(order)
+    for i, node in enumerate(order):
+        if node.is_leaf:
+            needs[i] = i in wrt_position
+        else:
+            needs[i] = any(needs[index[p]] for p in node.parents)
+
+    lines = ["def replay(x, gin, gout, watched, seed):"]
+    add = lines.append
+    locals_of: list[list[str]] = [[] for _ in order]
+    leaf_number = 0
+    for i, node in enumerate(order):
+        if node.is_leaf:
+            add(f"    v{i} = x[{leaf_number}]")
+            leaf_number += 1
+            continue
+        row = node.op_row
+        if not isinstance(row, Op) or OPS.get(row.name) is not row:
+            raise ReplayError(
+                f"tape entry v{i} was made by Value(..., _op={node.op!r}), not by an op of "
+                "engine.OPS, so replay has no function to rerun it; build it from the table's ops"
+            )
+        operands = [f"v{index[p]}" for p in node.parents]
+        constant = node.constant
+        if constant is not None:
+            operands.insert(constant[0], _literal(constant[1], constants))
+        value_positions = [k for k in range(row.arity) if constant is None or k != constant[0]]
+        if row.name in _INLINE:
+            expression, local_templates = _INLINE[row.name]
+            add(f"    v{i} = {expression.format(*operands)}")
+            locals_of[i] = [local_templates[k].format(*operands) for k in value_positions]
+        else:
+            fn_name = fn_names.setdefault(row.name, f"_{row.name}")
+            namespace[fn_name] = row.fn
+            targets = [f"d{i}_{k}" if k in value_positions else "_" for k in range(row.arity)]
+            add(f"    v{i}, {', '.join(targets)} = {fn_name}({', '.join(operands)})")
+            locals_of[i] = [f"d{i}_{k}" for k in value_positions]
+
+    root = len(order) - 1
+    started = [False] * len(order)
+    # The root's gradient starts like backward()'s: reset to 0.0 (or a wrt leaf's
+    # own starting gradient), then the seed is added.
+    if needs[root]:
+        positions = wrt_position.get(root)
+        start = f"gin[{positions[0]}]" if positions else "0.0"
+        add(f"    g{root} = {start} + seed")
+        started[root] = True
+    for i in range(root, -1, -1):
+        node = order[i]
+        if node.is_leaf or not needs[i]:
+            continue
+        for p, local in zip(node.parents, locals_of[i]):
+            j = index[p]
+            if not needs[j]:
+                continue
+            contribution = f"g{i}" if local == "1.0" else f"{local} * g{i}"
+            if started[j]:
+                add(f"    g{j} += {contribution}")
+            else:
+                positions = wrt_position.get(j)
+                start = f"gin[{positions[0]}]" if positions else "0.0"
+                add(f"    g{j} = {start} + {contribution}")
+                started[j] = True
+    for i, positions in sorted(wrt_position.items()):
+        for k in positions:
+            if i < 0:
+                add(f"    gout[{k}] = gin[{k}]")  # not in the graph: unchanged
+            elif started[i]:
+                add(f"    gout[{k}] = g{i}")
+            else:
+                add(f"    gout[{k}] = gin[{k}]")
+    for k, i in enumerate(watch):
+        add(f"    watched[{k}] = v{i}")
+    add(f"    return v{root}")
+    namespace.update(constants)
+    return "\n".join(lines) + "\n", namespace
+
+
+def record(root: Value, wrt: Iterable[Value] | None = None) -> Replay:
+    """Compile the tape behind ``root`` for replay (gradients for ``wrt``, default
+    every leaf). Change leaves' ``.data`` and call the result to rerun it."""
+    return Replay(root, wrt)
+
+
+class CompiledStep:
+    """A function's graph, recorded once and replayed on every call.
+
+    ``fn()`` builds the loss from Values it reads (parameters, inputs); it may
+    return ``(loss, *watched)`` to also get the values of other nodes of the
+    graph (model outputs, say), as floats in the same nesting. A call replays
+    the tape with the leaves' current ``.data`` and adds the gradients into
+    ``.grad`` of ``wrt`` (default: every leaf), exactly as ``loss.backward()``
+    would; it returns the loss's value (and the watched values).
+
+    ``check_every=k`` re-traces the function at every k-th call and raises
+    :class:`GraphChangedError` if its graph changed; ``check()`` does it on demand.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[], Any],
+        wrt: Iterable[Value] | None = None,
+        *,
+        check_every: int | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"compile needs a function that builds a loss, got {fn!r}")
+        if check_every is not None and (
+            isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
+        ):
+            raise ValueError(f"check_every must be a positive int or None, got {check_every!r}")
+        self.fn = fn
+        self.check_every = check_every
+        self.calls = 0
+        root, watched, self._shape = _split(fn())
+        self.replay = Replay(root, wrt, watched)
+
+    @property
+    def source(self) -> str:
+        """The generated straight-line code."""
+        return self.replay.source
+
+    @property
+    def wrt(self) -> tuple[Value, ...]:
+        return self.replay.wrt
+
+    def __call__(self):
+        every = self.check_every
+        if every is not None and self.calls and self.calls % every == 0:
+            root_value = self.check()
+        else:
+            root_value = None
+        self.calls += 1
+        value = self.replay()
+        if root_value is not None and not _same(root_value, value):
+            raise GraphChangedError(
+                f"replay computed {value!r} but the function computes {root_value!r}: the "
+                "graph reads numbers that replay does not see; use loss.backward() instead"
+            )
+        if self._shape is None:
+            return value
+        return (value, *_fill(self._shape, iter(self.replay.watched)))
+
+    def check(self) -> float:
+        """Re-trace the function, compare its graph with the recording, and return the
+        re-traced loss value. Raises :class:`GraphChangedError` if they differ."""
+        root, _, _ = _split(self.fn())
+        order = topological_order(root)
+        signature = _signature(order)
+        recorded = self.replay.signature
+        if len(signature) != len(recorded):
+            raise GraphChangedError(
+                f"the function now builds a graph of {len(signature)} entries, but "
+                f"{len(recorded)} were recorded: its shape depends on the numbers "
+                "(an `if` or a loop on .data), which a tape cannot capture; use "
+                "loss.backward() for this model"
+            )
+        for i, (now, then) in enumerate(zip(signature, recorded)):
+            if now != then:
+                raise GraphChangedError(
+                    f"tape entry v{i} was {_describe(then)} when recorded and is now "
+                    f"{_describe(now)}: the graph depends on the numbers (an `if` on .data, "
+                    "or a number read from .data used as a constant), which a tape cannot "
+                    "capture; use loss.backward() for this model"
+                )
+        leaves = [v for v in order if v.is_leaf]
+        for k, (now, then) in enumerate(zip(leaves, self.replay.leaves)):
+            if now is not then and not _same(now.data, then.data):
+                raise GraphChangedError(
+                    f"leaf {k} of the tape is a new Value holding {now.data!r}, but the "
+                    f"recorded one holds {then.data!r}: the function creates its inputs "
+                    "anew from changing numbers; create them once outside and set .data"
+                )
+        return root.data
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)
+
+
+def _split(result: Any) -> tuple[Value, list[Value], Any]:
+    """(root, watched Values flattened, nesting shape) of what ``fn`` returned."""
+    if isinstance(result, Value):
+        return result, [], None
+    if isinstance(result, tuple) and result and isinstance(result[0], Value):
+        flat: list[Value] = []
+        shape = [_flatten(item, flat) for item in result[1:]]
+        return result[0], flat, shape
+    raise TypeError(
+        "the compiled function must return a Value (the loss) or a tuple (loss, *watched), "
+        f"got {type(result).__name__}: {result!r}"
+    )
+
+
+def _flatten(item: Any, flat: list[Value]):
+    if isinstance(item, Value):
+        flat.append(item)
+        return None
+    if isinstance(item, (list, tuple)):
+        return type(item), [_flatten(x, flat) for x in item]
+    raise TypeError(f"watched outputs must be Values or lists of Values, got {item!r}")
+
+
+def _fill(shape, values):
+    out = []
+    for item in shape:
+        if item is None:
+            out.append(next(values))
+        else:
+            kind, inner = item
+            out.append(kind(_fill(inner, values)))
+    return out
+
+
+def compile(
+    fn: Callable[[], Any],
+    wrt: Iterable[Value] | None = None,
+    *,
+    check_every: int | None = None,
+) -> CompiledStep:
+    """Record ``fn()``'s graph once; return a step that replays it on every call.
+
+    ::
+
+        step = engine.compile(lambda: loss_of(model, X, y), model.parameters())
+        for k in range(100):
+            model.zero_grad()
+            loss = step()                  # forward + backward, no graph built
+            for p in model.parameters():
+                p.data -= 0.1 * p.grad
+
+    See the module docstring for what replay cannot capture and ``check_every``.
+    """
+    return CompiledStep(fn, wrt, check_every=check_every)
