@@ -1,0 +1,145 @@
+"""fit and accuracy: the three regimes, histories, defaults, and argument errors."""
+
+import random
+
+import pytest
+
+from engine import Value
+from nn import MLP, SGD, Adaline, Adam, History, Perceptron, accuracy, blobs, fit, moons, spirals
+from nn import train as train_module
+
+
+def small_mlp(nout=1, seed=0):
+    return MLP(2, [6, nout], rng=random.Random(seed))
+
+
+@pytest.mark.parametrize("batch_size, steps", [(None, 1), (1, 16), (5, 4)])
+def test_batch_size_sets_the_number_of_steps_per_epoch(batch_size, steps, monkeypatch):
+    X, y = moons(16, seed=0)
+    model = small_mlp()
+    opt = SGD(model, lr=0.05)
+    calls = []
+    original = opt.step
+    monkeypatch.setattr(opt, "step", lambda: (calls.append(1), original()))
+    history = fit(model, X, y, optimizer=opt, epochs=2, batch_size=batch_size, progress=False)
+    assert len(calls) == 2 * steps
+    assert history.epochs == 2 and len(history.accuracy) == 2
+
+
+def test_full_batch_step_is_gradient_descent_on_the_average_loss():
+    X, y = moons(8, seed=1)
+    a, b = small_mlp(), small_mlp()
+    fit(a, X, y, optimizer=SGD(a, lr=0.1), epochs=1, batch_size=None, l2=1e-3, progress=False)
+    # by hand: the slides' 𝓛(S, w) = 1/P Σ L + α Σ w², then w ← w − η ∂𝓛/∂w
+    from nn import hinge, l2, mean
+
+    loss = mean([hinge(b(x), t) for x, t in zip(X, y)]) + l2(b.parameters(), 1e-3)
+    b.zero_grad()
+    loss.backward()
+    for p in b.parameters():
+        p.data -= 0.1 * p.grad
+    assert [p.data for p in a.parameters()] == pytest.approx([p.data for p in b.parameters()])
+
+
+def test_training_an_mlp_on_moons_fits():
+    X, y = moons(40, seed=0)
+    model = MLP(2, [8, 8, 1], rng=random.Random(0))
+    history = fit(model, X, y, optimizer="adam", lr=0.05, epochs=30, batch_size=8, progress=False)
+    assert history.loss[-1] < history.loss[0] / 5
+    assert accuracy(model, X, y) >= 0.95
+
+
+def test_multiclass_uses_softmax_cross_entropy_by_default():
+    X, y = spirals(8, classes=3, seed=0)
+    model = MLP(2, [8, 3], rng=random.Random(0))
+    history = fit(model, X, y, optimizer=Adam(model, lr=0.05), epochs=10, progress=False)
+    assert history.loss[-1] < history.loss[0]
+    assert 0.0 <= accuracy(model, X, y) <= 1.0
+
+
+def test_classic_models_train_with_their_own_loss():
+    X, y = blobs(20, seed=0)
+    model = Perceptron(2)
+    history = fit(model, X, y, lr=0.1, epochs=5, batch_size=1, progress=False)
+    assert history.accuracy[-1] == 1.0 and accuracy(model, X, y) == 1.0
+    regression = Adaline(1)
+    fit(regression, [[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0], lr=0.1, epochs=300, progress=False)
+    assert regression.w[0].data == pytest.approx(2.0, abs=1e-3)
+    assert regression.b.data == pytest.approx(1.0, abs=1e-3)
+
+
+def test_fit_is_reproducible_from_its_seed():
+    X, y = moons(20, seed=2)
+    runs = []
+    for _ in range(2):
+        model = small_mlp(seed=5)
+        runs.append(fit(model, X, y, epochs=3, batch_size=4, seed=11, progress=False).loss)
+    assert runs[0] == runs[1]
+
+
+def test_lr_schedule_sets_the_rate_each_epoch():
+    X, y = moons(10, seed=0)
+    model = small_mlp()
+    opt = SGD(model, lr=1.0)
+    seen = []
+    fit(
+        model,
+        X,
+        y,
+        optimizer=opt,
+        epochs=3,
+        lr_schedule=lambda e: seen.append(e) or 0.1 / (e + 1),
+        progress=False,
+    )
+    assert seen == [0, 1, 2] and opt.lr == pytest.approx(0.1 / 3)
+
+
+def test_history_and_accuracy():
+    history = History([0.5, 0.25], [0.75, 1.0], 1.5)
+    assert repr(history) == "History(2 epochs: loss 0.5 -> 0.25, accuracy 100.0%, 1.50 s)"
+    assert repr(History()) == "History(no epochs)"
+
+    def classifier(x):
+        return [Value(x[0]), Value(-x[0])]
+
+    assert accuracy(classifier, [[1.0], [-1.0], [2.0]], [0, 1, 1]) == pytest.approx(2 / 3)
+    assert accuracy(lambda x: Value(x[0]), [[1.0], [-1.0]], [1, 1]) == 0.5
+    assert accuracy(lambda x: Value(x[0]), [[1.0], [-1.0]], [1, 0]) == 1.0  # 0/1 labels too
+
+
+def test_no_progress_bar_when_not_on_a_terminal(capsys):
+    X, y = moons(6, seed=0)
+    fit(small_mlp(), X, y, epochs=2, progress=True)
+    assert capsys.readouterr().err == ""
+    assert train_module._show_progress(False) is False
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"loss": "l1"}, ValueError, "unknown loss 'l1'"),
+        ({"loss": 3}, TypeError, "loss must be a name"),
+        ({"optimizer": "rmsprop"}, ValueError, "optimizer must be an Optimizer or one of"),
+        ({"epochs": 0}, ValueError, "epochs must be at least 1"),
+        ({"epochs": 2.0}, TypeError, "epochs must be an int"),
+        ({"l2": -1.0}, ValueError, "l2 must be a finite number >= 0"),
+        ({"batch_size": 0}, ValueError, "batch_size must be at least 1"),
+        ({"lr_schedule": 0.1}, TypeError, "lr_schedule must be a function"),
+    ],
+)
+def test_bad_arguments(kwargs, error, message):
+    X, y = moons(6, seed=0)
+    model = small_mlp()
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(error, match=message):
+        fit(model, X, y, progress=False, **kwargs)
+    assert [p.data for p in model.parameters()] == before
+
+
+def test_lr_with_a_built_optimizer_and_non_models_are_refused():
+    X, y = moons(6, seed=0)
+    model = small_mlp()
+    with pytest.raises(ValueError, match="pass lr to the optimizer"):
+        fit(model, X, y, optimizer=SGD(model, lr=0.1), lr=0.5, progress=False)
+    with pytest.raises(TypeError, match="needs a model with parameters"):
+        fit(abs, X, y, progress=False)
