@@ -1,0 +1,150 @@
+"""``tapegrad train`` through ``nn.cli.main``: defaults, options, outputs, bad arguments."""
+
+import re
+
+import pytest
+
+from nn.cli import COMMANDS, main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+QUICK = ["--samples", "20", "--epochs", "2", "--no-progress"]
+
+
+def run(capsys, *args):
+    code = main(["train", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def reported_accuracy(out):
+    return float(re.search(r"accuracy: ([\d.]+)%", out).group(1)) / 100
+
+
+def test_train_is_the_first_command():
+    assert COMMANDS[0] == "train"
+
+
+def test_defaults_fit_two_moons_to_at_least_95_percent(capsys):
+    code, out, err = run(capsys, "--no-progress")
+    assert code == 0, err
+    assert "MLP(2 -> 8 relu -> 8 relu -> 1 linear" in out
+    assert "moons, 100 samples" in out
+    assert reported_accuracy(out) >= 0.95
+    assert re.search(r"loss: +\d\.\d{4}", out) and re.search(r"time: +[\d.]+ s", out)
+
+
+@pytest.mark.parametrize("model", ["perceptron", "adaline", "logreg"])
+def test_classic_models_learn_blobs(capsys, model):
+    code, out, _ = run(
+        capsys,
+        "--model",
+        model,
+        "--dataset",
+        "blobs",
+        "--samples",
+        "30",
+        "--epochs",
+        "5",
+        "--no-progress",
+    )
+    assert code == 0
+    assert "sgd lr=0.01, batch size 1" in out
+    assert reported_accuracy(out) == 1.0
+
+
+def test_spirals_get_one_output_per_class(capsys):
+    code, out, _ = run(capsys, "--dataset", "spirals", "--hidden", "6", *QUICK)
+    assert code == 0
+    assert "MLP(2 -> 6 relu -> 3 linear" in out
+
+
+def test_full_batch_and_optimizer_options(capsys):
+    code, out, _ = run(
+        capsys,
+        "--batch-size",
+        "full",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.2",
+        "--loss",
+        "logistic",
+        *QUICK,
+    )
+    assert code == 0
+    assert "sgd lr=0.2, full batch, 2 epochs" in out
+
+
+def test_plot_writes_a_png(capsys, tmp_path):
+    path = tmp_path / "boundary.png"
+    code, out, _ = run(capsys, "--plot", str(path), *QUICK)
+    assert code == 0
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    assert path.stat().st_size > 5000
+    assert f"plot:    {path}" in out
+
+
+def test_save_writes_a_model_that_loads(capsys, tmp_path):
+    from nn import serialize
+    path = tmp_path / "model.json"
+    code, out, _ = run(capsys, "--save", str(path), *QUICK)
+    assert code == 0
+    assert f"saved:   {path}" in out
+    model = serialize.load(str(path))
+    assert type(model).__name__ == "MLP"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--lr", "-1"], "--lr must be a finite number > 0"),
+        (["--lr", "nan"], "--lr must be a finite number > 0"),
+        (["--l2", "-1"], "--l2 must be a finite number >= 0"),
+        (["--hidden", "8,x"], "--hidden must be sizes like 16,16"),
+        (["--hidden", "0"], "--hidden sizes must be positive"),
+        (["--batch-size", "0"], "--batch-size must be a positive int or 'full'"),
+        (["--batch-size", "half"], "--batch-size must be a positive int or 'full'"),
+        (["--samples", "2"], "--samples must be at least 4"),
+        (["--model", "perceptron", "--hidden", "4"], "--hidden applies to --model mlp"),
+        (["--model", "perceptron", "--dataset", "spirals"], "needs a two-class dataset"),
+        (["--loss", "cross_entropy"], "--loss cross_entropy does not fit moons"),
+        (["--loss", "bce"], "--loss bce needs labels 0/1"),
+        (["--save", "model.txt"], "--save file name must end with .json"),
+        (["--save", "/no/such/dir/model.json"], "does not exist"),
+        (["--plot", "plot.txt"], "--plot file name must end with .png"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(capsys, args, message):
+    code, out, err = run(capsys, *args, "--no-progress")
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("tapegrad train: error: ")
+    assert message in err
+    assert out == ""  # nothing trained, nothing printed
+
+
+@pytest.mark.parametrize("args", [["--model", "svm"], ["--epochs", "many"], ["--dataset", "iris"]])
+def test_argparse_rejects_unknown_choices(capsys, args):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *args])
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for option in (
+        "--model",
+        "--dataset",
+        "--epochs",
+        "--lr",
+        "--batch-size",
+        "--seed",
+        "--save",
+        "--plot",
+        "--hidden",
+    ):
+        assert option in out
