@@ -170,7 +170,7 @@ def _const(c: float) -> str:
 
 def _plain(text: str) -> str:
     """A label shown literally: backslashes doubled, never taken for an HTML label."""
-    return graphviz.nohtml(text.replace("\\", "\\\\"))
+    return graphviz.nohtml(text.replace("\\", "\\\\").replace("\n", "\\n"))
 
 
 _RECORD_SPECIAL = re.compile(r'([\\{}|<>"])')

@@ -1,0 +1,580 @@
+"""Drawing graphs: structure of the DOT text per view, scopes and collapse, backprop
+steps, the derivative network, and real images through the pip-only ``dot``."""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import graphviz
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import engine
+from engine import Value, _dot, drawing
+from engine.strategies import expressions
+
+# -- reading DOT text back ----------------------------------------------------------
+
+_NODE = re.compile(r"^\t+(\w+) \[(.*)\]$", re.M)
+_EDGE = re.compile(r"^\t+(\w+) -> (\w+)(?: \[(.*)\])?$", re.M)
+_ATTR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|[^\s"]+)')
+
+
+def _attrs(text):
+    return {k: v[1:-1] if v.startswith('"') else v for k, v in _ATTR.findall(text or "")}
+
+
+def nodes(g):
+    """DOT node id -> attributes (default-attribute lines excluded)."""
+    return {
+        m.group(1): _attrs(m.group(2))
+        for m in _NODE.finditer(g.source)
+        if m.group(1) not in ("node", "edge", "graph")
+    }
+
+
+def edges(g):
+    return [(m.group(1), m.group(2), _attrs(m.group(3))) for m in _EDGE.finditer(g.source)]
+
+
+def neuron():
+    """micrograd's neuron: z = tanh(x1*w1 + x2*w2 + b), labelled."""
+    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+    b = Value(6.8813735870195432, label="b")
+    z = (x1 * w1 + x2 * w2 + b).tanh()
+    z.label = "z"
+    return z, (x1, x2, w1, w2, b)
+
+
+# -- the values view ------------------------------------------------------------------
+
+
+def test_values_view_has_one_record_per_value_and_one_op_node_per_op():
+    z, _ = neuron()
+    z.backward()
+    g = engine.draw(z)
+    assert isinstance(g, graphviz.Digraph)
+    n = nodes(g)
+    records = {k: a for k, a in n.items() if a.get("shape") == "record"}
+    ops = {k: a for k, a in n.items() if k.startswith("f")}
+    order = engine.topological_order(z)
+    assert len(records) == len(order) == 10
+    assert len(ops) == 5
+    assert sorted(a["label"] for a in ops.values()) == ["*", "*", "+", "+", "tanh"]
+    # each op: one edge per parent into the op node, one edge out to its record
+    assert len(edges(g)) == sum(len(v.parents) for v in order) + 5
+    assert records["n0"]["label"] == "{ x1 | data 2.0000 | grad -1.5000 }"
+    assert records["n9"]["label"] == "{ z | data 0.7071 | grad 1.0000 }"
+    assert "rankdir=LR" in g.source
+
+
+def test_unlabelled_values_are_named_by_their_tape_index():
+    x = Value(3.0, label="x")
+    y = x * x + 1
+    names = [e.name for e in engine.tape(y)]
+    labels = [a["label"].split("|")[0].strip("{ ") for a in nodes(engine.draw(y)).values()]
+    assert [lab for lab in labels if lab.startswith(("x", "v"))] == names
+
+
+@pytest.mark.parametrize(
+    "build, label",
+    [
+        (lambda x: x * 2, "* 2"),
+        (lambda x: 2 * x, "2 *"),
+        (lambda x: x + 0.5, "+ 0.5"),
+        (lambda x: x**2, "**2"),
+        (lambda x: 2**x, "2**"),
+        (lambda x: x - 1, "+ -1"),
+        (lambda x: x.sigmoid(), "σ"),
+    ],
+)
+def test_constants_are_written_into_the_op_not_drawn_as_values(build, label):
+    x = Value(1.5, label="x")
+    g = engine.draw(build(x))
+    n = nodes(g)
+    assert [a["label"] for k, a in n.items() if k.startswith("f")] == [label]
+    assert sum(a.get("shape") == "record" for a in n.values()) == 2
+
+
+def test_a_value_used_twice_has_two_edges_into_its_op():
+    x = Value(3.0, label="x")
+    g = engine.draw(x * x)
+    assert [(s, d) for s, d, _ in edges(g)] == [("n0", "f1"), ("n0", "f1"), ("f1", "n1")]
+
+
+def test_same_graph_gives_byte_identical_dot_and_no_ids():
+    first = engine.draw(neuron()[0], view="blocks", observed=["x1", "x2"]).source
+    second = engine.draw(neuron()[0], view="blocks", observed=["x1", "x2"]).source
+    assert first == second
+    z = neuron()[0]
+    assert str(id(z)) not in engine.draw(z).source
+
+
+def test_labels_with_dot_syntax_are_escaped_and_render():
+    x = Value(1.0, label='a{b}|<c> "q" \\ d')
+    y = x.exp()
+    y.label = "<b>html?</b>"
+    g = engine.draw(y)
+    svg = g.pipe(format="svg", encoding="utf-8", quiet=True)
+    assert "html?" in svg and "<b>" not in svg.replace("&lt;b&gt;", "")
+    blocks = engine.draw(y, view="blocks")
+    assert blocks.pipe(format="svg", encoding="utf-8", quiet=True).count('<g id="node') == 2
+
+
+def test_non_finite_numbers_are_printed_not_crashed_on():
+    x = Value(0.0, label="x")
+    y = x.log()
+    assert "data -inf" in engine.draw(y).source
+
+
+# -- the blocks view ------------------------------------------------------------------
+
+
+def _by_fill(g, colour):
+    return [k for k, a in nodes(g).items() if a.get("fillcolor") == colour]
+
+
+def test_blocks_view_uses_the_course_notation():
+    z, _ = neuron()
+    g = engine.draw(z, view="blocks", observed=["x1", "x2"])
+    n = nodes(g)
+    observed = [k for k, a in n.items() if a.get("fillcolor") == "#dddddd"]
+    assert sorted(n[k]["label"] for k in observed) == ["x1", "x2"]
+    for k in observed:
+        assert n[k]["shape"] == "circle" and n[k]["color"] == "#000000" and n[k]["penwidth"] == "3"
+    computed = [k for k, a in n.items() if a.get("color") == "#9999ff"]
+    assert len(computed) == 4 and all(n[k]["shape"] == "circle" for k in computed)
+    functions = [k for k, a in n.items() if a.get("shape") == "cds"]
+    assert sorted(n[k]["label"] for k in functions) == ["* w1", "* w2", "+", "+ b"]
+    assert all(n[k]["color"] == "#6666ff" for k in functions)
+    # the root is the cost: a red square with no outgoing arrow
+    costs = [k for k, a in n.items() if a.get("color") == "#ff3333"]
+    assert costs == ["n9"] and n["n9"]["shape"] == "box" and n["n9"]["fillcolor"] == "#ffe1e1"
+    assert not [e for e in edges(g) if e[0] == "n9"]
+    # parameters are implicit: no node for w1, w2, b
+    labels = {a.get("label") for a in n.values()}
+    assert not labels & {"w1", "w2", "b"}
+    for _, _, attrs in edges(g):
+        assert attrs["color"] == "#000000" and attrs["penwidth"] == "2.5"
+
+
+def test_blocks_view_params_argument_accepts_values_or_a_module():
+    z, (x1, x2, w1, w2, b) = neuron()
+
+    class Model:
+        def parameters(self):
+            return [w1, w2, b]
+
+    by_observed = engine.draw(z, view="blocks", observed=[x1, x2]).source
+    assert engine.draw(z, view="blocks", params=[w1, w2, b]).source == by_observed
+    assert engine.draw(z, view="blocks", params=Model()).source == by_observed
+
+
+def test_show_params_brings_parameters_in_as_dashed_side_inputs():
+    z, _ = neuron()
+    g = engine.draw(z, view="blocks", observed=["x1", "x2"], show_params=True)
+    n = nodes(g)
+    params = [k for k, a in n.items() if a.get("style") == "dashed"]
+    assert sorted(n[k]["label"] for k in params) == ["b", "w1", "w2"]
+    dashed_edges = [e for e in edges(g) if e[2].get("style") == "dashed"]
+    assert sorted(s for s, _, _ in dashed_edges) == sorted(params)
+
+
+def test_without_observed_or_params_every_leaf_is_observed():
+    z, _ = neuron()
+    g = engine.draw(z, view="blocks")
+    assert len(_by_fill(g, "#dddddd")) == 5
+
+
+def test_costs_argument_chooses_the_cost_squares():
+    z, _ = neuron()
+    g = engine.draw(z, view="blocks", costs=[])
+    assert not [a for a in nodes(g).values() if a.get("color") == "#ff3333"]
+    assert nodes(g)["n9"]["shape"] == "circle"
+
+
+@pytest.mark.parametrize("rankdir, shape", [("LR", "cds"), ("BT", "house"), ("TB", "invhouse")])
+def test_function_shape_follows_the_direction_of_flow(rankdir, shape):
+    z, _ = neuron()
+    g = engine.draw(z, view="blocks", rankdir=rankdir)
+    assert f"rankdir={rankdir}" in g.source
+    assert sum(a.get("shape") == shape for a in nodes(g).values()) == 4
+
+
+def test_dark_theme_colours():
+    z, _ = neuron()
+    g = engine.draw(z, view="blocks", theme="dark", observed=["x1", "x2"])
+    n = nodes(g)
+    assert 'bgcolor="#000000"' in g.source
+    assert n["n0"]["fillcolor"] == "#282828" and n["n0"]["color"] == "#fccde5"
+    assert n["n9"]["color"] == "#fb8072" and n["n9"]["style"] == "solid"
+    assert all(e[2]["color"] == "#f0f0f0" for e in edges(g))
+
+
+# -- scopes and collapse --------------------------------------------------------------
+
+
+def two_layer_net():
+    """Two 'layers' of two 'neurons' each, tagged with scopes by hand as nn does."""
+    x = [Value(0.5, label="x0"), Value(-1.0, label="x1")]
+    weights = [[Value(0.1 * (i + j + 1), label=f"w{j}") for j in range(2)] for i in range(4)]
+    params = [w for row in weights for w in row]
+    h = x
+    with engine.scope("net"):
+        for layer in range(2):
+            with engine.scope(f"layers.{layer}"):
+                outs = []
+                for k in range(2):
+                    with engine.scope(f"neurons.{k}"):
+                        w = weights[2 * layer + k]
+                        outs.append((w[0] * h[0] + w[1] * h[1]).tanh())
+                h = outs
+    loss = (h[0] - h[1]) ** 2
+    loss.label = "C"
+    return loss, x, params
+
+
+def _cluster_labels(g):
+    return re.findall(r"subgraph (cluster_\d+) \{\n\t+(?:.*?)label=\"?([\w.]+)\"?", g.source)
+
+
+def test_scopes_become_nested_clusters_labelled_with_their_names():
+    loss, _, params = two_layer_net()
+    g = engine.draw(loss, view="blocks", params=params)
+    labels = [label for _, label in _cluster_labels(g)]
+    assert labels == [
+        "net",
+        "layers.0",
+        "neurons.0",
+        "neurons.1",
+        "layers.1",
+        "neurons.0",
+        "neurons.1",
+    ]
+
+
+@pytest.mark.parametrize("collapse", [1, "layers", "layer", ["net.layers.0", "net.layers.1"]])
+def test_collapse_draws_each_layer_as_one_function_block(collapse):
+    loss, x, params = two_layer_net()
+    index = {v: i for i, v in enumerate(engine.topological_order(loss))}
+    g = engine.draw(loss, view="blocks", params=params, collapse=collapse)
+    n = nodes(g)
+    blocks = {k: a for k, a in n.items() if k.startswith("m")}
+    assert [a["label"] for a in blocks.values()] == [
+        "layers.0\\n4 parameters",
+        "layers.1\\n4 parameters",
+    ]
+    assert all(a["shape"] == "cds" for a in blocks.values())
+    e = {(s, d) for s, d, _ in edges(g)}
+    # inputs into layer 0, its two outputs into layer 1, layer 1's two outputs out
+    assert (f"n{index[x[0]]}", "m0") in e and (f"n{index[x[1]]}", "m0") in e
+    assert sum(s == "m0" for s, _ in e) == 2 and sum(d == "m1" for _, d in e) == 2
+    assert sum(s == "m1" for s, _ in e) == 2
+    assert [label for _, label in _cluster_labels(g)] == ["net"]
+
+
+def test_collapse_neurons_keeps_layer_clusters():
+    loss, _, params = two_layer_net()
+    g = engine.draw(loss, view="blocks", params=params, collapse="neurons")
+    blocks = [a["label"] for k, a in nodes(g).items() if k.startswith("m")]
+    assert blocks == ["neurons.0\\n2 parameters", "neurons.1\\n2 parameters"] * 2
+    assert [label for _, label in _cluster_labels(g)] == ["net", "layers.0", "layers.1"]
+
+
+def test_collapse_true_collapses_outermost_scopes_and_values_view_works_too():
+    loss, _, params = two_layer_net()
+    g = engine.draw(loss, collapse=True, params=params, show_params=False)
+    blocks = [a["label"] for k, a in nodes(g).items() if k.startswith("m")]
+    assert blocks == ["net\\n8 parameters"]
+
+
+def test_collapse_rejects_bad_selectors():
+    loss, _, _ = two_layer_net()
+    with pytest.raises(ValueError, match="collapse depth"):
+        engine.draw(loss, collapse=-1)
+    with pytest.raises(TypeError, match="collapse must be"):
+        engine.draw(loss, collapse=1.5)
+
+
+def test_too_large_graphs_are_refused_with_the_count_and_a_suggestion():
+    x = Value(1.0, label="x")
+    y = x
+    for _ in range(1500):
+        y = y * 1.0001
+    with pytest.raises(engine.GraphTooLargeError, match=r"1501 values.*collapse="):
+        engine.draw(y)
+    assert len(nodes(engine.draw(y, max_nodes=None))) == 3001
+    with pytest.raises(engine.GraphTooLargeError, match="max_nodes=10"):
+        engine.draw(x * 2 + 3 * x + x.exp() * x, max_nodes=10, view="values")
+
+
+# -- backprop step by step ------------------------------------------------------------
+
+
+def test_step_highlights_the_edge_with_upstream_times_local():
+    z, _ = neuron()
+    g = engine.draw(z, step=0)
+    highlighted = [e for e in edges(g) if e[2].get("color") == "#ff7f00"]
+    assert len(highlighted) == 1
+    src, dst, attrs = highlighted[0]
+    assert (src, dst) == ("n8", "f9")
+    assert attrs["label"] == "1 × 0.5 = 0.5"
+    assert nodes(g)["f9"]["color"] == "#ff7f00"
+
+
+def test_step_shows_gradients_as_they_are_then_and_marks_finished_nodes():
+    z, _ = neuron()
+    steps = list(z.backward_steps())
+    for k, step in enumerate(steps):
+        g = engine.draw(z, step=k)
+        n = nodes(g)
+        i = engine.topological_order(z).index(step.parent)
+        assert f"grad {step.parent_grad:.4f}" in n[f"n{i}"]["label"]
+    last = engine.draw(z, step=len(steps) - 1)
+    finished = [k for k, a in nodes(last).items() if a.get("fillcolor") == "#e5f5e0"]
+    assert len(finished) == 10  # every gradient is final after the last step
+    first = engine.draw(z, step=0)
+    finished = [k for k, a in nodes(first).items() if a.get("fillcolor") == "#e5f5e0"]
+    # the seeded root, and tanh's input, whose only contribution has just arrived
+    assert finished == ["n8", "n9"]
+
+
+@settings(max_examples=25)
+@given(expressions(), st.data())
+def test_drawing_a_step_never_changes_any_grad(expr, data):
+    root = expr(*expr.inputs)
+    order = engine.topological_order(root)
+    total = sum(len(v.parents) for v in order)
+    if total == 0:
+        return
+    for i, v in enumerate(order):
+        v.grad = float(i)
+    before = [v.grad for v in order]
+    k = data.draw(st.integers(0, total - 1))
+    engine.draw(root, step=k, view=data.draw(st.sampled_from(["values", "blocks"])))
+    assert [v.grad for v in order] == before
+
+
+def test_step_arguments_are_checked():
+    z, _ = neuron()
+    with pytest.raises(ValueError, match="between 0 and 8"):
+        engine.draw(z, step=9)
+    with pytest.raises(TypeError, match="step must be an int"):
+        engine.draw(z, step=True)
+    with pytest.raises(ValueError, match="single root"):
+        engine.draw([z, z * 2], step=0)
+
+
+def test_step_inside_a_collapsed_block_highlights_the_block():
+    loss, _, params = two_layer_net()
+    inside = [
+        step.index
+        for step in loss.backward_steps()
+        if not step.parent.is_leaf
+        and step.parent.scope is not None
+        and step.parent.scope.path.startswith("net.layers.0")
+        and step.node.scope.path.startswith("net.layers.0")
+    ]
+    g = engine.draw(loss, view="blocks", params=params, collapse="layers", step=inside[0])
+    block = nodes(g)["m0"]
+    assert block["color"] == "#ff7f00"
+    assert re.fullmatch(r"v\d+ → v\d+: \S+ × \S+ = \S+", block["xlabel"])
+    assert not [e for e in edges(g) if e[2].get("color") == "#ff7f00"]
+
+
+# -- the derivative network -----------------------------------------------------------
+
+
+def test_derivative_network_mirrors_the_graph_seeded_with_one():
+    z, _ = neuron()
+    z.backward()
+    g = engine.draw(z, view="blocks", observed=["x1", "x2"], derivative=True)
+    n = nodes(g)
+    gradients = [k for k in n if k.startswith("d")]
+    variables = [k for k, a in n.items() if a.get("shape") == "circle"]
+    assert sorted(gradients) == sorted("d" + v for v in variables)
+    modules = [k for k in n if k.startswith("b")]
+    assert len(modules) == 5  # four functions and the cost
+    assert n["seed"]["label"] == "1"
+    back = [e for e in edges(g) if e[2].get("dir") == "back"]
+    assert ("bn9", "seed") in [(s, d) for s, d, _ in back]
+    assert n["dn0"]["label"] == "dz/dx1\\n-1.5000"
+    # one backward edge per forward edge (variable -> function or function -> variable)
+    assert len(back) == len(edges(g)) - len(back) + 1  # and the seed
+
+
+def test_derivative_network_in_values_view_and_with_a_step():
+    z, _ = neuron()
+    g = engine.draw(z, derivative=True, step=0)
+    back = [e for e in edges(g) if e[2].get("dir") == "back"]
+    assert [(s, d) for s, d, a in back if a.get("color") == "#ff7f00"] == [("dn8", "bf9")]
+
+
+# -- argument checking ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"view": "graph"}, ValueError, "view must be one of"),
+        ({"rankdir": "LEFT"}, ValueError, "rankdir must be one of"),
+        ({"theme": "blue"}, ValueError, "theme must be one of"),
+        ({"observed": ["nope"]}, ValueError, "no Value labelled 'nope'"),
+        ({"observed": [1.0]}, TypeError, "must hold Values or labels"),
+        ({"max_nodes": 1.5}, TypeError, "max_nodes"),
+        ({"derivative": 1}, TypeError, "derivative must be True or False"),
+    ],
+)
+def test_bad_arguments_name_the_problem(kwargs, error, message):
+    z, _ = neuron()
+    with pytest.raises(error, match=message):
+        engine.draw(z, **kwargs)
+
+
+@pytest.mark.parametrize("root", [1.0, "x", [], [1.0]])
+def test_draw_refuses_what_is_not_a_value(root):
+    with pytest.raises((TypeError, ValueError)):
+        engine.draw(root)
+
+
+def test_several_roots_are_drawn_together():
+    x = Value(1.0, label="x")
+    a, b = x * 2, x + 1
+    g = engine.draw([a, b])
+    assert sum(k.startswith("n") for k in nodes(g)) == 3
+
+
+# -- images ---------------------------------------------------------------------------
+
+
+def test_save_graph_writes_dot_text_without_any_binary(tmp_path, monkeypatch):
+    monkeypatch.setattr(_dot, "find_dot", lambda: None)
+    z, _ = neuron()
+    for name in ("g.dot", "g.gv"):
+        path = engine.save_graph(z, tmp_path / name, view="blocks")
+        assert path.read_text(encoding="utf-8") == engine.draw(z, view="blocks").source
+    with pytest.raises(engine.DotNotFoundError, match="pip install graphviz-pure"):
+        engine.save_graph(z, tmp_path / "g.svg")
+    assert not (tmp_path / "g.svg").exists()
+
+
+def test_save_graph_writes_real_svg_png_jpeg_and_pdf(tmp_path):
+    z, _ = neuron()
+    z.backward()
+    svg = engine.save_graph(z, tmp_path / "neuron.svg").read_text(encoding="utf-8")
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and svg.rstrip().endswith("</svg>")
+    titles = re.findall(r"<title>(\w+)</title>", svg)
+    assert {"n0", "n9", "f9"} <= set(titles)
+    assert "data 0.7071" in svg
+    png = engine.save_graph(z, tmp_path / "neuron.png", view="blocks").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+    jpeg = engine.save_graph(z, tmp_path / "neuron.jpg").read_bytes()
+    assert jpeg[:3] == b"\xff\xd8\xff"
+    pdf = engine.save_graph(engine.draw(z, theme="dark"), tmp_path / "neuron.pdf").read_bytes()
+    assert pdf[:5] == b"%PDF-"
+
+
+def test_save_graph_checks_its_arguments(tmp_path):
+    z, _ = neuron()
+    with pytest.raises(ValueError, match=r"\.svg, \.png"):
+        engine.save_graph(z, tmp_path / "g.bmp")
+    with pytest.raises(TypeError, match="path must be"):
+        engine.save_graph(z, 42)
+    with pytest.raises(TypeError, match="drawing options go with a Value"):
+        engine.save_graph(engine.draw(z), tmp_path / "g.svg", view="blocks")
+
+
+def test_inline_display_is_svg():
+    z, _ = neuron()
+    bundle = engine.draw(z)._repr_mimebundle_()
+    assert bundle["image/svg+xml"].lstrip().startswith(("<?xml", "<svg"))
+
+
+def test_graphviz_pure_is_found_next_to_the_interpreter_when_not_on_path(monkeypatch):
+    monkeypatch.setattr(_dot.shutil, "which", lambda name: None)
+    found = _dot.find_dot()
+    assert found is not None and found[1] == "graphviz-pure"
+    assert os.path.basename(found[0]).startswith("graphviz-pure")
+
+
+def test_a_system_dot_is_preferred(monkeypatch):
+    monkeypatch.setattr(_dot.shutil, "which", lambda name: "/opt/gv/dot" if name == "dot" else None)
+    assert _dot.find_dot() == ("/opt/gv/dot", "system")
+
+
+def test_a_dot_the_user_configured_is_kept(monkeypatch):
+    from graphviz.backend import dot_command
+
+    monkeypatch.setattr(dot_command, "DOT_BINARY", "/custom/dot")
+    assert _dot.find_dot() == ("/custom/dot", "configured")
+
+
+def test_images_work_from_an_environment_that_is_not_activated(tmp_path):
+    """The venv's bin directory is not on PATH, as when a kernel or script runs
+    .venv/bin/python directly: the wheel's binary is still found."""
+    script = textwrap.dedent(
+        f"""
+        import engine
+        x = engine.Value(2.0, label="x")
+        y = (x * x).tanh()
+        y.backward()
+        engine.save_graph(y, {str(tmp_path / "out.png")!r})
+        svg = engine.draw(y).pipe(format="svg", encoding="utf-8", quiet=True)
+        assert "<svg" in svg
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PATH")}
+    env["PATH"] = "/usr/bin:/bin"
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# -- step sequences for notebooks -----------------------------------------------------
+
+
+def test_draw_steps_is_a_static_sequence_outside_a_kernel():
+    z, _ = neuron()
+    steps = engine.draw_steps(z, view="blocks", observed=["x1", "x2"])
+    assert len(steps) == 9
+    assert isinstance(steps[3], graphviz.Digraph)
+    assert steps[-1].source == engine.draw(z, view="blocks", observed=["x1", "x2"], step=8).source
+    bundle = steps._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" not in bundle
+    html = bundle["text/html"]
+    assert html.count("<svg") == 9 and "step 8 of 8" in html and "<?xml" not in html
+    few = engine.draw_steps(z, max_static=2)._repr_html_()
+    assert few.count("<svg") == 2 and "7 more steps" in few
+
+
+def test_draw_steps_slider_redraws_on_change():
+    z, _ = neuron()
+    steps = engine.draw_steps(z)
+    box = steps.widget()
+    slider, caption, picture = box.children
+    assert slider.max == 8 and "step 0 of 8" in caption.value
+    first = picture.value
+    slider.value = 5
+    assert "step 5 of 8" in caption.value and picture.value != first
+
+
+def test_draw_steps_arguments_are_checked():
+    with pytest.raises(ValueError, match="leaf"):
+        engine.draw_steps(Value(1.0))
+    z, _ = neuron()
+    with pytest.raises(TypeError, match="draw_steps draws every step"):
+        engine.draw_steps(z, step=1)
+    with pytest.raises(ValueError, match="view must be"):
+        engine.draw_steps(z, view="nope")
+
+
+def test_drawing_module_keeps_graphviz_out_of_the_core():
+    code = "import sys, engine; engine.Value(1.0) * 2; assert 'graphviz' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert drawing.DEFAULT_MAX_NODES >= 1000
