@@ -1,0 +1,157 @@
+"""``tapegrad graph`` and ``tapegrad tape``, and drawing real ``nn`` models."""
+
+import html
+import random
+import re
+
+import pytest
+
+import engine
+from nn.cli import main
+from nn.layers import MLP
+
+NEURON = ["tanh(x1*w1 + x2*w2 + b)", "--at", "x1=2", "x2=0", "w1=-3", "w2=1", "b=6.8814"]
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_graph_writes_the_svg_of_the_issue_example(tmp_path, capsys):
+    target = tmp_path / "neuron.svg"
+    code, out, err = run(["graph", *NEURON, "-o", str(target)], capsys)
+    assert code == 0 and err == ""
+    assert out.strip() == f"wrote {target}"
+    svg = html.unescape(target.read_text(encoding="utf-8"))
+    assert "<svg" in svg and "data 0.7071" in svg
+    # backward ran: the gradients are drawn
+    assert "grad -1.4999" in svg  # -3 · (1 - tanh²(0.8814))
+
+
+@pytest.mark.parametrize("suffix, signature", [(".png", b"\x89PNG"), (".dot", b"digraph")])
+def test_graph_format_follows_the_extension(tmp_path, capsys, suffix, signature):
+    target = tmp_path / f"neuron{suffix}"
+    code, _, _ = run(["graph", *NEURON, "--view", "blocks", "-o", str(target)], capsys)
+    assert code == 0
+    assert target.read_bytes().startswith(signature)
+
+
+def test_graph_without_output_prints_dot_with_the_options(capsys):
+    argv = ["graph", *NEURON, "--view", "blocks", "--rankdir", "BT", "--theme", "dark"]
+    code, out, _ = run([*argv, "--observed", "x1", "x2"], capsys)
+    assert code == 0
+    assert out.startswith("digraph") and "rankdir=BT" in out and "shape=house" in out
+    assert 'bgcolor="#000000"' in out and "#fb8072" in out
+    assert (
+        out
+        == engine.draw(
+            _neuron_root(), view="blocks", rankdir="BT", theme="dark", observed=["x1", "x2"]
+        ).source
+    )
+
+
+def _neuron_root():
+    root, _ = engine.parse_expression(
+        NEURON[0], {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8814}
+    )
+    root.label = "out"
+    root.backward()
+    return root
+
+
+def test_graph_step_highlights_that_step(capsys):
+    code, out, _ = run(["graph", *NEURON, "--step", "0"], capsys)
+    assert code == 0
+    assert re.search(r'label="1 × 0\.5 = 0\.5"', out)
+    code, out, _ = run(["graph", *NEURON, "--derivative", "--no-cost", "--view", "blocks"], capsys)
+    assert code == 0 and "seed" in out and "#ff3333" not in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["graph", "tanh(x", "--at", "x=1"], "syntax error at column"),
+        (["graph", "x + y", "--at", "x=1"], "unknown name 'y' at column 5"),
+        (["graph", "foo(x)", "--at", "x=1"], "unknown function 'foo'"),
+        (["graph", "x.y", "--at", "x=1"], "attribute access"),
+        (["graph", "x*2", "--at", "x=abc"], "'abc' is not a number"),
+        (["graph", "x*2", "--at", "x"], "NAME=NUMBER"),
+        (["graph", "x*2", "--at", "x=1", "x=2"], "gives x twice"),
+        (["graph", "x*2", "--at", "x=inf"], "finite"),
+        (["graph", "x*2"], "unknown name 'x'"),
+        (["graph", "x*2", "--at", "x=1", "--step", "3"], "between 0 and 0"),
+        (["graph", "x*2", "--at", "x=1", "-o", "g.bmp"], "extension"),
+        (["graph", "x*2", "--at", "x=1", "--observed", "q"], "no Value labelled 'q'"),
+        (["tape", "x*y", "--at", "x=1"], "unknown name 'y'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys):
+    code, out, err = run(argv, capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"tapegrad {argv[0]}: error: ")
+    assert re.search(message, err)
+
+
+def test_graph_reports_an_unwritable_output(tmp_path, capsys):
+    code, _, err = run(
+        ["graph", "x*2", "--at", "x=1", "-o", str(tmp_path / "no/dir/g.dot")], capsys
+    )
+    assert code == 2 and "cannot write" in err
+
+
+def test_tape_prints_the_tape_the_steps_and_the_gradients(capsys):
+    code, out, err = run(["tape", *NEURON], capsys)
+    assert code == 0 and err == ""
+    tape_part, steps_part = out.split("backward, one edge at a time:")
+    assert "tanh" in tape_part and "x1, w1" in tape_part
+    steps = [line for line in steps_part.splitlines() if "+=" in line]
+    assert len(steps) == 9
+    assert steps[0].split()[:2] == ["0", "dout/dv8"]
+    gradients = dict(re.findall(r"dout/d(\w+)\s*= ([-+][\d.e-]+)", out))
+    assert float(gradients["w1"]) == pytest.approx(2 * (1 - 0.7071**2), abs=1e-3)
+    assert float(gradients["x1"]) == pytest.approx(-3 * (1 - 0.7071**2), abs=1e-3)
+
+
+# -- drawing nn models --------------------------------------------------------------
+
+
+def _mlp_loss():
+    model = MLP(2, [4, 4, 1], rng=random.Random(0))
+    x = [engine.Value(0.5, label="x0"), engine.Value(-1.0, label="x1")]
+    y = model(x)
+    loss = (y - 1.0) ** 2
+    loss.label = "C"
+    return model, x, loss
+
+
+def test_an_mlp_collapses_to_one_block_per_layer():
+    model, _, loss = _mlp_loss()
+    g = engine.draw(loss, view="blocks", params=model, collapse="layers")
+    blocks = re.findall(r'^\t+m\d+ \[label="([^"]*)"', g.source, re.M)
+    assert blocks == [
+        "layers.0\\n12 parameters",
+        "layers.1\\n20 parameters",
+        "layers.2\\n5 parameters",
+    ]
+    # 2 inputs, 4 + 4 hidden values and the output as circles; nothing of the neurons inside
+    assert len(re.findall(r"shape=circle", g.source)) == 2 + 4 + 4 + 1 + 1
+    svg = g.pipe(format="svg", encoding="utf-8", quiet=True)
+    assert "layers.1" in svg and "MLP" in svg
+
+
+def test_an_mlp_uncollapsed_shows_module_clusters():
+    model, _, loss = _mlp_loss()
+    g = engine.draw(loss, view="blocks", params=model)
+    clusters = re.findall(
+        r'subgraph cluster_\d+ \{\n\t+\w+="[^"]*" \w+="[^"]*" label="?([\w.]+)', g.source
+    )
+    assert clusters[:3] == ["MLP", "layers.0", "neurons.0"] or clusters[0] == "MLP"
+    assert clusters.count("neurons.0") == 3 and clusters.count("layers.2") == 1
+
+
+def test_an_mlp_collapsed_by_neuron_in_values_view():
+    model, _, loss = _mlp_loss()
+    g = engine.draw(loss, params=model, collapse="neurons", show_params=False)
+    assert len(re.findall(r"^\t+m\d+ \[", g.source, re.M)) == 4 + 4 + 1
