@@ -75,12 +75,23 @@ class Module:
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         names = _child_names_stack[-1] if _child_names_stack else None
         name = names.get(id(self)) if names else None
+        child_names = self.__dict__.get("_child_names")
+        if child_names is None:
+            child_names = self._child_names = self._child_module_names()
         with engine.scope(name or type(self).__name__):
-            _child_names_stack.append(self._child_module_names())
+            _child_names_stack.append(child_names)
             try:
                 return self.forward(*inputs, **kwargs)
             finally:
                 _child_names_stack.pop()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        # A new public attribute may be a new child module: rename children on the next call.
+        # (Changing a list in place, e.g. appending a layer, is not seen; the new child is then
+        # scoped by its class name. Scopes only label the graph; results are unaffected.)
+        if name[0] != "_":
+            self.__dict__.pop("_child_names", None)
 
     def _child_module_names(self) -> dict[int, str]:
         """id -> attribute path of each direct child module (``layers.0``)."""

@@ -125,3 +125,14 @@ def test_custom_module_scopes_children_by_attribute():
     paths = {n.scope.path for n in engine.topological_order(out) if n.scope}
     assert {"Pair", "Pair.left", "Pair.right"} <= paths
     assert engine.current_scope() is None
+
+
+def test_reassigning_children_renames_their_scopes():
+    model = Pair()
+    model([1.0, 1.0])
+    first = model.left
+    model.left, model.right = model.right, model.left
+    first([1.0, 1.0])  # called alone: its class name
+    nodes = engine.topological_order(model([1.0, 1.0]))
+    made_by_first = [n for n in nodes if n.scope and n.parents and first.w[0] in n.parents]
+    assert made_by_first and all(n.scope.path == "Pair.right" for n in made_by_first)
