@@ -310,12 +310,9 @@ class CompiledStep:
         return self.replay.wrt
 
     def __call__(self):
-        every = self.check_every
-        if every is not None and self.calls and self.calls % every == 0:
-            root_value = self.check()
-        else:
-            root_value = None
         self.calls += 1
+        every = self.check_every
+        root_value = self.check() if every is not None and self.calls % every == 0 else None
         value = self.replay()
         if root_value is not None and not _same(root_value, value):
             raise GraphChangedError(
