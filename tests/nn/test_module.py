@@ -132,7 +132,6 @@ def test_reassigning_children_renames_their_scopes():
     model([1.0, 1.0])
     first = model.left
     model.left, model.right = model.right, model.left
-    first([1.0, 1.0])  # called alone: its class name
     nodes = engine.topological_order(model([1.0, 1.0]))
     made_by_first = [n for n in nodes if n.scope and n.parents and first.w[0] in n.parents]
     assert made_by_first and all(n.scope.path == "Pair.right" for n in made_by_first)
