@@ -51,6 +51,7 @@ import io
 import math
 import pathlib
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 import graphviz
@@ -119,6 +120,12 @@ THEMES = {"light": LIGHT, "dark": DARK}
 # h green, ỹ (a prediction) purple.
 _DARK_OBSERVED = {"y": "#80b1d3"}
 _DARK_COMPUTED = {"z": "#fdb462", "h": "#b3de69", "y": "#bc80bd"}
+
+
+def _letter(label: str) -> str:
+    """The base letter of a label: ``ȳ`` and ``ỹ`` are y, ``x1`` is x."""
+    return unicodedata.normalize("NFKD", label)[:1].lower()
+
 
 # The D shape points the way data flows: round side downstream.
 _FUNCTION_SHAPE = {"LR": {"shape": "cds"}, "BT": {"shape": "house"}, "TB": {"shape": "invhouse"}}
@@ -514,11 +521,11 @@ class _Builder:
         elif node.is_leaf:
             style = dict(self.t["observed"])
             if self.t is DARK:
-                style["color"] = _DARK_OBSERVED.get(node.label[:1], style["color"])
+                style["color"] = _DARK_OBSERVED.get(_letter(node.label), style["color"])
         else:
             style = dict(self.t["computed"])
             if self.t is DARK:
-                style["color"] = _DARK_COMPUTED.get(node.label[:1], style["color"])
+                style["color"] = _DARK_COMPUTED.get(_letter(node.label), style["color"])
         return {"shape": "circle", "fontcolor": self.t["text"], **style}
 
     def variable(self, scene: _Scene, node: Value, home: Scope | None) -> str:
