@@ -1,16 +1,19 @@
 """Drawing graphs: structure of the DOT text per view, scopes and collapse, backprop
 steps, the derivative network, and real images through the pip-only ``dot``."""
 
+import io
 import os
 import re
 import subprocess
 import sys
 import textwrap
+from xml.etree import ElementTree
 
 import graphviz
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 import engine
 from engine import Value, _dot, drawing
@@ -470,8 +473,14 @@ def test_save_graph_writes_real_svg_png_jpeg_and_pdf(tmp_path):
     titles = re.findall(r"<title>(\w+)</title>", svg)
     assert {"n0", "n9", "f9"} <= set(titles)
     assert "data 0.7071" in svg
+    root = ElementTree.fromstring(svg.encode("utf-8"))  # well-formed XML
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
     png = engine.save_graph(z, tmp_path / "neuron.png", view="blocks").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(png)) as image:  # decodes, and is a picture, not a dot
+        image.load()
+        assert image.size[0] > 400 and image.size[1] > 80
+        assert len(image.convert("RGB").getcolors(maxcolors=1 << 20)) > 10
     jpeg = engine.save_graph(z, tmp_path / "neuron.jpg").read_bytes()
     assert jpeg[:3] == b"\xff\xd8\xff"
     pdf = engine.save_graph(engine.draw(z, theme="dark"), tmp_path / "neuron.pdf").read_bytes()
