@@ -86,6 +86,7 @@ def test_plot_writes_a_png(capsys, tmp_path):
 
 def test_save_writes_a_model_that_loads(capsys, tmp_path):
     from nn import serialize
+
     path = tmp_path / "model.json"
     code, out, _ = run(capsys, "--save", str(path), *QUICK)
     assert code == 0
