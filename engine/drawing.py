@@ -129,6 +129,7 @@ def _letter(label: str) -> str:
 
 # The D shape points the way data flows: round side downstream.
 _FUNCTION_SHAPE = {"LR": {"shape": "cds"}, "BT": {"shape": "house"}, "TB": {"shape": "invhouse"}}
+_SIDE = {"LR": "n", "RL": "n", "BT": "w", "TB": "w"}
 _FUNCTION_FALLBACK = {"shape": "box", "style": "rounded,filled"}
 
 
@@ -622,7 +623,9 @@ class _Builder:
                 continue
             attrs = self._arrow()
             if parent in self.parameters and self.view == "blocks":
-                attrs.update(style="dashed")
+                # A parameter comes into its function from the side, as in the
+                # lecture's backprop figures.
+                attrs.update(style="dashed", headport=_SIDE[self.rankdir])
             scene.connect(src, fn_id, (parent, node, position), **attrs)
         if fn_id != f"n{i}":
             out = self.variable(scene, node, node.scope)
