@@ -408,6 +408,11 @@ def draw(
         raise ValueError("step= needs a single root Value to backpropagate from")
 
     order = _order(roots)
+    if max_nodes is not None and not collapse:
+        # Every op is drawn as at least one node: refuse before building anything.
+        ops = sum(1 for node in order if node._parents)
+        if ops > max_nodes:
+            raise _too_large(len(order), f"has {ops} ops, so would need at least {ops}", max_nodes)
     index = {node: i for i, node in enumerate(order)}
     observed_set = _value_set(observed, "observed", order)
     params_set = _value_set(params, "params", order)
@@ -458,12 +463,7 @@ def draw(
     )
     scene = builder.build()
     if max_nodes is not None and len(scene.elements) > max_nodes:
-        raise GraphTooLargeError(
-            f"the graph has {len(order)} values and would need {len(scene.elements)} drawn "
-            f"nodes, more than max_nodes={max_nodes}; a drawing that large is unreadable and "
-            "slow to lay out: pass collapse= (e.g. collapse=1 or collapse='layers') to draw "
-            "each module as one block, draw a smaller graph, or raise max_nodes"
-        )
+        raise _too_large(len(order), f"would need {len(scene.elements)}", max_nodes)
     if state is not None:
         builder.mark_step(scene, state)
     if derivative:
@@ -472,6 +472,15 @@ def draw(
     # .pipe() work on the result; DOT text itself never needs one.
     _dot.use_dot(required=False)
     return _emit(scene, rankdir, t)
+
+
+def _too_large(values: int, needs: str, max_nodes: int) -> GraphTooLargeError:
+    return GraphTooLargeError(
+        f"the graph has {values} values and {needs} drawn nodes, more than "
+        f"max_nodes={max_nodes}; a drawing that large is unreadable and slow to lay out: "
+        "pass collapse= (e.g. collapse=1 or collapse='layers') to draw each module as one "
+        "block, draw a smaller graph, or raise max_nodes (None: no limit)"
+    )
 
 
 class _Builder:

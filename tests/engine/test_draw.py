@@ -311,6 +311,11 @@ def test_too_large_graphs_are_refused_with_the_count_and_a_suggestion():
     with pytest.raises(engine.GraphTooLargeError, match=r"1501 values.*collapse="):
         engine.draw(y)
     assert len(nodes(engine.draw(y, max_nodes=None))) == 3001
+    for _ in range(1000):
+        y = y + x
+    # refused from the count of ops alone, before anything is built
+    with pytest.raises(engine.GraphTooLargeError, match="has 2500 ops"):
+        engine.draw(y)
     with pytest.raises(engine.GraphTooLargeError, match="max_nodes=10"):
         engine.draw(x * 2 + 3 * x + x.exp() * x, max_nodes=10, view="values")
 
