@@ -408,7 +408,7 @@ def draw(
         raise ValueError("step= needs a single root Value to backpropagate from")
 
     order = _order(roots)
-    if max_nodes is not None and not collapse:
+    if max_nodes is not None and (collapse is None or collapse is False):
         # Every op is drawn as at least one node: refuse before building anything.
         ops = sum(1 for node in order if node._parents)
         if ops > max_nodes:

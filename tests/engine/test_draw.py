@@ -293,6 +293,8 @@ def test_collapse_true_collapses_outermost_scopes_and_values_view_works_too():
     g = engine.draw(loss, collapse=True, params=params, show_params=False)
     blocks = [a["label"] for k, a in nodes(g).items() if k.startswith("m")]
     assert blocks == ["net\\n8 parameters"]
+    # depth 0 is the same as True, not "no collapse"
+    assert engine.draw(loss, collapse=0, params=params, show_params=False).source == g.source
 
 
 def test_collapse_rejects_bad_selectors():
