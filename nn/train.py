@@ -39,7 +39,7 @@ from . import losses
 from .data import batches, check_dataset
 from .optim import SGD, Adam, Optimizer
 
-__all__ = ["fit", "accuracy", "History", "OPTIMIZERS"]
+__all__ = ["fit", "accuracy", "batch_loss", "History", "OPTIMIZERS"]
 
 #: Optimizers by name, built by :func:`fit` from ``optimizer="adam"`` and ``lr``.
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"sgd": SGD, "adam": Adam}
@@ -71,11 +71,16 @@ class History:
         )
 
 
+def _number(v: Value | float) -> float:
+    return v.data if isinstance(v, Value) else v
+
+
 def _is_right(output: Any, target: Any) -> bool:
-    if isinstance(output, Value):
-        return (output.data > 0) == (target > 0)
+    # outputs are Values, or floats when the step was replayed (engine.compile)
+    if isinstance(output, (Value, float)):
+        return (_number(output) > 0) == (target > 0)
     # a list of class scores: right when the largest is at the label's index
-    best = max(range(len(output)), key=lambda k: output[k].data)
+    best = max(range(len(output)), key=lambda k: _number(output[k]))
     return best == target
 
 
@@ -144,12 +149,50 @@ def batch_loss(
 ) -> tuple[Value, int]:
     """The forward pass of one step: ``1/|B| Σ L(model(x), y) + l2 Σ w²`` and the
     number of samples of the batch classified right."""
+    total, outputs = _batch_forward(model, xb, yb, loss_fn, l2, params)
+    right = sum(_is_right(out, yp) for out, yp in zip(outputs, yb))
+    return total, right
+
+
+def _batch_forward(model, xb, yb, loss_fn, l2, params) -> tuple[Value, list]:
     outputs = [model(xp) for xp in xb]
     total = losses.mean([loss_fn(out, yp) for out, yp in zip(outputs, yb)])
     if l2:
         total = total + losses.l2(params, l2)
-    right = sum(_is_right(out, yp) for out, yp in zip(outputs, yb))
-    return total, right
+    return total, outputs
+
+
+# -- replay: record a step once, rerun its tape (engine.compile) --------------------
+#: Per-sample losses whose graph never depends on the numbers (no ``if`` on ``.data``,
+#: no constant read from ``.data``), so a recorded step stays valid while training.
+_STATIC_LOSSES = (
+    losses.mse,
+    losses.hinge,
+    losses.perceptron_criterion,
+    losses.perceptron_rule_loss,
+    losses.adaline_loss,
+)
+#: Recording compiles the tape to Python, which costs about 20 ordinary steps
+#: (benchmarks/): below this many epochs fit just builds the graph every step.
+REPLAY_MIN_EPOCHS = 20
+#: Every this many replayed steps, fit re-traces the step and checks the graph.
+REPLAY_CHECK_EVERY = 50
+
+
+def _replays(model: Any, loss_fn: Callable, epochs: int, batch_size, shuffle: bool) -> bool:
+    """Whether fit can replay: the same batches every epoch (a full batch, or no
+    shuffling), enough epochs to pay for recording, and a model and loss whose
+    graph has the same shape whatever the numbers."""
+    from .layers import MLP, Layer, Neuron
+
+    if epochs < REPLAY_MIN_EPOCHS or (shuffle and batch_size is not None):
+        return False
+    if type(model) not in (MLP, Layer, Neuron):
+        return False
+    if loss_fn is _default_loss:  # the hinge loss for one output (softmax's is not static)
+        last = model.layers[-1] if isinstance(model, MLP) else model
+        return isinstance(last, Neuron) or len(last.neurons) == 1
+    return loss_fn in _STATIC_LOSSES
 
 
 def fit(
@@ -166,6 +209,7 @@ def fit(
     l2: float = 0.0,
     lr_schedule: Callable[[int], float] | None = None,
     progress: bool = True,
+    replay: bool = True,
 ) -> History:
     """Train ``model`` on ``(X, y)`` and return a :class:`History`.
 
@@ -179,6 +223,12 @@ def fit(
     * ``l2`` -- add ``l2 · Σ w²`` to every batch loss (micrograd's demo uses 1e-4).
     * ``lr_schedule`` -- ``epoch -> lr``, applied at the start of each epoch.
     * ``progress`` -- show a progress bar (only in a notebook or on a terminal).
+    * ``replay`` -- when the batches repeat every epoch (a full batch, or
+      ``shuffle=False``) and the model's graph cannot depend on the numbers (an
+      :class:`~nn.layers.MLP` with a loss built only from ops), record each batch's
+      step once and replay its tape (:func:`engine.compile`): the same gradients,
+      several times faster. A full batch is then always taken in dataset order
+      (shuffling it only reorders a sum). ``replay=False`` builds every graph.
     """
     X, y = check_dataset(X, y)
     epochs_count = _epochs(epochs)
@@ -195,6 +245,8 @@ def fit(
     # Check batch_size now rather than on the first epoch.
     batches(X, y, batch_size, shuffle=False)
     params = opt.params
+    replaying = replay and _replays(model, loss_fn, epochs_count, batch_size, shuffle)
+    recorded: dict[int, engine.CompiledStep] = {}
     rng = random.Random(seed)
     history = History()
     start = time.perf_counter()
@@ -206,12 +258,25 @@ def fit(
         if lr_schedule is not None:
             opt.lr = lr_schedule(epoch)
         total, right = 0.0, 0
-        for xb, yb in batches(X, y, batch_size, shuffle=shuffle, rng=rng):
-            loss_value, batch_right = batch_loss(model, xb, yb, loss_fn, l2, params)
-            opt.zero_grad()
-            loss_value.backward()
+        order = batches(X, y, batch_size, shuffle=shuffle and not replaying, rng=rng)
+        for k, (xb, yb) in enumerate(order):
+            if replaying:
+                if k not in recorded:
+                    recorded[k] = engine.compile(
+                        lambda xb=xb, yb=yb: _batch_forward(model, xb, yb, loss_fn, l2, params),
+                        params,
+                        check_every=REPLAY_CHECK_EVERY,
+                    )
+                opt.zero_grad()
+                value, outputs = recorded[k]()
+                batch_right = sum(_is_right(out, yp) for out, yp in zip(outputs, yb))
+            else:
+                loss_value, batch_right = batch_loss(model, xb, yb, loss_fn, l2, params)
+                opt.zero_grad()
+                loss_value.backward()
+                value = loss_value.data
             opt.step()
-            total += loss_value.data * len(xb)
+            total += value * len(xb)
             right += batch_right
         history.loss.append(total / len(X))
         history.accuracy.append(right / len(X))
