@@ -455,7 +455,6 @@ def draw(
         names,
         grads,
         parameters,
-        observed_set,
         costs_set,
         block_of,
         show_params,
@@ -496,7 +495,6 @@ class _Builder:
         names,
         grads,
         parameters,
-        observed,
         costs,
         block_of,
         show_params,
@@ -510,7 +508,6 @@ class _Builder:
         self.names = names
         self.grads = grads
         self.parameters = parameters
-        self.observed = observed
         self.costs = costs if view == "blocks" else set()
         self.block_of = block_of
         self.show_params = show_params
