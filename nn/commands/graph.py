@@ -67,7 +67,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "graph",
         help="draw the computation graph of a formula (svg, png, pdf, dot)",
-        description=__doc__.split("\n\n")[0],
+        description="draw the computation graph of a formula with its values and gradients",
     )
     add_expression_arguments(p)
     p.add_argument("-o", "--output", help="file to write; the extension picks the format")

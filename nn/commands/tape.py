@@ -18,7 +18,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "tape",
         help="print the tape and the backward steps of a formula",
-        description=__doc__.split("\n\n")[0],
+        description="print the tape of a formula, each chain-rule step of backprop, the gradients",
     )
     add_expression_arguments(p)
     p.set_defaults(run=run)
