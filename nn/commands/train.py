@@ -78,6 +78,12 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for data, weights, shuffling")
     p.add_argument("--save", metavar="MODEL.json", help="save the trained model (JSON)")
     p.add_argument("--plot", metavar="FILE.png", help="plot decision boundary and loss curve")
+    p.add_argument(
+        "--graph",
+        metavar="FILE.svg",
+        help="draw the trained model's computation graph for the first sample, in the "
+        "course's block notation with one block per layer (.svg, .png, .pdf or .dot)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
 
@@ -135,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--hidden applies to --model mlp, not {args.model}")
     _check_output_path(args.save, "--save", (".json",))
     _check_output_path(args.plot, "--plot", (".png", ".svg", ".pdf"))
+    _check_output_path(args.graph, "--graph", (".svg", ".png", ".pdf", ".dot", ".gv"))
     save = None
     if args.save is not None:
         try:
@@ -194,7 +201,25 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         plot_training(model, X, y, history, args.plot, title=f"{args.model} on {args.dataset}")
         print(f"plot:    {args.plot}")
+    if args.graph is not None:
+        draw_model_graph(model, X[0], args.graph)
+        print(f"graph:   {args.graph}")
     return 0
+
+
+def draw_model_graph(model, x, path: str) -> None:
+    """Save the graph of ``model(x)`` in the course's block notation: the inputs as
+    observed variables, each layer of an MLP as one block ``G(x, w)``, the output as a
+    computed variable. The parameters stay implicit, as in the lecture's figures."""
+    inputs = [engine.Value(v, label=f"x{i}") for i, v in enumerate(x)]
+    out = model(inputs)
+    outputs = out if isinstance(out, list) else [out]
+    for k, o in enumerate(outputs):
+        o.label = "ŷ" if len(outputs) == 1 else f"ŷ{k}"
+    collapse = "layers" if isinstance(model, MLP) else None
+    engine.save_graph(
+        outputs, path, view="blocks", observed=inputs, params=model, costs=[], collapse=collapse
+    )
 
 
 def plot_training(model, X, y, history, path: str, title: str = "", grid: int = 60) -> None:

@@ -84,6 +84,23 @@ def test_plot_writes_a_png(capsys, tmp_path):
     assert f"plot:    {path}" in out
 
 
+def test_graph_draws_the_trained_mlp_one_block_per_layer(capsys, tmp_path):
+    dot = tmp_path / "mlp.dot"
+    code, out, _ = run(capsys, "--graph", str(dot), "--hidden", "3", *QUICK)
+    assert code == 0 and f"graph:   {dot}" in out
+    source = dot.read_text()
+    # one D-shaped block per layer (hidden 3 -> output 1), the parameters counted inside
+    assert source.count("shape=cds") == 2
+    assert 'label="layers.0\\n9 parameters"' in source
+    assert 'label="layers.1\\n4 parameters"' in source
+    assert "label=x0" in source and "label=x1" in source and 'label="ŷ"' in source
+    svg = tmp_path / "mlp.svg"
+    assert run(capsys, "--graph", str(svg), "--hidden", "3", *QUICK)[0] == 0
+    text = svg.read_text()
+    assert text.lstrip().startswith("<?xml") or "<svg" in text[:400]
+    assert "layers.0" in text and "x0" in text
+
+
 def test_save_writes_a_model_that_loads(capsys, tmp_path):
     from nn import serialize
 
@@ -114,6 +131,7 @@ def test_save_writes_a_model_that_loads(capsys, tmp_path):
         (["--save", "model.txt"], "--save file name must end with .json"),
         (["--save", "/no/such/dir/model.json"], "does not exist"),
         (["--plot", "plot.txt"], "--plot file name must end with .png"),
+        (["--graph", "graph.txt"], "--graph file name must end with .svg"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(capsys, args, message):
