@@ -668,17 +668,18 @@ class _Builder:
             scene.connect(src, block_id, (parent, node, position), merge=True, **self._arrow())
         if node.is_leaf and node in self.parameters:
             element["hidden_params"].add(node)
-        if node in self.roots:
-            if node in self.costs:
-                element["kind"] = "cost"
-                element["attrs"] = {
-                    "shape": "box",
-                    **self.t["cost"],
-                    "fontcolor": self.t["text"],
-                    "label": _plain(block.name),
-                }
-            else:
-                self._source(scene, node)
+        if node in self.costs:
+            # A module that computes a cost is drawn as a cost; its value is drawn
+            # only if something outside uses it (a sum of costs).
+            element["kind"] = "cost"
+            element["attrs"] = {
+                "shape": "box",
+                **self.t["cost"],
+                "fontcolor": self.t["text"],
+                "label": _plain(block.name),
+            }
+        elif node in self.roots:
+            self._source(scene, node)
 
     # -- backprop step --
     def mark_step(self, scene: _Scene, state: _StepState) -> None:
@@ -762,16 +763,17 @@ class _Builder:
                 }
             scene.add("b" + f["id"], "derivative", attrs, None)
         arrow = {**self._arrow(), "color": self.t["grad"], "dir": "back"}
+
+        def mirror(element_id: str) -> str:
+            kind = scene.elements[element_id]["kind"]
+            return ("d" if kind == "variable" else "b") + element_id
+
         for edge in list(scene.edges):
-            src, dst = scene.elements[edge["src"]], scene.elements[edge["dst"]]
-            if src["kind"] == "variable" and dst["kind"] in ("function", "block", "cost"):
-                attrs = dict(arrow)
-                locals_ = [n.local_grads[pos] for _, n, pos in edge["graph_edges"]]
-                if len(locals_) == 1:
-                    attrs["label"] = _plain(f"× {_short(locals_[0])}")
-                scene.connect("d" + src["id"], "b" + dst["id"], None, **attrs)
-            elif src["kind"] in ("function", "block") and dst["kind"] == "variable":
-                scene.connect("b" + src["id"], "d" + dst["id"], None, **arrow)
+            attrs = dict(arrow)
+            locals_ = [n.local_grads[pos] for _, n, pos in edge["graph_edges"]]
+            if len(locals_) == 1:
+                attrs["label"] = _plain(f"× {_short(locals_[0])}")
+            scene.connect(mirror(edge["src"]), mirror(edge["dst"]), None, **attrs)
         seed_attrs = {"shape": "plaintext", "label": "1", "fontcolor": self.t["grad"]}
         scene.add("seed", "seed", seed_attrs, None)
         for r in self.roots[:1]:
@@ -789,7 +791,7 @@ class _Builder:
             target = (state.step.parent, state.step.node, state.step.position)
             for edge in scene.edges:
                 if target in edge["graph_edges"]:
-                    mirrored = scene.edge_index.get(("d" + edge["src"], "b" + edge["dst"]))
+                    mirrored = scene.edge_index.get((mirror(edge["src"]), mirror(edge["dst"])))
                     if mirrored is not None:
                         mirrored["attrs"].update(color=self.t["highlight"], penwidth="3.5")
 

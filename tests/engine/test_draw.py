@@ -322,6 +322,47 @@ def test_too_large_graphs_are_refused_with_the_count_and_a_suggestion():
         engine.draw(x * 2 + 3 * x + x.exp() * x, max_nodes=10, view="values")
 
 
+def test_per_sample_costs_inside_modules_are_cost_squares_feeding_the_average():
+    """The lecture's average-loss figure: L = (C(y0, G(x0)) + C(y1, G(x1))) / 2."""
+    w = Value(0.3, label="w")
+    costs, observed = [], []
+    for p in range(2):
+        x, y = Value(0.5 + p, label=f"x[{p}]"), Value(-1.0 + p, label=f"y[{p}]")
+        observed += [x, y]
+        with engine.scope("G"):
+            y_bar = (w * x).tanh()
+        with engine.scope("C"):
+            cost = (y_bar - y) ** 2
+        costs.append(cost)
+    average = (costs[0] + costs[1]) * 0.5
+    average.label = "L"
+    average.backward()
+    options = dict(view="blocks", observed=observed, collapse=True, costs=[*costs, average])
+    g = engine.draw(average, **options)
+    n = nodes(g)
+    squares = [a["label"] for a in n.values() if a.get("color") == "#ff3333"]
+    assert squares == ["C", "C", "L"]
+    cost_ids = [k for k, a in n.items() if a.get("label") == "C"]
+    # each per-sample cost feeds the sum through its value; the average has no way out
+    assert all(any(s == k for s, _, _ in edges(g)) for k in cost_ids)
+    root_id = next(k for k, a in n.items() if a.get("label") == "L")
+    assert not [e for e in edges(g) if e[0] == root_id]
+    # the derivative network reaches every gradient node from the seed
+    d = engine.draw(average, derivative=True, **options)
+    back = {}
+    for s, t, a in edges(d):
+        if a.get("dir") == "back":
+            back.setdefault(t, []).append(s)  # gradient flows from t to s
+    reached, todo = set(), ["seed"]
+    while todo:
+        for nxt in back.get(todo.pop(), []):
+            if nxt not in reached:
+                reached.add(nxt)
+                todo.append(nxt)
+    gradient_nodes = {k for k in nodes(d) if k.startswith("d")}
+    assert gradient_nodes and gradient_nodes <= reached
+
+
 # -- backprop step by step ------------------------------------------------------------
 
 
