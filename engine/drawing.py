@@ -771,7 +771,9 @@ class _Builder:
         for edge in list(scene.edges):
             attrs = dict(arrow)
             locals_ = [n.local_grads[pos] for _, n, pos in edge["graph_edges"]]
-            if len(locals_) == 1:
+            # A collapsed module's derivative is a product along its inside: no
+            # single local derivative to write on its edges.
+            if len(locals_) == 1 and "scope" not in scene.elements[edge["dst"]]:
                 attrs["label"] = _plain(f"× {_short(locals_[0])}")
             scene.connect(mirror(edge["src"]), mirror(edge["dst"]), None, **attrs)
         seed_attrs = {"shape": "plaintext", "label": "1", "fontcolor": self.t["grad"]}

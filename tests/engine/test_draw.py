@@ -361,6 +361,9 @@ def test_per_sample_costs_inside_modules_are_cost_squares_feeding_the_average():
                 todo.append(nxt)
     gradient_nodes = {k for k in nodes(d) if k.startswith("d")}
     assert gradient_nodes and gradient_nodes <= reached
+    # edges out of a collapsed module carry no single local derivative
+    into_modules = [a for s, t, a in edges(d) if t.startswith("bm") and a.get("dir") == "back"]
+    assert into_modules and not [a for a in into_modules if "label" in a]
 
 
 # -- backprop step by step ------------------------------------------------------------
