@@ -76,6 +76,6 @@ def test_a_graph_matches_torch():
     for x, y, lib in ((a, b, None), (ta, tb, torch)):
         c = (x * y + y**3).tanh() + (x / y).sigmoid() * (y - x).relu() + (x * x).sqrt().log()
         c.backward()
-        results.append((c.data if lib is None else c.item()))
+        results.append(c.data if lib is None else c.item())
     assert same(results[0], results[1])
     assert same(a.grad, ta.grad.item()) and same(b.grad, tb.grad.item())
