@@ -14,9 +14,11 @@ Every workload runs the same computation three ways:
 The three are first checked to agree on values and gradients; then each is timed,
 build + backward (+ update for training), with the cyclic garbage collector ON, as
 users run it. A *node* is one op result (``x*1.0001`` is one node; leaves and
-constants are not nodes). Times are medians over repeats, in ns per node; the
-implementations take turns within each repeat so that they share the machine's
-noise. Memory is measured with ``tracemalloc`` on a live graph before backward.
+constants are not nodes). Times are CPU time of this process, medians over
+repeats, in ns per node; the implementations take turns within each repeat so that
+they share the machine's state. The training step also runs through tape replay
+(``engine.compile``: the graph recorded once, then only floats). Memory is measured
+with ``tracemalloc`` on a live graph before backward.
 
 micrograd's ``backward`` is recursive: it needs ``sys.setrecursionlimit`` raised
 for the deep chains (done here for its timings only); the depth row shows what it
@@ -83,35 +85,46 @@ def check(name: str, results: dict[str, tuple[float, list[float]]]) -> None:
 
 
 def timed(fn) -> float:
-    """Seconds for one call of fn, the garbage collector on, starting from a clean heap."""
+    """CPU seconds for one call of fn, the garbage collector on, from a clean heap.
+
+    CPU time of this process (``time.process_time``), so that other programs on the
+    machine do not count. What fn returns (the graph) is freed after the clock stops:
+    build + backward is timed, not freeing (micrograd's graphs are cycles that only
+    the garbage collector frees, later).
+    """
     gc.collect()
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    start = time.process_time()
+    result = fn()
+    elapsed = time.process_time() - start
+    del result
+    return elapsed
 
 
 # -- workload 1: the deep chain x = tanh(x * 1.0001 + 0.001) ----------------------------
 
 
-def chain_tapegrad(n: int) -> tuple[float, list[float]]:
+# Each returns (value, gradients, the graph); the graph is freed after timing.
+
+
+def chain_tapegrad(n: int):
     x0 = Value(0.5)
     x = x0
     for _ in range(n):
         x = (x * 1.0001 + 0.001).tanh()
     x.backward()
-    return x.data, [x0.grad]
+    return x.data, [x0.grad], x
 
 
-def chain_micrograd(n: int) -> tuple[float, list[float]]:
+def chain_micrograd(n: int):
     x0 = MGValue(0.5)
     x = x0
     for _ in range(n):
         x = mg_tanh(x * 1.0001 + 0.001)
     x.backward()
-    return x.data, [x0.grad]
+    return x.data, [x0.grad], x
 
 
-def chain_plain(n: int) -> tuple[float, list[float]]:
+def chain_plain(n: int):
     x = 0.5
     outputs = []
     for _ in range(n):
@@ -120,7 +133,7 @@ def chain_plain(n: int) -> tuple[float, list[float]]:
     grad = 1.0
     for t in reversed(outputs):
         grad = grad * (1.0 - t * t) * 1.0001  # d tanh(u)/du · du/dx
-    return x, [grad]
+    return x, [grad], outputs
 
 
 # -- workload 2: wide, sum of a_i * b_i ---------------------------------------------------
@@ -445,7 +458,7 @@ def bench_timings(args) -> list[dict]:
 
     for n in args.chains:
         impls = {"tapegrad": chain_tapegrad, "micrograd": chain_micrograd, "plain": chain_plain}
-        check(f"chain {n}", {name: f(n) for name, f in impls.items()})
+        check(f"chain {n}", {name: f(n)[:2] for name, f in impls.items()})
         times = {name: [] for name in impls}
         for _ in range(args.repeats):
             for name, f in impls.items():

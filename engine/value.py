@@ -12,7 +12,9 @@ chain rule one edge -- one *perturbation* -- at a time::
     parent.grad += local_derivative * node.grad        # dc/ds += dc/dz · dz/ds
 
 There are no closures and no reference cycles: a graph is freed by reference
-counting the moment it is dropped, and a node costs a few hundred bytes.
+counting the moment it is dropped. A node is one object of about 150 bytes, so
+the cyclic garbage collector has little to walk while a graph is built
+(``benchmarks/bench.py`` measures time and memory per node against micrograd).
 
 Numbers used as operands (``x * 2.0``) are constants: they are not nodes of the
 graph; the node keeps them in ``node.constant`` so that it can be displayed and
