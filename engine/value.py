@@ -410,9 +410,11 @@ class Value:
                 if second is not None:
                     second.grad += node._l1 * g
         except TypeError:
-            if node._p0 is not None and node._l0 is None:
-                _missing_local_grads(node)
-            raise
+            if node._p0 is None or node._l0 is not None:
+                raise
+        else:
+            return
+        _missing_local_grads(node)  # None * g: built by Value(...) without local_grads
 
     def backward_steps(self, grad: float = 1.0) -> Iterator[BackwardStep]:
         """Yield every chain-rule step in the order :meth:`backward` applies it.
