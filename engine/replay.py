@@ -174,29 +174,61 @@ class Replay:
         )
 
 
+#: An inlined expression nested deeper than this starts a new line (Python's
+#: compiler recurses on nested expressions).
+_MAX_NESTING = 32
+
+
 def _generate(order, index, wrt, watch) -> tuple[str, dict[str, Any]]:
-    """The replay function's source: forward in tape order, backward in reverse."""
+    """The replay function's source: forward in tape order, backward in reverse.
+
+    Two rewrites keep the code short (Python compiles it line by line) and change
+    no float operation:
+
+    * an add or mul whose result is read once, by an add or a function op, is
+      written inside its reader's line: ``v7 = (v2 + (v3 * v4)) + (v5 * v6)``;
+    * a node whose gradient is a single add-edge contribution ``0.0 + g`` shares
+      its reader's gradient variable: an op node's gradient starts as ``0.0 + ...``
+      and so is never -0.0, which makes ``0.0 + g`` equal to ``g`` bit for bit.
+    """
     namespace: dict[str, Any] = {}
     constants: dict[str, float] = {}
-    fn_names: dict[str, str] = {}
-    wrt_position = {}
+    n = len(order)
+    root = n - 1
+    wrt_position: dict[int, list[int]] = {}
     for k, w in enumerate(wrt):
         wrt_position.setdefault(index.get(w, -1), []).append(k)
-    # needs[i]: the gradient of entry i is wanted, as it leads to a wrt leaf.
-    needs = [False] * len(order)
-    for i, node in enumerate(order):
-        if node.is_leaf:
+    parents_of = [[index[p] for p in node.parents] for node in order]
+    op_names = [node.op for node in order]
+    # needs[i]: the gradient of entry i is wanted (it leads to a wrt leaf);
+    # reads[j]: how many operands read entry j; reader[j]: the (last) entry reading it;
+    # edges[j]: how many chain-rule contributions entry j receives.
+    needs = [False] * n
+    reads = [0] * n
+    reader = [-1] * n
+    edges = [0] * n
+    for i, ps in enumerate(parents_of):
+        if not ps:
             needs[i] = i in wrt_position
-        else:
-            needs[i] = any(needs[index[p]] for p in node.parents)
+            continue
+        needs[i] = any(needs[j] for j in ps)
+        for j in ps:
+            reads[j] += 1
+            reader[j] = i
+            edges[j] += needs[j]
+    keep = set(watch)
+    keep.add(root)
 
     lines = ["def replay(x, gin, gout, watched, seed):"]
     add = lines.append
+    text = [""] * n  # each entry's value in the source: a name, or an inlined expression
+    nesting = [0] * n
     locals_of: list[list[str]] = [[] for _ in order]
     leaf_number = 0
     for i, node in enumerate(order):
-        if node.is_leaf:
+        if not parents_of[i]:
             add(f"    v{i} = x[{leaf_number}]")
+            text[i] = f"v{i}"
             leaf_number += 1
             continue
         row = node.op_row
@@ -205,55 +237,68 @@ def _generate(order, index, wrt, watch) -> tuple[str, dict[str, Any]]:
                 f"tape entry v{i} was made by Value(..., _op={node.op!r}), not by an op of "
                 "engine.OPS, so replay has no function to rerun it; build it from the table's ops"
             )
-        operands = [f"v{index[p]}" for p in node.parents]
+        operands = [text[j] for j in parents_of[i]]
         constant = node.constant
         if constant is not None:
             operands.insert(constant[0], _literal(constant[1], constants))
         value_positions = [k for k in range(row.arity) if constant is None or k != constant[0]]
+        depth = 1 + max((nesting[j] for j in parents_of[i]), default=0)
         if row.name in _INLINE:
             expression, local_templates = _INLINE[row.name]
-            add(f"    v{i} = {expression.format(*operands)}")
+            source = expression.format(*operands)
+            # mul's local derivatives are its operands, always names (see below)
             locals_of[i] = [local_templates[k].format(*operands) for k in value_positions]
+            inline = (
+                reads[i] == 1
+                and i not in keep
+                and op_names[reader[i]] != "mul"
+                and depth < _MAX_NESTING
+            )
+            if inline:
+                text[i] = f"({source})"
+                nesting[i] = depth
+            else:
+                add(f"    v{i} = {source}")
+                text[i] = f"v{i}"
         else:
-            fn_name = fn_names.setdefault(row.name, f"_{row.name}")
+            fn_name = f"_{row.name}"
             namespace[fn_name] = row.fn
             targets = [f"d{i}_{k}" if k in value_positions else "_" for k in range(row.arity)]
             add(f"    v{i}, {', '.join(targets)} = {fn_name}({', '.join(operands)})")
+            text[i] = f"v{i}"
             locals_of[i] = [f"d{i}_{k}" for k in value_positions]
 
-    root = len(order) - 1
-    started = [False] * len(order)
-    # The root's gradient starts like backward()'s: reset to 0.0 (or a wrt leaf's
-    # own starting gradient), then the seed is added.
+    # Backward. The root's gradient starts like backward()'s: reset to 0.0 (or a
+    # wrt leaf's own starting gradient), then the seed is added.
+    grad = [""] * n  # each entry's gradient variable, once it has one
     if needs[root]:
         positions = wrt_position.get(root)
         start = f"gin[{positions[0]}]" if positions else "0.0"
         add(f"    g{root} = {start} + seed")
-        started[root] = True
+        grad[root] = f"g{root}"
     for i in range(root, -1, -1):
-        node = order[i]
-        if node.is_leaf or not needs[i]:
+        if not parents_of[i] or not needs[i]:
             continue
-        for p, local in zip(node.parents, locals_of[i]):
-            j = index[p]
+        g = grad[i]
+        for j, local in zip(parents_of[i], locals_of[i]):
             if not needs[j]:
                 continue
-            contribution = f"g{i}" if local == "1.0" else f"{local} * g{i}"
-            if started[j]:
-                add(f"    g{j} += {contribution}")
+            contribution = g if local == "1.0" else f"{local} * {g}"
+            if grad[j]:
+                add(f"    {grad[j]} += {contribution}")
+            elif local == "1.0" and edges[j] == 1 and parents_of[j]:
+                grad[j] = g  # 0.0 + g is g: share the variable
             else:
                 positions = wrt_position.get(j)
                 start = f"gin[{positions[0]}]" if positions else "0.0"
                 add(f"    g{j} = {start} + {contribution}")
-                started[j] = True
+                grad[j] = f"g{j}"
     for i, positions in sorted(wrt_position.items()):
         for k in positions:
-            if i < 0:
-                add(f"    gout[{k}] = gin[{k}]")  # not in the graph: unchanged
-            elif started[i]:
-                add(f"    gout[{k}] = g{i}")
+            if i >= 0 and grad[i]:
+                add(f"    gout[{k}] = {grad[i]}")
             else:
-                add(f"    gout[{k}] = gin[{k}]")
+                add(f"    gout[{k}] = gin[{k}]")  # outside the graph, or no gradient
     for k, i in enumerate(watch):
         add(f"    watched[{k}] = v{i}")
     add(f"    return v{root}")

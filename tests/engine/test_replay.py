@@ -137,8 +137,19 @@ def test_watched_values_come_back_in_the_same_nesting():
 def test_source_is_straight_line_code_over_the_tape():
     x = Value(0.3, label="x")
     source = engine.record((x * x).tanh()).source
-    assert "v1 = v0 * v0" in source and "_tanh(v1)" in source
-    assert "g0 = gin[0] + v0 * g1" in source
+    assert "v2, d2_0 = _tanh((v0 * v0))" in source  # a value read once is written in place
+    assert "g1 = 0.0 + d2_0 * g2" in source and "g0 = gin[0] + v0 * g1" in source
+    shared = engine.record((x * 2.0 + x * 3.0).tanh()).source
+    # x * 2.0 and x * 3.0 pass on the add's gradient unchanged: they share g3
+    assert "g1 = " not in shared and "g2 = " not in shared and "g0 += 2.0 * g3" in shared
+
+
+def test_long_sums_are_split_into_lines():
+    xs = [Value(float(i)) for i in range(200)]
+    replay = engine.record(sum(x * x for x in xs), xs)
+    assert max(line.count("(") for line in replay.source.splitlines()) <= 2 * 32
+    value, grads, _ = replay.run([x.data for x in xs])
+    assert value == sum(float(i) * i for i in range(200)) and grads == [2.0 * i for i in range(200)]
 
 
 def test_a_graph_that_depends_on_the_numbers_is_refused():
@@ -216,3 +227,25 @@ def test_a_wrt_leaf_outside_the_graph_keeps_its_gradient():
     unused.grad = 7.0
     engine.record(x * 3.0, [x, unused])()
     assert x.grad == 3.0 and unused.grad == 7.0
+
+
+@given(
+    expressions(max_ops=30, ops=("add", "mul", "tanh", "relu", "abs", "sign", "exp")),
+    st.data(),
+)
+def test_signed_zeros_and_long_sums_replay_bit_for_bit(expr, data):
+    # zeros of both signs make -0.0 gradients: sharing and inlining must keep them
+    numbers = st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.5, -2.0])
+    new = [data.draw(numbers, label=f"x{i}") for i in range(len(expr.inputs))]
+    xs = [Value(v) for v in expr.inputs]
+    step = engine.compile(lambda: expr(*xs) * -0.0 + expr(*xs), xs)
+    for x, v in zip(xs, new):
+        x.data, x.grad = v, -0.0  # a -0.0 start keeps the sign of zero contributions
+    value = step()
+    ys = [Value(v) for v in new]
+    for y in ys:
+        y.grad = -0.0
+    root = expr(*ys) * -0.0 + expr(*ys)
+    root.backward()
+    assert same(value, root.data)
+    assert all(same(x.grad, y.grad) for x, y in zip(xs, ys))
