@@ -172,10 +172,10 @@ _STATIC_LOSSES = (
     losses.perceptron_rule_loss,
     losses.adaline_loss,
 )
-#: Recording compiles the tape to Python, which costs about 20 ordinary steps
-#: (measured: fit on 100 moons with MLP(2, [16, 16, 1]) breaks even at ~22 epochs and
-#: is 3.5x faster at 100): below this many epochs fit builds the graph every step.
-REPLAY_MIN_EPOCHS = 30
+#: Recording compiles the tape to Python, which costs about 10 ordinary steps
+#: (measured: fit on 100 moons with MLP(2, [16, 16, 1]) breaks even at ~12 epochs):
+#: below this many epochs fit builds the graph every step.
+REPLAY_MIN_EPOCHS = 20
 #: Every this many replayed steps, fit re-traces the step and checks the graph.
 REPLAY_CHECK_EVERY = 50
 
