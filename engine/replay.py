@@ -2,23 +2,28 @@
 
 A training loop builds the *same* graph at every step: only the numbers in the
 leaves (the parameters, the data) change. :func:`compile` records the graph once
-and turns its tape into a straight-line Python function over floats -- one line
-per op for the forward pass, one line per edge for the backward pass::
+and turns its tape into a straight-line Python function over floats -- the forward
+pass in tape order, then one line per edge of the backward pass::
 
-    v5 = v3 * v4                  # forward, in tape order
-    v6, d6_0 = tanh(v5)           # the op table's fn: the result and its local derivative
-    ...
-    g5 = 0.0 + d6_0 * g6          # backward, in reverse: parent.grad += local * node.grad
-    g3 = 0.0 + v4 * g5            # d(v3 * v4)/d v3 = v4
+    # (x * w + b).tanh() with leaves x, w, b = v0, v1, v3
+    v5, d5_0 = _tanh(((v0 * v1) + v3))   # forward: tanh's row gives tanh and tanh'
+    g5 = 0.0 + seed                      # backward, in reverse order, one line per
+    g4 = 0.0 + d5_0 * g5                 # edge: parent.grad += local * node.grad
+    g3 = gin[2] + g4                     # (x * w shares the sum's gradient g4)
+    g0 = gin[0] + v1 * g4
+    g1 = gin[1] + v0 * g4
 
 Replaying it creates no Value objects and walks no graph, so a step costs a few
-times the bare arithmetic (see ``benchmarks/``). The code is the tape: every op
-is evaluated by its row of :data:`engine.ops.OPS` (``fn`` returns the result and
-the local derivatives), so ops whose derivative depends on the input -- relu,
-abs, sign -- are re-evaluated at every replay. ``add`` and ``mul`` are written
-inline as ``+`` and ``*`` (a test checks them bit for bit against their rows).
-Gradients equal a fresh ``backward()`` exactly: the same operations on the same
-floats, accumulated in the same order. ``compiled.source`` shows the code.
+times the bare arithmetic (``benchmarks/``). The code is the tape: every op is
+evaluated by its row of :data:`engine.ops.OPS` (``fn`` returns the result and the
+local derivatives), so ops whose derivative depends on the input -- relu, abs,
+sign -- are re-evaluated at every replay. ``add`` and ``mul`` are written inline
+as ``+`` and ``*`` (a test checks them bit for bit against their rows). Gradients
+equal a fresh ``backward()`` exactly: the same operations on the same floats,
+accumulated in the same order. ``compiled.source`` shows the code. Recording costs
+about ten ordinary steps (Python compiles the code), so it pays from a few dozen
+steps on; one leaf's numbers change by setting its ``.data`` (create input Values
+once and update them, rather than creating new ones inside the function).
 
 **What a tape cannot capture.** A tape records which ops ran, not the Python that
 chose them. A graph whose *shape* depends on the numbers -- ``if x.data > 0:``, a
