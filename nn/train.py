@@ -265,7 +265,7 @@ def fit(
                 if k not in recorded:
                     recorded[k] = engine.compile(
                         lambda xb=xb, yb=yb: _batch_forward(model, xb, yb, loss_fn, l2, params),
-                        params,
+                        None,  # every leaf gets its gradient, as loss.backward() gives
                         check_every=REPLAY_CHECK_EVERY,
                     )
                 opt.zero_grad()
