@@ -799,12 +799,14 @@ class BackwardStep:
 
     @property
     def local_name(self) -> str:
-        """The local derivative written as math, e.g. ``tanh'(s)`` or ``dz/ds``."""
+        """The local derivative written as math: ``tanh'(s)`` for a function of one
+        input, else the partial derivative ``∂z/∂s`` -- a partial, so that it never
+        reads like the total derivatives ``dc/ds`` that backprop accumulates."""
         row = self.node.op_row
         p = self.parent_name
         if row is not None and row.arity == 1:
             return f"{row.name}'({p})"
-        return f"d{self.node_name}/d{p}"
+        return f"∂{self.node_name}/∂{p}"
 
     @property
     def explanation(self) -> str:

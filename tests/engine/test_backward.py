@@ -82,6 +82,8 @@ def test_backward_steps_record_each_perturbation():
     assert second.parent_grad == s.grad == 3.0 * (1 - math.tanh(0.5) ** 2)
     assert second.explanation.startswith("dc/ds += dc/dz · tanh'(s) = 3 · ")
     assert [st.index for st in steps] == [0, 1]
+    # a local derivative is a partial: it never reads like the gradient being updated
+    assert first.explanation.startswith("dc/dz += dc/dc · ∂c/∂z = 1 · 3 = 3")
 
 
 def test_second_backward_does_not_over_count():
