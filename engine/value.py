@@ -144,13 +144,21 @@ class Scope:
     one pointer per node. ``path`` is the dotted name from the outermost scope.
     """
 
-    __slots__ = ("name", "parent", "path", "depth")
+    __slots__ = ("name", "parent")
 
     def __init__(self, name: str, parent: Scope | None) -> None:
         self.name = name
         self.parent = parent
-        self.path = name if parent is None else f"{parent.path}.{name}"
-        self.depth = 0 if parent is None else parent.depth + 1
+
+    @property
+    def path(self) -> str:
+        """The dotted name from the outermost scope (``MLP.layers.0``)."""
+        return ".".join(s.name for s in self.chain())
+
+    @property
+    def depth(self) -> int:
+        """0 for an outermost scope, 1 inside it, and so on."""
+        return len(self.chain()) - 1
 
     def chain(self) -> tuple[Scope, ...]:
         """The scopes from the outermost to this one."""
@@ -165,18 +173,30 @@ class Scope:
         return f"Scope({self.path!r})"
 
 
-@contextmanager
-def scope(name: str) -> Iterator[Scope]:
-    """Tag every Value created inside with a scope; scopes nest (``mlp.layer0``)."""
-    global _scope
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"scope name must be a non-empty str, got {name!r}")
-    previous = _scope
-    _scope = Scope(name, previous)
-    try:
-        yield _scope
-    finally:
-        _scope = previous
+class scope:
+    """Tag every Value created inside with a scope; scopes nest (``mlp.layer0``).
+
+    ``with engine.scope("layer0") as s:`` -- ``s`` is the new :class:`Scope`. A class
+    rather than a generator-based context manager: ``nn`` enters one per module call,
+    so entering and leaving must be cheap.
+    """
+
+    __slots__ = ("name", "_previous")
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"scope name must be a non-empty str, got {name!r}")
+        self.name = name
+
+    def __enter__(self) -> Scope:
+        global _scope
+        self._previous = _scope
+        _scope = Scope(self.name, _scope)
+        return _scope
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _scope
+        _scope = self._previous
 
 
 def current_scope() -> Scope | None:
