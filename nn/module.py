@@ -146,6 +146,21 @@ class Module:
         for p in self.parameters():
             p.grad = 0.0
 
+    # -- files ------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write this module to ``path`` as a safe JSON model file (:func:`nn.save`)."""
+        from .serialize import save
+
+        save(self, path)
+
+    @classmethod
+    def load(cls, path) -> Module:
+        """A new module of this class read from ``path`` (:func:`nn.load`); the file
+        must hold this class. To load into an existing module, ``nn.load(path, model)``."""
+        from .serialize import load
+
+        return load(path, cls=None if cls is Module else cls)
+
     # -- rebuilding -------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """The constructor arguments as a JSON-safe dict: ``type(m)(**m.config())``

@@ -458,3 +458,17 @@ def test_load_argument_errors(tmp_path):
         load(tmp_path / "m.json", model="Hopfield")
     with pytest.raises(TypeError, match="loads expects str or bytes"):
         loads(3)
+
+
+def test_module_save_and_class_load(tmp_path):
+    from nn import MLP, Module, Perceptron
+
+    model = MLP(2, [3, 1])
+    path = tmp_path / "m.json"
+    model.save(path)
+    again = MLP.load(path)
+    assert type(again) is MLP
+    assert [p.data for p in again.parameters()] == [p.data for p in model.parameters()]
+    assert type(Module.load(path)) is MLP  # the base class accepts any model
+    with pytest.raises(ModelFileError):
+        Perceptron.load(path)  # the file holds an MLP
