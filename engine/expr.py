@@ -81,11 +81,17 @@ def parse_expression(text: str, values: dict[str, object]) -> tuple[Value, dict[
         raise ExpressionError("the expression is empty")
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        used: set[str] = set()
+        root = _build(tree.body, leaves, used)
     except SyntaxError as e:
         column = f" at column {e.offset}" if e.offset else ""
         raise ExpressionError(f"syntax error{column}: {e.msg}") from None
-    used: set[str] = set()
-    root = _build(tree.body, leaves, used)
+    except RecursionError:
+        # Python's parser (and _build) recurse once per nesting level: a formula such
+        # as x*x*...*x with thousands of factors is too deep for them.
+        raise ExpressionError(
+            "the expression is nested too deeply to parse; build large graphs in Python"
+        ) from None
     if not isinstance(root, Value):
         raise ExpressionError(
             "the expression has no variables, so it has no graph; bind at least one name"

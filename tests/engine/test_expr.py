@@ -126,3 +126,9 @@ def test_parsed_and_python_graphs_give_the_same_gradients(a, b):
     expected.backward()
     assert root.data == expected.data
     assert (leaves["a"].grad, leaves["b"].grad) == (va.grad, vb.grad)
+
+
+def test_a_formula_too_deep_for_python_s_parser_is_a_clear_error():
+    deep = "*".join(["x"] * 5000)
+    with pytest.raises(ExpressionError, match="nested too deeply"):
+        parse_expression(deep, {"x": 1.0})
