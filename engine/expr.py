@@ -76,7 +76,10 @@ def parse_expression(text: str, values: dict[str, object]) -> tuple[Value, dict[
             raise ExpressionError(f"{name!r} is the name of an op; pick another variable name")
         if isinstance(number, bool) or not isinstance(number, numbers.Real):
             raise ExpressionError(f"the value of {name} must be a number, got {number!r}")
-        leaves[name] = Value(float(number), label=name)
+        try:
+            leaves[name] = Value(float(number), label=name)
+        except OverflowError:
+            raise ExpressionError(f"the value of {name} is too large for a float") from None
     if not text.strip():
         raise ExpressionError("the expression is empty")
     try:
@@ -106,7 +109,10 @@ def _build(node: ast.AST, leaves: dict[str, Value], used: set[str]) -> Value | f
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise ExpressionError(f"{node.value!r} {_where(node)} is not a real number")
-        number = float(node.value)
+        try:
+            number = float(node.value)
+        except OverflowError:  # an int literal beyond the float range
+            number = math.inf
         if not math.isfinite(number):
             raise ExpressionError(f"the number {_where(node)} is too large for a float")
         return number

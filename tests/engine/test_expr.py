@@ -87,6 +87,7 @@ def test_numbers_alone_fold_into_constants():
         ("'a' * x", "is not a real number"),
         ("True * x", "is not a real number"),
         ("1e999 * x", "too large"),
+        ("1" + "0" * 400 + " * x", "too large"),
         ("2 + 3", "no variables"),
     ],
 )
@@ -101,6 +102,7 @@ def test_everything_else_is_refused_with_a_pointed_message(text, message):
         ({"x": 1.0, "z": 2.0}, "z given a value but not used"),
         ({"x": "1"}, "must be a number"),
         ({"x": True}, "must be a number"),
+        ({"x": 10**400}, "too large for a float"),
         ({"x": 1.0, "tanh": 1.0}, "name of an op"),
         ({"x": 1.0, "not a name": 1.0}, "not a variable name"),
     ],
