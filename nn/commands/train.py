@@ -16,6 +16,7 @@ curves (matplotlib, no display needed); ``--save`` writes the trained model with
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import random
@@ -43,6 +44,10 @@ DEFAULTS = {
     "optimizer": "adam",
     "l2": 1e-4,
 }
+# Bounds on the work, so that a huge number is refused rather than hanging the
+# machine: a scalar engine trains about a thousand samples a second.
+MAX_SAMPLES = 1_000_000
+MAX_PARAMETERS = 1_000_000
 # The classic rules learn with plain SGD, one sample at a time, as on the slides.
 # No L2 term for them by default: the rule is exactly w ← w + η (y − ỹ) x.
 CLASSIC_DEFAULTS = {"epochs": 20, "lr": 0.01, "batch_size": "1", "optimizer": "sgd", "l2": 0.0}
@@ -115,6 +120,8 @@ def _check_output_path(path: str | None, option: str, suffixes: tuple[str, ...])
         return
     if not path.lower().endswith(suffixes):
         raise UsageError(f"{option} file name must end with {' or '.join(suffixes)}, got {path!r}")
+    if os.path.isdir(path):
+        raise UsageError(f"{option}: {path!r} is a directory")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise UsageError(f"{option}: directory {directory!r} does not exist")
@@ -126,8 +133,10 @@ def run(args: argparse.Namespace) -> int:
     epochs = defaults["epochs"] if args.epochs is None else args.epochs
     lr = defaults["lr"] if args.lr is None else args.lr
     optimizer = args.optimizer or defaults["optimizer"]
-    batch_size = _parse_batch_size(args.batch_size or defaults["batch_size"])
-    hidden = _parse_hidden(args.hidden or DEFAULTS["hidden"])
+    batch_size = _parse_batch_size(
+        defaults["batch_size"] if args.batch_size is None else args.batch_size
+    )
+    hidden = _parse_hidden(DEFAULTS["hidden"] if args.hidden is None else args.hidden)
     l2 = defaults["l2"] if args.l2 is None else args.l2
     if epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {epochs}")
@@ -137,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--l2 must be a finite number >= 0, got {l2}")
     if args.samples < 4:
         raise UsageError(f"--samples must be at least 4, got {args.samples}")
+    if args.samples > MAX_SAMPLES:
+        raise UsageError(f"--samples must be at most {MAX_SAMPLES:,}, got {args.samples}")
     if args.hidden is not None and classic:
         raise UsageError(f"--hidden applies to --model mlp, not {args.model}")
     _check_output_path(args.save, "--save", (".json",))
@@ -159,6 +170,13 @@ def run(args: argparse.Namespace) -> int:
         model = _CLASSIC[args.model](len(X[0]), init="uniform", rng=rng)
     else:
         nout = len(classes) if multiclass else 1
+        sizes = [len(X[0]), *hidden, nout]
+        count = sum((fan_in + 1) * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
+        if count > MAX_PARAMETERS:
+            raise UsageError(
+                f"--hidden {args.hidden} makes {count:,} parameters; at most "
+                f"{MAX_PARAMETERS:,} fit a scalar engine"
+            )
         model = MLP(len(X[0]), [*hidden, nout], activation=args.activation, rng=rng)
     loss = args.loss
     if loss is not None and multiclass != (loss == "cross_entropy"):
@@ -195,14 +213,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"accuracy: {final_accuracy:.1%} on the {len(X)} training samples")
     print(f"loss:    {history.loss[-1]:.4f} (epoch 1: {history.loss[0]:.4f})")
     print(f"time:    {seconds:.1f} s ({seconds / epochs * 1000:.0f} ms per epoch)")
+    # The paths were checked before training, but writing can still fail (a full disk,
+    # a model whose training diverged to nan): one line, not a traceback.
     if save is not None:
-        save(model, args.save)
+        try:
+            save(model, args.save)
+        except (ValueError, OSError) as e:
+            raise UsageError(f"--save: {e}") from None
         print(f"saved:   {args.save}")
     if args.plot is not None:
-        plot_training(model, X, y, history, args.plot, title=f"{args.model} on {args.dataset}")
+        try:
+            plot_training(model, X, y, history, args.plot, title=f"{args.model} on {args.dataset}")
+        except (ValueError, OSError) as e:
+            raise UsageError(f"--plot: {e}") from None
         print(f"plot:    {args.plot}")
     if args.graph is not None:
-        draw_model_graph(model, X[0], args.graph)
+        try:
+            draw_model_graph(model, X[0], args.graph)
+        except (ValueError, OSError) as e:
+            raise UsageError(f"--graph: {e}") from None
         print(f"graph:   {args.graph}")
     return 0
 

@@ -121,6 +121,10 @@ def test_save_writes_a_model_that_loads(capsys, tmp_path):
         (["--l2", "-1"], "--l2 must be a finite number >= 0"),
         (["--hidden", "8,x"], "--hidden must be sizes like 16,16"),
         (["--hidden", "0"], "--hidden sizes must be positive"),
+        (["--hidden", ""], "--hidden must be sizes like 16,16, got ''"),
+        (["--hidden", "1000,1000"], "makes 1,005,001 parameters; at most 1,000,000"),
+        (["--batch-size", ""], "--batch-size must be a positive int or 'full', got ''"),
+        (["--samples", "1000000000000"], "--samples must be at most 1,000,000"),
         (["--batch-size", "0"], "--batch-size must be a positive int or 'full'"),
         (["--batch-size", "half"], "--batch-size must be a positive int or 'full'"),
         (["--samples", "2"], "--samples must be at least 4"),
@@ -140,6 +144,24 @@ def test_bad_arguments_give_one_line_and_exit_2(capsys, args, message):
     assert err.count("\n") == 1 and err.startswith("tapegrad train: error: ")
     assert message in err
     assert out == ""  # nothing trained, nothing printed
+
+
+def test_an_output_path_that_is_a_directory_is_refused_before_training(capsys, tmp_path):
+    directory = tmp_path / "model.json"
+    directory.mkdir()
+    code, out, err = run(capsys, "--save", str(directory), *QUICK)
+    assert code == 2
+    assert err == f"tapegrad train: error: --save: {str(directory)!r} is a directory\n"
+    assert out == ""
+
+
+def test_a_diverged_model_is_not_saved_and_the_error_is_one_line(capsys, tmp_path):
+    path = tmp_path / "model.json"
+    code, _, err = run(capsys, "--lr", "1e308", "--save", str(path), *QUICK)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("tapegrad train: error: --save: ")
+    assert "is nan" in err
+    assert not path.exists()
 
 
 @pytest.mark.parametrize("args", [["--model", "svm"], ["--epochs", "many"], ["--dataset", "iris"]])
