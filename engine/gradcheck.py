@@ -114,6 +114,9 @@ def jacobian(f: Callable, inputs: Sequence[object]) -> list[list[float]]:
     """The Jacobian ``J[i][j] = ∂out_i/∂in_j`` by backprop, one reverse pass per output."""
     xs = [Value(x) for x in _floats(inputs)]
     outs = _outputs(f(*xs))
+    for out in outs:
+        if not isinstance(out, Value):
+            _scalar(out, "f")  # a number has a zero row; anything else is refused
     rows = []
     for out in outs:
         for x in xs:
@@ -216,7 +219,7 @@ def gradcheck(
     xs = _floats(inputs)
     eps = _check_eps(eps)
     atol, rtol = _to_float(atol), _to_float(rtol)
-    if atol < 0 or rtol < 0:
+    if not (atol >= 0 and rtol >= 0):  # also refuses nan, which would fail every row
         raise ValueError(f"atol and rtol must be >= 0, got atol={atol!r}, rtol={rtol!r}")
     leaves = [Value(x) for x in xs]
     out = f(*leaves)

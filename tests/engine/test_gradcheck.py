@@ -55,6 +55,10 @@ def test_gradcheck_bad_arguments():
         engine.gradcheck(f, ["a"])
     with pytest.raises(ValueError, match="atol"):
         engine.gradcheck(f, [1.0], atol=-1)
+    with pytest.raises(ValueError, match="atol"):
+        engine.gradcheck(f, [1.0], atol=math.nan)
+    with pytest.raises(ValueError, match="rtol"):
+        engine.gradcheck(f, [1.0], rtol=math.nan)
     with pytest.raises(TypeError, match="Value or a number"):
         engine.gradcheck(lambda x: "nope", [1.0])
 
@@ -74,6 +78,13 @@ def test_jacobian_matches_central_differences():
     for row_j, row_n in zip(J, N):
         for a, n in zip(row_j, row_n):
             assert abs(a - n) <= 1e-8 + 1e-6 * abs(n)
+
+
+def test_jacobian_refuses_an_output_that_is_not_a_value_or_a_number():
+    # A number is a constant output (a zero row); a str is a mistake, not a zero row.
+    assert engine.jacobian(lambda a, b: [1.0, a * b], [2.0, 3.0]) == [[0.0, 0.0], [3.0, 2.0]]
+    with pytest.raises(TypeError, match="got str"):
+        engine.jacobian(lambda a, b: ["a", a * b], [2.0, 3.0])
 
 
 def test_vjp_is_the_row_vector_times_the_jacobian():
