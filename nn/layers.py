@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numbers
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
 from engine import Value
@@ -78,11 +78,14 @@ def _check_rng(rng: object) -> Any:
 def check_inputs(x: object, n: int, owner: object) -> Sequence:
     """Return ``x`` if it is a sequence of ``n`` numbers or Values, else raise.
 
-    Strings, single numbers and single Values are refused with a ``TypeError``; a
-    wrong length is a ``ValueError`` -- never silent truncation, as ``zip`` would do.
-    ``owner`` (a module) names the culprit in the message.
+    Strings, single numbers and single Values are refused with a ``TypeError``, and
+    so are sets and dicts (no order, or keys that are not the inputs); a wrong length
+    is a ``ValueError`` -- never silent truncation, as ``zip`` would do. ``owner``
+    (a module) names the culprit in the message.
     """
-    if isinstance(x, (str, bytes, Value, numbers.Number)) or not hasattr(x, "__len__"):
+    if isinstance(x, (str, bytes, Value, numbers.Number, Set, Mapping)) or not hasattr(
+        x, "__len__"
+    ):
         raise TypeError(
             f"{owner} expects a sequence of {n} numbers or Values, got {type(x).__name__}: {x!r}"
         )

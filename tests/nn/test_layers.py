@@ -145,6 +145,9 @@ def test_gradients_reach_the_inputs_and_weights():
         ([1.0, "x"], TypeError, "expects numbers or Values as inputs, got str"),
         ([1.0, True], TypeError, "got bool"),
         (Value(1.0), TypeError, "got Value"),
+        # A dict would feed its keys and a set its own order: wrong inputs, silently.
+        ({0: 1.0, 1: 2.0}, TypeError, "got dict"),
+        ({2.0, 1.0}, TypeError, "got set"),
     ],
 )
 def test_bad_inputs_are_refused(bad, error, message):
