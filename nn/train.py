@@ -245,6 +245,11 @@ def fit(
     opt = _resolve_optimizer(model, optimizer, lr)
     # Check batch_size now rather than on the first epoch.
     batches(X, y, batch_size, shuffle=False)
+    # Every sample and label through the model and the loss once, without a graph: a
+    # bad one raises here, before any step has changed the model.
+    with engine.no_grad():
+        for xp, yp in zip(X, y):
+            loss_fn(model(xp), yp)
     params = opt.params
     replaying = replay and _replays(model, loss_fn, epochs_count, batch_size, shuffle)
     recorded: dict[int, engine.CompiledStep] = {}

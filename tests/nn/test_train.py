@@ -136,6 +136,27 @@ def test_bad_arguments(kwargs, error, message):
     assert [p.data for p in model.parameters()] == before
 
 
+@pytest.mark.parametrize(
+    "last, error, message",
+    [
+        (([1.0], 1), ValueError, "expects 2 inputs, got 1"),
+        (([1.0, "a"], 1), TypeError, "got str"),
+        (([1.0, 2.0], "a"), TypeError, "label y must be a real number"),
+        (([1.0, 2.0], 0), ValueError, "label y must be -1 or \\+1"),
+    ],
+)
+def test_a_bad_last_sample_is_refused_before_any_step(last, error, message):
+    # Without the check the first batches would train and leave the model half-changed.
+    X, y = moons(6, seed=0)
+    X, y = [*X[:-1], last[0]], [*y[:-1], last[1]]
+    model = small_mlp()
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(error, match=message):
+        fit(model, X, y, batch_size=1, shuffle=False, progress=False)
+    assert [p.data for p in model.parameters()] == before
+    assert all(p.grad == 0.0 for p in model.parameters())
+
+
 def test_lr_with_a_built_optimizer_and_non_models_are_refused():
     X, y = moons(6, seed=0)
     model = small_mlp()
