@@ -36,13 +36,16 @@ match the model, non-numeric values (booleans and strings included) -- raises
 :class:`ModelFileError`, a ``ValueError``, whose message names the problem. The
 model passed to :func:`load` is then left exactly as it was.
 
-What a file *can* do is choose a registered class and its constructor arguments, so
-a hostile file could ask for a very large model; loading into a given ``model``
-never calls a constructor.
+What a file *can* do is choose a registered class and its constructor arguments. A
+small hostile file could so ask for a model too large for memory: for the built-in
+classes the size its config describes is checked against the parameters the file
+lists before anything is built. Loading into a given ``model`` never calls a
+constructor.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -52,7 +55,7 @@ from typing import Any
 
 # Importing the model modules registers their classes, so a file naming a built-in
 # model loads even when nothing else imported it.
-from . import classic, energy, layers  # noqa: F401
+from . import classic, energy, layers
 from .module import MODEL_REGISTRY, Module
 
 __all__ = [
@@ -73,6 +76,10 @@ VERSION = 1
 #: Files larger than this (64 MiB: at about 50 bytes a line, over a million parameters)
 #: are refused before they are read.
 MAX_FILE_BYTES = 64 * 1024 * 1024
+
+#: Loading builds a model from a file's config only if it has at most this many
+#: parameters more than the file lists (checked before building, for built-in classes).
+BUILD_SLACK = 10_000
 
 _KEYS = ("format", "version", "class", "config", "parameters")
 _PICKLE_PROTOCOL_BYTES = frozenset(range(2, 6))
@@ -268,6 +275,15 @@ def _load_bytes(raw: bytes, model: Module | None, cls: type | None, source: str)
         )
     checked = {name: _check_number(name, v, source) for name, v in values.items()}
     if model is None:
+        # A model a little larger than the file is cheap to build, and the name check
+        # below then says which parameters are missing; a much larger one is refused
+        # by count, before it can exhaust memory.
+        least = _least_parameters(target_cls, config)
+        if least > len(checked) + BUILD_SLACK:
+            raise ModelFileError(
+                f"{source}: config {json.dumps(config)} builds a {target_cls.__name__} with at "
+                f"least {least} parameters, but the file lists {len(checked)}"
+            )
         model = _build(target_cls, config, source)
     expected = model.named_parameters()
     _check_names([n for n, _ in expected], list(checked), source)
@@ -404,6 +420,39 @@ def _check_number(name: str, value: Any, source: str) -> float:
     if not math.isfinite(number):
         raise ModelFileError(f"{source}: parameter {name!r} is out of float range: {value!r}")
     return number
+
+
+def _size(value: Any) -> int:
+    """A config's positive int, else 0 (the constructor will refuse it)."""
+    return value if type(value) is int and value > 0 else 0
+
+
+def _least_parameters(target: type, config: dict[str, Any]) -> int:
+    """How many parameters a built-in class at least builds from ``config``, worked
+    out without building it (0 for other classes): a file listing fewer cannot match,
+    and building first would let ``{"nin": 1000000000}`` exhaust memory."""
+    nin = _size(config.get("nin"))
+    if target is layers.MLP:
+        nouts = config.get("nouts")
+        if nin and isinstance(nouts, list) and nouts and all(_size(n) for n in nouts):
+            sizes = [nin, *nouts]
+            return sum((fan_in + 1) * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
+    elif target is layers.Layer:
+        return (nin + 1) * _size(config.get("nout")) if nin else 0
+    elif target is layers.Neuron or target in _LINEAR_UNITS:
+        return nin + 1 if nin else 0
+    elif target is energy.Hopfield or target is energy.BoltzmannMachine:
+        n = _size(config.get("n"))
+        return n * (n - 1) // 2
+    return 0
+
+
+_LINEAR_UNITS = (
+    classic.LinearUnit,
+    classic.Perceptron,
+    classic.Adaline,
+    classic.LogisticRegression,
+)
 
 
 def _build(target: type, config: dict[str, Any], source: str) -> Module:

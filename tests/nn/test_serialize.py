@@ -17,7 +17,7 @@ import nn.serialize as serialize
 from engine import Value
 from nn.classic import Adaline, LogisticRegression, Perceptron
 from nn.energy import BoltzmannMachine, Hopfield
-from nn.layers import MLP
+from nn.layers import MLP, Layer, Neuron
 from nn.module import MODEL_REGISTRY, Module
 from nn.serialize import FORMAT, MAX_FILE_BYTES, ModelFileError, dumps, load, loads, save
 
@@ -343,11 +343,34 @@ BAD_TEXTS = {
         edited(lambda d: d.update(config={"n": -3})).encode(),
         "config .* does not build a Hopfield",
     ),
+    # A few bytes asking for 5·10^17 weights: refused by count, before building.
+    "config too large to build": (
+        edited(lambda d: d.update(config={"n": 10**9})).encode(),
+        "builds a Hopfield with at least 499999999500000000 parameters, but the file lists 3",
+    ),
     "config with an unknown argument": (
         edited(lambda d: d.update(config={"n": 3, "exec": "rm -rf /"})).encode(),
         "does not build a Hopfield",
     ),
 }
+
+
+@pytest.mark.parametrize(
+    "build, config",
+    [
+        (lambda: MLP(2, [3, 1]), {"nin": 10**9}),
+        (lambda: MLP(2, [3, 1]), {"nouts": [10**5, 10**5, 1]}),
+        (lambda: Layer(2, 3), {"nout": 10**9}),
+        (lambda: Neuron(2), {"nin": 10**9}),
+        (lambda: Perceptron(2), {"nin": 10**9}),
+    ],
+)
+def test_a_config_far_larger_than_its_parameters_is_refused_before_building(build, config):
+    text = dumps(build())
+    doc = json.loads(text)
+    doc["config"].update(config)
+    with pytest.raises(ModelFileError, match=r"with at least .* parameters, but the file lists"):
+        loads(json.dumps(doc))
 
 
 @pytest.mark.parametrize("case", list(BAD_TEXTS))
