@@ -173,7 +173,8 @@ def _short(x: float) -> str:
 
 
 def _const(c: float) -> str:
-    return str(int(c)) if c == int(c) and abs(c) < 1e15 else f"{c:.4g}"
+    # int(c) only for finite whole numbers: inf and nan (x / 0, x * nan) have no int.
+    return str(int(c)) if math.isfinite(c) and c == int(c) and abs(c) < 1e15 else f"{c:.4g}"
 
 
 def _plain(text: str) -> str:

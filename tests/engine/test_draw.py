@@ -2,6 +2,7 @@
 steps, the derivative network, and real images through the pip-only ``dot``."""
 
 import io
+import math
 import os
 import re
 import subprocess
@@ -132,6 +133,13 @@ def test_non_finite_numbers_are_printed_not_crashed_on():
     x = Value(0.0, label="x")
     y = x.log()
     assert "data -inf" in engine.draw(y).source
+
+
+@pytest.mark.parametrize("constant, label", [(math.inf, "* inf"), (math.nan, "* nan")])
+def test_a_non_finite_constant_is_written_into_its_op(constant, label):
+    # x / 0 multiplies by the constant inf; it has no int form to print.
+    y = Value(1.0, label="x") * constant
+    assert [a["label"] for k, a in nodes(engine.draw(y)).items() if k.startswith("f")] == [label]
 
 
 # -- the blocks view ------------------------------------------------------------------
