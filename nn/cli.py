@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import os
 import sys
 
@@ -32,9 +33,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Subcommands whose positional argument is a formula, which may start with '-'.
+FORMULA_COMMANDS = ("graph", "tape")
+
+
+def _shield_formulas(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """A formula such as ``-x*w`` or ``-log(p)`` starts with '-', which argparse takes
+    for an option (and then reports the formula as missing). A space in front, which
+    the expression parser strips, keeps it a formula. Arguments that are the
+    subcommand's options, or an option's value, are left alone."""
+    if len(argv) < 2 or argv[0] not in FORMULA_COMMANDS:
+        return argv
+    options = parser._subparsers._group_actions[0].choices[argv[0]]._option_string_actions
+    shielded = [argv[0]]
+    for previous, arg in itertools.pairwise(argv):
+        is_value = previous in options and options[previous].nargs != 0
+        if arg.startswith("-") and not arg.startswith("--") and arg[:2] not in options:
+            arg = arg if is_value else " " + arg
+        shielded.append(arg)
+    return shielded
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(_shield_formulas(parser, argv))
     try:
         return int(args.run(args) or 0)
     except UsageError as e:
