@@ -198,6 +198,8 @@ def _check_path(path: object) -> str:
     path = os.fspath(path)
     if not isinstance(path, str):
         raise TypeError(f"path must be a text path, got {path!r}")
+    if not path:
+        raise ValueError("path is empty: give a file name such as 'model.json'")
     return path
 
 

@@ -187,6 +187,11 @@ def test_save_argument_errors(tmp_path):
         save([Value(1.0)], tmp_path / "m.json")
     with pytest.raises(TypeError, match="path must be a str"):
         save(Hopfield(2), 3)
+    # "" once reached os.replace (FileNotFoundError naming a temporary file).
+    with pytest.raises(ValueError, match="path is empty"):
+        save(Hopfield(2), "")
+    with pytest.raises(ValueError, match="path is empty"):
+        load("")
 
     class Unsaveable(Module):
         def __init__(self):
