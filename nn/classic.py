@@ -213,6 +213,11 @@ def train_rule(
     X, y = check_dataset(X, y)
     lr = _check_lr(lr)
     epochs = _check_count(epochs, "epochs")
+    # Every sample and label checked before the first update, so a bad one cannot
+    # leave the model half-trained.
+    for xi, yi in zip(X, y):
+        model._check_label(yi)
+        model.predict(xi)
     rng = random.Random(seed)
     history = []
     for _ in range(epochs):

@@ -227,3 +227,16 @@ def test_bad_constructor_and_train_rule_arguments():
         train_rule(object(), [[1.0]], [1], lr=0.1)
     with pytest.raises(ValueError, match="X has 2 samples but y has 1"):
         train_rule(Perceptron(1), [[1.0], [2.0]], [1], lr=0.1)
+
+
+@pytest.mark.parametrize("cls", [Perceptron, LogisticRegression])
+@pytest.mark.parametrize("last", [([1.0, 2.0], 0), ([1.0], 1), ([1.0, "a"], 1)])
+def test_train_rule_refuses_a_bad_last_sample_before_any_update(cls, last):
+    # One update per sample: without the check, every sample before the bad one trains.
+    X = [[1.0, 0.5], [-1.0, 2.0], [0.5, -0.5], last[0]]
+    y = [1, -1, 1, last[1]]
+    model = cls(2, init="uniform", rng=random.Random(0))
+    before = [p.data for p in model.parameters()]
+    with pytest.raises((TypeError, ValueError)):
+        train_rule(model, X, y, lr=0.1, batch_size=1, shuffle=False)
+    assert [p.data for p in model.parameters()] == before
