@@ -10,7 +10,7 @@ one row of :data:`OPS`.
     >>> y = (x * x + 1).tanh()
     >>> y.backward()
     >>> round(x.grad, 6)
-    0.000727
+    0.000726
 """
 
 from .expr import ExpressionError, parse_expression

@@ -223,7 +223,7 @@ def _to_float(data: object) -> float:
     try:
         return float(data)
     except OverflowError:
-        raise OverflowError(
+        raise ValueError(
             f"Value data {type(data).__name__} is too large for a float64: {data!r}"
         ) from None
 
@@ -237,6 +237,11 @@ class Value:
     ``Value(data, _children=(), _op='', label='')`` is micrograd's constructor. Code
     that defines its own op this way passes ``local_grads`` -- the derivative of
     ``data`` with respect to each child -- so backprop can use it.
+
+    The constructor and every op make ``data`` a Python float. Assigning to ``data``,
+    ``grad`` or ``label`` afterwards (``p.data -= lr * p.grad``) is a plain slot write,
+    unchecked because the update loop runs it for every parameter at every step:
+    assign floats.
     """
 
     # How a node is stored. Almost every node is made by a unary or binary op, so
@@ -485,6 +490,10 @@ class Value:
         self.grad = 0.0
 
     # -- operators (generated from the op table below) ----------------------------
+    def __abs__(self) -> Value:
+        """``abs(v)`` is the table's ``abs`` op."""
+        return self.abs()
+
     def __neg__(self) -> Value:
         return self * -1.0
 
@@ -754,6 +763,8 @@ def topological_order(root: Value) -> list[Value]:
 
 def zero_grad(values: Iterable[Value]) -> None:
     """Set the gradient of every Value in ``values`` to 0."""
+    if isinstance(values, Value):
+        raise TypeError("zero_grad expects a collection of Values; for one Value use v.zero_grad()")
     values = list(values)
     for v in values:
         if not isinstance(v, Value):

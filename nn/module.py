@@ -9,6 +9,8 @@ attributes in the order they were assigned:
   dotted prefix (``self.encoder``  ->  ``"encoder.w.0"``);
 * a list or tuple is walked item by item, its index becoming part of the name
   (``self.w = [Value, Value]``  ->  ``"w.0"``, ``"w.1"``; lists may nest);
+* a dict is walked in insertion order, its key becoming part of the name
+  (``self.heads = {"left": Neuron(2)}``  ->  ``"heads.left.w.0"``);
 * attributes whose name starts with ``_`` and every other type are ignored.
 
 So an ``MLP(2, [16, 1])`` names its parameters exactly as one would read them off
@@ -99,12 +101,9 @@ class Module:
         for attr, value in vars(self).items():
             if attr[0] == "_":
                 continue
-            if isinstance(value, Module):
-                out[id(value)] = attr
-            elif isinstance(value, (list, tuple)) and value and isinstance(value[0], Module):
-                for i, item in enumerate(value):
-                    if isinstance(item, Module):
-                        out[id(item)] = f"{attr}.{i}"
+            for name, item in _flatten(value, attr):
+                if isinstance(item, Module):
+                    out[id(item)] = name
         return out
 
     # -- parameters -------------------------------------------------------------
@@ -178,10 +177,14 @@ class Module:
 
 
 def _flatten(value: Any, name: str) -> Iterator[tuple[str, Any]]:
-    """``(name, item)`` for a value, or for each item of a (nested) list or tuple."""
+    """``(name, item)`` for a value, or for each item of a (nested) list, tuple or
+    dict -- a list item is named by its index, a dict item by its key, in order."""
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             yield from _flatten(item, f"{name}.{i}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _flatten(item, f"{name}.{key}")
     else:
         yield name, value
 

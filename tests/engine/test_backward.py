@@ -134,6 +134,8 @@ def test_zero_grad_collection_and_bad_items_change_nothing():
     assert (a.grad, b.grad) == (5.0, 6.0)
     engine.zero_grad([a, b])
     assert (a.grad, b.grad) == (0.0, 0.0)
+    with pytest.raises(TypeError, match=r"v\.zero_grad\(\)"):
+        engine.zero_grad(a)
     a.grad = 1.0
     a.zero_grad()
     assert a.grad == 0.0

@@ -48,9 +48,15 @@ def test_a_value_is_not_accepted_as_data():
         Value(Value(1.0))
 
 
-def test_huge_int_raises_overflow_error():
-    with pytest.raises(OverflowError, match="too large"):
+def test_huge_int_raises_value_error():
+    with pytest.raises(ValueError, match="too large for a float64"):
         Value(10**400)
+
+
+def test_builtin_abs_is_the_abs_op():
+    x = Value(-2.0)
+    y = abs(x)
+    assert y.data == 2.0 and y.op == "abs" and y.parents == (x,)
 
 
 def test_bad_operand_types_raise():

@@ -135,3 +135,33 @@ def test_reassigning_children_renames_their_scopes():
     nodes = engine.topological_order(model([1.0, 1.0]))
     made_by_first = [n for n in nodes if n.scope and n.parents and first.w[0] in n.parents]
     assert made_by_first and all(n.scope.path == "Pair.right" for n in made_by_first)
+
+
+def test_parameters_held_in_dicts_are_found_and_scoped():
+    import engine
+    from nn import Module, Neuron
+
+    class TwoHeads(Module):
+        def __init__(self):
+            self.heads = {"left": Neuron(2, nonlin=False), "right": Neuron(2, nonlin=False)}
+            self.extra = {"scale": engine.Value(2.0), "nested": [{"bias": engine.Value(0.5)}]}
+
+        def forward(self, x):
+            left = self.heads["left"](x)
+            return left * self.extra["scale"] + self.heads["right"](x)
+
+    model = TwoHeads()
+    names = [name for name, _ in model.named_parameters()]
+    assert names == [
+        "heads.left.w.0",
+        "heads.left.w.1",
+        "heads.left.b",
+        "heads.right.w.0",
+        "heads.right.w.1",
+        "heads.right.b",
+        "extra.scale",
+        "extra.nested.0.bias",
+    ]
+    out = model([1.0, 2.0])
+    scopes = {v.scope.path for v in engine.topological_order(out) if v.scope is not None}
+    assert "TwoHeads.heads.left" in scopes and "TwoHeads.heads.right" in scopes
