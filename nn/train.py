@@ -237,6 +237,8 @@ def fit(
         raise TypeError(f"l2 must be a real number, got {type(l2).__name__}: {l2!r}")
     if not (l2 >= 0 and math.isfinite(l2)):
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"shuffle must be True or False, got {type(shuffle).__name__}: {shuffle!r}")
     if lr_schedule is not None and not callable(lr_schedule):
         raise TypeError(f"lr_schedule must be a function epoch -> lr, got {lr_schedule!r}")
     if not callable(model) or not hasattr(model, "parameters"):

@@ -213,6 +213,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"accuracy: {final_accuracy:.1%} on the {len(X)} training samples")
     print(f"loss:    {history.loss[-1]:.4f} (epoch 1: {history.loss[0]:.4f})")
     print(f"time:    {seconds:.1f} s ({seconds / epochs * 1000:.0f} ms per epoch)")
+    if not math.isfinite(history.loss[-1]):
+        raise UsageError(
+            f"training diverged: the loss is {history.loss[-1]} after {epochs} epochs; "
+            "try a smaller --lr"
+        )
     # The paths were checked before training, but writing can still fail (a full disk,
     # a model whose training diverged to nan): one line, not a traceback.
     if save is not None:

@@ -164,3 +164,11 @@ def test_lr_with_a_built_optimizer_and_non_models_are_refused():
         fit(model, X, y, optimizer=SGD(model, lr=0.1), lr=0.5, progress=False)
     with pytest.raises(TypeError, match="needs a model with parameters"):
         fit(abs, X, y, progress=False)
+
+
+def test_shuffle_must_be_a_bool():
+    from nn import MLP, fit, moons
+
+    X, y = moons(8, seed=0)
+    with pytest.raises(TypeError, match="shuffle must be True or False"):
+        fit(MLP(2, [2, 1]), X, y, shuffle="no", progress=False)

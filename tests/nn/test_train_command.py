@@ -159,8 +159,8 @@ def test_a_diverged_model_is_not_saved_and_the_error_is_one_line(capsys, tmp_pat
     path = tmp_path / "model.json"
     code, _, err = run(capsys, "--lr", "1e308", "--save", str(path), *QUICK)
     assert code == 2
-    assert err.count("\n") == 1 and err.startswith("tapegrad train: error: --save: ")
-    assert "is nan" in err
+    assert err.count("\n") == 1 and err.startswith("tapegrad train: error: training diverged")
+    assert "the loss is nan" in err and "smaller --lr" in err
     assert not path.exists()
 
 
