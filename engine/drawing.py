@@ -443,6 +443,14 @@ def draw(
                 decided[s] = next((c for c in s.chain() if _scope_matches(c, collapse)), None)
             if decided[s] is not None:
                 block_of[node] = decided[s]
+        if not block_of and isinstance(collapse, (str, list, tuple)):
+            # A name or path that matches nothing is almost always a typo: say so.
+            paths = sorted({s.path for s in decided})
+            known = ", ".join(paths[:12]) + (", ..." if len(paths) > 12 else "")
+            raise ValueError(
+                f"collapse={collapse!r} matches no scope of this graph; "
+                + (f"its scopes are: {known}" if paths else "it has no scopes")
+            )
 
     state = _StepState(roots[0], order, step) if step is not None else None
     grads = state.grads if state is not None else {node: node.grad for node in order}

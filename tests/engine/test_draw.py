@@ -646,3 +646,14 @@ def test_drawing_module_keeps_graphviz_out_of_the_core():
     code = "import sys, engine; engine.Value(1.0) * 2; assert 'graphviz' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert drawing.DEFAULT_MAX_NODES >= 1000
+
+
+def test_a_collapse_name_that_matches_nothing_is_an_error():
+    x = engine.Value(1.0, label="x")
+    with engine.scope("MLP"), engine.scope("layers.0"):
+        y = (x * 2.0).tanh()
+    with pytest.raises(ValueError, match=r"matches no scope.*MLP\.layers\.0"):
+        engine.draw(y, collapse="layres")
+    with pytest.raises(ValueError, match="it has no scopes"):
+        engine.draw(x * 3.0, collapse=["layers"])
+    assert "layers.0" in engine.draw(y, collapse="layers").source
