@@ -340,11 +340,14 @@ class CompiledStep:
     ) -> None:
         if not callable(fn):
             raise TypeError(f"compile needs a function that builds a loss, got {fn!r}")
-        if check_every is not None and (
-            isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
-        ):
-            raise ValueError(f"check_every must be a positive int or None, got {check_every!r}")
-        self.fn = fn
+        if check_every is not None:
+            if isinstance(check_every, bool) or not isinstance(check_every, int):
+                raise TypeError(
+                    f"check_every must be a positive int or None, got "
+                    f"{type(check_every).__name__}: {check_every!r}"
+                )
+            if check_every < 1:
+                raise ValueError(f"check_every must be a positive int or None, got {check_every!r}")
         self.check_every = check_every
         self.calls = 0
         root, watched, self._shape = _split(fn())

@@ -208,6 +208,9 @@ def test_bad_arguments_are_refused():
         engine.compile(3)
     with pytest.raises(ValueError, match="check_every"):
         engine.compile(lambda: y, check_every=0)
+    for wrong_type in ("a", 2.0, True):
+        with pytest.raises(TypeError, match="check_every"):
+            engine.compile(lambda: y, check_every=wrong_type)
     with pytest.raises(TypeError, match="must return a Value"):
         engine.compile(lambda: 1.0)
     with pytest.raises(TypeError, match="wrt must hold Values"):
