@@ -348,6 +348,7 @@ class CompiledStep:
                 )
             if check_every < 1:
                 raise ValueError(f"check_every must be a positive int or None, got {check_every!r}")
+        self.fn = fn
         self.check_every = check_every
         self.calls = 0
         root, watched, self._shape = _split(fn())
