@@ -144,26 +144,24 @@ def wide_inputs(n: int) -> tuple[list[float], list[float]]:
     return [rng.uniform(-1, 1) for _ in range(n)], [rng.uniform(-1, 1) for _ in range(n)]
 
 
-def wide_tapegrad(a: list[float], b: list[float]):
-    av, bv = [Value(x) for x in a], [Value(x) for x in b]
+def _wide_graph(value_class):
+    """The wide workload for a Value class (tapegrad's or micrograd's): Σ a_i·b_i."""
 
-    def run():
-        s = sum(x * y for x, y in zip(av, bv))
-        s.backward()
-        return s
+    def setup(a: list[float], b: list[float]):
+        av, bv = [value_class(x) for x in a], [value_class(x) for x in b]
 
-    return run, lambda s: (s.data, [v.grad for v in av] + [v.grad for v in bv])
+        def run():
+            s = sum(x * y for x, y in zip(av, bv))
+            s.backward()
+            return s
+
+        return run, lambda s: (s.data, [v.grad for v in av] + [v.grad for v in bv])
+
+    return setup
 
 
-def wide_micrograd(a: list[float], b: list[float]):
-    av, bv = [MGValue(x) for x in a], [MGValue(x) for x in b]
-
-    def run():
-        s = sum(x * y for x, y in zip(av, bv))
-        s.backward()
-        return s
-
-    return run, lambda s: (s.data, [v.grad for v in av] + [v.grad for v in bv])
+wide_tapegrad = _wide_graph(Value)
+wide_micrograd = _wide_graph(MGValue)
 
 
 def wide_plain(a: list[float], b: list[float]):
