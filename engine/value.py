@@ -26,6 +26,7 @@ from __future__ import annotations
 import decimal
 import math
 import numbers
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -204,6 +205,95 @@ def current_scope() -> Scope | None:
     return _scope
 
 
+# -- the tape -------------------------------------------------------------------
+#
+# Every op appends one *entry* to a tape, a flat Python list, in the order the ops
+# run. Creation order is a topological order (an op's inputs exist before it), so
+# backprop needs no graph search: it walks the tape backwards from the root, one
+# edge at a time. An entry is eight consecutive list items:
+#
+#     data, row, p0, p1, l0, l1, constant, scope
+#
+# ``row`` is the op's row of the table (a str for an op defined by user code);
+# ``p0``/``p1`` are the first and second input and ``l0``/``l1`` d(result)/d(input).
+# An input is stored as an ``int`` (the index of an entry on the same tape) or as
+# the ``Value`` itself: a leaf (input, parameter), or a result recorded on an older
+# tape. ``p1`` is None for one input; for more than two, ``p0`` and ``l0`` are
+# tuples and ``p1`` is ``_MANY``. ``constant`` is a number operand: a float on the
+# right (``x * 2.0``), ``(0, c)`` on the left (``2.0 * x``), else None.
+#
+# Entries hold numbers and shared objects only, and a ``Value`` returned by an op is
+# a small handle (its number, its tape, its index): when user code drops it, it is
+# freed at once, however big the graph. The cyclic garbage collector then never
+# walks the graph -- for a graph of objects it walks every live node again and
+# again while the graph grows, which is most of micrograd's time.
+
+_W = 8  # list items per entry
+_DATA, _ROW, _P0, _P1, _L0, _L1, _CONST, _SCOPE = range(_W)
+_MANY = object()  # ``p1`` of an entry with more than two inputs
+
+#: A leaf-only op (``w * x`` of two parameters) starts a new tape once the current
+#: one holds this many list items (100,000 entries). It bounds what a long-lived
+#: Value can keep alive: a handle keeps its whole tape, so without the cap a
+#: forward pass repeated in a loop with one old result still held would all pile
+#: up on that result's tape.
+_TAPE_CAP = _W * 100_000
+
+
+class _Tape:
+    """The record of one computation: entries in creation order (see above)."""
+
+    __slots__ = ("entries", "serial", "grads", "labels", "views", "__weakref__")
+
+    def __init__(self, serial: int) -> None:
+        self.entries: list = []
+        self.serial = serial  # tapes made later have larger serials
+        self.grads: list | None = None  # per entry, from the latest backward pass
+        self.labels: dict[int, str] | None = None
+        self.views: weakref.WeakValueDictionary | None = None
+
+    def view(self, i: int) -> Value:
+        """The canonical Value for entry ``i`` while one is alive, else a new one."""
+        views = self.views
+        if views is None:
+            views = self.views = weakref.WeakValueDictionary()
+        v = views.get(i)
+        if v is None:
+            v = _new(Value)
+            v.data = self.entries[i * _W]
+            v._tape = self
+            v._i = i
+            views[i] = v
+        return v
+
+
+_serial = 0
+
+
+def _no_tape() -> None:
+    return None
+
+
+# Ops whose inputs are all leaves or numbers go on the current tape. It is held
+# weakly (the Values on it keep it alive), and backward() retires it, so each
+# training step starts a fresh tape.
+_current = _no_tape
+
+
+def _fresh_tape() -> _Tape:
+    global _serial, _current
+    _serial += 1
+    t = _Tape(_serial)
+    _current = weakref.ref(t)
+    return t
+
+
+def _retire(t: _Tape) -> None:
+    global _current
+    if _current() is t:
+        _current = _no_tape
+
+
 # -- the node -------------------------------------------------------------------
 
 
@@ -239,36 +329,17 @@ class Value:
     ``data`` with respect to each child -- so backprop can use it.
 
     The constructor and every op make ``data`` a Python float. Assigning to ``data``,
-    ``grad`` or ``label`` afterwards (``p.data -= lr * p.grad``) is a plain slot write,
-    unchecked because the update loop runs it for every parameter at every step:
-    assign floats.
+    ``grad`` or ``label`` afterwards (``p.data -= lr * p.grad``) is unchecked,
+    because the update loop runs it for every parameter at every step: assign
+    floats. What an op recorded on the tape does not change when ``data`` is
+    reassigned afterwards.
+
+    A Value made by an op is a handle on its tape entry (``_tape``, ``_i``); its
+    gradient, label and parents live on the tape. A leaf keeps its own gradient
+    (``_g``), label and scope. A Value keeps its whole tape alive.
     """
 
-    # How a node is stored. Almost every node is made by a unary or binary op, so
-    # its (at most two) parents and their local derivatives live in four slots:
-    # ``_p0``/``_p1`` are the first and second parent (None when absent) and
-    # ``_l0``/``_l1`` are d(self)/d(_p0) and d(self)/d(_p1). A node is then ONE
-    # object -- no tuples -- which halves what the cyclic garbage collector walks
-    # while a graph is built and keeps a node near 150 bytes. ``_l1`` is left unset
-    # when there is no second parent. Nodes built with ``Value(data, children,
-    # local_grads=...)`` from more than two children keep tuples instead:
-    # ``_p0`` = parents, ``_l0`` = local derivatives, ``_p1`` = ``_MANY``. Missing
-    # local derivatives are stored as None. ``parents`` and ``local_grads`` read
-    # every form back as tuples.
-    # ``_constant`` is a right-hand number operand as a float (``x * 2.0``), or
-    # ``(0, c)`` for a left-hand one (``2.0 * x``), or None; see ``constant``.
-    __slots__ = (
-        "data",
-        "grad",
-        "_p0",
-        "_p1",
-        "_l0",
-        "_l1",
-        "_oprow",
-        "_constant",
-        "label",
-        "_scope",
-    )
+    __slots__ = ("data", "_g", "_tape", "_i", "_label", "_sc", "__weakref__")
 
     def __init__(
         self,
@@ -294,17 +365,70 @@ class Value:
                 raise ValueError(
                     f"local_grads has {len(local_grads)} entries for {len(parents)} children"
                 )
-        if not _grad_enabled:
-            parents = ()
         self.data = data
-        self.grad = 0.0
-        self._oprow = _op or None
-        self._constant = None
-        self.label = label
-        self._scope = _scope
-        _store_edges(self, parents, local_grads)
+        if parents and _grad_enabled:
+            _record(self, _op or None, parents, local_grads, None)
+            if label:
+                self.label = label
+        else:
+            self._g = 0.0
+            self._tape = None
+            self._label = label
+            self._sc = _scope
 
     # -- what the node records ---------------------------------------------------
+    @property
+    def grad(self) -> float:
+        """d(root)/d(self) from the latest backward pass (0.0 before any)."""
+        t = self._tape
+        if t is None:
+            return self._g
+        grads = t.grads
+        i = self._i
+        if grads is None or i >= len(grads):
+            return 0.0
+        g = grads[i]
+        return 0.0 if g is None else g
+
+    @grad.setter
+    def grad(self, value: float) -> None:
+        t = self._tape
+        if t is None:
+            self._g = value
+            return
+        grads = t.grads
+        if grads is None:
+            grads = t.grads = []
+        if self._i >= len(grads):
+            grads.extend([None] * (len(t.entries) // _W - len(grads)))
+        grads[self._i] = value
+
+    @property
+    def label(self) -> str:
+        """A name for displays ('' by default)."""
+        t = self._tape
+        if t is None:
+            return self._label
+        labels = t.labels
+        return "" if labels is None else labels.get(self._i, "")
+
+    @label.setter
+    def label(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"label must be a str, got {type(value).__name__}")
+        t = self._tape
+        if t is None:
+            self._label = value
+        elif t.labels is None:
+            t.labels = {self._i: value}
+        else:
+            t.labels[self._i] = value
+
+    def _entry(self) -> list:
+        """This node's eight entry items (a copy)."""
+        base = self._i * _W
+        return self._tape.entries[base : base + _W]
+
     @property
     def _parents(self) -> tuple[Value, ...]:
         return self.parents
@@ -312,28 +436,24 @@ class Value:
     @property
     def parents(self) -> tuple[Value, ...]:
         """The inputs of the op that made this Value, in order (duplicates kept)."""
-        first, second = self._p0, self._p1
-        if first is None:
+        t = self._tape
+        if t is None:
             return ()
-        if second is None:
-            return (first,)
-        if second is _MANY:
-            return first
-        return (first, second)
+        _, _, first, second, *_ = self._entry()
+        refs = first if second is _MANY else (first,) if second is None else (first, second)
+        return tuple(t.view(r) if type(r) is int else _canonical(r) for r in refs)
 
     @property
     def _local_grads(self) -> tuple[float, ...] | None:
         """The local derivatives, or None when the node was built without them."""
-        first, second = self._p0, self._p1
-        if first is None:
+        if self._tape is None:
             return ()
-        if self._l0 is None:
+        _, _, _, second, first, other, *_ = self._entry()
+        if first is None:
             return None
-        if second is None:
-            return (self._l0,)
         if second is _MANY:
-            return self._l0
-        return (self._l0, self._l1)
+            return first
+        return (first,) if second is None else (first, other)
 
     @property
     def local_grads(self) -> tuple[float, ...]:
@@ -347,15 +467,22 @@ class Value:
     def constant(self) -> tuple[int, float] | None:
         """``(position, number)`` when a plain number was an operand (position 0: it
         was the left operand, as in ``2.0 * x``), else None."""
-        c = self._constant
+        if self._tape is None:
+            return None
+        c = self._tape.entries[self._i * _W + _CONST]
         if c is None or type(c) is tuple:
             return c
         return (1, c)
 
     @property
+    def _row(self) -> Op | str | None:
+        t = self._tape
+        return None if t is None else t.entries[self._i * _W + _ROW]
+
+    @property
     def op(self) -> str:
         """The name of the op that made this Value ('' for a leaf)."""
-        row = self._oprow
+        row = self._row
         if row is None:
             return ""
         return row if isinstance(row, str) else row.name
@@ -363,18 +490,21 @@ class Value:
     @property
     def op_row(self) -> Op | None:
         """The row of :data:`engine.ops.OPS` that made this Value, if any."""
-        row = self._oprow
+        row = self._row
         return row if isinstance(row, Op) else None
 
     @property
     def is_leaf(self) -> bool:
         """True for inputs and parameters: Values with no parents."""
-        return self._p0 is None
+        return self._tape is None
 
     @property
     def scope(self) -> Scope | None:
         """The :class:`Scope` this Value was created in, or None."""
-        return self._scope
+        t = self._tape
+        if t is None:
+            return self._sc
+        return t.entries[self._i * _W + _SCOPE]
 
     # micrograd compatibility: read-only views with micrograd's names.
     @property
@@ -385,20 +515,37 @@ class Value:
     @property
     def _op(self) -> str:
         """micrograd's ``_op``: the op's display string ('+', '*', 'tanh', '**2')."""
-        row = self._oprow
+        row = self._row
         if row is None:
             return ""
         if isinstance(row, str):
             return row
         constant = self.constant
-        if row.name == "pow" and constant is not None and self._p1 is None:
+        if row.name == "pow" and constant is not None:
             c = constant[1]
             return f"**{_fmt(c)}" if constant[0] == 1 else f"{_fmt(c)}**"
         return row.label
 
+    # Two handles on the same tape entry are the same node: the Value an op returned
+    # and the one a graph walk hands back for that entry compare equal and hash
+    # alike. Anything else compares by identity, as in micrograd (``v == 0.5`` is
+    # False: use ``v.data == 0.5``).
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Value):
+            return NotImplemented
+        t = self._tape
+        return t is not None and t is other._tape and self._i == other._i
+
+    def __hash__(self) -> int:
+        t = self._tape
+        return object.__hash__(self) if t is None else hash((id(t), self._i))
+
     def __repr__(self) -> str:
-        if self.label:
-            return f"Value(data={self.data!r}, grad={self.grad!r}, label={self.label!r})"
+        label = self.label
+        if label:
+            return f"Value(data={self.data!r}, grad={self.grad!r}, label={label!r})"
         return f"Value(data={self.data!r}, grad={self.grad!r})"
 
     # -- backprop ----------------------------------------------------------------
@@ -410,36 +557,25 @@ class Value:
         (clear them with ``zero_grad``). Works from any node, not only a loss.
         """
         seed = _to_float(grad)
-        order = topological_order(self)
-        # Reset the intermediates reached from here so that a second backward()
-        # never over-counts; leaves keep accumulating.
-        for node in order:
-            if node._p0 is not None:
-                node.grad = 0.0
-        self.grad += seed
-        # The chain rule, one edge at a time, from the root down: every node's
-        # gradient is complete before it is passed on, since all of its consumers
-        # come after it in ``order``. A node's edges sit in its two parent slots
-        # (see ``Value.__slots__``); nodes with more parents take the general path.
-        try:
-            for node in reversed(order):
-                parent = node._p0
-                if parent is None:
-                    continue  # a leaf: nothing to pass on
-                g = node.grad
-                second = node._p1
-                if second is _MANY:
-                    _backward_many(node, g)
-                    continue
-                parent.grad += node._l0 * g  # dc/ds += dz/ds · dc/dz
-                if second is not None:
-                    second.grad += node._l1 * g
-        except TypeError:
-            if node._p0 is None or node._l0 is not None:
-                raise
-        else:
+        t = self._tape
+        if t is None:
+            self._g += seed
             return
-        _missing_local_grads(node)  # None * g: built by Value(...) without local_grads
+        _retire(t)  # the next leaf-only op starts a new tape (a new training step)
+        grads = [None] * (self._i + 1)
+        grads[self._i] = 0.0 + seed
+        deferred: dict = {}
+        while True:
+            _backprop(t, grads, deferred)
+            if not deferred:
+                return
+            # Gradients that reached Values recorded on older tapes: continue on the
+            # newest of those tapes (a tape never refers to a newer one).
+            t = max(deferred, key=_serial_of)
+            seeds = deferred.pop(t)
+            grads = [None] * (max(seeds) + 1)
+            for i, g in seeds.items():
+                grads[i] = g
 
     def backward_steps(self, grad: float = 1.0) -> Iterator[BackwardStep]:
         """Yield every chain-rule step in the order :meth:`backward` applies it.
@@ -453,9 +589,10 @@ class Value:
         seed = _to_float(grad)
         order = topological_order(self)
         names = _display_names(order)
-        for node in order:
-            if node._p0 is not None:
-                node.grad = 0.0
+        if self._tape is not None:
+            _retire(self._tape)
+        for t, size in _tape_sizes(order).items():
+            t.grads = [None] * size  # intermediates start again from 0
         self.grad += seed
         root_name = names[self]
         index = 0
@@ -518,6 +655,16 @@ def _fmt(c: float) -> str:
     return str(int(c)) if c == int(c) and abs(c) < 1e15 else repr(c)
 
 
+def _serial_of(t: _Tape) -> int:
+    return t.serial
+
+
+def _canonical(v: Value) -> Value:
+    """A leaf as it is; a result recorded on another tape as that tape's view."""
+    t = v._tape
+    return v if t is None else t.view(v._i)
+
+
 def _missing_local_grads(node: Value) -> None:
     raise RuntimeError(
         f"{node!r} was built with Value(data, _children, _op={node.op!r}) but no "
@@ -526,58 +673,160 @@ def _missing_local_grads(node: Value) -> None:
     )
 
 
-# -- building nodes -------------------------------------------------------------
-
-_MANY = object()  # marks a node whose parents are kept as tuples (more than two)
+# -- backprop over a tape ----------------------------------------------------------
 
 
-def _store_edges(node: Value, parents: tuple, local_grads: tuple | None) -> None:
-    """Store parents and local derivatives in the node's slots (any number of them)."""
-    n = len(parents)
-    if n > 2:
-        node._p0, node._p1, node._l0 = parents, _MANY, local_grads
-        return
-    node._p0 = parents[0] if n else None
-    node._p1 = parents[1] if n == 2 else None
-    if n:
-        node._l0 = None if local_grads is None else local_grads[0]
-    if n == 2:
-        node._l1 = None if local_grads is None else local_grads[1]
+def _backprop(t: _Tape, grads: list, deferred: dict) -> None:
+    """The chain rule over tape ``t``, from its last seeded entry down to its first.
 
-
-def _backward_many(node: Value, g: float) -> None:
-    """The chain rule for a node with more than two parents."""
-    local_grads = node._l0
-    if local_grads is None:
-        _missing_local_grads(node)
-    for parent, local in zip(node._p0, local_grads):
-        parent.grad += local * g
-
-
-def _make(data: float, first: Value, second, d_first: float, d_second, row: Op, constant):
-    """Create a recorded node, applying ``no_grad`` and ``detect_anomaly``.
-
-    The op methods below create their nodes inline when recording normally, which
-    saves a function call per node; this is the same construction for every other
-    case (and for the rarer reflected operators such as ``2.0 * x``).
+    ``grads[i]`` holds d(root)/d(entry i) once every later entry has passed its
+    share back; None marks an entry the root does not depend on. Each edge applies
+    ``dc/ds += dc/dz · dz/ds``: into ``grads`` for an input on this tape, into
+    ``leaf.grad`` for a leaf, and into ``deferred[tape][index]`` for a Value on an
+    older tape.
     """
+    t.grads = grads
+    n = len(grads)
+    end = n * _W
+    entries = t.entries
+    # The four columns backprop reads, sliced out at C speed.
+    columns = zip(
+        range(n - 1, -1, -1),
+        reversed(entries[_P0:end:_W]),
+        reversed(entries[_P1:end:_W]),
+        reversed(entries[_L0:end:_W]),
+        reversed(entries[_L1:end:_W]),
+    )
+    try:
+        for i, first, second, d_first, d_second in columns:
+            g = grads[i]
+            if g is None:
+                continue  # the root does not depend on this entry
+            if second is _MANY:
+                for parent, local in zip(first, d_first):
+                    _accumulate(parent, local * g, grads, deferred)
+                continue
+            c = d_first * g  # dc/dz · dz/ds
+            if type(first) is int:
+                old = grads[first]
+                grads[first] = 0.0 + c if old is None else old + c
+            elif first._tape is None:
+                first._g += c
+            else:
+                _defer(deferred, first, c)
+            if second is not None:
+                c = d_second * g
+                if type(second) is int:
+                    old = grads[second]
+                    grads[second] = 0.0 + c if old is None else old + c
+                elif second._tape is None:
+                    second._g += c
+                else:
+                    _defer(deferred, second, c)
+    except TypeError:
+        if d_first is not None:
+            raise
+        _missing_local_grads(t.view(i))  # None * g: Value(...) built without local_grads
+
+
+def _accumulate(parent: object, c: float, grads: list, deferred: dict) -> None:
+    if type(parent) is int:
+        old = grads[parent]
+        grads[parent] = 0.0 + c if old is None else old + c
+    elif parent._tape is None:
+        parent._g += c
+    else:
+        _defer(deferred, parent, c)
+
+
+def _defer(deferred: dict, node: Value, c: float) -> None:
+    seeds = deferred.get(node._tape)
+    if seeds is None:
+        seeds = deferred[node._tape] = {}
+    old = seeds.get(node._i)
+    seeds[node._i] = 0.0 + c if old is None else old + c
+
+
+def _tape_sizes(order: list[Value]) -> dict[_Tape, int]:
+    sizes: dict[_Tape, int] = {}
+    for v in order:
+        t = v._tape
+        if t is not None and sizes.get(t, 0) <= v._i:
+            sizes[t] = v._i + 1
+    return sizes
+
+
+# -- recording ops ----------------------------------------------------------------
+
+
+def _record(
+    node: Value, row: object, inputs: tuple, local_grads: tuple | None, constant: object
+) -> None:
+    """Append ``node``'s entry to a tape and make ``node`` its handle.
+
+    The general path: any number of inputs, on any tapes. The entry goes on the
+    newest tape among the inputs' (a tape then never refers to a newer one), or on
+    the current tape when every input is a leaf.
+    """
+    t = None
+    for v in inputs:
+        u = v._tape
+        if u is not None and (t is None or u.serial > t.serial):
+            t = u
+    if t is None:
+        t = _current()
+        if t is None or len(t.entries) > _TAPE_CAP:
+            t = _fresh_tape()
+    refs = []
+    for v in inputs:
+        u = v._tape
+        if u is t:
+            refs.append(v._i)
+        else:
+            if u is not None:  # a result on an older tape: its handle is the canonical one
+                views = u.views
+                if views is None:
+                    views = u.views = weakref.WeakValueDictionary()
+                v = views.setdefault(v._i, v)
+            refs.append(v)
+    if len(refs) > 2:
+        first, second = tuple(refs), _MANY
+        d_first, d_second = local_grads, None
+    else:
+        first = refs[0]
+        second = refs[1] if len(refs) == 2 else None
+        d_first = None if local_grads is None else local_grads[0]
+        d_second = None if local_grads is None or second is None else local_grads[1]
+    e = t.entries
+    node._tape = t
+    node._i = len(e) // _W
+    e += (node.data, row, first, second, d_first, d_second, constant, _scope)
+
+
+def _leaf(data: float) -> Value:
     node = _new(Value)
     node.data = data
-    node.grad = 0.0
-    node._oprow = row
-    node._constant = constant
-    node.label = ""
-    node._scope = _scope
+    node._g = 0.0
+    node._tape = None
+    node._label = ""
+    node._sc = _scope
+    return node
+
+
+def _make(row: Op, data: float, inputs: tuple, local_grads: tuple, constant) -> Value:
+    """Create a result the general way, applying ``no_grad`` and ``detect_anomaly``.
+
+    The op methods below record the common cases inline, which saves a function
+    call per node; this handles every other case (numbers on the left as in
+    ``2.0 * x``, inputs on two different tapes, ``no_grad``, ``detect_anomaly``).
+    """
     if not _grad_enabled:
-        node._p0 = node._p1 = None
-        return node
-    node._p0 = first
-    node._p1 = second
-    node._l0 = d_first
-    if second is not None:
-        node._l1 = d_second
+        return _leaf(data)
+    node = _new(Value)
+    node.data = data
+    _record(node, row, inputs, local_grads, constant)
     if _anomaly:
-        _check_anomaly(node, node.parents, node.local_grads)
+        _check_anomaly(node, inputs, local_grads)
     return node
 
 
@@ -601,8 +850,8 @@ def _check_anomaly(node: Value, parents: tuple, local_grads: tuple) -> None:
     )
 
 
-# The op methods are generated from the table. Each creates its node inline (no
-# helper call) when recording normally, and hands over to ``_make`` otherwise.
+# The op methods are generated from the table. Each records its entry inline (no
+# helper call) in the common cases, and hands over to ``_make`` otherwise.
 
 
 def _unary_method(row: Op):
@@ -611,17 +860,21 @@ def _unary_method(row: Op):
     def method(self: Value) -> Value:
         out, local = fn(self.data)
         if not _plain:
-            return _make(out, self, None, local, None, row, None)
+            return _make(row, out, (self,), (local,), None)
+        t = self._tape
+        if t is None:  # a leaf: record on the current tape
+            first = self
+            t = _current()
+            if t is None or len(t.entries) > _TAPE_CAP:
+                t = _fresh_tape()
+        else:
+            first = self._i
+        e = t.entries
         node = _new(Value)
         node.data = out
-        node.grad = 0.0
-        node._p0 = self
-        node._p1 = None
-        node._l0 = local
-        node._oprow = row
-        node._constant = None
-        node.label = ""
-        node._scope = _scope
+        node._tape = t
+        node._i = len(e) >> 3
+        e += (out, row, first, None, local, None, None, _scope)
         return node
 
     method.__name__ = row.name
@@ -636,40 +889,60 @@ def _binary_methods(row: Op):
         if isinstance(other, Value):
             out, d_self, d_other = fn(self.data, other.data)
             if not _plain:
-                return _make(out, self, other, d_self, d_other, row, None)
+                return _make(row, out, (self, other), (d_self, d_other), None)
+            t = self._tape
+            u = other._tape
+            if t is u:
+                if t is None:  # two leaves
+                    first = self
+                    second = other
+                    t = _current()
+                    if t is None or len(t.entries) > _TAPE_CAP:
+                        t = _fresh_tape()
+                else:
+                    first = self._i
+                    second = other._i
+            elif t is None:
+                first = self
+                second = other._i
+                t = u
+            elif u is None:
+                first = self._i
+                second = other
+            else:  # results on two different tapes
+                return _make(row, out, (self, other), (d_self, d_other), None)
+            e = t.entries
             node = _new(Value)
             node.data = out
-            node.grad = 0.0
-            node._p0 = self
-            node._p1 = other
-            node._l0 = d_self
-            node._l1 = d_other
-            node._oprow = row
-            node._constant = None
-            node.label = ""
-            node._scope = _scope
+            node._tape = t
+            node._i = len(e) >> 3
+            e += (out, row, first, second, d_self, d_other, None, _scope)
             return node
         # A number on the right is a constant, kept as a bare float.
         c = other if type(other) is float else _to_float(other)
         out, d_self, _ = fn(self.data, c)
         if not _plain:
-            return _make(out, self, None, d_self, None, row, c)
+            return _make(row, out, (self,), (d_self,), c)
+        t = self._tape
+        if t is None:
+            first = self
+            t = _current()
+            if t is None or len(t.entries) > _TAPE_CAP:
+                t = _fresh_tape()
+        else:
+            first = self._i
+        e = t.entries
         node = _new(Value)
         node.data = out
-        node.grad = 0.0
-        node._p0 = self
-        node._p1 = None
-        node._l0 = d_self
-        node._oprow = row
-        node._constant = c
-        node.label = ""
-        node._scope = _scope
+        node._tape = t
+        node._i = len(e) >> 3
+        e += (out, row, first, None, d_self, None, c, _scope)
         return node
 
     def reflected(self: Value, other: object) -> Value:
         c = _to_float(other)
         out, _, d_self = fn(c, self.data)
-        return _make(out, self, None, d_self, None, row, (0, c))
+        return _make(row, out, (self,), (d_self,), (0, c))
 
     forward.__doc__ = row.doc
     reflected.__doc__ = f"{row.doc} (number on the left)"
@@ -717,48 +990,65 @@ def apply(row: Op, *inputs: object) -> Value:
 def topological_order(root: Value) -> list[Value]:
     """Every Value ``root`` depends on, each after all of its parents.
 
-    Iterative depth-first search (no recursion limit), visiting parents in their
-    recorded order, so the same graph always gives the same order -- the order in
-    which Python evaluated the expression.
+    This is the order in which the ops ran -- the tape's order -- keeping only
+    the entries ``root`` depends on; each leaf comes just before the first op that
+    read it. Results recorded on an older tape come before the newer tape's. The
+    Values returned for intermediate results are views of their tape entries: the
+    same object for the same entry while one is held.
     """
     if not isinstance(root, Value):
         raise TypeError(f"expected a Value, got {type(root).__name__}")
+    t = root._tape
+    if t is None:
+        return [root]
+    if t.views is None:
+        t.views = weakref.WeakValueDictionary()
+    t.views[root._i] = root
+    # Mark what root depends on, newest tape first, each tape from its end.
+    marks: dict[_Tape, bytearray] = {t: bytearray(root._i + 1)}
+    marks[t][root._i] = 1
+    walked: list[_Tape] = []
+    while len(walked) < len(marks):
+        t = max((u for u in marks if u not in walked), key=_serial_of)
+        walked.append(t)
+        mark = marks[t]
+        entries = t.entries
+        for i in range(len(mark) - 1, -1, -1):
+            if not mark[i]:
+                continue
+            for ref in _refs(entries, i):
+                if type(ref) is int:
+                    mark[ref] = 1
+                elif ref._tape is not None:
+                    other = marks.get(ref._tape)
+                    if other is None:
+                        other = marks[ref._tape] = bytearray(len(ref._tape.entries) // _W)
+                    other[ref._i] = 1
+    # Emit oldest tape first, each in creation order, leaves before first use.
     order: list[Value] = []
-    visited: set[Value] = set()
-    stack: list = [root]
-    emit = order.append
-    push = stack.append
-    pop = stack.pop
-    add = visited.add
-    # A node is expanded when first popped: it goes back on the stack under a None
-    # marker, then its unvisited parents go on top, first parent last so that it
-    # is explored first. Popping the marker means the node's parents are all in
-    # ``order``, so the node below the marker is emitted.
-    while stack:
-        node = pop()
-        if node is None:
-            emit(pop())
-            continue
-        if node in visited:
-            continue
-        add(node)
-        first = node._p0
-        if first is None:
-            emit(node)  # a leaf
-            continue
-        push(node)
-        push(None)
-        second = node._p1
-        if second is _MANY:
-            for parent in reversed(first):
-                if parent not in visited:
-                    push(parent)
-            continue
-        if second is not None and second not in visited:
-            push(second)
-        if first not in visited:
-            push(first)
+    seen_leaves: set[int] = set()
+    for t in reversed(walked):
+        mark = marks[t]
+        entries = t.entries
+        for i in range(len(mark)):
+            if not mark[i]:
+                continue
+            for ref in _refs(entries, i):
+                if type(ref) is not int and ref._tape is None and id(ref) not in seen_leaves:
+                    seen_leaves.add(id(ref))
+                    order.append(ref)
+            order.append(t.view(i))
     return order
+
+
+def _refs(entries: list, i: int) -> tuple:
+    """The input references of entry ``i`` (ints and Values), in order."""
+    base = i * _W
+    first = entries[base + _P0]
+    second = entries[base + _P1]
+    if second is _MANY:
+        return first
+    return (first,) if second is None else (first, second)
 
 
 def zero_grad(values: Iterable[Value]) -> None:
