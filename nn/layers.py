@@ -83,8 +83,9 @@ def check_inputs(x: object, n: int, owner: object) -> Sequence:
     is a ``ValueError`` -- never silent truncation, as ``zip`` would do. ``owner``
     (a module) names the culprit in the message.
     """
-    if isinstance(x, (str, bytes, Value, numbers.Number, Set, Mapping)) or not hasattr(
-        x, "__len__"
+    if type(x) is not list and (  # a list is the common case: skip the ABC checks
+        isinstance(x, (str, bytes, Value, numbers.Number, Set, Mapping))
+        or not hasattr(x, "__len__")
     ):
         raise TypeError(
             f"{owner} expects a sequence of {n} numbers or Values, got {type(x).__name__}: {x!r}"
