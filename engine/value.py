@@ -690,32 +690,29 @@ def _backprop(t: _Tape, grads: list, deferred: dict) -> None:
     end = n * _W
     entries = t.entries
     # The four columns backprop reads, sliced out at C speed.
-    columns = zip(
-        range(n - 1, -1, -1),
-        reversed(entries[_P0:end:_W]),
-        reversed(entries[_P1:end:_W]),
-        reversed(entries[_L0:end:_W]),
-        reversed(entries[_L1:end:_W]),
-    )
+    inputs0, inputs1 = entries[_P0:end:_W], entries[_P1:end:_W]
+    locals0, locals1 = entries[_L0:end:_W], entries[_L1:end:_W]
     try:
-        for i, first, second, d_first, d_second in columns:
+        for i in range(n - 1, -1, -1):
             g = grads[i]
             if g is None:
                 continue  # the root does not depend on this entry
-            if second is _MANY:
-                for parent, local in zip(first, d_first):
-                    _accumulate(parent, local * g, grads, deferred)
-                continue
-            c = d_first * g  # dc/dz · dz/ds
-            if type(first) is int:
+            first = inputs0[i]
+            if type(first) is int:  # dc/ds += dc/dz · dz/ds, s on this tape
+                c = locals0[i] * g
                 old = grads[first]
                 grads[first] = 0.0 + c if old is None else old + c
-            elif first._tape is None:
-                first._g += c
-            else:
-                _defer(deferred, first, c)
+            elif inputs1[i] is _MANY:
+                for parent, local in zip(first, locals0[i]):
+                    _accumulate(parent, local * g, grads, deferred)
+                continue
+            elif first._tape is None:  # s is a leaf
+                first._g += locals0[i] * g
+            else:  # s was recorded on an older tape
+                _defer(deferred, first, locals0[i] * g)
+            second = inputs1[i]
             if second is not None:
-                c = d_second * g
+                c = locals1[i] * g
                 if type(second) is int:
                     old = grads[second]
                     grads[second] = 0.0 + c if old is None else old + c
@@ -724,7 +721,7 @@ def _backprop(t: _Tape, grads: list, deferred: dict) -> None:
                 else:
                     _defer(deferred, second, c)
     except TypeError:
-        if d_first is not None:
+        if locals0[i] is not None:
             raise
         _missing_local_grads(t.view(i))  # None * g: Value(...) built without local_grads
 
