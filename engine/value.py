@@ -252,6 +252,15 @@ class _Tape:
         self.labels: dict[int, str] | None = None
         self.views: weakref.WeakValueDictionary | None = None
 
+    def __getstate__(self) -> tuple:
+        # The cache of views holds weak references, which cannot be pickled (and
+        # need not be: it refills on demand).
+        return (self.entries, self.serial, self.grads, self.labels)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.entries, self.serial, self.grads, self.labels = state
+        self.views = None
+
     def view(self, i: int) -> Value:
         """The canonical Value for entry ``i`` while one is alive, else a new one."""
         views = self.views

@@ -133,3 +133,20 @@ def test_replay_equals_backward_bit_for_bit_across_tapes(seed):
         y.grad = 0.0
     again.backward()
     assert [bits(x.grad) for x in xs] == [bits(y.grad) for y in ys]
+
+
+def test_a_graph_survives_pickling_and_deep_copies():
+    import copy
+    import pickle
+
+    x = Value(0.7, label="x")
+    y = (x * 2.0).tanh()
+    y.label = "y"
+    engine.topological_order(y)  # fills the cache of views (weak references)
+    for clone in (pickle.loads(pickle.dumps(y)), copy.deepcopy(y)):
+        assert clone.data == y.data and clone.label == "y"
+        clone.backward()
+        leaf = engine.topological_order(clone)[0]
+        assert leaf.label == "x" and leaf is not x
+        assert leaf.grad == 2.0 * (1.0 - math.tanh(1.4) ** 2)
+    assert x.grad == 0.0  # the original graph is untouched
