@@ -66,6 +66,11 @@ class Optimizer:
         for p in params:
             if not isinstance(p, Value):
                 raise TypeError(f"params must be Values, got {type(p).__name__}: {p!r}")
+            if not p.is_leaf:
+                raise ValueError(
+                    f"params must be leaves (inputs, parameters), got {p!r}, the result of "
+                    f"op {p.op!r}: an optimizer changes .data, which an op's result does not own"
+                )
             if id(p) in seen:
                 raise ValueError(f"parameter {p!r} appears twice in params")
             seen.add(id(p))
@@ -79,6 +84,18 @@ class Optimizer:
 
     def step(self) -> None:
         raise NotImplementedError
+
+    def _grads(self) -> list[float]:
+        """Every parameter's gradient, checked before any parameter changes: a step
+        either updates all parameters or none."""
+        grads = [p.grad for p in self.params]
+        for i, g in enumerate(grads):
+            if type(g) is not float and (isinstance(g, bool) or not isinstance(g, numbers.Real)):
+                raise TypeError(
+                    f"parameter {i} ({self.params[i]!r}) has a gradient that is not a number: "
+                    f"{type(g).__name__} {g!r}; no parameter was changed"
+                )
+        return grads
 
     def _lr(self) -> float:
         # lr may be reassigned between steps (schedules); check it when it is used.
@@ -103,11 +120,12 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         lr, mu, decay = self._lr(), self.momentum, self.weight_decay
+        grads = self._grads()
         if mu == 0.0 and decay == 0.0:
-            for p in self.params:
-                p.data -= lr * p.grad
+            for p, g in zip(self.params, grads):
+                p.data -= lr * g
             return
-        grads = [p.grad + decay * p.data for p in self.params]
+        grads = [g + decay * p.data for p, g in zip(self.params, grads)]
         if mu:
             if self._velocity is None:
                 self._velocity = grads
@@ -152,8 +170,9 @@ class Adam(Optimizer):
         correction1 = 1.0 - beta1**self.t
         correction2 = 1.0 - beta2**self.t
         m, v = self._m, self._v
-        for i, p in enumerate(self.params):
-            g = p.grad + decay * p.data if decay else p.grad
+        for i, (p, g) in enumerate(zip(self.params, self._grads())):
+            if decay:
+                g = g + decay * p.data
             m[i] = beta1 * m[i] + (1.0 - beta1) * g
             v[i] = beta2 * v[i] + (1.0 - beta2) * g * g
             p.data -= lr * (m[i] / correction1) / (math.sqrt(v[i] / correction2) + eps)

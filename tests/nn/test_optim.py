@@ -123,3 +123,27 @@ def test_duplicate_parameters_are_refused():
     w = Value(1.0)
     with pytest.raises(ValueError, match="appears twice"):
         SGD([w, w], lr=0.1)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: SGD(ps, lr=0.1),
+        lambda ps: SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+        lambda ps: Adam(ps, lr=0.1),
+    ],
+)
+def test_a_gradient_that_is_not_a_number_changes_no_parameter(make):
+    params = [Value(1.0), Value(2.0), Value(3.0)]
+    opt = make(params)
+    params[0].grad = 0.5
+    params[1].grad = "0.5"  # user code assigned something odd
+    with pytest.raises(TypeError, match=r"parameter 1 .* not a number: str '0.5'; no parameter"):
+        opt.step()
+    assert [p.data for p in params] == [1.0, 2.0, 3.0]
+
+
+def test_the_result_of_an_op_is_not_a_parameter():
+    w = Value(1.0)
+    with pytest.raises(ValueError, match=r"params must be leaves .* op 'mul'"):
+        SGD([w, w * 2.0], lr=0.1)
