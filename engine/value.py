@@ -1,23 +1,29 @@
 """``Value``: a scalar that records, on a dynamic tape, how it was computed.
 
-Each op creates a new ``Value`` whose node stores, as plain numbers computed during
-the forward pass,
+Each op appends one entry to a *tape* as it runs, holding, as plain numbers
+computed during the forward pass,
 
-* its parents, an ordered tuple (``x * x`` has ``x`` twice), and
-* the local derivative of the result with respect to each parent.
+* the op's inputs, in order (``x * x`` has ``x`` twice), and
+* the local derivative of the result with respect to each input,
 
-``backward()`` then walks the graph in reverse topological order and applies the
-chain rule one edge -- one *perturbation* -- at a time::
+and returns a ``Value``: a small handle on that entry. The tape is in the order the
+ops ran, and an op's inputs always exist before it does, so the tape read backwards
+is a reverse topological order: ``backward()`` needs no graph search. It walks the
+tape from the root down and applies the chain rule one edge -- one *perturbation*
+-- at a time::
 
     parent.grad += local_derivative * node.grad        # dc/ds += dc/dz · dz/ds
 
-There are no closures and no reference cycles: a graph is freed by reference
-counting the moment it is dropped. A node is one object of about 150 bytes, so
-the cyclic garbage collector has little to walk while a graph is built
-(``benchmarks/bench.py`` measures time and memory per node against micrograd).
+The tape is a flat list of numbers and shared objects; a handle is freed as soon as
+user code drops it, and a tape as soon as no handle on it is left. There are no
+closures and no reference cycles, so the cyclic garbage collector has nothing to
+walk however big the graph grows (``benchmarks/bench.py`` measures time and memory
+per node against micrograd). Graph walks (``parents``, :func:`topological_order`,
+drawing) hand back a Value for every entry, including those whose handle was
+dropped; two handles on one entry compare equal.
 
 Numbers used as operands (``x * 2.0``) are constants: they are not nodes of the
-graph; the node keeps them in ``node.constant`` so that it can be displayed and
+graph; the entry keeps them (``node.constant``) so that it can be displayed and
 replayed, as PyTorch does with Python scalars.
 """
 
