@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .ops import OPS, Op
-from .value import Value, topological_order
+from .value import Value, _Walk, _walk
 
 __all__ = ["compile", "record", "Replay", "CompiledStep", "GraphChangedError", "ReplayError"]
 
@@ -76,17 +76,23 @@ def _literal(c: float, constants: dict[str, float]) -> str:
     return name
 
 
-def _signature(order: list[Value]) -> list[tuple]:
+def _op_name(row: object) -> str:
+    if row is None:
+        return ""
+    return row if isinstance(row, str) else row.name
+
+
+def _signature(walk: _Walk) -> list[tuple | None]:
     """What must stay the same for a replay to be valid: per tape entry, the op and
     its inputs (tape indices) and constant; for a leaf, None."""
-    index = {node: i for i, node in enumerate(order)}
-    out = []
-    for node in order:
-        if node.is_leaf:
-            out.append(None)
-        else:
-            out.append((node.op, tuple(index[p] for p in node.parents), node.constant))
-    return out
+    return [
+        None if type(item) is not tuple else (_op_name(row), inputs, constant)
+        for item, inputs, row, constant in zip(walk.items, walk.parents, walk.rows, walk.constants)
+    ]
+
+
+def _leaves(walk: _Walk) -> list[Value]:
+    return [item for item in walk.items if type(item) is not tuple]
 
 
 def _describe(entry: tuple | None) -> str:
@@ -111,9 +117,8 @@ class Replay:
     def __init__(self, root: Value, wrt: Iterable[Value] | None = None, watch=()) -> None:
         if not isinstance(root, Value):
             raise TypeError(f"replay records a Value, got {type(root).__name__}: {root!r}")
-        order = topological_order(root)
-        index = {node: i for i, node in enumerate(order)}
-        self.leaves: tuple[Value, ...] = tuple(v for v in order if v.is_leaf)
+        walk = _walk(root)  # read from the tape directly: no Value per entry
+        self.leaves: tuple[Value, ...] = tuple(_leaves(walk))
         if wrt is None:
             wrt = self.leaves
         else:
@@ -124,15 +129,15 @@ class Replay:
                 if not w.is_leaf:
                     raise ValueError(f"wrt must hold leaves (inputs, parameters), got {w!r}")
         self.wrt: tuple[Value, ...] = tuple(wrt)
-        self.size = len(order)
-        self.signature = _signature(order)
-        self._watch = [index.get(v, -1) for v in watch]
+        self.size = len(walk.items)
+        self.signature = _signature(walk)
+        self._watch = [walk.position(v) if isinstance(v, Value) else -1 for v in watch]
         for v, i in zip(watch, self._watch):
             if i < 0:
                 raise ValueError(
                     f"{v!r} is not part of the graph of the loss, so replay cannot compute it"
                 )
-        self.source, namespace = _generate(order, index, self.wrt, self._watch)
+        self.source, namespace = _generate(walk, self.wrt, self._watch)
         exec(builtins.compile(self.source, "<engine.replay>", "exec"), namespace)
         self._function = namespace["replay"]
         self.watched: list[float] = []
@@ -184,7 +189,7 @@ class Replay:
 _MAX_NESTING = 32
 
 
-def _generate(order, index, wrt, watch) -> tuple[str, dict[str, Any]]:
+def _generate(walk: _Walk, wrt, watch) -> tuple[str, dict[str, Any]]:
     """The replay function's source: forward in tape order, backward in reverse.
 
     Two rewrites keep the code short (Python compiles it line by line) and change
@@ -198,13 +203,13 @@ def _generate(order, index, wrt, watch) -> tuple[str, dict[str, Any]]:
     """
     namespace: dict[str, Any] = {}
     constants: dict[str, float] = {}
-    n = len(order)
+    n = len(walk.items)
     root = n - 1
     wrt_position: dict[int, list[int]] = {}
     for k, w in enumerate(wrt):
-        wrt_position.setdefault(index.get(w, -1), []).append(k)
-    parents_of = [[index[p] for p in node.parents] for node in order]
-    op_names = [node.op for node in order]
+        wrt_position.setdefault(walk.position(w), []).append(k)
+    parents_of = walk.parents
+    op_names = [_op_name(row) for row in walk.rows]
     # needs[i]: the gradient of entry i is wanted (it leads to a wrt leaf);
     # reads[j]: how many operands read entry j; reader[j]: the (last) entry reading it;
     # edges[j]: how many chain-rule contributions entry j receives.
@@ -228,22 +233,21 @@ def _generate(order, index, wrt, watch) -> tuple[str, dict[str, Any]]:
     add = lines.append
     text = [""] * n  # each entry's value in the source: a name, or an inlined expression
     nesting = [0] * n
-    locals_of: list[list[str]] = [[] for _ in order]
+    locals_of: list[list[str]] = [[] for _ in range(n)]
     leaf_number = 0
-    for i, node in enumerate(order):
+    for i, row in enumerate(walk.rows):
         if not parents_of[i]:
             add(f"    v{i} = x[{leaf_number}]")
             text[i] = f"v{i}"
             leaf_number += 1
             continue
-        row = node.op_row
         if not isinstance(row, Op) or OPS.get(row.name) is not row:
             raise ReplayError(
-                f"tape entry v{i} was made by Value(..., _op={node.op!r}), not by an op of "
+                f"tape entry v{i} was made by Value(..., _op={op_names[i]!r}), not by an op of "
                 "engine.OPS, so replay has no function to rerun it; build it from the table's ops"
             )
         operands = [text[j] for j in parents_of[i]]
-        constant = node.constant
+        constant = walk.constants[i]
         if constant is not None:
             operands.insert(constant[0], _literal(constant[1], constants))
         value_positions = [k for k in range(row.arity) if constant is None or k != constant[0]]
@@ -381,8 +385,8 @@ class CompiledStep:
         """Re-trace the function, compare its graph with the recording, and return the
         re-traced loss value. Raises :class:`GraphChangedError` if they differ."""
         root, _, _ = _split(self.fn())
-        order = topological_order(root)
-        signature = _signature(order)
+        walk = _walk(root)
+        signature = _signature(walk)
         recorded = self.replay.signature
         if len(signature) != len(recorded):
             raise GraphChangedError(
@@ -399,7 +403,7 @@ class CompiledStep:
                     "or a number read from .data used as a constant), which a tape cannot "
                     "capture; use loss.backward() for this model"
                 )
-        leaves = [v for v in order if v.is_leaf]
+        leaves = _leaves(walk)
         for k, (now, then) in enumerate(zip(leaves, self.replay.leaves)):
             if now is not then and not _same(now.data, then.data):
                 raise GraphChangedError(

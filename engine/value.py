@@ -1011,11 +1011,52 @@ def topological_order(root: Value) -> list[Value]:
     if not isinstance(root, Value):
         raise TypeError(f"expected a Value, got {type(root).__name__}")
     t = root._tape
+    if t is not None:
+        if t.views is None:
+            t.views = weakref.WeakValueDictionary()
+        t.views[root._i] = root  # the caller's own object stands for its entry
+    return _walk(root).values()
+
+
+class _Walk:
+    """The part of the tape(s) a root depends on, in :func:`topological_order`'s
+    order, read straight from the tape: position ``k`` holds ``items[k]`` (a leaf
+    Value, or ``(tape, index)`` for an entry), the positions of its inputs, its op
+    row and its constant. Replay compiles from this without a Value per entry."""
+
+    __slots__ = ("items", "parents", "rows", "constants", "_positions", "_leaf_positions")
+
+    def __init__(self) -> None:
+        self.items: list = []
+        self.parents: list[tuple[int, ...]] = []
+        self.rows: list = []
+        self.constants: list = []
+        self._positions: dict[_Tape, list[int]] = {}
+        self._leaf_positions: dict[int, int] = {}
+
+    def position(self, v: Value) -> int:
+        """Where ``v`` is in the order, or -1 if ``root`` does not depend on it."""
+        t = v._tape
+        if t is None:
+            k = self._leaf_positions.get(id(v), -1)
+            return k if k >= 0 and self.items[k] is v else -1
+        positions = self._positions.get(t)
+        return -1 if positions is None or v._i >= len(positions) else positions[v._i]
+
+    def values(self) -> list[Value]:
+        return [item if type(item) is not tuple else item[0].view(item[1]) for item in self.items]
+
+
+def _walk(root: Value) -> _Walk:
+    walk = _Walk()
+    t = root._tape
     if t is None:
-        return [root]
-    if t.views is None:
-        t.views = weakref.WeakValueDictionary()
-    t.views[root._i] = root
+        walk.items.append(root)
+        walk.parents.append(())
+        walk.rows.append(None)
+        walk.constants.append(None)
+        walk._leaf_positions[id(root)] = 0
+        return walk
     # Mark what root depends on, newest tape first, each tape from its end.
     marks: dict[_Tape, bytearray] = {t: bytearray(root._i + 1)}
     marks[t][root._i] = 1
@@ -1037,20 +1078,38 @@ def topological_order(root: Value) -> list[Value]:
                         other = marks[ref._tape] = bytearray(len(ref._tape.entries) // _W)
                     other[ref._i] = 1
     # Emit oldest tape first, each in creation order, leaves before first use.
-    order: list[Value] = []
-    seen_leaves: set[int] = set()
+    items, parents, rows, constants = walk.items, walk.parents, walk.rows, walk.constants
+    leaf_positions = walk._leaf_positions
     for t in reversed(walked):
         mark = marks[t]
         entries = t.entries
+        positions = walk._positions[t] = [-1] * len(mark)
         for i in range(len(mark)):
             if not mark[i]:
                 continue
+            inputs = []
             for ref in _refs(entries, i):
-                if type(ref) is not int and ref._tape is None and id(ref) not in seen_leaves:
-                    seen_leaves.add(id(ref))
-                    order.append(ref)
-            order.append(t.view(i))
-    return order
+                if type(ref) is int:
+                    inputs.append(positions[ref])
+                elif ref._tape is not None:
+                    inputs.append(walk._positions[ref._tape][ref._i])
+                else:
+                    k = leaf_positions.get(id(ref))
+                    if k is None:
+                        k = leaf_positions[id(ref)] = len(items)
+                        items.append(ref)
+                        parents.append(())
+                        rows.append(None)
+                        constants.append(None)
+                    inputs.append(k)
+            base = i * _W
+            c = entries[base + _CONST]
+            positions[i] = len(items)
+            items.append((t, i))
+            parents.append(tuple(inputs))
+            rows.append(entries[base + _ROW])
+            constants.append(c if c is None or type(c) is tuple else (1, c))
+    return walk
 
 
 def _refs(entries: list, i: int) -> tuple:
