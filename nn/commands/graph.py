@@ -10,10 +10,11 @@ drawn by :func:`engine.draw`. The output format follows the file's extension (.s
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import engine
-from engine.drawing import RANKDIRS, THEMES, VIEWS
+from engine.drawing import DEFAULT_MAX_NODES, RANKDIRS, THEMES, VIEWS
 
 from ..cli import UsageError
 
@@ -63,6 +64,16 @@ def build(args) -> tuple[engine.Value, dict[str, engine.Value]]:
     return root, leaves
 
 
+def _max_nodes(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "graph",
@@ -81,6 +92,14 @@ def register(sub) -> None:
         nargs="+",
         metavar="NAME",
         help="variables that are data (blocks view); the others are parameters",
+    )
+    p.add_argument(
+        "--max-nodes",
+        type=_max_nodes,
+        default=DEFAULT_MAX_NODES,
+        metavar="N",
+        help=f"refuse graphs of more than N ops (default {DEFAULT_MAX_NODES:,}; "
+        "layout time grows fast beyond it)",
     )
     p.add_argument(
         "--no-cost",
@@ -102,6 +121,7 @@ def run(args) -> int:
         "derivative": args.derivative,
         "observed": args.observed,
         "costs": [] if args.no_cost else None,
+        "max_nodes": args.max_nodes,
     }
     try:
         drawing = engine.draw(root, **options)
@@ -109,6 +129,13 @@ def run(args) -> int:
             print(drawing.source, end="")
             return 0
         path = engine.save_graph(drawing, args.output)
+    except engine.GraphTooLargeError:
+        ops = sum(1 for v in engine.topological_order(root) if not v.is_leaf)
+        raise UsageError(
+            f"the drawing would have more than --max-nodes {args.max_nodes:,} nodes (the "
+            f"formula has {ops:,} ops): a drawing that large is unreadable and slow to lay "
+            "out; draw a smaller formula, or raise --max-nodes"
+        ) from None
     except (ValueError, TypeError, engine.DotNotFoundError) as e:
         raise UsageError(str(e)) from None
     except OSError as e:

@@ -101,6 +101,30 @@ def test_graph_reports_an_unwritable_output(tmp_path, capsys):
     assert code == 2 and "cannot write" in err
 
 
+def balanced_sum(n: int) -> str:
+    """A formula of n products summed as a balanced tree (not too deep to parse)."""
+    if n == 1:
+        return "x*x"
+    return f"({balanced_sum(n // 2)})+({balanced_sum(n - n // 2)})"
+
+
+def test_graph_refuses_a_huge_formula_in_the_command_s_own_terms(capsys):
+    code, out, err = run(["graph", balanced_sum(1100), "--at", "x=1"], capsys)
+    assert code == 2 and out == ""
+    assert "more than --max-nodes 2,000 nodes (the formula has 2,199 ops)" in err
+    assert "collapse=" not in err  # a Python argument the command does not have
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_graph_max_nodes_raises_the_limit(capsys):
+    code, out, _ = run(["graph", balanced_sum(1100), "--at", "x=1", "--max-nodes", "5000"], capsys)
+    assert code == 0 and out.startswith("digraph")
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own usage error
+        main(["graph", "x*x", "--at", "x=1", "--max-nodes", "0"])
+    assert exit_info.value.code == 2
+    assert "--max-nodes: must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_tape_prints_the_tape_the_steps_and_the_gradients(capsys):
     code, out, err = run(["tape", *NEURON], capsys)
     assert code == 0 and err == ""
