@@ -51,7 +51,7 @@ from typing import Any
 import engine
 from engine import Value
 
-from . import losses
+from . import _checks, losses
 from .layers import _check_count, _check_rng, check_inputs
 from .module import Module
 
@@ -242,8 +242,4 @@ def _number(x: object) -> float:
 
 
 def _check_lr(lr: object) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-        raise TypeError(f"lr must be a real number, got {type(lr).__name__}: {lr!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    return float(lr)
+    return _checks.positive(lr, "lr")

@@ -18,10 +18,11 @@ The same ``seed`` always gives the same data; generators use their own
 from __future__ import annotations
 
 import math
-import numbers
 import random
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
+
+from . import _checks
 
 __all__ = [
     "Dataset",
@@ -46,22 +47,6 @@ class Dataset(NamedTuple):
     y: list[int]
 
 
-def _count(n: object, what: str, minimum: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{what} must be an int, got {type(n).__name__}: {n!r}")
-    if n < minimum:
-        raise ValueError(f"{what} must be at least {minimum}, got {n!r}")
-    return int(n)
-
-
-def _nonneg(x: object, what: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r}")
-    if not (math.isfinite(x) and x >= 0):
-        raise ValueError(f"{what} must be a finite number >= 0, got {x!r}")
-    return float(x)
-
-
 def _shuffled(points: list[list[float]], labels: list[int], rng: random.Random) -> Dataset:
     order = list(range(len(points)))
     rng.shuffle(order)
@@ -76,9 +61,9 @@ def blobs(n: int = 100, margin: float = 0.5, spread: float = 1.0, seed: int = 0)
     ``x₀ + x₁ = 0`` (or on its wrong side) is redrawn, so the classes are separable with
     at least that margin -- the setting in which the perceptron converges.
     """
-    n = _count(n, "n", 2)
-    margin = _nonneg(margin, "margin")
-    spread = _nonneg(spread, "spread")
+    n = _checks.count(n, "n", 2)
+    margin = _checks.nonnegative(margin, "margin")
+    spread = _checks.nonnegative(spread, "spread")
     rng = random.Random(seed)
     points, labels = [], []
     for i in range(n):
@@ -117,8 +102,8 @@ def logic_gate(name: str) -> Dataset:
 def xor(n: int = 100, noise: float = 0.1, seed: int = 0) -> Dataset:
     """``n`` noisy copies of the XOR points, centred (``{−1, +1}²``), labels ±1:
     +1 where the two coordinates have different signs."""
-    n = _count(n, "n")
-    noise = _nonneg(noise, "noise")
+    n = _checks.count(n, "n")
+    noise = _checks.nonnegative(noise, "noise")
     rng = random.Random(seed)
     corners = [(-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0)]
     points, labels = [], []
@@ -136,8 +121,8 @@ def moons(n: int = 100, noise: float = 0.1, seed: int = 0) -> Dataset:
     ``(1 − cos t, 1/2 − sin t)`` class +1, ``t`` evenly spaced in ``[0, π]``; Gaussian
     noise of standard deviation ``noise`` is added to each coordinate.
     """
-    n = _count(n, "n", 2)
-    noise = _nonneg(noise, "noise")
+    n = _checks.count(n, "n", 2)
+    noise = _checks.nonnegative(noise, "noise")
     rng = random.Random(seed)
     n_upper = n // 2
     n_lower = n - n_upper
@@ -157,9 +142,9 @@ def moons(n: int = 100, noise: float = 0.1, seed: int = 0) -> Dataset:
 def circles(n: int = 100, noise: float = 0.05, factor: float = 0.5, seed: int = 0) -> Dataset:
     """A circle of radius ``factor`` (class +1) inside a circle of radius 1 (class −1),
     with Gaussian noise; not linearly separable."""
-    n = _count(n, "n", 2)
-    noise = _nonneg(noise, "noise")
-    factor = _nonneg(factor, "factor")
+    n = _checks.count(n, "n", 2)
+    noise = _checks.nonnegative(noise, "noise")
+    factor = _checks.nonnegative(factor, "factor")
     if not 0 < factor < 1:
         raise ValueError(f"factor must be between 0 and 1 (inner radius), got {factor!r}")
     rng = random.Random(seed)
@@ -185,9 +170,9 @@ def spirals(n_per_class: int = 50, classes: int = 3, noise: float = 0.2, seed: i
     Arm ``k`` has points at radius ``r ∈ [0, 1]`` and angle
     ``4r + 2πk/K + noise·N(0, 1)``, at ``(r sin θ, r cos θ)``.
     """
-    n_per_class = _count(n_per_class, "n_per_class", 2)
-    classes = _count(classes, "classes", 2)
-    noise = _nonneg(noise, "noise")
+    n_per_class = _checks.count(n_per_class, "n_per_class", 2)
+    classes = _checks.count(classes, "classes", 2)
+    noise = _checks.nonnegative(noise, "noise")
     rng = random.Random(seed)
     points, labels = [], []
     for k in range(classes):
@@ -261,7 +246,7 @@ def batches(
     """
     X, y = check_dataset(X, y)
     n = len(X)
-    size = n if batch_size is None else _count(batch_size, "batch_size")
+    size = n if batch_size is None else _checks.count(batch_size, "batch_size")
     order = list(range(n))
     if shuffle:
         if rng is None:

@@ -53,6 +53,7 @@ from typing import Any, NamedTuple
 
 from engine import Value
 
+from . import _checks
 from .module import Module
 
 __all__ = ["Hopfield", "BoltzmannMachine", "RecallStep", "Moments", "MAX_EXACT_UNITS"]
@@ -66,28 +67,7 @@ MAX_EXACT_UNITS = 16
 
 
 def _check_units(n: object, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{what}: n must be an int number of units, got {type(n).__name__}: {n!r}")
-    if n < 1:
-        raise ValueError(f"{what}: n must be at least 1 unit, got {n}")
-    return int(n)
-
-
-def _check_real(x: object, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__}: {x!r}")
-    x = float(x)
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {x!r}")
-    return x
-
-
-def _check_positive_int(x: object, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(x).__name__}: {x!r}")
-    if x < 1:
-        raise ValueError(f"{name} must be at least 1, got {x}")
-    return int(x)
+    return _checks.count(n, f"{what}: n")
 
 
 def _spins(y: object, n: int, name: str) -> tuple[int, ...]:
@@ -281,7 +261,7 @@ class Hopfield(_EnergyModel):
         negative one "unlearns"). Every pattern is checked before any weight changes.
         """
         patterns = _spin_list(patterns, self.n, "patterns")
-        lr = 1.0 / self.n if lr is None else _check_real(lr, "lr")
+        lr = 1.0 / self.n if lr is None else _checks.real(lr, "lr")
         for y in patterns:
             for i, j in self.pairs():
                 self.w[i][j].data += lr * (y[i] * y[j])
@@ -299,7 +279,7 @@ class Hopfield(_EnergyModel):
         the weights read, when this is called, not when iteration starts.
         """
         y = list(_spins(state, self.n, "state"))
-        max_sweeps = _check_positive_int(max_sweeps, "max_sweeps")
+        max_sweeps = _checks.count(max_sweeps, "max_sweeps")
         generator = _make_rng(rng)
         return self._recall(y, max_sweeps, generator, self.weight_matrix(), self._bias_floats())
 
@@ -478,7 +458,7 @@ class BoltzmannMachine(_EnergyModel):
         is their average: the slide's ``ỹ``, a stochastic estimate of the gradient.
         """
         data_m = self.data_moments(data)
-        lr = _check_real(lr, "lr")
+        lr = _checks.real(lr, "lr")
         model_m = (
             self.model_moments() if samples is None else self.data_moments(samples, name="samples")
         )
@@ -506,8 +486,8 @@ class BoltzmannMachine(_EnergyModel):
         ``random.Random``, or None for Python's global ``random`` (as :mod:`nn.layers`
         initialises weights, so ``random.seed`` controls it).
         """
-        num_samples = _check_positive_int(num_samples, "num_samples")
-        thin = _check_positive_int(thin, "thin")
+        num_samples = _checks.count(num_samples, "num_samples")
+        thin = _checks.count(thin, "thin")
         if isinstance(burn_in, bool) or not isinstance(burn_in, numbers.Integral) or burn_in < 0:
             raise ValueError(f"burn_in must be an int ≥ 0, got {burn_in!r}")
         generator: Any = _make_rng(rng) or random  # the module's functions: the global generator

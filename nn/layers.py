@@ -34,6 +34,7 @@ from typing import Any
 
 from engine import Value
 
+from . import _checks
 from .module import Module
 
 __all__ = ["Neuron", "Layer", "MLP", "ACTIVATIONS"]
@@ -52,11 +53,7 @@ _TITLES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "sign": "Sign",
 
 
 def _check_count(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{what} must be a positive int, got {type(value).__name__}: {value!r}")
-    if value < 1:
-        raise ValueError(f"{what} must be a positive int, got {value!r}")
-    return int(value)
+    return _checks.count(value, what)
 
 
 def _check_activation(activation: object) -> str:

@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 
 from engine import Value
 
+from . import _checks
+
 __all__ = [
     "mse",
     "hinge",
@@ -55,14 +57,7 @@ def _as_value(x: object, what: str) -> Value:
 
 
 def _real(y: object, what: str) -> float:
-    if isinstance(y, Value):
-        y = y.data
-    if isinstance(y, bool) or not isinstance(y, numbers.Real):
-        raise TypeError(f"{what} must be a real number, got {type(y).__name__}: {y!r}")
-    y = float(y)
-    if not math.isfinite(y):
-        raise ValueError(f"{what} must be finite, got {y!r}")
-    return y
+    return _checks.real(y.data if isinstance(y, Value) else y, what)
 
 
 def _pm1(y: object) -> float:

@@ -23,8 +23,6 @@ output is at the label's index.
 
 from __future__ import annotations
 
-import math
-import numbers
 import random
 import sys
 import time
@@ -35,7 +33,7 @@ from typing import Any
 import engine
 from engine import Value
 
-from . import losses
+from . import _checks, losses
 from .data import batches, check_dataset
 from .optim import SGD, Adam, Optimizer
 
@@ -232,11 +230,8 @@ def fit(
       (shuffling it only reorders a sum). ``replay=False`` builds every graph.
     """
     X, y = check_dataset(X, y)
-    epochs_count = _epochs(epochs)
-    if isinstance(l2, bool) or not isinstance(l2, numbers.Real):
-        raise TypeError(f"l2 must be a real number, got {type(l2).__name__}: {l2!r}")
-    if not (l2 >= 0 and math.isfinite(l2)):
-        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+    epochs_count = _checks.count(epochs, "epochs")
+    l2 = _checks.nonnegative(l2, "l2")
     if not isinstance(shuffle, bool):
         raise TypeError(f"shuffle must be True or False, got {type(shuffle).__name__}: {shuffle!r}")
     if lr_schedule is not None and not callable(lr_schedule):
@@ -294,11 +289,3 @@ def fit(
     bar.close()
     history.seconds = time.perf_counter() - start
     return history
-
-
-def _epochs(epochs: object) -> int:
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
-        raise TypeError(f"epochs must be an int, got {type(epochs).__name__}: {epochs!r}")
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs!r}")
-    return int(epochs)

@@ -159,14 +159,14 @@ def test_bad_inputs_are_refused(bad, error, message):
 @pytest.mark.parametrize(
     "build, error, message",
     [
-        (lambda: Neuron(0), ValueError, "nin must be a positive int"),
-        (lambda: Neuron(2.5), TypeError, "nin must be a positive int, got float"),
+        (lambda: Neuron(0), ValueError, "nin must be at least 1, got 0"),
+        (lambda: Neuron(2.5), TypeError, "nin must be an int, got float"),
         (lambda: Neuron(True), TypeError, "got bool"),
         (lambda: Neuron(2, activation="gelu"), ValueError, "activation must be one of"),
         (lambda: Neuron(2, nonlin=False, activation="tanh"), ValueError, "contradicts"),
         (lambda: Neuron(2, nonlin=1), TypeError, "nonlin must be a bool"),
         (lambda: Neuron(2, rng=42), TypeError, "rng must be a random.Random"),
-        (lambda: Layer(2, 0), ValueError, "nout must be a positive int"),
+        (lambda: Layer(2, 0), ValueError, "nout must be at least 1, got 0"),
         (lambda: MLP(2, []), ValueError, "at least one layer"),
         (lambda: MLP(2, 16), TypeError, "nouts must be a list"),
         (lambda: MLP(2, [4, -1]), ValueError, "each layer size"),
