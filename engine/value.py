@@ -811,8 +811,10 @@ def _record(
         d_second = None if local_grads is None or second is None else local_grads[1]
     e = t.entries
     node._tape = t
-    node._i = len(e) // _W
     e += (node.data, row, first, second, d_first, d_second, constant, _scope)
+    # The index is read after the append, with no call in between: another thread
+    # can only run at a call's end, so it cannot append between the two.
+    node._i = len(e) // _W - 1
 
 
 def _leaf(data: float) -> Value:
@@ -885,8 +887,8 @@ def _unary_method(row: Op):
         node = _new(Value)
         node.data = out
         node._tape = t
-        node._i = len(e) >> 3
         e += (out, row, first, None, local, None, None, _scope)
+        node._i = (len(e) >> 3) - 1  # after the append: see _record
         return node
 
     method.__name__ = row.name
@@ -927,8 +929,8 @@ def _binary_methods(row: Op):
             node = _new(Value)
             node.data = out
             node._tape = t
-            node._i = len(e) >> 3
             e += (out, row, first, second, d_self, d_other, None, _scope)
+            node._i = (len(e) >> 3) - 1  # after the append: see _record
             return node
         # A number on the right is a constant, kept as a bare float.
         c = other if type(other) is float else _to_float(other)
@@ -947,8 +949,8 @@ def _binary_methods(row: Op):
         node = _new(Value)
         node.data = out
         node._tape = t
-        node._i = len(e) >> 3
         e += (out, row, first, None, d_self, None, c, _scope)
+        node._i = (len(e) >> 3) - 1  # after the append: see _record
         return node
 
     def reflected(self: Value, other: object) -> Value:

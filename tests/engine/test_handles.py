@@ -150,3 +150,43 @@ def test_a_graph_survives_pickling_and_deep_copies():
         assert leaf.label == "x" and leaf is not x
         assert leaf.grad == 2.0 * (1.0 - math.tanh(1.4) ** 2)
     assert x.grad == 0.0  # the original graph is untouched
+
+
+def test_threads_building_graphs_at_once_get_their_own_entries_right(monkeypatch):
+    # Leaf-only ops of every thread go on the same current tape, so an entry's index
+    # must be read after its own append: a thread switch can come right after a
+    # call returns (len() here), and another thread may append then. A len() that
+    # yields to the other threads once it has its answer makes that switch happen
+    # every time.
+    import builtins
+    import threading
+    import time
+
+    import engine.value as value_module
+
+    def work(seed, out):
+        rng = random.Random(seed)
+        xs = [Value(rng.uniform(-1, 1)) for _ in range(3)]
+        acc = xs[0] * 0.0
+        for _ in range(40):
+            acc = acc + (xs[0] * xs[1] + xs[2] * 0.5).tanh() * xs[0]
+        acc.backward()
+        out[seed] = [x.grad for x in xs]
+
+    alone: dict = {}
+    for seed in range(4):
+        work(seed, alone)
+
+    def switching_len(obj):
+        n = builtins.len(obj)
+        time.sleep(0)  # let the other threads run, as a switch after the call would
+        return n
+
+    monkeypatch.setattr(value_module, "len", switching_len, raising=False)
+    together: dict = {}
+    threads = [threading.Thread(target=work, args=(seed, together)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert together == alone
