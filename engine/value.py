@@ -30,6 +30,7 @@ replayed, as PyTorch does with Python scalars.
 from __future__ import annotations
 
 import decimal
+import heapq
 import math
 import numbers
 import weakref
@@ -238,22 +239,25 @@ _W = 8  # list items per entry
 _DATA, _ROW, _P0, _P1, _L0, _L1, _CONST, _SCOPE = range(_W)
 _MANY = object()  # ``p1`` of an entry with more than two inputs
 
-#: A leaf-only op (``w * x`` of two parameters) starts a new tape once the current
-#: one holds this many list items (100,000 entries). It bounds what a long-lived
-#: Value can keep alive: a handle keeps its whole tape, so without the cap a
-#: forward pass repeated in a loop with one old result still held would all pile
-#: up on that result's tape.
+#: Every op is recorded on the *current* tape, the newest one. A new current tape
+#: starts when backward() retires the current one (so each training step has its
+#: own), when nothing holds the current one any more, and, at a leaf-only op
+#: (``w * x`` of two parameters), once it holds this many list items (100,000
+#: entries). A Value keeps its whole tape alive, and the cap bounds what an old
+#: result still held can keep: a loop of forward passes never piles up on its tape.
+#: An op reading a result of an older tape refers to that Value, as to a leaf.
 _TAPE_CAP = _W * 100_000
 
 
 class _Tape:
     """The record of one computation: entries in creation order (see above)."""
 
-    __slots__ = ("entries", "serial", "grads", "labels", "views", "__weakref__")
+    __slots__ = ("entries", "serial", "open", "grads", "labels", "views", "__weakref__")
 
     def __init__(self, serial: int) -> None:
         self.entries: list = []
         self.serial = serial  # tapes made later have larger serials
+        self.open = True  # True while this is the current tape
         self.grads: list | None = None  # per entry, from the latest backward pass
         self.labels: dict[int, str] | None = None
         self.views: weakref.WeakValueDictionary | None = None
@@ -261,10 +265,17 @@ class _Tape:
     def __getstate__(self) -> tuple:
         # The cache of views holds weak references, which cannot be pickled (and
         # need not be: it refills on demand).
-        return (self.entries, self.serial, self.grads, self.labels)
+        return (self.entries, self.grads, self.labels)
 
     def __setstate__(self, state: tuple) -> None:
-        self.entries, self.serial, self.grads, self.labels = state
+        # A copy (pickle, deepcopy) is a new tape: newer than every tape so far,
+        # and never the current one. Copies of the tapes it refers to are made
+        # first, so they stay older.
+        global _serial
+        self.entries, self.grads, self.labels = state
+        _serial += 1
+        self.serial = _serial
+        self.open = False
         self.views = None
 
     def view(self, i: int) -> Value:
@@ -289,14 +300,15 @@ def _no_tape() -> None:
     return None
 
 
-# Ops whose inputs are all leaves or numbers go on the current tape. It is held
-# weakly (the Values on it keep it alive), and backward() retires it, so each
-# training step starts a fresh tape.
+# The current tape (see _TAPE_CAP) is held weakly: the Values on it keep it alive.
 _current = _no_tape
 
 
 def _fresh_tape() -> _Tape:
     global _serial, _current
+    old = _current()
+    if old is not None:
+        old.open = False
     _serial += 1
     t = _Tape(_serial)
     _current = weakref.ref(t)
@@ -304,7 +316,9 @@ def _fresh_tape() -> _Tape:
 
 
 def _retire(t: _Tape) -> None:
+    """backward() ran on ``t``: the next op starts a new tape (a new training step)."""
     global _current
+    t.open = False
     if _current() is t:
         _current = _no_tape
 
@@ -576,18 +590,18 @@ class Value:
         if t is None:
             self._g += seed
             return
-        _retire(t)  # the next leaf-only op starts a new tape (a new training step)
+        _retire(t)
         grads = [None] * (self._i + 1)
         grads[self._i] = 0.0 + seed
-        deferred: dict = {}
+        deferred = _Deferred()
         while True:
             _backprop(t, grads, deferred)
-            if not deferred:
+            if not deferred.heap:
                 return
             # Gradients that reached Values recorded on older tapes: continue on the
             # newest of those tapes (a tape never refers to a newer one).
-            t = max(deferred, key=_serial_of)
-            seeds = deferred.pop(t)
+            _, t = heapq.heappop(deferred.heap)
+            seeds = deferred.seeds.pop(t)
             grads = [None] * (max(seeds) + 1)
             for i, g in seeds.items():
                 grads[i] = g
@@ -606,8 +620,10 @@ class Value:
         names = _display_names(order)
         if self._tape is not None:
             _retire(self._tape)
-        for t, size in _tape_sizes(order).items():
-            t.grads = [None] * size  # intermediates start again from 0
+        for node in order:  # the intermediates this pass reaches start again from 0
+            t = node._tape
+            if t is not None:
+                _clear_grad(t, node._i)
         self.grad += seed
         root_name = names[self]
         index = 0
@@ -674,6 +690,15 @@ def _serial_of(t: _Tape) -> int:
     return t.serial
 
 
+def _clear_grad(t: _Tape, i: int) -> None:
+    grads = t.grads
+    if grads is None:
+        grads = t.grads = []
+    if len(grads) <= i:
+        grads.extend([None] * (i + 1 - len(grads)))
+    grads[i] = None
+
+
 def _canonical(v: Value) -> Value:
     """A leaf as it is; a result recorded on another tape as that tape's view."""
     t = v._tape
@@ -691,16 +716,26 @@ def _missing_local_grads(node: Value) -> None:
 # -- backprop over a tape ----------------------------------------------------------
 
 
-def _backprop(t: _Tape, grads: list, deferred: dict) -> None:
+class _Deferred:
+    """Gradients waiting for older tapes: ``seeds[tape][index]``, and a heap of
+    those tapes, newest first."""
+
+    __slots__ = ("seeds", "heap")
+
+    def __init__(self) -> None:
+        self.seeds: dict[_Tape, dict[int, float]] = {}
+        self.heap: list[tuple[int, _Tape]] = []
+
+
+def _backprop(t: _Tape, grads: list, deferred: _Deferred) -> None:
     """The chain rule over tape ``t``, from its last seeded entry down to its first.
 
     ``grads[i]`` holds d(root)/d(entry i) once every later entry has passed its
     share back; None marks an entry the root does not depend on. Each edge applies
     ``dc/ds += dc/dz · dz/ds``: into ``grads`` for an input on this tape, into
-    ``leaf.grad`` for a leaf, and into ``deferred[tape][index]`` for a Value on an
+    ``leaf.grad`` for a leaf, and into ``deferred`` for a Value on an
     older tape.
     """
-    t.grads = grads
     n = len(grads)
     end = n * _W
     entries = t.entries
@@ -739,9 +774,19 @@ def _backprop(t: _Tape, grads: list, deferred: dict) -> None:
         if locals0[i] is not None:
             raise
         _missing_local_grads(t.view(i))  # None * g: Value(...) built without local_grads
+    # Entries this pass reached show its gradients; the others keep theirs.
+    old = t.grads
+    if old is None:
+        t.grads = grads
+        return
+    if len(old) < n:
+        old.extend([None] * (n - len(old)))
+    for i, g in enumerate(grads):
+        if g is not None:
+            old[i] = g
 
 
-def _accumulate(parent: object, c: float, grads: list, deferred: dict) -> None:
+def _accumulate(parent: object, c: float, grads: list, deferred: _Deferred) -> None:
     if type(parent) is int:
         old = grads[parent]
         grads[parent] = 0.0 + c if old is None else old + c
@@ -751,21 +796,14 @@ def _accumulate(parent: object, c: float, grads: list, deferred: dict) -> None:
         _defer(deferred, parent, c)
 
 
-def _defer(deferred: dict, node: Value, c: float) -> None:
-    seeds = deferred.get(node._tape)
+def _defer(deferred: _Deferred, node: Value, c: float) -> None:
+    t = node._tape
+    seeds = deferred.seeds.get(t)
     if seeds is None:
-        seeds = deferred[node._tape] = {}
+        seeds = deferred.seeds[t] = {}
+        heapq.heappush(deferred.heap, (-t.serial, t))
     old = seeds.get(node._i)
     seeds[node._i] = 0.0 + c if old is None else old + c
-
-
-def _tape_sizes(order: list[Value]) -> dict[_Tape, int]:
-    sizes: dict[_Tape, int] = {}
-    for v in order:
-        t = v._tape
-        if t is not None and sizes.get(t, 0) <= v._i:
-            sizes[t] = v._i + 1
-    return sizes
 
 
 # -- recording ops ----------------------------------------------------------------
@@ -777,18 +815,13 @@ def _record(
     """Append ``node``'s entry to a tape and make ``node`` its handle.
 
     The general path: any number of inputs, on any tapes. The entry goes on the
-    newest tape among the inputs' (a tape then never refers to a newer one), or on
-    the current tape when every input is a leaf.
+    current tape, which is newer than every input's (so a tape never refers to a
+    newer one); inputs from other tapes are referred to as Values.
     """
-    t = None
-    for v in inputs:
-        u = v._tape
-        if u is not None and (t is None or u.serial > t.serial):
-            t = u
-    if t is None:
-        t = _current()
-        if t is None or len(t.entries) > _TAPE_CAP:
-            t = _fresh_tape()
+    newest = max((v._tape.serial for v in inputs if v._tape is not None), default=0)
+    t = _current()
+    if t is None or len(t.entries) >= _TAPE_CAP or t.serial < newest:
+        t = _fresh_tape()
     refs = []
     for v in inputs:
         u = v._tape
@@ -879,10 +912,12 @@ def _unary_method(row: Op):
         if t is None:  # a leaf: record on the current tape
             first = self
             t = _current()
-            if t is None or len(t.entries) > _TAPE_CAP:
+            if t is None or len(t.entries) >= _TAPE_CAP:
                 t = _fresh_tape()
-        else:
+        elif t.open:  # a result on the current tape
             first = self._i
+        else:  # a result of an older tape
+            return _make(row, out, (self,), (local,), None)
         e = t.entries
         node = _new(Value)
         node.data = out
@@ -911,19 +946,21 @@ def _binary_methods(row: Op):
                     first = self
                     second = other
                     t = _current()
-                    if t is None or len(t.entries) > _TAPE_CAP:
+                    if t is None or len(t.entries) >= _TAPE_CAP:
                         t = _fresh_tape()
-                else:
+                elif t.open:
                     first = self._i
                     second = other._i
-            elif t is None:
+                else:
+                    return _make(row, out, (self, other), (d_self, d_other), None)
+            elif t is None and u.open:
                 first = self
                 second = other._i
                 t = u
-            elif u is None:
+            elif u is None and t.open:
                 first = self._i
                 second = other
-            else:  # results on two different tapes
+            else:  # a result of an older tape is involved
                 return _make(row, out, (self, other), (d_self, d_other), None)
             e = t.entries
             node = _new(Value)
@@ -941,10 +978,12 @@ def _binary_methods(row: Op):
         if t is None:
             first = self
             t = _current()
-            if t is None or len(t.entries) > _TAPE_CAP:
+            if t is None or len(t.entries) >= _TAPE_CAP:
                 t = _fresh_tape()
-        else:
+        elif t.open:
             first = self._i
+        else:
+            return _make(row, out, (self,), (d_self,), c)
         e = t.entries
         node = _new(Value)
         node.data = out
@@ -1062,9 +1101,10 @@ def _walk(root: Value) -> _Walk:
     # Mark what root depends on, newest tape first, each tape from its end.
     marks: dict[_Tape, bytearray] = {t: bytearray(root._i + 1)}
     marks[t][root._i] = 1
-    walked: list[_Tape] = []
-    while len(walked) < len(marks):
-        t = max((u for u in marks if u not in walked), key=_serial_of)
+    walked: list[_Tape] = []  # newest first
+    heap = [(-t.serial, t)]
+    while heap:
+        _, t = heapq.heappop(heap)
         walked.append(t)
         mark = marks[t]
         entries = t.entries
@@ -1078,6 +1118,7 @@ def _walk(root: Value) -> _Walk:
                     other = marks.get(ref._tape)
                     if other is None:
                         other = marks[ref._tape] = bytearray(len(ref._tape.entries) // _W)
+                        heapq.heappush(heap, (-ref._tape.serial, ref._tape))
                     other[ref._i] = 1
     # Emit oldest tape first, each in creation order, leaves before first use.
     items, parents, rows, constants = walk.items, walk.parents, walk.rows, walk.constants

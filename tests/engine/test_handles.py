@@ -7,6 +7,7 @@ import re
 import struct
 import weakref
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -221,3 +222,31 @@ def test_a_graph_spanning_several_tapes_draws_like_one_built_on_one_tape():
     assert edges_one == edges_two
     values = lambda nodes: sorted(re.findall(r"data [-0-9.e]+ \| grad [-0-9.e]+", "".join(nodes)))
     assert values(nodes_one) == values(nodes_two) and len(values(nodes_one)) == 8
+
+
+@pytest.mark.parametrize("first_backward_before_building_l2", [True, False])
+def test_a_backward_pass_leaves_the_gradients_of_other_graphs_alone(
+    first_backward_before_building_l2,
+):
+    a, b = Value(2.0), Value(3.0)
+    x = a * b
+    l1 = x * 3.0
+    if first_backward_before_building_l2:
+        l1.backward()
+    l2 = (a + b) * 2.0  # on the same tape as l1, or on the next one
+    if not first_backward_before_building_l2:
+        l1.backward()
+    l2.backward()
+    assert (x.grad, l1.grad) == (3.0, 1.0)  # x and l1 are not in l2's graph
+    assert l2.grad == 1.0 and l2.parents[0].grad == 2.0
+
+
+def test_drawing_a_backprop_step_changes_no_gradient():
+    a, b = Value(1.0), Value(2.0)
+    x = a * b
+    l1 = x * 3.0
+    l2 = x + b
+    l1.backward()
+    before = (l1.grad, x.grad, a.grad, b.grad, l2.grad)
+    engine.draw(l2, step=0)
+    assert (l1.grad, x.grad, a.grad, b.grad, l2.grad) == before

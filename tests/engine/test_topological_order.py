@@ -165,10 +165,69 @@ def test_the_current_tape_is_freed_with_its_values():
     assert len(z._tape.entries) == value_module._W  # a fresh tape
 
 
-def test_a_held_value_keeps_its_tape_but_backward_retires_it():
+def test_backward_retires_the_tape_and_later_ops_refer_to_its_results():
     x = Value(2.0)
     y = x * 3.0
-    assert (x * 4.0)._tape is y._tape  # leaf-only ops share the current tape
+    assert (x * 4.0)._tape is y._tape  # ops share the current tape
     y.backward()
     assert (x * 4.0)._tape is not y._tape  # a new step starts a new tape
-    assert (y * 2.0)._tape is y._tape  # ops on y still go on y's tape
+    z = y * 2.0
+    assert z._tape is not y._tape  # even an op on y: y is read like a leaf
+    assert z.parents == (y,)
+    size = len(y._tape.entries)
+    z.backward()
+    assert len(y._tape.entries) == size  # nothing was added to y's tape
+    assert x.grad == 3.0 + 6.0  # y.backward(), then z.backward() through y
+
+
+def test_a_kept_result_does_not_collect_every_later_step():
+    # A result made once and kept (a constant, a normalised input) is read by every
+    # training step; each step's graph must still be freed with its loss.
+    scale = Value(2.0) * Value(3.0)
+    w = Value(0.5)
+    tapes, sizes = [], []
+    for step in range(50):
+        x = Value(float(step % 7))
+        loss = ((x * scale) * w - 1.0) ** 2
+        loss.backward()
+        tapes.append(weakref.ref(loss._tape))
+        sizes.append(len(scale._tape.entries))
+        w.grad = 0.0
+    # The first step shared scale's tape (it was still the current one); after
+    # that, scale's tape takes nothing more.
+    assert sizes == [sizes[0]] * 50
+    del loss, x
+    assert all(t() is None for t in tapes[1:])  # every later step's tape was freed
+
+
+def test_a_chain_of_many_tapes_walks_and_backpropagates():
+    # A running total kept as a Value: every step's tape refers to the previous one.
+    w, x = Value(0.5), Value(2.0)
+    total = 0.0
+    for _ in range(2000):
+        loss = (w * x - 1.0) ** 2
+        loss.backward()
+        total = total + loss
+    order = engine.topological_order(total)
+    assert len({v._tape for v in order if not v.is_leaf}) > 2000
+    assert_topological(order, total)
+    w.grad = 0.0
+    total.backward()
+    assert w.grad == pytest.approx(2000 * 2 * (0.5 * 2.0 - 1.0) * 2.0)
+
+
+def test_copies_of_a_graph_mix_with_the_original():
+    import copy
+    import pickle
+
+    for clone in (copy.deepcopy, lambda v: pickle.loads(pickle.dumps(v))):
+        a, b = Value(1.5), Value(-2.0)
+        x = a * b
+        x2 = clone(x)
+        y = x * x2
+        z = x2 * y
+        z.backward()
+        assert z.grad == 1.0
+        # z = x · x2², and the copy x2 has leaves of its own: dz/da = x2² · b
+        assert a.grad == x2.data**2 * b.data == -18.0
+        assert_topological(engine.topological_order(z), z)
