@@ -195,16 +195,17 @@ class scope:
         if not isinstance(name, str) or not name:
             raise TypeError(f"scope name must be a non-empty str, got {name!r}")
         self.name = name
+        self._previous: list[Scope | None] = []  # a stack: one object may be re-entered
 
     def __enter__(self) -> Scope:
         global _scope
-        self._previous = _scope
+        self._previous.append(_scope)
         _scope = Scope(self.name, _scope)
         return _scope
 
     def __exit__(self, *exc_info: object) -> None:
         global _scope
-        _scope = self._previous
+        _scope = self._previous.pop()
 
 
 def current_scope() -> Scope | None:
@@ -349,6 +350,12 @@ def _to_float(data: object) -> float:
 
 _new = object.__new__
 
+_NO_CLOSURES = (
+    "tapegrad records local derivatives, not _backward closures: define an op as "
+    "Value(data, (x, y), 'name', local_grads=(d data/d x, d data/d y)) and backprop "
+    "applies the chain rule itself"
+)
+
 
 class Value:
     """A scalar node of the computation graph.
@@ -399,6 +406,8 @@ class Value:
             _record(self, _op or None, parents, local_grads, None)
             if label:
                 self.label = label
+            if _anomaly:
+                _check_anomaly(self, parents, local_grads or ())
         else:
             self._g = 0.0
             self._tape = None
@@ -421,6 +430,8 @@ class Value:
 
     @grad.setter
     def grad(self, value: float) -> None:
+        if value is None:  # PyTorch's "no gradient yet": the same as 0 here
+            value = 0.0
         t = self._tape
         if t is None:
             self._g = value
@@ -571,6 +582,14 @@ class Value:
         t = self._tape
         return object.__hash__(self) if t is None else hash((id(t), self._i))
 
+    @property
+    def _backward(self) -> None:
+        raise AttributeError(_NO_CLOSURES)
+
+    @_backward.setter
+    def _backward(self, fn: object) -> None:
+        raise AttributeError(_NO_CLOSURES)
+
     def __repr__(self) -> str:
         label = self.label
         if label:
@@ -585,7 +604,7 @@ class Value:
         latest pass; gradients of leaves accumulate across calls, as in PyTorch
         (clear them with ``zero_grad``). Works from any node, not only a loss.
         """
-        seed = _to_float(grad)
+        seed = _seed(grad)
         t = self._tape
         if t is None:
             self._g += seed
@@ -615,7 +634,7 @@ class Value:
         lecture's words. Exhausting the generator leaves exactly the gradients
         ``backward()`` leaves.
         """
-        seed = _to_float(grad)
+        seed = _seed(grad)
         order = topological_order(self)
         names = _display_names(order)
         if self._tape is not None:
@@ -676,10 +695,26 @@ class Value:
     def __truediv__(self, other: object) -> Value:
         if isinstance(other, Value):
             return self * other**-1.0
-        return self * safe_pow(_to_float(other), -1.0)
+        divisor = _to_float(other)
+        reciprocal = safe_pow(divisor, -1.0)
+        if _anomaly and math.isfinite(divisor) and not math.isfinite(reciprocal):
+            raise AnomalyError(
+                f"division by {divisor!r}: {self.label or '<unlabelled>'}={self.data!r} "
+                f"/ {divisor!r} multiplies by {reciprocal!r}"
+            )
+        return self * reciprocal
 
     def __rtruediv__(self, other: object) -> Value:
         return self**-1.0 * other
+
+
+def _seed(grad: object) -> float:
+    if isinstance(grad, Value) or isinstance(grad, bool) or not isinstance(grad, numbers.Real):
+        raise TypeError(
+            f"backward(grad=...) expects a real number, d(self)/d(self), got "
+            f"{type(grad).__name__}: {grad!r}"
+        )
+    return _to_float(grad)
 
 
 def _fmt(c: float) -> str:

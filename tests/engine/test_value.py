@@ -241,3 +241,47 @@ def test_micrograd_more_ops():
     assert abs(g.data - 24.70408163265306) < 1e-12
     assert abs(a.grad - 138.83381924198252) < 1e-10
     assert abs(b.grad - 645.5772594752186) < 1e-10
+
+
+def test_one_scope_object_may_be_entered_again_inside_itself():
+    s = engine.scope("block")
+    with s as outer:
+        with s as inner:
+            assert inner.path == "block.block"
+        assert engine.current_scope() is outer
+    assert engine.current_scope() is None
+    assert (Value(1.0) * 2.0).scope is None
+
+
+def test_anomaly_catches_division_by_a_zero_number_and_user_ops():
+    x = Value(1.0, label="one")
+    with engine.detect_anomaly():
+        with pytest.raises(engine.AnomalyError, match=r"division by 0.0: one=1.0 / 0.0"):
+            x / 0
+        with pytest.raises(engine.AnomalyError, match=r"'myop' .* non-finite local derivative"):
+            Value(1.0, (x,), "myop", local_grads=(math.inf,))
+        with pytest.raises(engine.AnomalyError, match=r"'myop' .* non-finite result"):
+            Value(math.nan, (x,), "myop", local_grads=(1.0,))
+    assert (x / 0).data == math.inf  # without detection: IEEE, as PyTorch
+
+
+def test_a_gradient_set_to_none_counts_as_zero():
+    p = Value(2.0)
+    p.grad = None  # PyTorch's way of clearing a gradient
+    assert p.grad == 0.0
+    (p * 3.0).backward()
+    assert p.grad == 3.0
+
+
+@pytest.mark.parametrize("seed", [None, "1", True, Value(1.0)])
+def test_a_bad_backward_seed_is_named_as_such(seed):
+    with pytest.raises(TypeError, match=r"backward\(grad=...\) expects a real number"):
+        (Value(1.0) * 2.0).backward(seed)
+
+
+def test_micrograd_style_closures_get_a_pointer_to_local_grads():
+    out = Value(1.0) * 2.0
+    with pytest.raises(AttributeError, match=r"local_grads=\(d data/d x"):
+        out._backward = lambda: None
+    with pytest.raises(AttributeError, match="not _backward closures"):
+        out._backward()
