@@ -108,6 +108,11 @@ def _mul(x, y):
     return x * y, y, x
 
 
+def _div_op(x, y):
+    # PyTorch's formulas: d/dx = 1/y and d/dy = -x/(y·y), so results match it bit for bit.
+    return _div(x, y), _div(1.0, y), _div(-x, y * y)
+
+
 def _pow(x, y):
     out = safe_pow(x, y)
     # d/dx x^y = y x^(y-1), and 0 when y == 0 (PyTorch's convention, so 0**0 has
@@ -210,6 +215,15 @@ OPS: dict[str, Op] = {
     for op in (
         Op("add", 2, _add, "+", "x + y;  d/dx = 1,  d/dy = 1", (_ANY, _ANY)),
         Op("mul", 2, _mul, "*", "x · y;  d/dx = y,  d/dy = x", (_ANY, _ANY)),
+        Op(
+            "div",
+            2,
+            _div_op,
+            "/",
+            "x / y;  d/dx = 1/y,  d/dy = -x/y²",
+            (_ANY, _ANY),
+            (0.0,),  # y = 0 is a pole
+        ),
         Op(
             "pow",
             2,

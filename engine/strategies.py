@@ -22,6 +22,7 @@ Requires the ``hypothesis`` package.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -64,6 +65,14 @@ def _inside(row: Op, args: tuple, margin: float) -> bool:
     return True
 
 
+_OPERATORS = {
+    "add": operator.add,
+    "mul": operator.mul,
+    "div": operator.truediv,
+    "pow": operator.pow,
+}
+
+
 @dataclass(frozen=True)
 class Expression:
     """A straight-line program over the op table, callable on Values.
@@ -85,12 +94,8 @@ class Expression:
             vals = [regs[i] if kind == "reg" else i for kind, i in operands]
             if OPS[name].arity == 1:
                 regs.append(getattr(vals[0], name)())
-            elif name == "add":
-                regs.append(vals[0] + vals[1])
-            elif name == "mul":
-                regs.append(vals[0] * vals[1])
-            else:
-                regs.append(vals[0] ** vals[1])
+            else:  # through the operator (x + y, 2.0 * x, x / y, ...)
+                regs.append(_OPERATORS[name](vals[0], vals[1]))
         return regs[-1]
 
     def __repr__(self) -> str:

@@ -37,7 +37,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from .ops import OPS, Op, safe_pow
+from .ops import OPS, Op
 
 __all__ = [
     "Value",
@@ -692,21 +692,6 @@ class Value:
     def __rsub__(self, other: object) -> Value:
         return (-self) + other
 
-    def __truediv__(self, other: object) -> Value:
-        if isinstance(other, Value):
-            return self * other**-1.0
-        divisor = _to_float(other)
-        reciprocal = safe_pow(divisor, -1.0)
-        if _anomaly and math.isfinite(divisor) and not math.isfinite(reciprocal):
-            raise AnomalyError(
-                f"division by {divisor!r}: {self.label or '<unlabelled>'}={self.data!r} "
-                f"/ {divisor!r} multiplies by {reciprocal!r}"
-            )
-        return self * reciprocal
-
-    def __rtruediv__(self, other: object) -> Value:
-        return self**-1.0 * other
-
 
 def _seed(grad: object) -> float:
     if isinstance(grad, Value) or isinstance(grad, bool) or not isinstance(grad, numbers.Real):
@@ -1040,6 +1025,7 @@ def _binary_methods(row: Op):
 _DUNDER = {
     "add": ("__add__", "__radd__"),
     "mul": ("__mul__", "__rmul__"),
+    "div": ("__truediv__", "__rtruediv__"),
     "pow": ("__pow__", "__rpow__"),
 }
 

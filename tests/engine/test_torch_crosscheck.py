@@ -17,6 +17,7 @@ POINTS_WITH_NAN = [*POINTS, math.nan]
 TORCH = {
     "add": torch.add,
     "mul": torch.mul,
+    "div": torch.div,
     "pow": torch.pow,
     "exp": torch.exp,
     "log": torch.log,
