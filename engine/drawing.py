@@ -807,6 +807,18 @@ class _Builder:
                         mirrored["attrs"].update(color=self.t["highlight"], penwidth="3.5")
 
 
+def _write_scope(graph, home: Scope | None, by_home, children, cluster_ids, t) -> None:
+    """The nodes of one scope, then each child scope as a nested cluster. (A module
+    function, not a recursive closure: that would be a reference cycle keeping the
+    drawn graph alive until the next garbage collection.)"""
+    for element in by_home.get(home, []):
+        graph.node(element["id"], **element["attrs"])
+    for s in children.get(home, []):
+        with graph.subgraph(name=f"cluster_{cluster_ids[s]}") as sub:
+            sub.attr(label=_plain(s.name), style="rounded", **t["cluster"])
+            _write_scope(sub, s, by_home, children, cluster_ids, t)
+
+
 def _emit(scene: _Scene, rankdir: str, t: dict) -> GraphDrawing:
     g = GraphDrawing(name="tapegrad", format="svg")
     g.attr(rankdir=rankdir, bgcolor=t["background"], fontcolor=t["text"], fontname="Helvetica")
@@ -837,15 +849,7 @@ def _emit(scene: _Scene, rankdir: str, t: dict) -> GraphDrawing:
         children.setdefault(s.parent, []).append(s)
     cluster_ids = {s: i for i, s in enumerate(scopes)}
 
-    def write(graph, home: Scope | None) -> None:
-        for element in by_home.get(home, []):
-            graph.node(element["id"], **element["attrs"])
-        for s in children.get(home, []):
-            with graph.subgraph(name=f"cluster_{cluster_ids[s]}") as sub:
-                sub.attr(label=_plain(s.name), style="rounded", **t["cluster"])
-                write(sub, s)
-
-    write(g, None)
+    _write_scope(g, None, by_home, children, cluster_ids, t)
     for edge in scene.edges:
         g.edge(edge["src"], edge["dst"], **edge["attrs"])
     return g

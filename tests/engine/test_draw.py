@@ -657,3 +657,21 @@ def test_a_collapse_name_that_matches_nothing_is_an_error():
     with pytest.raises(ValueError, match="it has no scopes"):
         engine.draw(x * 3.0, collapse=["layers"])
     assert "layers.0" in engine.draw(y, collapse="layers").source
+
+
+def test_a_drawing_does_not_keep_its_graph_alive():
+    import gc
+    import weakref
+
+    x = Value(1.0)
+    y = (x * 2.0).tanh()
+    tape = weakref.ref(y._tape)
+    was_enabled = gc.isenabled()
+    gc.disable()  # freed by reference counting, without waiting for the collector
+    try:
+        drawing = engine.draw(y)
+        del drawing, y
+        assert tape() is None
+    finally:
+        if was_enabled:
+            gc.enable()
