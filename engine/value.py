@@ -279,11 +279,15 @@ class _Tape:
         self.open = False
         self.views = None
 
-    def view(self, i: int) -> Value:
-        """The canonical Value for entry ``i`` while one is alive, else a new one."""
+    def _views(self) -> weakref.WeakValueDictionary:
         views = self.views
         if views is None:
             views = self.views = weakref.WeakValueDictionary()
+        return views
+
+    def view(self, i: int) -> Value:
+        """The canonical Value for entry ``i`` while one is alive, else a new one."""
+        views = self._views()
         v = views.get(i)
         if v is None:
             v = _new(Value)
@@ -706,10 +710,6 @@ def _fmt(c: float) -> str:
     return str(int(c)) if c == int(c) and abs(c) < 1e15 else repr(c)
 
 
-def _serial_of(t: _Tape) -> int:
-    return t.serial
-
-
 def _clear_grad(t: _Tape, i: int) -> None:
     grads = t.grads
     if grads is None:
@@ -842,18 +842,7 @@ def _record(
     t = _current()
     if t is None or len(t.entries) >= _TAPE_CAP or t.serial < newest:
         t = _fresh_tape()
-    refs = []
-    for v in inputs:
-        u = v._tape
-        if u is t:
-            refs.append(v._i)
-        else:
-            if u is not None:  # a result on an older tape: its handle is the canonical one
-                views = u.views
-                if views is None:
-                    views = u.views = weakref.WeakValueDictionary()
-                v = views.setdefault(v._i, v)
-            refs.append(v)
+    refs = [v._i if v._tape is t else v for v in inputs]
     if len(refs) > 2:
         first, second = tuple(refs), _MANY
         d_first, d_second = local_grads, None
@@ -1074,9 +1063,7 @@ def topological_order(root: Value) -> list[Value]:
         raise TypeError(f"expected a Value, got {type(root).__name__}")
     t = root._tape
     if t is not None:
-        if t.views is None:
-            t.views = weakref.WeakValueDictionary()
-        t.views[root._i] = root  # the caller's own object stands for its entry
+        t._views()[root._i] = root  # the caller's own object stands for its entry
     return _walk(root).values()
 
 

@@ -52,7 +52,7 @@ import engine
 from engine import Value
 
 from . import _checks, losses
-from .layers import _check_count, _check_rng, check_inputs
+from .layers import _check_rng, check_inputs
 from .module import Module
 
 __all__ = ["LinearUnit", "Perceptron", "Adaline", "LogisticRegression", "train_rule"]
@@ -72,7 +72,7 @@ class LinearUnit(Module):
     binary_labels = True
 
     def __init__(self, nin: int, init: str = "zeros", rng: random.Random | None = None) -> None:
-        nin = _check_count(nin, "nin")
+        nin = _checks.count(nin, "nin")
         if init not in _INITS:
             raise ValueError(f"init must be one of {_INITS}, got {init!r}")
         source = _check_rng(rng)
@@ -124,7 +124,7 @@ class LinearUnit(Module):
         Returns the error ``y − ỹ`` (0 means the sample taught nothing).
         """
         y = self._check_label(y)
-        lr = _check_lr(lr)
+        lr = _checks.positive(lr, "lr")
         error = y - self.predict(x)
         step = lr * error
         for wi, xi in zip(self.w, x):
@@ -211,8 +211,8 @@ def train_rule(
             f"train_rule needs a Perceptron, Adaline or LogisticRegression, got {model!r}"
         )
     X, y = check_dataset(X, y)
-    lr = _check_lr(lr)
-    epochs = _check_count(epochs, "epochs")
+    lr = _checks.positive(lr, "lr")
+    epochs = _checks.count(epochs, "epochs")
     # Every sample and label checked before the first update, so a bad one cannot
     # leave the model half-trained.
     for xi, yi in zip(X, y):
@@ -239,7 +239,3 @@ def train_rule(
 
 def _number(x: object) -> float:
     return x.data if isinstance(x, Value) else float(x)  # type: ignore[arg-type]
-
-
-def _check_lr(lr: object) -> float:
-    return _checks.positive(lr, "lr")

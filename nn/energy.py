@@ -66,10 +66,6 @@ MAX_EXACT_UNITS = 16
 # -- argument checks --------------------------------------------------------------
 
 
-def _check_units(n: object, what: str) -> int:
-    return _checks.count(n, f"{what}: n")
-
-
 def _spins(y: object, n: int, name: str) -> tuple[int, ...]:
     """A state of ``n`` units, each -1 or +1 (ints or floats equal to ±1, not bools)."""
     if isinstance(y, (str, bytes)) or not isinstance(y, Sequence):
@@ -245,7 +241,7 @@ class Hopfield(_EnergyModel):
     """
 
     def __init__(self, n: int) -> None:
-        self.n = _check_units(n, "Hopfield")
+        self.n = _checks.count(n, "Hopfield: n")
         self.w = _symmetric_weights(self.n)
         self.b: list[Value] = []
 
@@ -366,7 +362,7 @@ class BoltzmannMachine(_EnergyModel):
     """
 
     def __init__(self, n: int, bias: bool = True) -> None:
-        n = _check_units(n, "BoltzmannMachine")
+        n = _checks.count(n, "BoltzmannMachine: n")
         if n > MAX_EXACT_UNITS:
             raise ValueError(
                 f"BoltzmannMachine computes Z exactly by enumerating all 2**n states; "

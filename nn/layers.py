@@ -52,10 +52,6 @@ ACTIVATIONS = {
 _TITLES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "sign": "Sign", "linear": "Linear"}
 
 
-def _check_count(value: object, what: str) -> int:
-    return _checks.count(value, what)
-
-
 def _check_activation(activation: object) -> str:
     if activation not in ACTIVATIONS:
         raise ValueError(
@@ -113,7 +109,7 @@ class Neuron(Module):
         activation: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        nin = _check_count(nin, "nin")
+        nin = _checks.count(nin, "nin")
         if not isinstance(nonlin, bool):
             raise TypeError(f"nonlin must be a bool, got {type(nonlin).__name__}: {nonlin!r}")
         if activation is None:
@@ -148,8 +144,8 @@ class Layer(Module):
     :class:`Neuron`. Returns a list of ``nout`` Values, or one Value if ``nout == 1``."""
 
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
-        nin = _check_count(nin, "nin")
-        nout = _check_count(nout, "nout")
+        nin = _checks.count(nin, "nin")
+        nout = _checks.count(nout, "nout")
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
 
     def forward(self, x: Sequence) -> Value | list[Value]:
@@ -185,14 +181,14 @@ class MLP(Module):
         output_activation: str = "linear",
         rng: random.Random | None = None,
     ) -> None:
-        nin = _check_count(nin, "nin")
+        nin = _checks.count(nin, "nin")
         if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence):
             raise TypeError(
                 f"nouts must be a list of layer sizes, got {type(nouts).__name__}: {nouts!r}"
             )
         if not nouts:
             raise ValueError("nouts must list at least one layer size, got []")
-        sizes = [nin] + [_check_count(n, "each layer size in nouts") for n in nouts]
+        sizes = [nin] + [_checks.count(n, "each layer size in nouts") for n in nouts]
         _check_activation(activation)
         _check_activation(output_activation)
         _check_rng(rng)
