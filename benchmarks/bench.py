@@ -38,15 +38,15 @@ import sys
 import time
 import tracemalloc
 
-import engine
-from engine import Value
+from tapegrad import engine
+from tapegrad.engine import Value
 
 try:
     from micrograd.engine import Value as MGValue
 except ImportError:  # pragma: no cover - the bench extra is missing
     sys.exit("benchmarks need micrograd: pip install -e '.[bench]'  (micrograd==0.1.0)")
 
-import nn
+from tapegrad import nn
 
 DEFAULT_RECURSION_LIMIT = sys.getrecursionlimit()
 

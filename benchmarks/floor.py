@@ -24,7 +24,7 @@ import gc
 import math
 import time
 
-from engine import Value
+from tapegrad.engine import Value
 
 N = 100_000
 _new = object.__new__

@@ -5,7 +5,7 @@ of them as every op runs; :meth:`Value.backward` walks the graph in reverse
 topological order and applies the chain rule one edge at a time. Every primitive is
 one row of :data:`OPS`.
 
-    >>> from engine import Value
+    >>> from tapegrad.engine import Value
     >>> x = Value(2.0, label="x")
     >>> y = (x * x + 1).tanh()
     >>> y.backward()
@@ -64,7 +64,7 @@ def __getattr__(name: str):
         from . import drawing
 
         return getattr(drawing, name)
-    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    raise AttributeError(f"module 'tapegrad.engine' has no attribute {name!r}")
 
 
 __all__ = [

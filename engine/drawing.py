@@ -38,10 +38,10 @@ seeded with 1 at the cost, each node ``dc/ds`` fed by the derivative modules of 
 functions that used ``s``.
 
 Same graph, same arguments, byte-identical DOT: node names come from each Value's
-index in :func:`engine.topological_order`, never from ``id()``.
+index in :func:`tapegrad.engine.topological_order`, never from ``id()``.
 
 Images need a ``dot`` program: a system Graphviz if there is one, else the
-``graphviz-pure`` wheel that ``pip install tapegrad`` brings (see :mod:`engine._dot`).
+``graphviz-pure`` wheel that ``pip install tapegrad`` brings (see :mod:`tapegrad.engine._dot`).
 :func:`save_graph` picks the format from the file name and writes DOT text without any.
 """
 

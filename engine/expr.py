@@ -11,7 +11,7 @@ The text is parsed with :mod:`ast` and only a whitelist is accepted:
 * variable names bound in ``values``;
 * ``+ - * / **`` and unary ``-`` / ``+``;
 * calls of the op table's names with positional arguments: ``tanh(s)``,
-  ``exp(x)``, ``pow(x, 3)``, ``relu(x)``, ... (see :data:`engine.OPS`).
+  ``exp(x)``, ``pow(x, 3)``, ``relu(x)``, ... (see :data:`tapegrad.engine.OPS`).
 
 Nothing is ever evaluated by Python: attribute access, subscripts, keyword
 arguments, comparisons and every other construct are refused with an

@@ -2,7 +2,7 @@
 
 Each accepts Values or plain numbers. Numbers next to a Value are constants; when
 every input is a number the result is a new leaf Value. These functions are made
-from :data:`engine.ops.OPS`, so a new row gets its function here automatically.
+from :data:`tapegrad.engine.ops.OPS`, so a new row gets its function here automatically.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ holds everything about the op in one place:
 Adding an op means adding a row: the ``Value`` operator methods, the functional
 forms (``engine.exp(x)``) and the per-op tests are all generated from this table.
 Composite operations (subtraction, division, negation, reflected operators) are
-written in terms of these primitives in :mod:`engine.value`.
+written in terms of these primitives in :mod:`tapegrad.engine.value`.
 
 Semantics follow PyTorch's float64 results: IEEE ``inf``/``nan`` instead of Python
 exceptions, and PyTorch's conventions at kinks (``relu'(0) = 0``, ``abs'(0) = 0``,

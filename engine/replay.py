@@ -15,7 +15,7 @@ pass in tape order, then one line per edge of the backward pass::
 
 Replaying it creates no Value objects and walks no graph, so a step costs a few
 times the bare arithmetic (``benchmarks/``). The code is the tape: every op is
-evaluated by its row of :data:`engine.ops.OPS` (``fn`` returns the result and the
+evaluated by its row of :data:`tapegrad.engine.ops.OPS` (``fn`` returns the result and the
 local derivatives), so ops whose derivative depends on the input -- relu, abs,
 sign -- are re-evaluated at every replay. ``add`` and ``mul`` are written inline
 as ``+`` and ``*`` (a test checks them bit for bit against their rows). Gradients

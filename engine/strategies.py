@@ -3,8 +3,8 @@
 Import them in your own tests::
 
     from hypothesis import given
-    from engine import gradcheck
-    from engine.strategies import expressions
+    from tapegrad.engine import gradcheck
+    from tapegrad.engine.strategies import expressions
 
     @given(expressions())
     def test_backprop_matches_central_differences(expr):

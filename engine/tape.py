@@ -7,7 +7,7 @@ value and its local derivatives. It prints as a table in the terminal and render
 as an HTML table in Jupyter.
 
 An entry holds everything needed to run it again with new leaf values: the op's row
-of :data:`engine.ops.OPS`, the input indices and the constant. Replaying a tape is
+of :data:`tapegrad.engine.ops.OPS`, the input indices and the constant. Replaying a tape is
 forward over the entries, then backward over them in reverse.
 """
 

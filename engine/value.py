@@ -533,7 +533,7 @@ class Value:
 
     @property
     def op_row(self) -> Op | None:
-        """The row of :data:`engine.ops.OPS` that made this Value, if any."""
+        """The row of :data:`tapegrad.engine.ops.OPS` that made this Value, if any."""
         row = self._row
         return row if isinstance(row, Op) else None
 

@@ -4,22 +4,22 @@ Everything here is built from the engine's public API (``engine.Value`` and its 
 so every model, loss and training step can be inspected node by node.
 
     >>> import random
-    >>> from nn import MLP, fit, moons
+    >>> from tapegrad.nn import MLP, fit, moons
     >>> X, y = moons(60, seed=0)
     >>> model = MLP(2, [8, 8, 1], rng=random.Random(0))
     >>> history = fit(model, X, y, optimizer="adam", lr=0.05, epochs=5, progress=False)
     >>> history.epochs
     5
 
-* :mod:`nn.module` -- :class:`Module`: parameters, ``zero_grad``, scopes, config;
-* :mod:`nn.layers` -- :class:`Neuron`, :class:`Layer`, :class:`MLP` (micrograd's);
-* :mod:`nn.classic` -- :class:`Perceptron`, :class:`Adaline`, :class:`LogisticRegression`;
-* :mod:`nn.losses` -- per-sample losses and the average loss over a set;
-* :mod:`nn.optim` -- :class:`SGD` and :class:`Adam`;
-* :mod:`nn.data` -- seeded toy datasets and a mini-batch iterator;
-* :mod:`nn.train` -- :func:`fit` and :func:`accuracy`.
-* :mod:`nn.energy` -- :class:`Hopfield` and :class:`BoltzmannMachine` (energy models);
-* :mod:`nn.serialize` -- safe JSON :func:`save` / :func:`load` (:class:`ModelFileError`).
+* :mod:`tapegrad.nn.module` -- :class:`Module`: parameters, ``zero_grad``, scopes, config;
+* :mod:`tapegrad.nn.layers` -- :class:`Neuron`, :class:`Layer`, :class:`MLP` (micrograd's);
+* :mod:`tapegrad.nn.classic` -- :class:`Perceptron`, :class:`Adaline`, :class:`LogisticRegression`;
+* :mod:`tapegrad.nn.losses` -- per-sample losses and the average loss over a set;
+* :mod:`tapegrad.nn.optim` -- :class:`SGD` and :class:`Adam`;
+* :mod:`tapegrad.nn.data` -- seeded toy datasets and a mini-batch iterator;
+* :mod:`tapegrad.nn.train` -- :func:`fit` and :func:`accuracy`.
+* :mod:`tapegrad.nn.energy` -- :class:`Hopfield` and :class:`BoltzmannMachine` (energy models);
+* :mod:`tapegrad.nn.serialize` -- safe JSON :func:`save` / :func:`load` (:class:`ModelFileError`).
 """
 
 from .classic import Adaline, LinearUnit, LogisticRegression, Perceptron, train_rule

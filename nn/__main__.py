@@ -1,7 +1,7 @@
-"""``python -m nn`` runs the ``tapegrad`` command line."""
+"""``python -m tapegrad.nn`` runs the ``tapegrad`` command line."""
 
 import sys
 
-from nn.cli import main
+from tapegrad.nn.cli import main
 
 sys.exit(main())

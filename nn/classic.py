@@ -48,8 +48,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-import engine
-from engine import Value
+from tapegrad import engine
+from tapegrad.engine import Value
 
 from . import _checks, losses
 from .layers import _check_rng, check_inputs
@@ -201,7 +201,7 @@ def train_rule(
     ``batch_size=1`` is the slides' SGD (one sample, one update), ``None`` full-batch
     gradient descent, anything else mini-batches; a batch applies the *average* of its
     samples' updates, ``w ← w + η/B Σ_p (y_p − ỹ_p) x_p``, which is the gradient step on
-    the average loss. Batches are drawn exactly as :func:`nn.train.fit` draws them, so
+    the average loss. Batches are drawn exactly as :func:`tapegrad.nn.train.fit` draws them, so
     both give the same weights.
     """
     from .data import batches, check_dataset

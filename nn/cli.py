@@ -1,6 +1,6 @@
 """The ``tapegrad`` command line.
 
-Each subcommand lives in its own module under :mod:`nn.commands` and registers
+Each subcommand lives in its own module under :mod:`tapegrad.nn.commands` and registers
 itself with ``register(subparsers)``; ``main`` parses arguments and turns every
 user error into a one-line message and a non-zero exit code, never a traceback.
 """
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        importlib.import_module(f"nn.commands.{name}").register(sub)
+        importlib.import_module(f"tapegrad.nn.commands.{name}").register(sub)
     return parser
 
 

@@ -15,7 +15,7 @@ that sum::
     E(y) = -½ Σ_{i≠j} y_i w_ij y_j  -  Σ_i b_i y_i   =  -Σ_{i<j} w_ij y_i y_j  -  Σ_i b_i y_i
 
 (the Hopfield network has no biases ``b``). Each symmetric pair is *one* parameter:
-``model.w[i][j]`` and ``model.w[j][i]`` are the same :class:`engine.Value`, and
+``model.w[i][j]`` and ``model.w[j][i]`` are the same :class:`tapegrad.engine.Value`, and
 :meth:`Module.named_parameters` lists it once, as ``w.i.j`` with ``i < j``. So the
 weights stay symmetric under any optimizer. The diagonal ``model.w[i][i]`` is the
 plain number ``0.0``, not a parameter.
@@ -51,7 +51,7 @@ import random
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from engine import Value
+from tapegrad.engine import Value
 
 from . import _checks
 from .module import Module
@@ -479,7 +479,7 @@ class BoltzmannMachine(_EnergyModel):
         ``E = -y_i h_i + …``, the two values of ``y_i`` differ in energy by ``2 h_i``).
         After ``burn_in`` sweeps, the state after every ``thin``-th sweep is kept.
         ``start`` defaults to a random state; ``rng`` is an int seed, a
-        ``random.Random``, or None for Python's global ``random`` (as :mod:`nn.layers`
+        ``random.Random``, or None for Python's global ``random`` (as :mod:`tapegrad.nn.layers`
         initialises weights, so ``random.seed`` controls it).
         """
         num_samples = _checks.count(num_samples, "num_samples")

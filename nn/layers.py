@@ -14,7 +14,7 @@ so micrograd's demo runs unchanged apart from its imports, and after
 ``random.seed(1337)`` it gets micrograd's exact weights::
 
     >>> import random
-    >>> from nn import MLP
+    >>> from tapegrad.nn import MLP
     >>> random.seed(1337)
     >>> model = MLP(2, [16, 16, 1])
     >>> model
@@ -32,7 +32,7 @@ import random
 from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
-from engine import Value
+from tapegrad.engine import Value
 
 from . import _checks
 from .module import Module

@@ -21,7 +21,7 @@ import math
 import numbers
 from collections.abc import Callable, Sequence
 
-from engine import Value
+from tapegrad.engine import Value
 
 from . import _checks
 
@@ -173,7 +173,7 @@ def logistic_loss(score: Value, y: float) -> Value:
 
     ``∂L/∂s = −2y σ(−2ys) = −(y − tanh(s))``, so one SGD step is the rule
     ``w ← w + η (y − tanh(s)) x``. (The slide's ``−2 log(1 + exp(−y s))`` has the wrong
-    sign and gives ``tanh(s/2)``; see :mod:`nn.classic`.) Computed with
+    sign and gives ``tanh(s/2)``; see :mod:`tapegrad.nn.classic`.) Computed with
     :func:`softplus`, so large scores do not overflow.
     """
     y = _pm1(y)
@@ -270,7 +270,7 @@ def average_loss(
     return mean([loss(model(xp), yp) for xp, yp in zip(X, y)])
 
 
-#: Per-sample losses by name, for :func:`nn.train.fit` and the command line.
+#: Per-sample losses by name, for :func:`tapegrad.nn.train.fit` and the command line.
 LOSSES: dict[str, Callable[..., Value]] = {
     "mse": mse,
     "hinge": hinge,

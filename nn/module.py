@@ -1,4 +1,4 @@
-"""``Module``: the base class of every model in :mod:`nn`.
+"""``Module``: the base class of every model in :mod:`tapegrad.nn`.
 
 A module is a callable that owns parameters -- the leaf ``Value`` s that training
 changes. This base class finds them for you, by walking the module's public
@@ -33,7 +33,7 @@ Rebuilding
 :meth:`Module.config` returns the constructor arguments as a JSON-safe dict, so that
 ``type(m)(**m.config())`` rebuilds the same architecture (with fresh weights), and
 every subclass registers itself by class name in :data:`MODEL_REGISTRY`; together
-they let :mod:`nn.serialize` save an architecture as data and load it without
+they let :mod:`tapegrad.nn.serialize` save an architecture as data and load it without
 executing anything.
 """
 
@@ -42,8 +42,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import engine
-from engine import Value
+from tapegrad import engine
+from tapegrad.engine import Value
 
 __all__ = ["Module", "MODEL_REGISTRY"]
 
@@ -62,7 +62,7 @@ class Module:
     """Base class of models: parameter discovery, ``zero_grad``, scopes, config.
 
     Subclasses define ``forward(self, *inputs)``; calling the module runs ``forward``
-    inside the module's :func:`engine.scope`. Subclasses that want to be saved and
+    inside the module's :func:`tapegrad.engine.scope`. Subclasses that want to be saved and
     rebuilt define :meth:`config`.
     """
 
@@ -147,14 +147,14 @@ class Module:
 
     # -- files ------------------------------------------------------------------
     def save(self, path) -> None:
-        """Write this module to ``path`` as a safe JSON model file (:func:`nn.save`)."""
+        """Write this module to ``path`` as a safe JSON model file (:func:`tapegrad.nn.save`)."""
         from .serialize import save
 
         save(self, path)
 
     @classmethod
     def load(cls, path) -> Module:
-        """A new module of this class read from ``path`` (:func:`nn.load`); the file
+        """A new module of this class read from ``path`` (:func:`tapegrad.nn.load`); the file
         must hold this class. To load into an existing module, ``nn.load(path, model)``."""
         from .serialize import load
 

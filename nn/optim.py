@@ -27,7 +27,7 @@ import math
 import numbers
 from collections.abc import Iterable
 
-from engine import Value
+from tapegrad.engine import Value
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 

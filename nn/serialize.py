@@ -25,7 +25,7 @@ place in one step, so a crash leaves either the old file or the new one, never h
 of one.
 
 **Loading** never executes anything from the file: no ``pickle``, no ``eval``, no
-import. The file's class name is only looked up in :data:`nn.module.MODEL_REGISTRY`
+import. The file's class name is only looked up in :data:`tapegrad.nn.module.MODEL_REGISTRY`
 (the :class:`~nn.module.Module` subclasses already defined), and its config only
 ever reaches that class's constructor as keyword arguments. Everything is checked
 before any parameter is assigned, and every problem with a file -- missing, empty,
@@ -214,7 +214,7 @@ def load(
     With ``model``, the file must describe the same architecture (class and config)
     with exactly the same parameter names; its parameters are assigned into
     ``model`` (gradients are not touched) and ``model`` is returned. Without it, the
-    class is looked up by name in :data:`nn.MODEL_REGISTRY` and built from the saved
+    class is looked up by name in :data:`tapegrad.nn.MODEL_REGISTRY` and built from the saved
     config (Python's global ``random`` state is restored afterwards, so loading does
     not disturb a seeded program). ``cls``, if given, is the class the file must
     hold.

@@ -30,8 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import engine
-from engine import Value
+from tapegrad import engine
+from tapegrad.engine import Value
 
 from . import _checks, losses
 from .data import batches, check_dataset
@@ -84,7 +84,7 @@ def _is_right(output: Any, target: Any) -> bool:
 
 def accuracy(model: Callable, X: Sequence, y: Sequence) -> float:
     """The fraction of samples the model classifies right (see the module docstring);
-    runs under :func:`engine.no_grad`, so it records no graph."""
+    runs under :func:`tapegrad.engine.no_grad`, so it records no graph."""
     X, y = check_dataset(X, y)
     with engine.no_grad():
         right = sum(_is_right(model(xp), yp) for xp, yp in zip(X, y))
@@ -213,7 +213,7 @@ def fit(
     """Train ``model`` on ``(X, y)`` and return a :class:`History`.
 
     * ``loss`` -- a per-sample loss ``(output, y) -> Value``, a name from
-      :data:`nn.losses.LOSSES`, or None: the model's own ``criterion`` (the classic
+      :data:`tapegrad.nn.losses.LOSSES`, or None: the model's own ``criterion`` (the classic
       rules), softmax cross-entropy for class indices, else the hinge loss.
     * ``optimizer`` -- an :class:`~nn.optim.Optimizer`, or ``"sgd"``/``"adam"`` built
       with ``lr`` (default 0.1 for SGD, 0.01 for Adam).
@@ -225,7 +225,7 @@ def fit(
     * ``replay`` -- when the batches repeat every epoch (a full batch, or
       ``shuffle=False``) and the model's graph cannot depend on the numbers (an
       :class:`~nn.layers.MLP` with a loss built only from ops), record each batch's
-      step once and replay its tape (:func:`engine.compile`): the same gradients,
+      step once and replay its tape (:func:`tapegrad.engine.compile`): the same gradients,
       several times faster. A full batch is then always taken in dataset order
       (shuffling it only reorders a sum). ``replay=False`` builds every graph.
     """

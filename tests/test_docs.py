@@ -5,7 +5,12 @@ import importlib
 
 import pytest
 
-MODULES_WITH_EXAMPLES = ["engine", "nn", "nn.layers", "nn.energy"]
+MODULES_WITH_EXAMPLES = [
+    "tapegrad.engine",
+    "tapegrad.nn",
+    "tapegrad.nn.layers",
+    "tapegrad.nn.energy",
+]
 
 
 @pytest.mark.parametrize("name", MODULES_WITH_EXAMPLES)

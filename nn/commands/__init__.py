@@ -1,1 +1,1 @@
-"""Subcommands of the ``tapegrad`` command line, one module each (see :mod:`nn.cli`)."""
+"""Subcommands of the ``tapegrad`` command line, one module each (see :mod:`tapegrad.nn.cli`)."""

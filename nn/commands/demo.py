@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import engine
+from tapegrad import engine
 
 
 def register(sub) -> None:

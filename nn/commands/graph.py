@@ -2,9 +2,9 @@
 
     tapegrad graph "tanh(x1*w1 + x2*w2 + b)" --at x1=2 x2=0 w1=-3 w2=1 b=6.8814 -o neuron.svg
 
-The formula is parsed by :func:`engine.parse_expression` (Python's ``ast`` and a
+The formula is parsed by :func:`tapegrad.engine.parse_expression` (Python's ``ast`` and a
 whitelist of the op table's names, never ``eval``), run forward and backward, and
-drawn by :func:`engine.draw`. The output format follows the file's extension (.svg,
+drawn by :func:`tapegrad.engine.draw`. The output format follows the file's extension (.svg,
 .png, .jpg, .pdf, .dot, .gv); without ``-o`` the DOT text goes to standard output.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import math
 
-import engine
-from engine.drawing import DEFAULT_MAX_NODES, RANKDIRS, THEMES, VIEWS
+from tapegrad import engine
+from tapegrad.engine.drawing import DEFAULT_MAX_NODES, RANKDIRS, THEMES, VIEWS
 
 from ..cli import UsageError
 

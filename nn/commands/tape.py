@@ -9,7 +9,7 @@ then the gradient of the result with respect to each variable.
 
 from __future__ import annotations
 
-import engine
+from tapegrad import engine
 
 from .graph import add_expression_arguments, build
 

@@ -10,7 +10,7 @@ a few seconds, with a progress bar on a terminal::
 
 ``--plot`` draws the decision boundary over the data beside the loss and accuracy
 curves (matplotlib, no display needed); ``--save`` writes the trained model with
-:func:`nn.serialize.save`.
+:func:`tapegrad.nn.serialize.save`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import os
 import random
 import time
 
-import engine
+from tapegrad import engine
 
 from .. import data as datasets
 from ..classic import Adaline, LogisticRegression, Perceptron

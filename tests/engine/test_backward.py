@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import engine
-from engine import Value
-from engine.strategies import expressions, floats_between
+from tapegrad import engine
+from tapegrad.engine import Value
+from tapegrad.engine.strategies import expressions, floats_between
 
 finite = floats_between(-10.0, 10.0)
 

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import engine
-from engine import Value, _dot, drawing
-from engine.strategies import expressions
+from tapegrad import engine
+from tapegrad.engine import Value, _dot, drawing
+from tapegrad.engine.strategies import expressions
 
 # -- reading DOT text back ----------------------------------------------------------
 
@@ -586,7 +586,7 @@ def test_images_work_from_an_environment_that_is_not_activated(tmp_path):
     .venv/bin/python directly: the wheel's binary is still found."""
     script = textwrap.dedent(
         f"""
-        import engine
+        from tapegrad import engine
         x = engine.Value(2.0, label="x")
         y = (x * x).tanh()
         y.backward()

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import engine
-from engine import Value
-from engine.expr import ExpressionError, parse_expression
+from tapegrad import engine
+from tapegrad.engine import Value
+from tapegrad.engine.expr import ExpressionError, parse_expression
 
 
 def test_the_neuron_matches_the_python_expression():

@@ -5,9 +5,9 @@ import math
 import pytest
 from hypothesis import given
 
-import engine
-from engine import Value
-from engine.strategies import expressions
+from tapegrad import engine
+from tapegrad.engine import Value
+from tapegrad.engine.strategies import expressions
 
 
 def test_numerical_grad_of_known_functions():

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import engine
-from engine import Value
+from tapegrad import engine
+from tapegrad.engine import Value
 from tests.engine.test_topological_order import random_dag
 
 
@@ -164,7 +164,7 @@ def test_threads_building_graphs_at_once_get_their_own_entries_right(monkeypatch
     import threading
     import time
 
-    import engine.value as value_module
+    import tapegrad.engine.value as value_module
 
     def work(seed, out):
         rng = random.Random(seed)

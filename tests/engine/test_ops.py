@@ -10,9 +10,9 @@ import math
 import pytest
 from hypothesis import example, given
 
-import engine
-from engine import OPS, Value
-from engine.strategies import MARGIN, op_inputs
+from tapegrad import engine
+from tapegrad.engine import OPS, Value
+from tapegrad.engine.strategies import MARGIN, op_inputs
 
 EPS = 1e-6
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import engine
-from engine import OPS, GraphChangedError, ReplayError, Value
-from engine.strategies import expressions, floats_between
+from tapegrad import engine
+from tapegrad.engine import OPS, GraphChangedError, ReplayError, Value
+from tapegrad.engine.strategies import expressions, floats_between
 
 
 def bits(x: float) -> bytes:

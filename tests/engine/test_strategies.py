@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import OPS
-from engine.strategies import MARGIN, expressions, floats_between, op_inputs
+from tapegrad.engine import OPS
+from tapegrad.engine.strategies import MARGIN, expressions, floats_between, op_inputs
 
 
 @pytest.mark.parametrize("name", list(OPS))

@@ -2,9 +2,9 @@
 
 from hypothesis import given
 
-import engine
-from engine import OPS, Value
-from engine.strategies import expressions
+from tapegrad import engine
+from tapegrad.engine import OPS, Value
+from tapegrad.engine.strategies import expressions
 
 
 def neuron():

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import engine
-import engine.value as value_module
-from engine import Value
-from engine.gradcheck import numerical_grad
-from engine.strategies import expressions
+import tapegrad.engine.value as value_module
+from tapegrad import engine
+from tapegrad.engine import Value
+from tapegrad.engine.gradcheck import numerical_grad
+from tapegrad.engine.strategies import expressions
 
 
 def reachable(root):

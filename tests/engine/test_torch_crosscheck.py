@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from engine import OPS, Value
+from tapegrad.engine import OPS, Value
 
 torch = pytest.importorskip("torch")
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-import engine
-from engine import Value
-from engine.strategies import floats_between
+from tapegrad import engine
+from tapegrad.engine import Value
+from tapegrad.engine.strategies import floats_between
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from nn import _checks
+from tapegrad.nn import _checks
 
 
 @pytest.mark.parametrize(

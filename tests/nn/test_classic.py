@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import engine
-from engine import Value
-from nn import (
+from tapegrad import engine
+from tapegrad.engine import Value
+from tapegrad.nn import (
     SGD,
     Adaline,
     LogisticRegression,

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from nn.cli import COMMANDS, build_parser, main
+from tapegrad.nn.cli import COMMANDS, build_parser, main
 
 
 def test_every_subcommand_has_help():
@@ -19,7 +19,7 @@ def test_a_closed_pipe_ends_quietly():
     # `tapegrad tape ... | head -1`: far more output than a pipe buffer holds
     formula = "*".join(["x"] * 400)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nn", "tape", formula, "--at", "x=1"],
+        [sys.executable, "-m", "tapegrad.nn", "tape", formula, "--at", "x=1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-import engine
-from nn.cli import main
-from nn.layers import MLP
+from tapegrad import engine
+from tapegrad.nn.cli import main
+from tapegrad.nn.layers import MLP
 
 NEURON = ["tanh(x1*w1 + x2*w2 + b)", "--at", "x1=2", "x2=0", "w1=-3", "w2=1", "b=6.8814"]
 

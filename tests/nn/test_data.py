@@ -5,7 +5,18 @@ import random
 
 import pytest
 
-from nn import DATASETS, batches, blobs, circles, logic_gate, moons, spirals, to_01, to_pm1, xor
+from tapegrad.nn import (
+    DATASETS,
+    batches,
+    blobs,
+    circles,
+    logic_gate,
+    moons,
+    spirals,
+    to_01,
+    to_pm1,
+    xor,
+)
 
 
 @pytest.mark.parametrize("make", [blobs, moons, circles, xor])

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from engine import Value
-from nn.energy import MAX_EXACT_UNITS, BoltzmannMachine, Hopfield, Moments, RecallStep
-from nn.module import MODEL_REGISTRY
+from tapegrad.engine import Value
+from tapegrad.nn.energy import MAX_EXACT_UNITS, BoltzmannMachine, Hopfield, Moments, RecallStep
+from tapegrad.nn.module import MODEL_REGISTRY
 
 spin = st.sampled_from([-1, 1])
 weight = st.floats(-2.0, 2.0, allow_nan=False)

@@ -9,8 +9,8 @@ import pytest
 from micrograd import nn as micrograd_nn
 from micrograd.engine import Value as MicrogradValue
 
-from engine import Value
-from nn import MLP, Layer, Neuron, hinge, l2, mean, moons
+from tapegrad.engine import Value
+from tapegrad.nn import MLP, Layer, Neuron, hinge, l2, mean, moons
 
 
 def demo_loss(model, value_type, X, y):

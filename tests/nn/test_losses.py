@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import engine
-from engine import Value
-from nn import (
+from tapegrad import engine
+from tapegrad.engine import Value
+from tapegrad.nn import (
     adaline_loss,
     average_loss,
     binary_cross_entropy,

@@ -4,10 +4,10 @@ import random
 
 import pytest
 
-import engine
-from engine import Value
-from nn import MLP, Layer, Neuron
-from nn.module import MODEL_REGISTRY, Module
+from tapegrad import engine
+from tapegrad.engine import Value
+from tapegrad.nn import MLP, Layer, Neuron
+from tapegrad.nn.module import MODEL_REGISTRY, Module
 
 
 class Pair(Module):
@@ -138,8 +138,8 @@ def test_reassigning_children_renames_their_scopes():
 
 
 def test_parameters_held_in_dicts_are_found_and_scoped():
-    import engine
-    from nn import Module, Neuron
+    from tapegrad import engine
+    from tapegrad.nn import Module, Neuron
 
     class TwoHeads(Module):
         def __init__(self):

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from engine import Value
-from nn import MLP, SGD, Adam
+from tapegrad.engine import Value
+from tapegrad.nn import MLP, SGD, Adam
 
 
 def quadratic_step(opt, w, target=3.0):

@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import nn.serialize as serialize
-from engine import Value
-from nn.classic import Adaline, LogisticRegression, Perceptron
-from nn.energy import BoltzmannMachine, Hopfield
-from nn.layers import MLP, Layer, Neuron
-from nn.module import MODEL_REGISTRY, Module
-from nn.serialize import FORMAT, MAX_FILE_BYTES, ModelFileError, dumps, load, loads, save
+import tapegrad.nn.serialize as serialize
+from tapegrad.engine import Value
+from tapegrad.nn.classic import Adaline, LogisticRegression, Perceptron
+from tapegrad.nn.energy import BoltzmannMachine, Hopfield
+from tapegrad.nn.layers import MLP, Layer, Neuron
+from tapegrad.nn.module import MODEL_REGISTRY, Module
+from tapegrad.nn.serialize import FORMAT, MAX_FILE_BYTES, ModelFileError, dumps, load, loads, save
 
 
 @pytest.fixture(autouse=True)
@@ -489,7 +489,7 @@ def test_load_argument_errors(tmp_path):
 
 
 def test_module_save_and_class_load(tmp_path):
-    from nn import MLP, Module, Perceptron
+    from tapegrad.nn import MLP, Module, Perceptron
 
     model = MLP(2, [3, 1])
     path = tmp_path / "m.json"

@@ -4,9 +4,21 @@ import random
 
 import pytest
 
-from engine import Value
-from nn import MLP, SGD, Adaline, Adam, History, Perceptron, accuracy, blobs, fit, moons, spirals
-from nn import train as train_module
+from tapegrad.engine import Value
+from tapegrad.nn import (
+    MLP,
+    SGD,
+    Adaline,
+    Adam,
+    History,
+    Perceptron,
+    accuracy,
+    blobs,
+    fit,
+    moons,
+    spirals,
+)
+from tapegrad.nn import train as train_module
 
 
 def small_mlp(nout=1, seed=0):
@@ -31,7 +43,7 @@ def test_full_batch_step_is_gradient_descent_on_the_average_loss():
     a, b = small_mlp(), small_mlp()
     fit(a, X, y, optimizer=SGD(a, lr=0.1), epochs=1, batch_size=None, l2=1e-3, progress=False)
     # by hand: the slides' 𝓛(S, w) = 1/P Σ L + α Σ w², then w ← w − η ∂𝓛/∂w
-    from nn import hinge, l2, mean
+    from tapegrad.nn import hinge, l2, mean
 
     loss = mean([hinge(b(x), t) for x, t in zip(X, y)]) + l2(b.parameters(), 1e-3)
     b.zero_grad()
@@ -167,7 +179,7 @@ def test_lr_with_a_built_optimizer_and_non_models_are_refused():
 
 
 def test_shuffle_must_be_a_bool():
-    from nn import MLP, fit, moons
+    from tapegrad.nn import MLP, fit, moons
 
     X, y = moons(8, seed=0)
     with pytest.raises(TypeError, match="shuffle must be True or False"):

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from nn.cli import COMMANDS, main
+from tapegrad.nn.cli import COMMANDS, main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 QUICK = ["--samples", "20", "--epochs", "2", "--no-progress"]
@@ -102,7 +102,7 @@ def test_graph_draws_the_trained_mlp_one_block_per_layer(capsys, tmp_path):
 
 
 def test_save_writes_a_model_that_loads(capsys, tmp_path):
-    from nn import serialize
+    from tapegrad.nn import serialize
 
     path = tmp_path / "model.json"
     code, out, _ = run(capsys, "--save", str(path), *QUICK)

@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-import engine
-from nn import MLP, fit, moons
-from nn import train as train_module
+from tapegrad import engine
+from tapegrad.nn import MLP, fit, moons
+from tapegrad.nn import train as train_module
 
 
 def train(replay, **kwargs):
