@@ -55,6 +55,20 @@ def _where(node: ast.AST) -> str:
     return f"at column {node.col_offset + 1}"
 
 
+def _syntax_message(source: str, error: SyntaxError) -> str:
+    """``syntax error at column N: ...`` (columns count from 1 in the formula as parsed,
+    without leading spaces; line L too when the formula has several lines). Python
+    reports a formula that stops too early (``x*``) at offset 0 or past its end: that
+    column is the one just after the last character."""
+    lines = source.splitlines() or [""]
+    line = error.lineno if error.lineno and 1 <= error.lineno <= len(lines) else len(lines)
+    width = len(lines[line - 1])
+    where = f"line {line}, column" if len(lines) > 1 else "column"
+    if error.offset and 1 <= error.offset <= width:
+        return f"syntax error at {where} {error.offset}: {error.msg}"
+    return f"syntax error at {where} {width + 1}: the formula ends too early ({error.msg})"
+
+
 def parse_expression(text: str, values: dict[str, object]) -> tuple[Value, dict[str, Value]]:
     """Build the graph of ``text`` with each variable a leaf holding ``values[name]``.
 
@@ -87,8 +101,7 @@ def parse_expression(text: str, values: dict[str, object]) -> tuple[Value, dict[
         used: set[str] = set()
         root = _build(tree.body, leaves, used)
     except SyntaxError as e:
-        column = f" at column {e.offset}" if e.offset else ""
-        raise ExpressionError(f"syntax error{column}: {e.msg}") from None
+        raise ExpressionError(_syntax_message(text.strip(), e)) from None
     except RecursionError:
         # Python's parser (and _build) recurse once per nesting level: a formula such
         # as x*x*...*x with thousands of factors is too deep for them.

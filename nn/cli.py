@@ -21,8 +21,21 @@ class UsageError(Exception):
     """A bad argument: printed as one line, exit code 2."""
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with its errors on one line: ``tapegrad train: error: argument
+    --model: invalid choice: 'foo' (choose from ...); see tapegrad train --help``.
+
+    argparse's own ``error`` prints the whole usage summary first (ten lines for
+    ``tapegrad train``); the line that says what is wrong was the last one. The
+    subcommands' parsers are made by ``add_subparsers``, which uses this class too.
+    """
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="tapegrad",
         description="tapegrad: a tape-based scalar autograd engine for learning deep learning.",
     )
@@ -31,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f"tapegrad.nn.commands.{name}").register(sub)
     return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    return parser._subparsers._group_actions[0].choices[name]
 
 
 #: Subcommands whose positional argument is a formula, which may start with '-'.
@@ -44,7 +61,7 @@ def _shield_formulas(parser: argparse.ArgumentParser, argv: list[str]) -> list[s
     subcommand's options, or an option's value, are left alone."""
     if len(argv) < 2 or argv[0] not in FORMULA_COMMANDS:
         return argv
-    options = parser._subparsers._group_actions[0].choices[argv[0]]._option_string_actions
+    options = _subparser(parser, argv[0])._option_string_actions
     shielded = [argv[0]]
     for previous, arg in itertools.pairwise(argv):
         is_value = previous in options and options[previous].nargs != 0
@@ -57,7 +74,9 @@ def _shield_formulas(parser: argparse.ArgumentParser, argv: list[str]) -> list[s
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(_shield_formulas(parser, argv))
+    args, unknown = parser.parse_known_args(_shield_formulas(parser, argv))
+    if unknown:  # named by the subcommand that refuses them, not by `tapegrad`
+        _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.run(args) or 0)
     except UsageError as e:
