@@ -31,7 +31,16 @@ from dataclasses import dataclass
 INF = math.inf
 NAN = math.nan
 
-__all__ = ["Op", "OPS", "UNARY_OPS", "BINARY_OPS", "safe_pow"]
+__all__ = [
+    "Op",
+    "OPS",
+    "UNARY_OPS",
+    "BINARY_OPS",
+    "MASKED",
+    "register_op",
+    "on_register",
+    "safe_pow",
+]
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,12 @@ class Op:
     """One primitive: its forward pass, local derivatives, label, doc and test domain.
 
     ``fn(*inputs)`` returns ``(result, d_result/d_input_0, d_result/d_input_1, ...)``.
+    A local derivative may be :data:`MASKED`: an edge PyTorch's backward *selects*
+    zero for instead of multiplying (relu at x <= 0, sign, pow's d/dx at exponent 0).
+    ``operators`` are the ``Value`` methods the row provides besides its name: for a
+    binary op the operator and its reflected form (``("__mul__", "__rmul__")``), for
+    a unary op any extra operator (``("__abs__",)``). ``micrograd_op`` is the string
+    micrograd's ``_op`` shows for it (``'ReLU'``), the label when empty.
     ``domain`` is one ``(low, high)`` interval per input for the property tests;
     ``kinks`` are points inside it that tests keep a margin away from.
     """
@@ -50,12 +65,40 @@ class Op:
     doc: str
     domain: tuple = ((-5.0, 5.0),)
     kinks: tuple = ()
+    operators: tuple[str, ...] = ()
+    micrograd_op: str = ""
 
     def __call__(self, *inputs: float) -> tuple:
         return self.fn(*inputs)
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}: {self.doc})"
+
+
+class _Masked(float):
+    """The local derivative of a masked edge: a zero that stays exactly 0 whatever
+    it multiplies, ``inf`` and ``nan`` included.
+
+    PyTorch's backward *selects* zero on such edges (``threshold_backward`` for
+    relu, ``zeros_like`` for sign, ``where(exponent == 0, 0, ...)`` for pow)
+    rather than multiplying by a derivative of 0, so an infinite or nan gradient
+    from above does not turn into nan below. Storing this zero on the tape keeps
+    the chain rule one line (``local * grad``) for every edge.
+    """
+
+    __slots__ = ()
+
+    def __mul__(self, other: object) -> float:
+        return 0.0
+
+    __rmul__ = __mul__
+
+    def __repr__(self) -> str:
+        return "MASKED"
+
+
+#: A masked edge's local derivative (see :class:`_Masked`); ``MASKED == 0.0``.
+MASKED = _Masked(0.0)
 
 
 # -- IEEE-style float functions ------------------------------------------------
@@ -104,6 +147,14 @@ def _add(x, y):
     return x + y, 1.0, 1.0
 
 
+def _sub(x, y):
+    return x - y, 1.0, -1.0
+
+
+def _neg(x):
+    return -x, -1.0
+
+
 def _mul(x, y):
     return x * y, y, x
 
@@ -117,7 +168,7 @@ def _pow(x, y):
     out = safe_pow(x, y)
     # d/dx x^y = y x^(y-1), and 0 when y == 0 (PyTorch's convention, so 0**0 has
     # derivative 0 rather than 0 * inf).
-    dx = 0.0 if y == 0.0 else y * safe_pow(x, y - 1.0)
+    dx = MASKED if y == 0.0 else y * safe_pow(x, y - 1.0)
     # d/dy x^y = x^y ln x, and 0 where x == 0 and y >= 0 (PyTorch's convention).
     dy = 0.0 if (x == 0.0 and y >= 0.0) else out * _ln(x)
     return out, dx, dy
@@ -165,16 +216,17 @@ def _relu(x):
     if x > 0.0:
         return x, 1.0
     if x <= 0.0:
-        return 0.0, 0.0
+        return 0.0, MASKED  # PyTorch's threshold_backward selects 0
     return NAN, 1.0  # PyTorch: relu(nan) = nan, and its backward passes the gradient
 
 
 def _sign(x):
+    # PyTorch's derivative of sign is zeros_like(grad): a masked edge everywhere.
     if x > 0.0:
-        return 1.0, 0.0
+        return 1.0, MASKED
     if x < 0.0:
-        return -1.0, 0.0
-    return 0.0, 0.0  # sign(0) = 0, and sign(nan) = 0 as in PyTorch
+        return -1.0, MASKED
+    return 0.0, MASKED  # sign(0) = 0, and sign(nan) = 0 as in PyTorch
 
 
 def _abs(x):
@@ -210,47 +262,124 @@ _ANY = (-5.0, 5.0)
 _POSITIVE = (0.01, 20.0)
 
 #: The table. Order is display order; names are the method/function names.
-OPS: dict[str, Op] = {
-    op.name: op
-    for op in (
-        Op("add", 2, _add, "+", "x + y;  d/dx = 1,  d/dy = 1", (_ANY, _ANY)),
-        Op("mul", 2, _mul, "*", "x · y;  d/dx = y,  d/dy = x", (_ANY, _ANY)),
-        Op(
-            "div",
-            2,
-            _div_op,
-            "/",
-            "x / y;  d/dx = 1/y,  d/dy = -x/y²",
-            (_ANY, _ANY),
-            (0.0,),  # y = 0 is a pole
-        ),
-        Op(
-            "pow",
-            2,
-            _pow,
-            "**",
-            "x ** y;  d/dx = y x^(y-1),  d/dy = x^y ln x",
-            ((0.1, 4.0), (-3.0, 3.0)),
-        ),
-        Op("exp", 1, _exp, "exp", "e^x;  d/dx = e^x", ((-10.0, 10.0),)),
-        Op("log", 1, _log, "log", "ln x;  d/dx = 1/x", (_POSITIVE,)),
-        Op("tanh", 1, _tanh, "tanh", "tanh x;  d/dx = 1 - tanh² x", (_ANY,)),
-        Op(
-            "sigmoid",
-            1,
-            _sigmoid,
-            "σ",
-            "σ(x) = 1/(1 + e^-x);  d/dx = σ(x)(1 - σ(x))",
-            ((-20.0, 20.0),),
-        ),
-        Op("relu", 1, _relu, "relu", "max(0, x);  d/dx = 1 if x > 0 else 0", (_ANY,), (0.0,)),
-        Op("sign", 1, _sign, "sign", "sign x ∈ {-1, 0, 1};  d/dx = 0", (_ANY,), (0.0,)),
-        Op("abs", 1, _abs, "abs", "|x|;  d/dx = sign x (0 at 0)", (_ANY,), (0.0,)),
-        Op("sqrt", 1, _sqrt, "sqrt", "√x;  d/dx = 1/(2√x)", (_POSITIVE,)),
-        Op("sin", 1, _sin, "sin", "sin x;  d/dx = cos x", ((-10.0, 10.0),)),
-        Op("cos", 1, _cos, "cos", "cos x;  d/dx = -sin x", ((-10.0, 10.0),)),
-    )
-}
+OPS: dict[str, Op] = {}
+UNARY_OPS: dict[str, Op] = {}
+BINARY_OPS: dict[str, Op] = {}
+_listeners: list[Callable[[Op], None]] = []
 
-UNARY_OPS = {name: op for name, op in OPS.items() if op.arity == 1}
-BINARY_OPS = {name: op for name, op in OPS.items() if op.arity == 2}
+
+def on_register(listener: Callable[[Op], None]) -> None:
+    """Call ``listener(row)`` for every row of the table, now and when one is added.
+
+    :mod:`tapegrad.engine.value` uses it to give ``Value`` each row's methods."""
+    _listeners.append(listener)
+    for row in OPS.values():
+        listener(row)
+
+
+def register_op(row: Op) -> Op:
+    """Add ``row`` to the table: ``Value`` gets its methods and operators, the
+    functional form ``engine.<name>``, the tests, replay and drawing get it too.
+
+    Raises ``TypeError`` for a non-``Op`` and ``ValueError`` for a name already in the
+    table, an arity other than 1 or 2, or a binary row without two operator names.
+    """
+    if not isinstance(row, Op):
+        raise TypeError(f"register_op expects an Op, got {type(row).__name__}: {row!r}")
+    if not row.name.isidentifier() or row.name.startswith("_"):
+        raise ValueError(f"op name must be a public identifier, got {row.name!r}")
+    if row.name in OPS:
+        raise ValueError(f"op {row.name!r} is already in the table")
+    if row.arity not in (1, 2):
+        raise ValueError(f"op {row.name!r}: arity must be 1 or 2, got {row.arity!r}")
+    if row.arity == 2 and len(row.operators) != 2:
+        raise ValueError(
+            f"binary op {row.name!r} needs operators=(forward, reflected), e.g. "
+            f"('__mul__', '__rmul__'); got {row.operators!r}"
+        )
+    for name in row.operators:
+        if not (isinstance(name, str) and name.startswith("__") and name.endswith("__")):
+            raise ValueError(f"op {row.name!r}: operator names are dunders, got {name!r}")
+    OPS[row.name] = row
+    (UNARY_OPS if row.arity == 1 else BINARY_OPS)[row.name] = row
+    for listener in _listeners:
+        listener(row)
+    return row
+
+
+for _row in (
+    Op(
+        "add",
+        2,
+        _add,
+        "+",
+        "x + y;  d/dx = 1,  d/dy = 1",
+        (_ANY, _ANY),
+        (),
+        ("__add__", "__radd__"),
+    ),
+    Op(
+        "sub",
+        2,
+        _sub,
+        "-",
+        "x - y;  d/dx = 1,  d/dy = -1",
+        (_ANY, _ANY),
+        (),
+        ("__sub__", "__rsub__"),
+    ),
+    Op(
+        "mul",
+        2,
+        _mul,
+        "*",
+        "x · y;  d/dx = y,  d/dy = x",
+        (_ANY, _ANY),
+        (),
+        ("__mul__", "__rmul__"),
+    ),
+    Op(
+        "div",
+        2,
+        _div_op,
+        "/",
+        "x / y;  d/dx = 1/y,  d/dy = -x/y²",
+        (_ANY, _ANY),
+        (0.0,),
+        ("__truediv__", "__rtruediv__"),
+    ),  # y = 0 is a pole
+    Op(
+        "pow",
+        2,
+        _pow,
+        "**",
+        "x ** y;  d/dx = y x^(y-1),  d/dy = x^y ln x",
+        ((0.1, 4.0), (-3.0, 3.0)),
+        (),
+        ("__pow__", "__rpow__"),
+    ),
+    Op("neg", 1, _neg, "-", "-x;  d/dx = -1", (_ANY,), (), ("__neg__",)),
+    Op("exp", 1, _exp, "exp", "e^x;  d/dx = e^x", ((-10.0, 10.0),)),
+    Op("log", 1, _log, "log", "ln x;  d/dx = 1/x", (_POSITIVE,)),
+    Op("tanh", 1, _tanh, "tanh", "tanh x;  d/dx = 1 - tanh² x", (_ANY,)),
+    Op(
+        "sigmoid", 1, _sigmoid, "σ", "σ(x) = 1/(1 + e^-x);  d/dx = σ(x)(1 - σ(x))", ((-20.0, 20.0),)
+    ),
+    Op(
+        "relu",
+        1,
+        _relu,
+        "relu",
+        "max(0, x);  d/dx = 1 if x > 0 else 0",
+        (_ANY,),
+        (0.0,),
+        micrograd_op="ReLU",
+    ),
+    Op("sign", 1, _sign, "sign", "sign x ∈ {-1, 0, 1};  d/dx = 0", (_ANY,), (0.0,)),
+    Op("abs", 1, _abs, "abs", "|x|;  d/dx = sign x (0 at 0)", (_ANY,), (0.0,), ("__abs__",)),
+    Op("sqrt", 1, _sqrt, "sqrt", "√x;  d/dx = 1/(2√x)", (_POSITIVE,)),
+    Op("sin", 1, _sin, "sin", "sin x;  d/dx = cos x", ((-10.0, 10.0),)),
+    Op("cos", 1, _cos, "cos", "cos x;  d/dx = -sin x", ((-10.0, 10.0),)),
+):
+    register_op(_row)
+del _row

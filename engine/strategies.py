@@ -22,7 +22,6 @@ Requires the ``hypothesis`` package.
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -58,19 +57,11 @@ def op_inputs(row: Op | str, margin: float = MARGIN):
 
 def _inside(row: Op, args: tuple, margin: float) -> bool:
     for x, (lo, hi) in zip(args, row.domain):
-        if row.arity == 2 and row.name in ("add", "mul"):
+        if row.arity == 2 and row.name in ("add", "sub", "mul"):
             continue  # any moderate operands
         if not (lo + margin <= x <= hi - margin and _away_from_kinks(x, row.kinks, margin)):
             return False
     return True
-
-
-_OPERATORS = {
-    "add": operator.add,
-    "mul": operator.mul,
-    "div": operator.truediv,
-    "pow": operator.pow,
-}
 
 
 @dataclass(frozen=True)
@@ -94,8 +85,10 @@ class Expression:
             vals = [regs[i] if kind == "reg" else i for kind, i in operands]
             if OPS[name].arity == 1:
                 regs.append(getattr(vals[0], name)())
-            else:  # through the operator (x + y, 2.0 * x, x / y, ...)
-                regs.append(_OPERATORS[name](vals[0], vals[1]))
+            elif isinstance(vals[0], Value):  # through the operator (x + y, x / 2.0, ...)
+                regs.append(getattr(vals[0], OPS[name].operators[0])(vals[1]))
+            else:  # a number on the left: the reflected operator (2.0 * x)
+                regs.append(getattr(vals[1], OPS[name].operators[1])(vals[0]))
         return regs[-1]
 
     def __repr__(self) -> str:

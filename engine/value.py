@@ -37,7 +37,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from .ops import OPS, Op
+from .ops import Op, on_register
 
 __all__ = [
     "Value",
@@ -568,7 +568,7 @@ class Value:
         if row.name == "pow" and constant is not None:
             c = constant[1]
             return f"**{_fmt(c)}" if constant[0] == 1 else f"{_fmt(c)}**"
-        return row.label
+        return row.micrograd_op or row.label
 
     # Two handles on the same tape entry are the same node: the Value an op returned
     # and the one a graph walk hands back for that entry compare equal and hash
@@ -684,17 +684,6 @@ class Value:
     def __abs__(self) -> Value:
         """``abs(v)`` is the table's ``abs`` op."""
         return self.abs()
-
-    def __neg__(self) -> Value:
-        return self * -1.0
-
-    def __sub__(self, other: object) -> Value:
-        if isinstance(other, Value):
-            return self + (-other)
-        return self + (-_to_float(other))
-
-    def __rsub__(self, other: object) -> Value:
-        return (-self) + other
 
 
 def _seed(grad: object) -> float:
@@ -1011,22 +1000,21 @@ def _binary_methods(row: Op):
     return forward, reflected
 
 
-_DUNDER = {
-    "add": ("__add__", "__radd__"),
-    "mul": ("__mul__", "__rmul__"),
-    "div": ("__truediv__", "__rtruediv__"),
-    "pow": ("__pow__", "__rpow__"),
-}
-
-for _row in OPS.values():
-    if _row.arity == 1:
-        setattr(Value, _row.name, _unary_method(_row))
+def _give_value_methods(row: Op) -> None:
+    """Attach a row's methods to ``Value`` (called for every row of the table)."""
+    if row.arity == 1:
+        method = _unary_method(row)
+        setattr(Value, row.name, method)
+        for name in row.operators:
+            setattr(Value, name, method)
     else:
-        _fwd, _refl = _binary_methods(_row)
-        _fwd.__name__, _refl.__name__ = _DUNDER[_row.name]
-        setattr(Value, _DUNDER[_row.name][0], _fwd)
-        setattr(Value, _DUNDER[_row.name][1], _refl)
-del _row
+        forward, reflected = _binary_methods(row)
+        forward.__name__, reflected.__name__ = row.operators
+        setattr(Value, row.operators[0], forward)
+        setattr(Value, row.operators[1], reflected)
+
+
+on_register(_give_value_methods)
 
 
 def apply(row: Op, *inputs: object) -> Value:
@@ -1041,9 +1029,9 @@ def apply(row: Op, *inputs: object) -> Value:
         return Value(row.fn(_to_float(x))[0])
     x, y = inputs
     if isinstance(x, Value):
-        return getattr(Value, _DUNDER[row.name][0])(x, y)
+        return getattr(Value, row.operators[0])(x, y)
     if isinstance(y, Value):
-        return getattr(Value, _DUNDER[row.name][1])(y, x)
+        return getattr(Value, row.operators[1])(y, x)
     return Value(row.fn(_to_float(x), _to_float(y))[0])
 
 

@@ -92,7 +92,7 @@ def test_unlabelled_values_are_named_by_their_tape_index():
         (lambda x: x + 0.5, "+ 0.5"),
         (lambda x: x**2, "**2"),
         (lambda x: 2**x, "2**"),
-        (lambda x: x - 1, "+ -1"),
+        (lambda x: x - 1, "- 1"),
         (lambda x: x.sigmoid(), "σ"),
     ],
 )

@@ -48,7 +48,7 @@ def test_constants_appear_in_place():
     t = engine.tape(y)
     rows = t.rows()
     assert rows[1][3] == "2, x"  # the constant on the left of **
-    assert rows[2][3] == "v1, -1"
+    assert rows[2][3] == "v1, 1"
 
 
 def replay(t, leaf_values):

@@ -113,7 +113,7 @@ def test_constants_are_not_nodes():
     y = 2.0 * x
     assert y.parents == (x,) and y.constant == (0, 2.0)
     z = x - 1
-    assert z.parents == (x,) and z.constant == (1, -1.0)
+    assert z.parents == (x,) and z.constant == (1, 1.0) and z.op == "sub"
 
 
 def test_identity_equality_and_hashing():
