@@ -6,9 +6,12 @@ A per-sample loss ``L(x, y, w)`` compares a model's output on ``x`` with the lab
 
 Label conventions: margin losses (:func:`hinge`, :func:`perceptron_criterion`,
 :func:`logistic_loss`, the classic rules' losses) take ``y ∈ {−1, +1}`` and a real
-score ``s`` whose sign is the prediction; :func:`binary_cross_entropy` takes
-``y ∈ [0, 1]``; :func:`softmax_cross_entropy` takes a class index ``0..K−1`` and a
-list of ``K`` logits.
+score ``s`` whose sign is the prediction; :func:`binary_cross_entropy` and
+:func:`binary_cross_entropy_with_logits` take ``y ∈ [0, 1]`` (a probability, so soft
+labels too) *or* ``y = −1``, read as 0: the two-class datasets' ``±1`` labels work
+unchanged (``+1`` means class 1 in both conventions, ``−1`` means class 0), as
+:func:`tapegrad.nn.data.to_01` would convert them; :func:`softmax_cross_entropy` takes a
+class index ``0..K−1`` and a list of ``K`` logits.
 
 Every function builds its result from the engine's ops, so ``loss.backward()`` gives
 its gradient; the ones that exponentiate are written so that no intermediate
@@ -58,6 +61,18 @@ def _as_value(x: object, what: str) -> Value:
 
 def _real(y: object, what: str) -> float:
     return _checks.real(y.data if isinstance(y, Value) else y, what)
+
+
+def _probability_label(y: object, loss: str) -> float:
+    """A label for binary cross-entropy: ``y ∈ [0, 1]``, or ``−1`` read as 0."""
+    y = _real(y, "label y")
+    if y == -1.0:
+        return 0.0
+    if not 0.0 <= y <= 1.0:
+        raise ValueError(
+            f"{loss} needs a label y in [0, 1] (or -1, read as 0, for ±1 labels), got {y!r}"
+        )
+    return y
 
 
 def _pm1(y: object) -> float:
@@ -181,15 +196,16 @@ def logistic_loss(score: Value, y: float) -> Value:
 
 
 def binary_cross_entropy(p: Value, y: float, eps: float = 1e-12) -> Value:
-    """``−[y log p + (1 − y) log(1 − p)]`` for a probability ``p`` and ``y ∈ [0, 1]``.
+    """``−[y log p + (1 − y) log(1 − p)]`` for a probability ``p`` and ``y ∈ [0, 1]``
+    (PyTorch's ``binary_cross_entropy``); ``y = −1`` is read as 0, so ``±1`` labels work.
 
     ``p`` is clipped to ``[eps, 1 − eps]`` (as a constant shift, so the gradient is
     kept) to keep the log finite; from a logit, prefer
     :func:`binary_cross_entropy_with_logits`, which needs no clipping.
+    Raises ``ValueError`` for a label outside ``[0, 1] ∪ {−1}`` or ``p`` outside
+    ``[0, 1]``.
     """
-    y = _real(y, "label y")
-    if not 0.0 <= y <= 1.0:
-        raise ValueError(f"binary_cross_entropy needs a label y in [0, 1], got {y!r}")
+    y = _probability_label(y, "binary_cross_entropy")
     p = _as_value(p, "probability p")
     if not 0.0 <= p.data <= 1.0:
         raise ValueError(f"binary_cross_entropy needs a probability p in [0, 1], got {p.data!r}")
@@ -206,13 +222,16 @@ def binary_cross_entropy(p: Value, y: float, eps: float = 1e-12) -> Value:
 
 
 def binary_cross_entropy_with_logits(z: Value, y: float) -> Value:
-    """Binary cross-entropy of ``p = σ(z)``, stable: ``softplus(z) − y z``.
+    """Binary cross-entropy of ``p = σ(z)``, stable: ``softplus(z) − y z`` (PyTorch's
+    ``binary_cross_entropy_with_logits``); the loss ``--loss bce`` trains with.
 
-    ``∂L/∂z = σ(z) − y``; y ∈ [0, 1].
+    ``∂L/∂z = σ(z) − y``; ``y ∈ [0, 1]``, or ``y = −1`` read as 0, so the two-class
+    datasets' ``±1`` labels work unchanged: for ``y ∈ {−1, +1}`` it equals
+    ``softplus(−y z)``, the logistic loss of the logit ``z``. A model trained with it
+    predicts class +1 where ``z > 0`` (``p > ½``), the sign convention of every
+    two-class loss here. Raises ``ValueError`` for a label outside ``[0, 1] ∪ {−1}``.
     """
-    y = _real(y, "label y")
-    if not 0.0 <= y <= 1.0:
-        raise ValueError(f"binary_cross_entropy_with_logits needs y in [0, 1], got {y!r}")
+    y = _probability_label(y, "binary_cross_entropy_with_logits")
     z = _as_value(z, "logit z")
     return softplus(z) - y * z
 

@@ -78,7 +78,9 @@ def register(sub) -> None:
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="(default adam; sgd classic)")
     p.add_argument("--loss", choices=sorted(LOSSES), help="per-sample loss (default: the model's)")
     p.add_argument("--hidden", help="MLP hidden layer sizes, comma separated (default 8,8)")
-    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="MLP hidden")
+    p.add_argument(
+        "--activation", choices=sorted(ACTIVATIONS), help="MLP hidden units (default relu)"
+    )
     p.add_argument("--l2", type=float, help="L2 regularisation α (default 1e-4; 0 classic)")
     p.add_argument("--seed", type=int, default=0, help="seed for data, weights, shuffling")
     p.add_argument("--save", metavar="MODEL.json", help="save the trained model (JSON)")
@@ -91,6 +93,43 @@ def register(sub) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
+
+
+#: The losses for two classes labelled ±1 (one output whose sign is the class).
+TWO_CLASS_LOSSES = ("bce", "hinge", "logistic", "mse", "perceptron")
+
+
+def combination_refusal(model: str, dataset: str, loss: str | None, classes: list) -> str | None:
+    """Why ``--model model --dataset dataset --loss loss`` cannot train, in one line,
+    or None when it can. ``classes`` are the dataset's sorted labels.
+
+    Every two-class loss works with every model on the two-class datasets (labels
+    ±1; ``bce`` reads −1 as 0), and softmax cross-entropy with an MLP on a
+    multi-class dataset (one output per class); the classic rules are two-class
+    linear units. Everything else is refused here, before any training.
+    """
+    if loss is not None and loss not in LOSSES:
+        return f"--loss {loss} is not a loss; choose one of {', '.join(sorted(LOSSES))}"
+    if classes == [-1, 1]:
+        if loss == "cross_entropy":
+            return (
+                f"--loss cross_entropy needs a class index per sample and one output per "
+                f"class, but --dataset {dataset} has two classes labelled -1/+1 and the model one "
+                f"output: use one of {', '.join(TWO_CLASS_LOSSES)}"
+            )
+        return None
+    names = ", ".join(str(c) for c in classes)
+    if model in _CLASSIC:
+        return (
+            f"--model {model} is a two-class linear unit (labels -1/+1), but --dataset "
+            f"{dataset} has {len(classes)} classes ({names}): use --model mlp"
+        )
+    if loss is not None and loss != "cross_entropy":
+        return (
+            f"--loss {loss} is a two-class loss (labels -1/+1), but --dataset {dataset} has "
+            f"{len(classes)} classes ({names}): use --loss cross_entropy (the default)"
+        )
+    return None
 
 
 def _parse_hidden(text: str) -> list[int]:
@@ -148,8 +187,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--samples must be at least 4, got {args.samples}")
     if args.samples > MAX_SAMPLES:
         raise UsageError(f"--samples must be at most {MAX_SAMPLES:,}, got {args.samples}")
-    if args.hidden is not None and classic:
-        raise UsageError(f"--hidden applies to --model mlp, not {args.model}")
+    for option, given in (("--hidden", args.hidden), ("--activation", args.activation)):
+        if given is not None and classic:
+            raise UsageError(f"{option} applies to --model mlp, not {args.model}")
     _check_output_path(args.save, "--save", (".json",))
     _check_output_path(args.plot, "--plot", (".png", ".svg", ".pdf"))
     _check_output_path(args.graph, "--graph", (".svg", ".png", ".pdf", ".dot", ".gv"))
@@ -163,10 +203,11 @@ def run(args: argparse.Namespace) -> int:
     X, y = datasets.DATASETS[args.dataset](args.samples, args.seed)
     classes = sorted(set(y))
     multiclass = classes != [-1, 1]
+    refusal = combination_refusal(args.model, args.dataset, args.loss, classes)
+    if refusal is not None:
+        raise UsageError(refusal)
     rng = random.Random(args.seed)
     if classic:
-        if multiclass:
-            raise UsageError(f"--model {args.model} needs a two-class dataset, not {args.dataset}")
         model = _CLASSIC[args.model](len(X[0]), init="uniform", rng=rng)
     else:
         nout = len(classes) if multiclass else 1
@@ -177,15 +218,9 @@ def run(args: argparse.Namespace) -> int:
                 f"--hidden {args.hidden} makes {count:,} parameters; at most "
                 f"{MAX_PARAMETERS:,} fit a scalar engine"
             )
-        model = MLP(len(X[0]), [*hidden, nout], activation=args.activation, rng=rng)
+        activation = args.activation or "relu"
+        model = MLP(len(X[0]), [*hidden, nout], activation=activation, rng=rng)
     loss = args.loss
-    if loss is not None and multiclass != (loss == "cross_entropy"):
-        raise UsageError(
-            f"--loss {loss} does not fit {args.dataset}: use cross_entropy for a multi-class "
-            "dataset and a two-class loss otherwise"
-        )
-    if loss == "bce":
-        raise UsageError("--loss bce needs labels 0/1; the two-class datasets use -1/+1")
 
     print(f"model:   {model!r}")
     print(f"data:    {args.dataset}, {len(X)} samples, seed {args.seed}")

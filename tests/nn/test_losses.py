@@ -143,7 +143,13 @@ def test_l2_gradient_is_2_alpha_w():
         (lambda: adaline_loss(Value(1.0), None), TypeError, "label y must be a real number"),
         (lambda: binary_cross_entropy(Value(0.5), 2), ValueError, "label y in \\[0, 1\\]"),
         (lambda: binary_cross_entropy(Value(1.5), 1), ValueError, "probability p in \\[0, 1\\]"),
-        (lambda: binary_cross_entropy_with_logits(Value(0.5), -1), ValueError, "y in \\[0, 1\\]"),
+        (lambda: binary_cross_entropy_with_logits(Value(0.5), -0.5), ValueError, "y in \\[0, 1\\]"),
+        (
+            lambda: binary_cross_entropy_with_logits(Value(0.5), 2),
+            ValueError,
+            "\\(or -1, read as 0",
+        ),
+        (lambda: binary_cross_entropy(Value(0.5), -2), ValueError, "label y in \\[0, 1\\]"),
         (lambda: softmax_cross_entropy([Value(1.0)], 1), ValueError, "not a class index 0..0"),
         (lambda: softmax_cross_entropy([Value(1.0)], 0.0), TypeError, "class index \\(int\\)"),
         (lambda: softmax_cross_entropy([], 0), ValueError, "empty list"),
@@ -158,3 +164,15 @@ def test_l2_gradient_is_2_alpha_w():
 def test_bad_inputs(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@given(z=st.floats(-30, 30), p=st.floats(0.001, 0.999))
+def test_bce_reads_minus_one_as_zero_so_plus_minus_one_labels_work(z, p):
+    # the two-class datasets label their classes -1/+1; +1 means class 1 either way
+    for loss, x in ((binary_cross_entropy_with_logits, z), (binary_cross_entropy, p)):
+        assert loss(Value(x), -1).data == loss(Value(x), 0).data
+        assert loss(Value(x), 1).data == loss(Value(x), 1.0).data
+    # with ±1 labels, BCE of the logit z is the logistic loss softplus(−y z)
+    for y in (-1, 1):
+        expected = math.log1p(math.exp(-abs(z))) + max(-y * z, 0.0)
+        assert binary_cross_entropy_with_logits(Value(z), y).data == pytest.approx(expected)

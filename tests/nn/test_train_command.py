@@ -129,9 +129,10 @@ def test_save_writes_a_model_that_loads(capsys, tmp_path):
         (["--batch-size", "half"], "--batch-size must be a positive int or 'full'"),
         (["--samples", "2"], "--samples must be at least 4"),
         (["--model", "perceptron", "--hidden", "4"], "--hidden applies to --model mlp"),
-        (["--model", "perceptron", "--dataset", "spirals"], "needs a two-class dataset"),
-        (["--loss", "cross_entropy"], "--loss cross_entropy does not fit moons"),
-        (["--loss", "bce"], "--loss bce needs labels 0/1"),
+        (["--model", "perceptron", "--activation", "tanh"], "--activation applies to --model"),
+        (["--model", "perceptron", "--dataset", "spirals"], "two-class linear unit"),
+        (["--loss", "cross_entropy"], "--dataset moons has two classes labelled -1/+1"),
+        (["--dataset", "spirals", "--loss", "bce"], "--loss bce is a two-class loss"),
         (["--save", "model.txt"], "--save file name must end with .json"),
         (["--save", "/no/such/dir/model.json"], "does not exist"),
         (["--plot", "plot.txt"], "--plot file name must end with .png"),
@@ -189,3 +190,78 @@ def test_help_lists_the_options(capsys):
         "--hidden",
     ):
         assert option in out
+
+
+# -- the whole matrix that `tapegrad train --help` offers ---------------------------
+
+
+def _choices(option):
+    from tapegrad.nn.cli import build_parser
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    return list(train._option_string_actions[option].choices)
+
+
+MODELS, DATASETS, LOSSES = _choices("--model"), _choices("--dataset"), _choices("--loss")
+ACTIVATIONS = _choices("--activation")
+TINY = ["--samples", "8", "--epochs", "1", "--hidden", "3", "--no-progress"]
+
+
+def _outcome(capsys, args):
+    """'trained' or 'refused', after checking that a refusal is one line, before training."""
+    code, out, err = run(capsys, *args)
+    if code == 0:
+        assert "accuracy:" in out and err == "", (args, err)
+        return "trained"
+    assert code == 2, (args, code, err)
+    assert out == "", (args, out)  # refused before training: nothing was printed
+    assert err.count("\n") == 1 and err.startswith("tapegrad train: error: "), (args, err)
+    return "refused"
+
+
+def test_every_model_dataset_and_loss_trains_or_is_refused_before_training(capsys):
+    outcomes = {}
+    for model in MODELS:
+        for dataset in DATASETS:
+            for loss in [None, *LOSSES]:
+                args = ["--model", model, "--dataset", dataset, *TINY]
+                if model != "mlp":
+                    args.remove("--hidden"), args.remove("3")
+                if loss is not None:
+                    args += ["--loss", loss]
+                outcomes[model, dataset, loss] = _outcome(capsys, args)
+    two_class = [d for d in DATASETS if d != "spirals"]
+    # every two-class loss (bce included) trains every model on every two-class dataset
+    for model in MODELS:
+        for dataset in two_class:
+            for loss in [None, *LOSSES]:
+                expected = "refused" if loss == "cross_entropy" else "trained"
+                assert outcomes[model, dataset, loss] == expected, (model, dataset, loss)
+    # the spirals' three classes: an MLP with softmax cross-entropy, nothing else
+    for model in MODELS:
+        for loss in [None, *LOSSES]:
+            trains = model == "mlp" and loss in (None, "cross_entropy")
+            assert outcomes[model, "spirals", loss] == ("trained" if trains else "refused")
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_activation_trains_with_every_loss_that_fits(capsys, activation):
+    for dataset, losses in (("moons", [None, *LOSSES]), ("spirals", [None, "cross_entropy"])):
+        for loss in losses:
+            args = ["--dataset", dataset, "--activation", activation, *TINY]
+            if loss is not None:
+                args += ["--loss", loss]
+            expected = "refused" if (dataset, loss) == ("moons", "cross_entropy") else "trained"
+            assert _outcome(capsys, args) == expected, (dataset, loss)
+
+
+@pytest.mark.parametrize(
+    ("model", "dataset"),
+    [("mlp", "moons"), ("perceptron", "blobs"), ("adaline", "blobs"), ("logreg", "blobs")],
+)
+def test_bce_learns_from_the_datasets_plus_minus_one_labels(capsys, model, dataset):
+    code, out, err = run(
+        capsys, "--model", model, "--dataset", dataset, "--loss", "bce", "--no-progress"
+    )
+    assert code == 0, err
+    assert reported_accuracy(out) >= 0.97
