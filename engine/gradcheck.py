@@ -16,6 +16,19 @@ the chain rule that combines them.
 Functions take one positional argument per input and return a Value (or a
 sequence of Values for the Jacobian functions); plain numbers are accepted as
 outputs too.
+
+**Which Values are checked.** Each input that is a *leaf* Value -- a parameter, or
+any ``Value(2.0)`` -- is used itself: ``f`` is called with those very Values, the
+central differences move their ``.data`` by ``±eps`` (and put it back), and their
+``.grad`` is read after a backward pass (and put back too: a check changes no
+``.data`` and no ``.grad``). Numbers, and Values made by ops, are copied into fresh
+leaves. So a model's parameters are checked by passing them, with a function that
+builds the loss from the model itself and ignores its arguments::
+
+    report = engine.gradcheck(lambda *_: average_loss(mse, model, X, y), model.parameters())
+
+Row ``i`` of the report is ``model.parameters()[i]`` (``model.named_parameters()``
+gives its name).
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .value import Value, _to_float, no_grad
+from .value import Value, _to_float, no_grad, topological_order
 
 __all__ = [
     "GradcheckError",
@@ -40,8 +53,42 @@ __all__ = [
 
 def _floats(inputs: Sequence[object]) -> list[float]:
     if isinstance(inputs, (str, bytes)) or not hasattr(inputs, "__iter__"):
-        raise TypeError(f"inputs must be a sequence of numbers, got {type(inputs).__name__}")
+        raise TypeError(
+            f"inputs must be a sequence of numbers or Values, got {type(inputs).__name__}"
+        )
     return [x.data if isinstance(x, Value) else _to_float(x) for x in inputs]
+
+
+def _arguments(inputs: Sequence[object]) -> list[Value]:
+    """The Values ``f`` is called with: each leaf Value given is used itself (so a
+    model's parameters can be checked in place); numbers and op results become fresh
+    leaves holding their number."""
+    numbers = _floats(inputs)  # checks the sequence and every entry
+    given = list(inputs)
+    return [x if isinstance(x, Value) and x.is_leaf else Value(n) for x, n in zip(given, numbers)]
+
+
+class _GradsKept:
+    """Remember the ``.grad`` of every leaf of ``out``'s graph and of ``args``, set the
+    arguments' to 0 (so a backward pass gives exactly ``∂out/∂arg``), and put every
+    one back on exit: checking a gradient must not change the gradients a user has."""
+
+    def __init__(self, outs: list, args: list[Value]) -> None:
+        leaves = list(args)
+        for out in outs:
+            if isinstance(out, Value):
+                leaves += [v for v in topological_order(out) if v.is_leaf]
+        self.saved = [(v, v.grad) for v in dict.fromkeys(leaves)]
+        self.args = args
+
+    def __enter__(self) -> _GradsKept:
+        for a in self.args:
+            a.grad = 0.0
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for v, g in self.saved:
+            v.grad = g
 
 
 def _check_eps(eps: float) -> float:
@@ -70,29 +117,35 @@ def _outputs(out: object) -> list:
     raise TypeError(f"function must return a Value or a list of Values, got {type(out).__name__}")
 
 
-def _evaluate(f: Callable, xs: list[float]) -> list[float]:
+def _evaluate(f: Callable, args: list[Value]) -> list[float]:
     with no_grad():
-        return [_scalar(o, "f") for o in _outputs(f(*(Value(x) for x in xs)))]
+        return [_scalar(o, "f") for o in _outputs(f(*args))]
 
 
 def numerical_grad(f: Callable, inputs: Sequence[object], eps: float = 1e-6) -> list[float]:
     """Central-difference estimate of ``∂f/∂x_i`` for each input.
 
-    ``f(*values)`` must return a scalar Value (or number).
+    ``f(*values)`` must return a scalar Value (or number). Leaf Values among the
+    inputs are moved in place and restored (see the module docstring).
     """
-    xs = _floats(inputs)
+    args = _arguments(inputs)
     eps = _check_eps(eps)
-    return [row[0] for row in _numerical_columns(f, xs, eps, n_out=1)]
+    return [row[0] for row in _numerical_columns(f, args, eps, n_out=1)]
 
 
-def _numerical_columns(f: Callable, xs: list[float], eps: float, n_out: int | None):
-    """For each input i, the central difference of every output: J[:, i]."""
+def _numerical_columns(f: Callable, args: list[Value], eps: float, n_out: int | None):
+    """For each input i, the central difference of every output: J[:, i]. Each
+    argument's ``.data`` is moved by ``±eps`` and always put back."""
     columns = []
-    for i in range(len(xs)):
-        plus, minus = list(xs), list(xs)
-        plus[i] += eps
-        minus[i] -= eps
-        hi, lo = _evaluate(f, plus), _evaluate(f, minus)
+    for arg in args:
+        x = arg.data
+        try:
+            arg.data = x + eps
+            hi = _evaluate(f, args)
+            arg.data = x - eps
+            lo = _evaluate(f, args)
+        finally:
+            arg.data = x
         if n_out is not None and len(hi) != n_out:
             raise ValueError(f"f must return a single scalar, got {len(hi)} outputs")
         columns.append([(a - b) / (2.0 * eps) for a, b in zip(hi, lo)])
@@ -103,27 +156,28 @@ def numerical_jacobian(
     f: Callable, inputs: Sequence[object], eps: float = 1e-6
 ) -> list[list[float]]:
     """Central-difference Jacobian: ``J[i][j] ≈ ∂out_i/∂in_j``."""
-    xs = _floats(inputs)
+    args = _arguments(inputs)
     eps = _check_eps(eps)
-    columns = _numerical_columns(f, xs, eps, n_out=None)
-    n_out = len(_evaluate(f, xs))
-    return [[columns[j][i] for j in range(len(xs))] for i in range(n_out)]
+    columns = _numerical_columns(f, args, eps, n_out=None)
+    n_out = len(_evaluate(f, args))
+    return [[columns[j][i] for j in range(len(args))] for i in range(n_out)]
 
 
 def jacobian(f: Callable, inputs: Sequence[object]) -> list[list[float]]:
     """The Jacobian ``J[i][j] = ∂out_i/∂in_j`` by backprop, one reverse pass per output."""
-    xs = [Value(x) for x in _floats(inputs)]
+    xs = _arguments(inputs)
     outs = _outputs(f(*xs))
     for out in outs:
         if not isinstance(out, Value):
             _scalar(out, "f")  # a number has a zero row; anything else is refused
     rows = []
-    for out in outs:
-        for x in xs:
-            x.grad = 0.0
-        if isinstance(out, Value):
-            out.backward()
-        rows.append([x.grad for x in xs])
+    with _GradsKept(outs, xs):
+        for out in outs:
+            for x in xs:
+                x.grad = 0.0
+            if isinstance(out, Value):
+                out.backward()
+            rows.append([x.grad for x in xs])
     return rows
 
 
@@ -135,14 +189,16 @@ def vjp(
     This is what backprop through a functional module computes: given ``v = ∂c/∂z_g``,
     it returns ``∂c/∂z_f = v · ∂z_g/∂z_f``.
     """
-    xs = [Value(x) for x in _floats(inputs)]
+    xs = _arguments(inputs)
     outs = _outputs(f(*xs))
     weights = _floats(v)
     if len(weights) != len(outs):
         raise ValueError(f"v has {len(weights)} entries but f returned {len(outs)} outputs")
     total = sum((w * o for w, o in zip(weights, outs) if isinstance(o, Value)), Value(0.0))
-    total.backward()
-    return [_scalar(o, "f") for o in outs], [x.grad for x in xs]
+    with _GradsKept([total], xs):
+        total.backward()
+        grads = [x.grad for x in xs]
+    return [_scalar(o, "f") for o in outs], grads
 
 
 @dataclass(frozen=True)
@@ -215,22 +271,28 @@ def gradcheck(
     An input passes when ``|analytic - numerical| <= atol + rtol·|numerical|``.
     Returns a :class:`GradcheckReport`; raises :class:`GradcheckError` carrying it if
     any input fails and ``raise_on_failure`` is true.
+
+    Leaf Values among ``inputs`` are checked in place -- ``f`` is called with them --
+    so ``gradcheck(lambda *_: loss(model), model.parameters())`` checks a model whose
+    loss is built from its own parameters; their ``.data`` and ``.grad`` are left as
+    they were (see the module docstring).
     """
-    xs = _floats(inputs)
+    leaves = _arguments(inputs)
+    xs = [leaf.data for leaf in leaves]
     eps = _check_eps(eps)
     atol, rtol = _to_float(atol), _to_float(rtol)
     if not (atol >= 0 and rtol >= 0):  # also refuses nan, which would fail every row
         raise ValueError(f"atol and rtol must be >= 0, got atol={atol!r}, rtol={rtol!r}")
-    leaves = [Value(x) for x in xs]
     out = f(*leaves)
     if not isinstance(out, Value):
         _scalar(out, "f")  # a number: every derivative is 0
-    else:
-        out.backward()
-    numerical = numerical_grad(f, xs, eps)
+    with _GradsKept([out], leaves):
+        if isinstance(out, Value):
+            out.backward()
+        analytic = [leaf.grad for leaf in leaves]
+    numerical = [row[0] for row in _numerical_columns(f, leaves, eps, n_out=1)]
     rows = []
-    for i, (x, leaf, n) in enumerate(zip(xs, leaves, numerical)):
-        a = leaf.grad
+    for i, (x, a, n) in enumerate(zip(xs, analytic, numerical)):
         err = abs(a - n)
         rows.append(GradcheckRow(i, x, a, n, err if err == err else math.inf, atol + rtol * abs(n)))
     report = GradcheckReport(tuple(rows), eps, atol, rtol)
