@@ -12,8 +12,11 @@ library runs::
 every step use the whole set (gradient descent on the average loss ``𝓛(S, w)``),
 ``batch_size=1`` one sample (stochastic gradient descent), anything in between
 mini-batches -- the three regimes the lecture contrasts. It returns a
-:class:`History` of the loss and accuracy per epoch, and shows a progress bar
-(tqdm: a text bar in a terminal, a widget in a notebook).
+:class:`History`: the loss, accuracy and mistakes per epoch, the loss of every
+update (the number each step computes anyway, so recording it is free), and on
+request the parameters after every update (the path a small model walks over its
+loss landscape). It shows a progress bar (tqdm: a text bar in a terminal, a widget
+in a notebook). :mod:`tapegrad.nn.plot` draws histories.
 
 Accuracy: for a model with one output, a sample counts as right when the sign of the
 output matches the label (``out > 0`` iff ``y > 0``, which works for labels in
@@ -45,20 +48,47 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"sgd": SGD, "adam": Adam}
 
 @dataclass
 class History:
-    """What happened during :func:`fit`, one entry per epoch.
+    """What happened during :func:`fit`.
 
-    ``loss[e]`` is the average training loss over epoch ``e`` and ``accuracy[e]`` the
-    fraction of samples classified right, both measured on each batch just before its
-    step (as micrograd's demo and Keras report them); ``seconds`` is the wall time.
+    Per epoch ``e``:
+
+    * ``loss[e]`` -- the average training loss over the epoch;
+    * ``accuracy[e]`` -- the fraction of samples classified right;
+    * ``mistakes[e]`` -- the number of samples classified wrong (for a perceptron
+      trained one sample at a time, the number of updates that changed it);
+
+    all three measured on each batch just before its step (as micrograd's demo and
+    Keras report them). Per update ``k`` (one optimizer step, ``k = 0, 1, ...``):
+
+    * ``update_loss[k]`` -- the loss of the batch the step was computed from (the
+      average loss over the set for a full batch; one sample's loss for SGD: noisy);
+    * ``samples_seen[k]`` -- how many samples the first ``k + 1`` steps used, so
+      ``samples_seen[k] / dataset_size`` is the time in epochs;
+    * ``parameters[k]`` -- only with ``fit(..., record_parameters=True)``: the
+      parameters' values *before* step ``k``, with one more entry at the end for
+      the trained model (``len(parameters) == updates + 1``); empty otherwise.
+
+    ``dataset_size`` is the number of training samples, ``seconds`` the wall time.
     """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    mistakes: list[int] = field(default_factory=list, kw_only=True)
+    update_loss: list[float] = field(default_factory=list, kw_only=True)
+    samples_seen: list[int] = field(default_factory=list, kw_only=True)
+    parameters: list[list[float]] = field(default_factory=list, kw_only=True)
+    dataset_size: int = field(default=0, kw_only=True)
 
     @property
     def epochs(self) -> int:
+        """The number of epochs trained."""
         return len(self.loss)
+
+    @property
+    def updates(self) -> int:
+        """The number of optimizer steps taken."""
+        return len(self.update_loss)
 
     def __repr__(self) -> str:
         if not self.loss:
@@ -209,6 +239,7 @@ def fit(
     lr_schedule: Callable[[int], float] | None = None,
     progress: bool = True,
     replay: bool = True,
+    record_parameters: bool = False,
 ) -> History:
     """Train ``model`` on ``(X, y)`` and return a :class:`History`.
 
@@ -228,12 +259,20 @@ def fit(
       step once and replay its tape (:func:`tapegrad.engine.compile`): the same gradients,
       several times faster. A full batch is then always taken in dataset order
       (shuffling it only reorders a sum). ``replay=False`` builds every graph.
+    * ``record_parameters`` -- keep every parameter's value before each update and
+      at the end in ``history.parameters`` (costs one float per parameter per
+      update: for small models, to draw the path training takes).
+
+    Raises ``TypeError``/``ValueError`` for a bad argument, sample or label before
+    any step has changed the model.
     """
     X, y = check_dataset(X, y)
     epochs_count = _checks.count(epochs, "epochs")
     l2 = _checks.nonnegative(l2, "l2")
     if not isinstance(shuffle, bool):
         raise TypeError(f"shuffle must be True or False, got {type(shuffle).__name__}: {shuffle!r}")
+    if not isinstance(record_parameters, bool):
+        raise TypeError(f"record_parameters must be True or False, got {record_parameters!r}")
     if lr_schedule is not None and not callable(lr_schedule):
         raise TypeError(f"lr_schedule must be a function epoch -> lr, got {lr_schedule!r}")
     if not callable(model) or not hasattr(model, "parameters"):
@@ -251,7 +290,8 @@ def fit(
     replaying = replay and _replays(model, loss_fn, epochs_count, batch_size, shuffle)
     recorded: dict[int, engine.CompiledStep] = {}
     rng = random.Random(seed)
-    history = History()
+    history = History(dataset_size=len(X))
+    seen = 0  # samples the steps so far used
     start = time.perf_counter()
 
     from tqdm.auto import trange
@@ -263,6 +303,8 @@ def fit(
         total, right = 0.0, 0
         order = batches(X, y, batch_size, shuffle=shuffle and not replaying, rng=rng)
         for k, (xb, yb) in enumerate(order):
+            if record_parameters:
+                history.parameters.append([p.data for p in params])
             if replaying:
                 if k not in recorded:
                     recorded[k] = engine.compile(
@@ -281,11 +323,17 @@ def fit(
             opt.step()
             total += value * len(xb)
             right += batch_right
+            history.update_loss.append(value)
+            seen += len(xb)
+            history.samples_seen.append(seen)
         history.loss.append(total / len(X))
         history.accuracy.append(right / len(X))
+        history.mistakes.append(len(X) - right)
         bar.set_postfix(
             loss=f"{history.loss[-1]:.4f}", acc=f"{history.accuracy[-1]:.1%}", refresh=False
         )
     bar.close()
+    if record_parameters:
+        history.parameters.append([p.data for p in params])
     history.seconds = time.perf_counter() - start
     return history

@@ -184,3 +184,90 @@ def test_shuffle_must_be_a_bool():
     X, y = moons(8, seed=0)
     with pytest.raises(TypeError, match="shuffle must be True or False"):
         fit(MLP(2, [2, 1]), X, y, shuffle="no", progress=False)
+
+
+# -- per-update history ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_size, per_epoch", [(None, 1), (1, 12), (5, 3)])
+@pytest.mark.parametrize("replay", [False, True])
+def test_history_records_every_update(batch_size, per_epoch, replay):
+    X, y = moons(12, seed=1)
+    epochs = 21  # enough for fit to replay a full batch or an unshuffled one
+    history = fit(
+        small_mlp(),
+        X,
+        y,
+        optimizer="sgd",
+        lr=0.05,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=False,
+        progress=False,
+        replay=replay,
+    )
+    assert history.updates == epochs * per_epoch == len(history.samples_seen)
+    assert history.dataset_size == 12
+    assert history.samples_seen[per_epoch - 1] == 12  # one epoch = every sample once
+    assert history.samples_seen[-1] == 12 * epochs
+    sizes = (
+        [12] if batch_size is None else [min(batch_size, 12 - i) for i in range(0, 12, batch_size)]
+    )
+    # the epoch's loss is the sample-weighted mean of its updates' losses
+    for e in range(epochs):
+        chunk = history.update_loss[e * per_epoch : (e + 1) * per_epoch]
+        weighted = sum(loss * n for loss, n in zip(chunk, sizes)) / 12
+        assert weighted == pytest.approx(history.loss[e], rel=1e-12)
+    assert history.parameters == []  # only on request
+
+
+def test_full_batch_update_loss_is_the_average_loss_before_the_step():
+    X, y = blobs(10, seed=0)
+    model = Adaline(2)
+    history = fit(model, X, y, optimizer="sgd", lr=0.05, epochs=3, batch_size=None, progress=False)
+    again = Adaline(2)
+    expected = []
+    for _ in range(3):
+        loss = sum(again.criterion(again(x), t).data for x, t in zip(X, y)) / len(X)
+        expected.append(loss)
+        again.zero_grad()
+        for x, t in zip(X, y):
+            (again.criterion(again(x), t) * (1 / len(X))).backward()
+        for p in again.parameters():
+            p.data -= 0.05 * p.grad
+    assert history.update_loss == pytest.approx(expected, rel=1e-12)
+
+
+def test_record_parameters_gives_the_path_before_each_update_and_at_the_end():
+    X, y = blobs(8, seed=2)
+    model = Perceptron(2, init="uniform", rng=random.Random(0))
+    start = [p.data for p in model.parameters()]
+    history = fit(
+        model,
+        X,
+        y,
+        optimizer="sgd",
+        lr=0.1,
+        epochs=2,
+        batch_size=1,
+        progress=False,
+        record_parameters=True,
+    )
+    assert len(history.parameters) == history.updates + 1 == 17
+    assert history.parameters[0] == start
+    assert history.parameters[-1] == [p.data for p in model.parameters()]
+    # a perceptron changes only on a mistake: the steps that moved it are the mistakes
+    moved = sum(a != b for a, b in zip(history.parameters, history.parameters[1:]))
+    assert moved == sum(history.mistakes)
+
+
+def test_mistakes_per_epoch_match_accuracy():
+    X, y = moons(20, seed=0)
+    history = fit(small_mlp(), X, y, epochs=3, batch_size=4, progress=False)
+    assert history.mistakes == [round((1 - a) * 20) for a in history.accuracy]
+
+
+def test_record_parameters_must_be_a_bool():
+    X, y = moons(4, seed=0)
+    with pytest.raises(TypeError, match="record_parameters must be True or False, got 1"):
+        fit(small_mlp(), X, y, record_parameters=1, progress=False)
