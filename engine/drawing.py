@@ -47,7 +47,6 @@ Images need a ``dot`` program: a system Graphviz if there is one, else the
 
 from __future__ import annotations
 
-import io
 import math
 import pathlib
 import re
@@ -56,8 +55,8 @@ from collections.abc import Iterable, Sequence
 
 import graphviz
 
-from . import _dot
-from .value import Scope, Value, topological_order
+from . import _dot, _render
+from .value import BackwardStep, Scope, Value, topological_order
 
 __all__ = [
     "BackpropSteps",
@@ -127,10 +126,43 @@ def _letter(label: str) -> str:
     return unicodedata.normalize("NFKD", label)[:1].lower()
 
 
-# The D shape points the way data flows: round side downstream.
-_FUNCTION_SHAPE = {"LR": {"shape": "cds"}, "BT": {"shape": "house"}, "TB": {"shape": "invhouse"}}
+# A function block is a box in the DOT text (what any Graphviz draws); tapegrad's
+# painter (_render) draws it as the course's D, round side downstream. The margin
+# leaves room for the round side along the flow.
+_FUNCTION_MARGIN = {"LR": "0.32,0.08", "RL": "0.32,0.08", "TB": "0.16,0.2", "BT": "0.16,0.2"}
 _SIDE = {"LR": "n", "RL": "n", "BT": "w", "TB": "w"}
-_FUNCTION_FALLBACK = {"shape": "box", "style": "rounded,filled"}
+
+# -- costs --------------------------------------------------------------------------
+# In the course a red square is a cost or an energy: a scalar-valued function (C, the
+# loss) whose output is implicit. A Value is drawn as one when (1) it is passed in
+# draw(costs=...), or (2) it was computed inside a *cost scope*: ``with
+# cost_scope("mse"): ...`` (every loss of tapegrad.nn.losses runs in one). The ops of
+# a cost scope are drawn as one red square named after the scope, its inputs (ȳ, y)
+# coming in. Nothing else is a cost: a neuron's tanh, a formula's last op, are
+# functions followed by their computed variable.
+_COST_NAMES: set[str] = set()
+
+
+def cost_scope(name: str):
+    """A :func:`tapegrad.engine.scope` whose ops compute a cost: drawn as one red
+    square labelled ``name`` in the blocks view (``with cost_scope("mse"): ...``).
+
+    Any scope with a name registered this way is a cost scope. Raises TypeError for a
+    name that is not a non-empty str.
+    """
+    from .value import scope
+
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"cost scope name must be a non-empty str, got {name!r}")
+    _COST_NAMES.add(name)
+    return scope(name)
+
+
+def _cost_scope_of(node: Value) -> Scope | None:
+    s = node.scope
+    if s is None or not _COST_NAMES:
+        return None
+    return next((c for c in s.chain() if c.name in _COST_NAMES), None)
 
 
 class GraphTooLargeError(ValueError):
@@ -138,22 +170,81 @@ class GraphTooLargeError(ValueError):
 
 
 class GraphDrawing(graphviz.Digraph):
-    """A :class:`graphviz.Digraph` that finds a ``dot`` program (system Graphviz or the
-    ``graphviz-pure`` wheel) before it is displayed, and keeps the layout engine's
-    font-metric warnings out of notebooks."""
+    """A :class:`graphviz.Digraph` whose images tapegrad paints itself.
+
+    ``.source`` is the DOT text (function blocks are boxes of ``class`` tg-function
+    there); ``.pipe()``, ``.render()`` and inline display in Jupyter lay it out with
+    Graphviz (the ``graphviz-pure`` wheel or a system Graphviz) and paint it with
+    :mod:`tapegrad.engine._render`, so function blocks are the course's D in every
+    direction. Formats: svg, png, jpeg, gif, pdf (vector); any other format Graphviz
+    knows (json, plain, dot) comes from Graphviz itself.
+    """
+
+    def pipe(self, format=None, *args, encoding=None, quiet=False, dpi=None, scale=1.0, **kw):
+        fmt = (format or self.format or "svg").lower()
+        if fmt not in _render.FORMATS or args or kw:
+            _dot.use_dot()
+            return super().pipe(format, *args, encoding=encoding, quiet=quiet, **kw)
+        data = _render.render(self.source, fmt, dpi=dpi, scale=scale)
+        return data.decode(encoding) if encoding else data
+
+    def render(
+        self,
+        filename=None,
+        directory=None,
+        view=False,
+        cleanup=False,
+        format=None,
+        *args,
+        outfile=None,
+        quiet=False,
+        **kw,
+    ):
+        """Write the DOT source to ``filename`` and the image next to it (or to
+        ``outfile``), as :meth:`graphviz.Digraph.render` does; returns the image path."""
+        fmt = (format or self.format or "svg").lower()
+        if outfile is not None and format is None:
+            fmt = pathlib.Path(outfile).suffix.lstrip(".").lower() or fmt
+        if fmt not in _render.FORMATS or args or view or kw:
+            _dot.use_dot()
+            return super().render(
+                filename,
+                directory,
+                view,
+                cleanup,
+                format,
+                *args,
+                outfile=outfile,
+                quiet=quiet,
+                **kw,
+            )
+        if outfile is not None:
+            out = pathlib.Path(outfile)
+            if filename is None and directory is None:
+                source_path = out.with_suffix(".gv")
+            else:
+                source_path = pathlib.Path(self.save(filename, directory))
+        else:
+            source_path = pathlib.Path(self.save(filename, directory))
+            out = source_path.with_name(f"{source_path.name}.{fmt}")
+        if outfile is not None and not cleanup:
+            source_path.write_text(self.source, encoding="utf-8")
+        out.write_bytes(self.pipe(format=fmt))
+        if cleanup:
+            source_path.unlink(missing_ok=True)
+        return str(out)
 
     def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
-        _dot.use_dot()
-        return super()._repr_mimebundle_(include, exclude, **kwargs)
+        return {"image/svg+xml": self._repr_image_svg_xml()}
 
     def _repr_image_svg_xml(self) -> str:
-        return self.pipe(format="svg", encoding="utf-8", quiet=True)
+        return self.pipe(format="svg", encoding="utf-8")
 
     def _repr_image_png(self) -> bytes:
-        return self.pipe(format="png", quiet=True)
+        return self.pipe(format="png")
 
     def _repr_image_jpeg(self) -> bytes:
-        return self.pipe(format="jpeg", quiet=True)
+        return self.pipe(format="jpeg")
 
 
 # -- text -----------------------------------------------------------------------
@@ -186,7 +277,8 @@ _RECORD_SPECIAL = re.compile(r'([\\{}|<>"])')
 
 
 def _record_field(text: str) -> str:
-    return _RECORD_SPECIAL.sub(r"\\\1", text)
+    """A record field shown literally; a line break stays a line break."""
+    return _RECORD_SPECIAL.sub(r"\\\1", text).replace("\n", "\\n")
 
 
 def _op_text(node: Value) -> str:
@@ -199,6 +291,113 @@ def _op_text(node: Value) -> str:
     if row is not None and row.name == "pow":
         return f"**{_const(c)}" if position == 1 else f"{_const(c)}**"
     return f"{name} {_const(c)}" if position == 1 else f"{_const(c)} {name}"
+
+
+# -- ops drawn as the lecture writes them ------------------------------------------
+
+
+def _is_negation(node: Value) -> bool:
+    """``-x`` however it was recorded: the ``neg`` row, or ``x * -1`` (how engines
+    without a ``neg`` row, micrograd's among them, record negation)."""
+    if node.op == "neg":
+        return True
+    const = node.constant
+    return node.op == "mul" and const is not None and const[1] == -1.0
+
+
+class _Folds:
+    """How each op is drawn: its text and its inputs, after writing subtraction,
+    negation, sums and means as the lecture does.
+
+    * ``a + b * -1`` (subtraction recorded as an addition of a negation) is one
+      ``-`` block with inputs ``a, b``; ``b * -1`` alone is ``-`` (negation);
+      ``a + -3`` is ``- 3``. The ``sub``/``neg``/``div`` rows are drawn as ``-``/``/``.
+    * blocks view only: a chain of additions ``((a + b) + c) + d`` is one ``Σ`` block
+      with its terms in order, and ``Σ * (1/P)`` over P terms is one ``1/P Σ`` block
+      (the slides' average loss).
+
+    An intermediate is folded into the op that uses it only when nothing else needs
+    to see it: no label, used once, not a root or a cost, same scope, not collapsed.
+    ``inputs[node]`` lists ``(input Value, [graph edges it stands for])``; every graph
+    edge stays accounted for, so the step view can still highlight it.
+    """
+
+    def __init__(self, order, roots, keep: set, block_of: dict, view: str) -> None:
+        uses = dict.fromkeys(order, 0)
+        for node in order:
+            for parent in node.parents:
+                uses[parent] += 1
+        self.text: dict[Value, str] = {}
+        self.inputs: dict[Value, list] = {}
+        self.absorbed: set[Value] = set()
+        roots = set(roots)
+
+        def foldable(inner: Value, outer: Value) -> bool:
+            return (
+                not inner.is_leaf
+                and not inner.label
+                and uses[inner] == 1
+                and inner not in roots
+                and inner not in keep
+                and inner not in block_of
+                and outer not in block_of
+                and inner.scope is outer.scope
+            )
+
+        for node in order:
+            if node.is_leaf:
+                continue
+            edges = [(p, [(p, node, i)]) for i, p in enumerate(node.parents)]
+            text = _op_text(node)
+            if _is_negation(node) and node.op != "neg":
+                text = "-"
+            elif node.op == "add":
+                text, edges = self._addition(node, edges, foldable, view)
+            elif (
+                view == "blocks"
+                and node.op == "mul"
+                and node.constant is not None
+                and len(node.parents) == 1
+            ):
+                inner = node.parents[0]
+                terms = self.inputs.get(inner)
+                n = len(terms) if terms is not None and self.text.get(inner) == "Σ" else 0
+                if n >= 2 and foldable(inner, node) and math.isclose(node.constant[1], 1 / n):
+                    self.absorbed.add(inner)
+                    text = f"1/{n} Σ"
+                    edges = [(p, [*e, (inner, node, 0)]) for p, e in terms]
+            self.text[node] = text
+            self.inputs[node] = edges
+
+    def _addition(self, node, edges, foldable, view):
+        const = node.constant
+        # a + (-b) and (-b) + a: a subtraction recorded as an addition.
+        negs = [i for i, (p, _) in enumerate(edges) if _is_negation(p) and foldable(p, node)]
+        if const is None and len(edges) == 2 and negs:
+            i = negs[-1]
+            neg = edges[i][0]
+            other = edges[1 - i]
+            self.absorbed.add(neg)
+            inner = neg.parents[0]
+            return "-", [other, (inner, [(inner, neg, 0), *edges[i][1]])]
+        if const is not None and negs:  # c + (-b): c - b
+            neg = edges[0][0]
+            self.absorbed.add(neg)
+            inner = neg.parents[0]
+            return f"{_const(const[1])} -", [(inner, [(inner, neg, 0), *edges[0][1]])]
+        if const is not None and const[1] < 0:  # a + -3: a - 3
+            return f"- {_const(-const[1])}", edges
+        if view != "blocks" or const is not None:
+            return _op_text(node), edges
+        # A chain of additions is one sum.
+        flat = []
+        for p, e in edges:
+            if p.op == "add" and foldable(p, node) and self.text.get(p) in ("+", "Σ"):
+                self.absorbed.add(p)
+                flat.extend((q, qe + e) for q, qe in self.inputs[p])
+            else:
+                flat.append((p, e))
+        return ("Σ" if len(flat) > 2 else "+"), flat
 
 
 # -- choosing what to draw --------------------------------------------------------
@@ -320,38 +519,85 @@ class _Scene:
 # -- backprop state at one step ---------------------------------------------------
 
 
+def _steps(root: Value) -> Iterable[BackwardStep]:
+    """The chain-rule steps of a backward pass from ``root``, computed from the graph
+    alone: no ``.grad`` is read or written.
+
+    Uses the engine's pure ``backprop_steps`` when it has one. Until then, the steps
+    of :meth:`Value.backward_steps` are recomputed here on a dict of gradients --
+    the same loop, same order, same numbers -- so that a drawing never touches the
+    gradients the user has.
+    """
+    from . import value as value_module
+
+    pure = getattr(value_module, "backprop_steps", None)
+    if pure is not None:
+        return pure(root)
+    return _steps_on_a_dict(root)
+
+
+def _steps_on_a_dict(root: Value) -> Iterable[BackwardStep]:
+    order = topological_order(root)
+    names = {node: node.label or f"v{i}" for i, node in enumerate(order)}
+    grads = dict.fromkeys(order, 0.0)
+    grads[root] = 1.0
+    index = 0
+    for node in reversed(order):
+        for position, (parent, local) in enumerate(zip(node.parents, node.local_grads)):
+            upstream = grads[node]
+            contribution = local * upstream
+            grads[parent] += contribution
+            yield BackwardStep(
+                index,
+                node,
+                parent,
+                position,
+                upstream,
+                local,
+                contribution,
+                grads[parent],
+                names[root],
+                names[node],
+                names[parent],
+            )
+            index += 1
+
+
+def _gradients(root: Value, order: list[Value], until: int | None = None):
+    """``(grads, last step, steps done per node)`` after step ``until`` (all steps if
+    None), from :func:`_steps`: ``grads[root]`` starts at 1."""
+    grads = dict.fromkeys(order, 0.0)
+    grads[root] = 1.0
+    received = dict.fromkeys(order, 0)
+    last = None
+    for step in _steps(root):
+        grads[step.parent] = step.parent_grad
+        received[step.parent] += 1
+        last = step
+        if until is not None and step.index == until:
+            break
+    return grads, last, received
+
+
 class _StepState:
-    """The gradients, the edge in flight and the finished nodes at step ``k``."""
+    """The gradients, the edge in flight and the finished nodes at step ``k``,
+    computed from the graph (no ``.grad`` is read or written)."""
 
     def __init__(self, root: Value, order: list[Value], k: object) -> None:
         if isinstance(k, bool) or not isinstance(k, int):
             raise TypeError(f"step must be an int, got {type(k).__name__}: {k!r}")
-        total = sum(len(node._parents) for node in order)
+        total = sum(len(node.parents) for node in order)
         if not 0 <= k < total:
             raise ValueError(
                 f"step must be between 0 and {total - 1} (the graph has {total} backward "
                 f"step{'s' if total != 1 else ''}), got {k}"
             )
         # How many chain-rule contributions each node's gradient is the sum of.
-        expected = {node: 0 for node in order}
+        expected = dict.fromkeys(order, 0)
         for node in order:
-            for parent in node._parents:
+            for parent in node.parents:
                 expected[parent] += 1
-        received = dict.fromkeys(order, 0)
-        saved = [node.grad for node in order]
-        for node in order:
-            node.grad = 0.0
-        try:
-            for step in root.backward_steps():
-                received[step.parent] += 1
-                if step.index == k:
-                    break
-            self.step = step
-            self.grads = {node: node.grad for node in order}
-        finally:
-            # Drawing must not change the gradients the user has.
-            for node, grad in zip(order, saved):
-                node.grad = grad
+        self.grads, self.step, received = _gradients(root, order, k)
         self.finished = {node for node in order if received[node] == expected[node]}
         self.total = total
 
@@ -418,8 +664,9 @@ def draw(
     observed_set = _value_set(observed, "observed", order)
     params_set = _value_set(params, "params", order)
     costs_set = _value_set(costs, "costs", order)
+    cost_scopes = costs_set is None and view == "blocks"
     if costs_set is None:
-        costs_set = {r for r in roots if not r.is_leaf}
+        costs_set = set()
     if show_params is None:
         show_params = view == "values"
     leaves = [node for node in order if node.is_leaf]
@@ -451,9 +698,25 @@ def draw(
                 f"collapse={collapse!r} matches no scope of this graph; "
                 + (f"its scopes are: {known}" if paths else "it has no scopes")
             )
+    if cost_scopes:
+        # A loss's own ops are drawn as one red square: its cost scope collapses
+        # (unless an enclosing scope collapses already).
+        for node in order:
+            c = _cost_scope_of(node)
+            if c is not None:
+                costs_set.add(node)
+                if node not in block_of:
+                    block_of[node] = c
 
+    folds = _Folds(order, roots, costs_set, block_of, view)
     state = _StepState(roots[0], order, step) if step is not None else None
     grads = state.grads if state is not None else {node: node.grad for node in order}
+    if state is not None:
+        dgrads = state.grads
+    elif derivative:
+        dgrads = _gradients(roots[0], order)[0]
+    else:
+        dgrads = {}
     t = THEMES[theme]
     builder = _Builder(
         view,
@@ -468,6 +731,9 @@ def draw(
         block_of,
         show_params,
         roots,
+        folds,
+        dgrads,
+        cost_scopes,
     )
     scene = builder.build()
     if max_nodes is not None and len(scene.elements) > max_nodes:
@@ -508,7 +774,13 @@ class _Builder:
         block_of,
         show_params,
         roots,
+        folds,
+        dgrads,
+        costs_spread,
     ) -> None:
+        self.folds = folds
+        self.dgrads = dgrads
+        self.costs_spread = costs_spread
         self.view = view
         self.rankdir = rankdir
         self.t = theme
@@ -524,12 +796,11 @@ class _Builder:
         self.block_ids: dict[Scope, str] = {}
 
     # -- element styles --
-    def _function_style(self) -> dict:
-        shape = _FUNCTION_SHAPE.get(self.rankdir, _FUNCTION_FALLBACK)
-        attrs = {**self.t["function"], **shape, "margin": "0.2,0.055"}
-        if shape is _FUNCTION_FALLBACK and self.t is DARK:
-            attrs["style"] = "rounded"
-        return {**attrs, "fontcolor": self.t["text"]}
+    def _function_style(self, reverse: bool = False) -> dict:
+        """A function block: a box in DOT, painted as a D (``class`` tg-function)."""
+        classes = _render.D_CLASS + (" " + _render.REVERSE_CLASS if reverse else "")
+        attrs = {"shape": "box", **self.t["function"], "margin": _FUNCTION_MARGIN[self.rankdir]}
+        return {**attrs, "class": classes, "fontcolor": self.t["text"]}
 
     def _variable_style(self, node: Value) -> dict:
         if node.is_leaf and node in self.parameters:
@@ -574,9 +845,28 @@ class _Builder:
             elif node.is_leaf:
                 if node not in self.parameters or self.show_params or self._used_outside(node):
                     self.variable(scene, node, node.scope)
-            else:
+            elif node not in self.folds.absorbed:
                 self._add_op(scene, node)
+        self._number_inputs(scene)
         return scene
+
+    def _number_inputs(self, scene: _Scene) -> None:
+        """A collapsed block fed plain numbers (``nn.data``'s samples are floats, so
+        they are written into the ops as constants) gets an observed ``x`` drawn
+        into it: a block never appears to have no input."""
+        fed = {edge["dst"] for edge in scene.edges}
+        for block, block_id in self.block_ids.items():
+            element = scene.elements[block_id]
+            if block_id in fed or not element.get("numbers"):
+                continue
+            dot_id = "x" + block_id
+            style = self._variable_style_for(observed=True)
+            scene.add(dot_id, "input", {**style, "label": "x"}, block.parent)
+            scene.connect(dot_id, block_id, **self._arrow())
+
+    def _variable_style_for(self, observed: bool) -> dict:
+        style = dict(self.t["observed"] if observed else self.t["computed"])
+        return {"shape": "circle", "fontcolor": self.t["text"], **style}
 
     def _used_outside(self, leaf: Value) -> bool:
         """Parameters are implicit only in the function that uses them; a parameter
@@ -592,21 +882,49 @@ class _Builder:
             return None
         block = self.block_of.get(parent)
         if block is not None:
+            block_id = self._block_id(scene, block)
+            if scene.elements[block_id]["kind"] == "cost":
+                return block_id  # a cost's output is implicit: no variable
             out = self.variable(scene, parent, block.parent)
-            scene.connect(self._block_id(scene, block), out, merge=True, **self._arrow())
+            scene.connect(block_id, out, merge=True, **self._arrow())
             return out
         return f"n{self.index[parent]}"
 
     def _arrow(self) -> dict:
         return dict(self.t["arrow"] if self.view == "blocks" else self.t["value_arrow"])
 
+    def _edge_from(self, scene: _Scene, src: str, **attrs) -> dict:
+        """Arrow attributes for an edge leaving ``src``: a cost square has no outgoing
+        arrow, so what reads a cost (an average of per-sample costs) is joined to it
+        by a dashed line without a head."""
+        if scene.elements.get(src, {}).get("kind") == "cost":
+            attrs.update(style="dashed", arrowhead="none")
+        return attrs
+
+    def _cost_square(self, label: str) -> dict:
+        return {
+            "shape": "box",
+            **self.t["cost"],
+            "fontcolor": self.t["text"],
+            "label": _plain(label),
+        }
+
     def _add_op(self, scene: _Scene, node: Value) -> None:
         i = self.index[node]
-        hidden = [self.names[p] for p in dict.fromkeys(node._parents) if self._is_hidden(p)]
-        text = _op_text(node)
+        inputs = self.folds.inputs[node]
+        hidden = [self.names[p] for p in dict.fromkeys(p for p, _ in inputs) if self._is_hidden(p)]
+        text = self.folds.text[node]
         if hidden:
             text = f"{text} {', '.join(hidden)}"
+        sources = [(p, edges, self._source(scene, p)) for p, edges in inputs]
         is_cost = node in self.costs
+        if not is_cost and self.costs_spread and self.view == "blocks":
+            # An op whose every input is a cost (the average of per-sample losses)
+            # is a cost too: the total.
+            drawn = [src for _, _, src in sources if src is not None]
+            is_cost = bool(drawn) and all(
+                scene.elements.get(src, {}).get("kind") == "cost" for src in drawn
+            )
         if self.view == "values":
             fn_id = f"f{i}"
             attrs = {"shape": "circle" if len(text) <= 4 else "ellipse", "label": _plain(text)}
@@ -614,14 +932,13 @@ class _Builder:
             scene.add(fn_id, "function", attrs, node.scope, node=node, op_text=text)
         elif is_cost:
             fn_id = f"n{i}"
-            label = node.label or text
-            attrs = {"shape": "box", **self.t["cost"], "label": _plain(label)}
-            attrs["fontcolor"] = self.t["text"]
+            label = f"{node.label}\n{text}" if node.label and node.label != text else text
+            attrs = self._cost_square(label)
             grad = _short(self.grads[node])
             attrs["tooltip"] = _plain(
                 f"{self.names[node]} = {_short(node.data)} ({text}), grad {grad}"
             )
-            scene.add(fn_id, "cost", attrs, node.scope, node=node, op_text=label)
+            scene.add(fn_id, "cost", attrs, node.scope, node=node, op_text=text)
         else:
             fn_id = f"f{i}"
             scene.add(
@@ -632,16 +949,16 @@ class _Builder:
                 node=node,
                 op_text=text,
             )
-        for position, parent in enumerate(node._parents):
-            src = self._source(scene, parent)
+        for parent, edges, src in sources:
             if src is None:
                 continue
-            attrs = self._arrow()
+            attrs = self._edge_from(scene, src, **self._arrow())
             if parent in self.parameters and self.view == "blocks":
                 # A parameter comes into its function from the side, as in the
                 # lecture's backprop figures.
                 attrs.update(style="dashed", headport=_SIDE[self.rankdir])
-            scene.connect(src, fn_id, (parent, node, position), **attrs)
+            edge = scene.connect(src, fn_id, edges[-1], **attrs)
+            edge["graph_edges"][:0] = edges[:-1]
         if fn_id != f"n{i}":
             out = self.variable(scene, node, node.scope)
             scene.connect(fn_id, out, **self._arrow())
@@ -674,19 +991,17 @@ class _Builder:
                 element["hidden_params"].add(parent)
                 continue
             src = self._source(scene, parent)
-            scene.connect(src, block_id, (parent, node, position), merge=True, **self._arrow())
+            attrs = self._edge_from(scene, src, **self._arrow())
+            scene.connect(src, block_id, (parent, node, position), merge=True, **attrs)
         if node.is_leaf and node in self.parameters:
             element["hidden_params"].add(node)
+        if node.constant is not None and node.op == "mul":
+            element["numbers"] = True
         if node in self.costs:
-            # A module that computes a cost is drawn as a cost; its value is drawn
-            # only if something outside uses it (a sum of costs).
+            # A module that computes a cost is drawn as a cost square named after it;
+            # its output is implicit.
             element["kind"] = "cost"
-            element["attrs"] = {
-                "shape": "box",
-                **self.t["cost"],
-                "fontcolor": self.t["text"],
-                "label": _plain(block.name),
-            }
+            element["attrs"] = self._cost_square(block.name)
         elif node in self.roots:
             self._source(scene, node)
 
@@ -753,14 +1068,18 @@ class _Builder:
                 **grad_style,
                 "fontcolor": self.t["text"],
                 "color": self.t["grad"],
-                "label": _plain(f"{label}\n{_num(self.grads[node])}"),
+                "label": _plain(f"{label}\n{_num(self.dgrads[node])}"),
             }
             if self.view == "blocks":
                 attrs["penwidth"] = "2"
             scene.add("d" + v["id"], "gradient", attrs, None, node=node)
         for f in functions:
             label = "∂ " + f["op_text"]
-            attrs = {**self._function_style(), "color": self.t["grad"], "label": _plain(label)}
+            attrs = {
+                **self._function_style(reverse=True),
+                "color": self.t["grad"],
+                "label": _plain(label),
+            }
             if self.view == "values":
                 attrs = {
                     "shape": "box",
@@ -863,20 +1182,29 @@ _FORMATS = {
     ".jpg": "jpeg",
     ".jpeg": "jpeg",
     ".pdf": "pdf",
+    ".gif": "gif",
     ".dot": "dot",
     ".gv": "dot",
 }
 
 
-def save_graph(what: Value | Sequence[Value] | graphviz.Digraph, path, **draw_options):
+def save_graph(
+    what: Value | Sequence[Value] | graphviz.Digraph,
+    path,
+    *,
+    dpi: float | None = None,
+    scale: float = 1.0,
+    **draw_options,
+):
     """Write a drawing to ``path``, the format chosen by its extension.
 
     ``what`` is a drawing from :func:`draw` (or any ``graphviz`` graph) or a Value,
     drawn with ``draw_options``. ``.dot``/``.gv`` write the DOT text and need no
-    Graphviz; ``.svg``, ``.png``, ``.jpg`` need a ``dot`` program (system Graphviz, or
-    the ``graphviz-pure`` wheel). ``.pdf`` is vector with a system Graphviz; with
-    ``graphviz-pure`` alone (which has no PDF output) it is a 300 dpi PNG wrapped in a
-    PDF by Pillow. Returns the path written.
+    Graphviz; ``.svg``, ``.pdf`` (vector), ``.png``, ``.jpg``, ``.gif`` are laid out by
+    Graphviz and painted by tapegrad (pip alone is enough). ``dpi`` (raster formats,
+    default 150) sets the pixels per inch: a slide 10 inches wide at 200 dpi wants
+    2000 pixels. ``scale`` enlarges the whole drawing, text and lines alike.
+    Returns the path written.
     """
     if isinstance(path, (str, pathlib.PurePath)):
         path = pathlib.Path(path)
@@ -888,6 +1216,7 @@ def save_graph(what: Value | Sequence[Value] | graphviz.Digraph, path, **draw_op
             f"cannot tell the format of {str(path)!r} from its extension; use one of "
             f"{', '.join(_FORMATS)}"
         )
+    dpi, scale = _check_size(dpi, scale)
     if isinstance(what, (graphviz.Digraph, graphviz.Graph, graphviz.Source)):
         if draw_options:
             raise TypeError("drawing options go with a Value, not with an already drawn graph")
@@ -897,45 +1226,29 @@ def save_graph(what: Value | Sequence[Value] | graphviz.Digraph, path, **draw_op
     if fmt == "dot":
         path.write_text(graph.source, encoding="utf-8")
         return path
-    _, kind = _dot.use_dot()
-    if fmt == "pdf" and kind == "graphviz-pure":
-        data = _pdf_from_png(graph)
-    else:
-        data = graph.pipe(format=fmt, quiet=True)
-    path.write_bytes(data)
+    path.write_bytes(_render.render(graph.source, fmt, dpi=dpi, scale=scale))
     return path
 
 
-def _pdf_from_png(graph) -> bytes:
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
-        raise DotNotFoundError(
-            "graphviz-pure writes no PDF and Pillow is missing to wrap a PNG in one: "
-            "save as .svg or .png, pip install pillow, or install Graphviz"
-        ) from None
-    hi_res = graph.copy()
-    hi_res.attr(dpi="300")
-    png = hi_res.pipe(format="png", quiet=True)
-    out = io.BytesIO()
-    Image.open(io.BytesIO(png)).convert("RGB").save(out, format="PDF", resolution=300.0)
-    return out.getvalue()
+def _check_size(dpi: object, scale: object) -> tuple[float | None, float]:
+    for value, name in ((dpi, "dpi"), (scale, "scale")):
+        if value is None and name == "dpi":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__}: {value!r}")
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if dpi is not None and dpi > 2400:
+        raise ValueError(f"dpi must be at most 2400, got {dpi!r}")
+    return (None if dpi is None else float(dpi)), float(scale)
 
 
 # -- backprop, one step after another ----------------------------------------------
 
 
 def _explanations(root: Value) -> list[str]:
-    """Every step's explanation, computed on a fresh backward pass; grads are restored."""
-    order = topological_order(root)
-    saved = [node.grad for node in order]
-    for node in order:
-        node.grad = 0.0
-    try:
-        return [s.explanation for s in root.backward_steps()]
-    finally:
-        for node, grad in zip(order, saved):
-            node.grad = grad
+    """Every step's explanation, computed from the graph (no ``.grad`` is touched)."""
+    return [s.explanation for s in _steps(root)]
 
 
 def _kernel_with_widgets() -> bool:

@@ -1,0 +1,481 @@
+"""Drawing a laid-out graph ourselves: Graphviz places, matplotlib paints.
+
+Graphviz has no shape for the course's function block -- a "D", flat on the side the
+inputs come from and round on the side the output leaves (NOTATION.md). Its arrow
+pentagon (``cds``) and ``house`` only hint at one and change with the direction of
+flow. So tapegrad lets Graphviz do what it is good at, the layout, and paints the
+picture itself:
+
+1. the DOT text goes through ``dot -Tjson`` (the ``graphviz-pure`` wheel or a system
+   Graphviz): every node's position and size, every edge's spline, every label's
+   place, as *xdot* drawing operations;
+2. :func:`figure` replays those operations with matplotlib -- polygons, ellipses,
+   Bézier splines, text -- except for the nodes whose ``class`` holds
+   ``tg-function``: those are painted as a D in the node's box, its flat side facing
+   the inputs in every ``rankdir`` (``tg-reverse`` turns it round, for the mirrored
+   derivative network), and the ends of the arrows at a D are moved onto its outline;
+3. matplotlib writes SVG, PNG, JPEG, GIF or a vector PDF with nothing but pip.
+
+Coordinates stay Graphviz's points (1/72 inch), so a line ``penwidth=3`` is 3 pt
+wide and a 14 pt label is 14 pt high at any resolution; ``dpi`` only chooses how many
+pixels a raster image spends per inch, and ``scale`` enlarges everything alike.
+
+Text is set in DejaVu Sans (matplotlib ships it); Graphviz measured it as Helvetica,
+which is narrower, so a line that would overflow the width Graphviz gave it is set a
+little smaller instead.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+
+__all__ = ["RASTER_FORMATS", "FORMATS", "layout", "figure", "render", "D_CLASS"]
+
+#: The ``class`` a node carries to be painted as the course's D-shaped function block.
+D_CLASS = "tg-function"
+REVERSE_CLASS = "tg-reverse"
+
+RASTER_FORMATS = ("png", "jpeg", "jpg", "gif")
+FORMATS = ("svg", "pdf", *RASTER_FORMATS)
+
+_FONT = "DejaVu Sans"
+_PAD = 4.0  # points of blank border around the drawing
+_DIRECTIONS = {"LR": (1, 0), "RL": (-1, 0), "TB": (0, -1), "BT": (0, 1)}
+
+
+def layout(source: str) -> dict:
+    """The Graphviz layout of DOT ``source`` as a dict (``dot -Tjson``)."""
+    import graphviz
+
+    from . import _dot
+
+    _dot.use_dot()
+    text = graphviz.Source(source).pipe(format="json", encoding="utf-8", quiet=True)
+    return json.loads(text)
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.replace(" ", ",").split(",") if v]
+
+
+def _color(text: str | None):
+    """An xdot colour (``#rrggbb``, ``#rrggbbaa`` or a name) as a matplotlib colour."""
+    if not text or text == "none" or text == "transparent":
+        return "none"
+    if text.startswith("#") and len(text) == 9:
+        r, g, b, a = (int(text[i : i + 2], 16) / 255 for i in (1, 3, 5, 7))
+        return (r, g, b, a) if a > 0 else "none"
+    return text
+
+
+class _Pen:
+    """The xdot drawing state: colours, line width and style, font."""
+
+    def __init__(self) -> None:
+        self.color = "#000000"
+        self.fill = "none"
+        self.width = 1.0
+        self.dash = "solid"
+        self.size = 14.0
+
+    def apply(self, op: dict) -> bool:
+        kind = op["op"]
+        if kind == "c":
+            self.color = _color(op.get("color"))
+        elif kind == "C":
+            self.fill = _color(op.get("color"))
+        elif kind == "S":
+            style = op.get("style", "")
+            m = re.match(r"setlinewidth\(([\d.]+)\)", style)
+            if m:
+                self.width = float(m.group(1))
+            elif style in ("dashed", "dotted", "solid"):
+                self.dash = style
+            elif style == "bold":
+                self.width = max(self.width, 2.0)
+        elif kind == "F":
+            self.size = float(op.get("size", 14.0))
+        else:
+            return False
+        return True
+
+
+def _bezier_path(points):
+    from matplotlib.path import Path
+
+    codes = [Path.MOVETO] + [Path.CURVE4] * (len(points) - 1)
+    return Path(points, codes)
+
+
+class _Painter:
+    """Replays xdot operations onto a matplotlib Axes."""
+
+    def __init__(self, ax, scale: float, background) -> None:
+        from matplotlib.textpath import TextToPath
+
+        self.ax = ax
+        self.scale = scale
+        self.background = background
+        self.measure = TextToPath()
+        self.z = 0.0
+
+    def _next_z(self) -> float:
+        self.z += 1.0
+        return self.z
+
+    def _line_kw(self, pen: _Pen) -> dict:
+        return {
+            "linewidth": pen.width * self.scale,
+            "linestyle": {"dashed": (0, (4, 3)), "dotted": (0, (1, 2))}.get(pen.dash, "solid"),
+            "edgecolor": pen.color,
+            "capstyle": "butt",
+            "joinstyle": "miter",
+        }
+
+    def ops(self, ops, pen: _Pen | None = None, skip_shapes: bool = False) -> _Pen:
+        """Draw a list of xdot operations; return the pen they leave."""
+        from matplotlib import patches
+
+        pen = pen or _Pen()
+        shrink = self._shrink(ops or [], _copy_pen(pen))
+        for op in ops or []:
+            if pen.apply(op):
+                continue
+            kind = op["op"]
+            if kind == "T":
+                self.text(op, pen, shrink)
+                continue
+            if skip_shapes:
+                continue
+            if kind in ("E", "e"):
+                x, y, rx, ry = op["rect"]
+                patch = patches.Ellipse((x, y), 2 * rx, 2 * ry)
+                filled = kind == "E"
+            elif kind in ("P", "p"):
+                patch = patches.Polygon(op["points"], closed=True)
+                filled = kind == "P"
+            elif kind in ("B", "b"):
+                patch = patches.PathPatch(_bezier_path(op["points"]))
+                filled = kind == "b"
+            elif kind == "L":
+                patch = patches.PathPatch(_line_path(op["points"]))
+                filled = False
+            else:  # images and gradients are not used by tapegrad's drawings
+                continue
+            patch.set(**self._line_kw(pen), facecolor=pen.fill if filled else "none")
+            patch.set_zorder(self._next_z())
+            self.ax.add_patch(patch)
+        return pen
+
+    def _shrink(self, ops, pen: _Pen) -> float:
+        """One factor for every line of a label, so that the widest fits the width
+        Graphviz measured (lines of one label stay one size)."""
+        from matplotlib.font_manager import FontProperties
+
+        factor = 1.0
+        for op in ops:
+            if pen.apply(op) or op["op"] != "T" or not op["text"].strip():
+                continue
+            prop = FontProperties(family=_FONT, size=pen.size)
+            width, _, _ = self.measure.get_text_width_height_descent(op["text"], prop, False)
+            allowed = float(op.get("width", width)) + 1.0
+            if width > allowed > 0:
+                factor = min(factor, allowed / width)
+        return factor
+
+    def text(self, op: dict, pen: _Pen, shrink: float = 1.0) -> None:
+        text = op["text"]
+        if not text.strip():
+            return
+        size = pen.size * shrink
+        x, y = op["pt"]
+        self.ax.text(
+            x,
+            y,
+            text,
+            ha={"l": "left", "r": "right"}.get(op.get("align"), "center"),
+            va="baseline",
+            fontsize=size * self.scale,
+            family=_FONT,
+            color=pen.color,
+            zorder=10_000 + self._next_z(),
+        )
+
+
+def _line_path(points):
+    from matplotlib.path import Path
+
+    return Path(points, [Path.MOVETO] + [Path.LINETO] * (len(points) - 1))
+
+
+# -- the D shape -----------------------------------------------------------------
+
+
+class _DShape:
+    """A D in the box ``center ± (w/2, h/2)``: flat on the input side, a half ellipse
+    on the output side. ``direction`` is the way data flows (a unit axis vector)."""
+
+    def __init__(self, center, w: float, h: float, direction, text_extent: float) -> None:
+        self.cx, self.cy = center
+        self.w, self.h = w, h
+        self.dx, self.dy = direction
+        along = w if self.dx else h  # the box's extent along the flow
+        across = h if self.dx else w
+        # The round cap: as deep as half the box across the flow (a true half disc)
+        # when the label leaves room, never into the label.
+        room = max(along / 2 - text_extent / 2 - 1.0, along * 0.18)
+        self.cap = min(across / 2, room, along * 0.5)
+        self.along, self.across = along, across
+
+    def _to_xy(self, u: float, v: float):
+        """(u along the flow from the centre, v across it) -> (x, y)."""
+        if self.dx:
+            return self.cx + u * self.dx, self.cy + v
+        return self.cx + v, self.cy + u * self.dy
+
+    def _to_uv(self, x: float, y: float):
+        if self.dx:
+            return (x - self.cx) * self.dx, y - self.cy
+        return (y - self.cy) * self.dy, x - self.cx
+
+    def outline(self, n: int = 48):
+        a, b = self.along / 2, self.across / 2
+        start = a - self.cap
+        pts = [(-a, -b), (start, -b)]
+        for i in range(1, n):
+            t = -math.pi / 2 + math.pi * i / n
+            pts.append((start + self.cap * math.cos(t), b * math.sin(t)))
+        pts += [(start, b), (-a, b)]
+        return [self._to_xy(u, v) for u, v in pts]
+
+    def contains(self, x: float, y: float, slack: float = 0.5) -> bool:
+        u, v = self._to_uv(x, y)
+        a, b = self.along / 2 + slack, self.across / 2 + slack
+        if not (-a <= u <= a and -b <= v <= b):
+            return False
+        start = self.along / 2 - self.cap
+        if u <= start:
+            return True
+        return ((u - start) / (self.cap + slack)) ** 2 + (v / b) ** 2 <= 1.0
+
+    def pull(self, x: float, y: float):
+        """The first point of the outline on the way from (x, y) to the centre."""
+        if self.contains(x, y):
+            return x, y
+        dist = math.hypot(self.cx - x, self.cy - y)
+        steps = max(int(dist / 0.25), 1)
+        for i in range(1, steps + 1):
+            px = x + (self.cx - x) * i / steps
+            py = y + (self.cy - y) * i / steps
+            if self.contains(px, py):
+                return px, py
+        return self.cx, self.cy
+
+
+def _classes(obj: dict) -> set[str]:
+    return set(obj.get("class", "").split())
+
+
+def _d_shape(node: dict, rankdir: str) -> _DShape:
+    x, y = _floats(node["pos"])
+    w = float(node["width"]) * 72
+    h = float(node["height"]) * 72
+    dx, dy = _DIRECTIONS.get(rankdir, (1, 0))
+    if REVERSE_CLASS in _classes(node):
+        dx, dy = -dx, -dy
+    extent = 0.0
+    for op in node.get("_ldraw_", []):
+        if op["op"] == "T":
+            extent = max(extent, float(op.get("width", 0)) if dx else 17.0)
+    if not dx:  # along the flow the label's extent is its height, all lines
+        lines = sum(1 for op in node.get("_ldraw_", []) if op["op"] == "T")
+        extent = lines * 16.8
+    return _DShape((x, y), w, h, (dx, dy), extent)
+
+
+def _paint_d(painter: _Painter, node: dict, shape: _DShape, background) -> None:
+    from matplotlib import patches
+
+    style = node.get("style", "")
+    pen = _Pen()
+    pen.color = _color(node.get("color", "#000000"))
+    pen.width = float(node.get("penwidth", 1.0))
+    if "dashed" in style:
+        pen.dash = "dashed"
+    fill = _color(node.get("fillcolor", "#d3d3d3")) if "filled" in style else background
+    patch = patches.Polygon(shape.outline(), closed=True)
+    patch.set(**painter._line_kw(pen), facecolor=fill)
+    patch.set_zorder(painter._next_z())
+    painter.ax.add_patch(patch)
+
+
+def _shift_ops(ops, dx: float, dy: float):
+    out = []
+    for op in ops:
+        op = dict(op)
+        if "points" in op:
+            op["points"] = [[x + dx, y + dy] for x, y in op["points"]]
+        out.append(op)
+    return out
+
+
+def _arrow_to_d(edge: dict, key: str, shape: _DShape, painter: _Painter, pen: _Pen):
+    """Move an arrowhead whose tip Graphviz put on the D's box (in a corner the D
+    leaves empty) onto the D's outline, with a short line to close the gap."""
+    ops = edge.get(key) or []
+    polys = [op for op in ops if op["op"] in ("P", "p")]
+    if not polys:
+        return ops
+    points = polys[0]["points"]
+    # The tip is the arrowhead point nearest the node's centre.
+    tip = min(points, key=lambda p: math.hypot(p[0] - shape.cx, p[1] - shape.cy))
+    if shape.contains(*tip, slack=1.5):
+        return ops
+    nx, ny = shape.pull(*tip)
+    dx, dy = nx - tip[0], ny - tip[1]
+    base = [
+        (sum(p[0] for p in points if p is not tip) / max(len(points) - 1, 1)),
+        (sum(p[1] for p in points if p is not tip) / max(len(points) - 1, 1)),
+    ]
+    painter.ops(
+        [
+            {"op": "L", "points": [base, [base[0] + dx, base[1] + dy]]},
+        ],
+        pen=_copy_pen(pen),
+    )
+    return _shift_ops(ops, dx, dy)
+
+
+def _copy_pen(pen: _Pen) -> _Pen:
+    out = _Pen()
+    out.__dict__.update(pen.__dict__)
+    return out
+
+
+def _edge_pen(ops) -> _Pen:
+    pen = _Pen()
+    for op in ops or []:
+        pen.apply(op)
+    return pen
+
+
+def _tail_from_d(edge: dict, shape: _DShape, painter: _Painter, at_start: bool) -> None:
+    """An edge leaving a D starts on the box; extend it to the D's outline (the node,
+    painted over the extension, hides the part inside)."""
+    draw = edge.get("_draw_") or []
+    splines = [op for op in draw if op["op"] in ("B", "b")]
+    if not splines:
+        return
+    pts = splines[0]["points"]
+    end = pts[0] if at_start else pts[-1]
+    if shape.contains(*end, slack=1.0):
+        return
+    pen = _edge_pen(draw)
+    pen.dash = "solid"
+    painter.ops(
+        [{"op": "L", "points": [[shape.cx, shape.cy], list(end)]}],
+        pen=pen,
+    )
+
+
+def figure(graph: dict, *, scale: float = 1.0):
+    """A matplotlib Figure painting the laid-out ``graph`` (from :func:`layout`)."""
+    from matplotlib.figure import Figure
+
+    x0, y0, x1, y1 = _floats(graph["bb"])
+    width, height = (x1 - x0 + 2 * _PAD), (y1 - y0 + 2 * _PAD)
+    fig = Figure(figsize=(width * scale / 72, height * scale / 72))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(x0 - _PAD, x1 + _PAD)
+    ax.set_ylim(y0 - _PAD, y1 + _PAD)
+    ax.set_axis_off()
+    background = _color(graph.get("bgcolor", "#ffffff"))
+    fig.patch.set_facecolor(background if background != "none" else "#ffffff")
+    painter = _Painter(ax, scale, background if background != "none" else "#ffffff")
+    rankdir = graph.get("rankdir", "TB")
+
+    objects = graph.get("objects", [])
+    by_id = {o["_gvid"]: o for o in objects}
+    clusters = [o for o in objects if "nodes" in o or "bb" in o]
+    nodes = [o for o in objects if o not in clusters]
+    shapes = {
+        o["_gvid"]: _d_shape(o, rankdir) for o in nodes if D_CLASS in _classes(o) and "pos" in o
+    }
+    # Clusters first (back to front), then edges, then nodes over the edges' ends,
+    # then every label on top.
+    for c in clusters:
+        painter.ops(c.get("_draw_"))
+    labels = []
+    for edge in graph.get("edges", []):
+        draw = edge.get("_draw_") or []
+        pen = painter.ops(draw)
+        for key, end in (("_hdraw_", edge["head"]), ("_tdraw_", edge["tail"])):
+            ops = edge.get(key)
+            if ops and end in shapes:
+                ops = _arrow_to_d(edge, key, shapes[end], painter, pen)
+            painter.ops(ops, pen=_copy_pen(pen))
+        back = edge.get("dir") == "back"
+        if edge["tail"] in shapes and not (back and edge.get("_tdraw_")):
+            _tail_from_d(edge, shapes[edge["tail"]], painter, at_start=True)
+        if edge["head"] in shapes and not edge.get("_hdraw_"):
+            _tail_from_d(edge, shapes[edge["head"]], painter, at_start=False)
+        labels.append(edge)
+    for node in nodes:
+        if node["_gvid"] in shapes:
+            _paint_d(painter, node, shapes[node["_gvid"]], painter.background)
+        else:
+            painter.ops(node.get("_draw_"))
+    for c in clusters:
+        painter.ops(c.get("_ldraw_"))
+    for node in nodes:
+        painter.ops(node.get("_ldraw_"))
+    for edge in labels:
+        for key in ("_ldraw_", "_hldraw_", "_tldraw_"):
+            painter.ops(edge.get(key))
+    del by_id
+    return fig
+
+
+def render(
+    source: str,
+    fmt: str,
+    *,
+    dpi: float | None = None,
+    scale: float = 1.0,
+) -> bytes:
+    """Lay out DOT ``source`` and paint it as ``fmt`` (svg, pdf, png, jpeg, gif).
+
+    ``dpi`` (raster formats; default 150) sets pixels per inch; ``scale`` enlarges the
+    whole drawing. Vector formats are the same at any ``dpi``.
+    """
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"cannot paint format {fmt!r}; use one of {', '.join(FORMATS)}")
+    fig = figure(layout(source), scale=scale)
+    return save_figure(fig, fmt, dpi=dpi)
+
+
+def save_figure(fig, fmt: str, *, dpi: float | None = None) -> bytes:
+    """The bytes of ``fig`` in ``fmt``; deterministic for SVG and PDF (no dates)."""
+    import matplotlib
+
+    out = io.BytesIO()
+    fmt = "jpeg" if fmt == "jpg" else fmt
+    dpi = 150.0 if dpi is None else dpi
+    if fmt == "svg":
+        with matplotlib.rc_context({"svg.hashsalt": "tapegrad", "svg.fonttype": "path"}):
+            fig.savefig(out, format="svg", metadata={"Date": None})
+    elif fmt == "pdf":
+        fig.savefig(out, format="pdf", metadata={"CreationDate": None, "ModDate": None})
+    elif fmt == "gif":
+        from PIL import Image
+
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=dpi)
+        Image.open(io.BytesIO(png.getvalue())).convert("RGB").save(out, format="GIF")
+    else:
+        fig.savefig(out, format=fmt, dpi=dpi)
+    return out.getvalue()
