@@ -11,10 +11,12 @@ How numbers are compared (:func:`agree`):
 * nan only with nan; an infinity only with the same infinity; zeros and every other
   value by sign (``sqrt(-0.0)`` is ``-0.0``, its derivative ``-inf``);
 * finite values within a bound in ulps (units in the last place, counted across
-  the float line, subnormals included). ``+ - * /``, ``neg``, ``abs``, ``relu``,
-  ``sign`` and ``sqrt`` are correctly rounded in IEEE arithmetic and PyTorch's
-  derivative formulas for them use only those operations, so they must agree bit
-  for bit (0 ulp). ``exp``, ``log``, ``tanh``, ``sigmoid``, ``sin``, ``cos`` and
+  the float line, subnormals included). ``+ - * /``, ``neg``, ``abs``, ``relu``
+  and ``sign`` are correctly rounded in IEEE arithmetic and PyTorch's derivative
+  formulas for them use only those operations, so they must agree bit for bit
+  (0 ulp; d(x/y)/dy is ``-(x/y)/y`` in PyTorch, and ``-x/(y*y)`` is not the same
+  number). ``sqrt`` may differ by :data:`SQRT_ULPS`: PyTorch's is not always
+  correctly rounded. ``exp``, ``log``, ``tanh``, ``sigmoid``, ``sin``, ``cos`` and
   ``pow`` come from the C math library (libm), and PyTorch's libm need not be the
   one Python's ``math`` uses (glibc, macOS and Windows differ, and PyTorch computes
   some cases with its own code, e.g. ``x ** 2.0`` as ``x * x``): those may differ
@@ -64,7 +66,13 @@ CANCELLATION_ATOL = 4 * 2.0**-52
 #: generator measured with every intermediate perturbed by up to 4 ulp).
 TREE_RTOL = 100 * GOLDEN["condition_rtol"]
 
+#: PyTorch 2.13's CPU float64 sqrt is not always correctly rounded (measured:
+#: torch.sqrt(2.994839842812926) = 1.7305605573954719, the exact root rounds to
+#: ...717), so sqrt and its derivative 1/(2 sqrt x) may differ by this many ulps.
+SQRT_ULPS = 2
+
 ULPS = {
+    "sqrt": SQRT_ULPS,
     "exp": LIBM_ULPS,
     "log": LIBM_ULPS,
     "tanh": LIBM_ULPS,
@@ -141,7 +149,7 @@ def close(got: float, want: float, rtol: float) -> bool:
 def report(kind: str, mismatches: list[str], total: int) -> str:
     shown = "\n  ".join(mismatches[:40])
     more = f"\n  ... and {len(mismatches) - 40} more" if len(mismatches) > 40 else ""
-    return f"{len(mismatches)} of {total} {kind} differ from PyTorch:\n  {shown}{more}"
+    return f"{len(mismatches)} mismatches with PyTorch in {total} {kind}:\n  {shown}{more}"
 
 
 # -- one op at a time ---------------------------------------------------------------
@@ -254,6 +262,7 @@ def build(program: list[list], leaves: Sequence) -> Value:
 
 
 def test_the_golden_table_has_trees_and_hessians():
+    assert GOLDEN["torch"].split("+")[0] == "2.13.0"
     trees = GOLDEN["trees"]
     assert len(trees) >= 300
     assert sum("hessian" in t for t in trees) >= 50
@@ -304,7 +313,7 @@ def compare_hessians(hessian_fn: Callable) -> int:
             for j, (g, w) in enumerate(zip(row, wrow)):
                 if not close(float(g), w, TREE_RTOL):
                     mismatches.append(f"{where}: [{i}][{j}] {g!r}, torch {w!r}")
-    assert not mismatches, report("Hessian entries", mismatches, len(cases))
+    assert not mismatches, report("Hessians", mismatches, len(cases))
     return len(cases)
 
 
@@ -325,7 +334,7 @@ def test_compare_hessians_accepts_torchs_hessians_and_rejects_others():
         h = _golden_hessian(f, inputs)
         return [[v * (1 + 1e-6) + (1e-300 if v == 0.0 else 0.0) for v in row] for row in h]
 
-    with pytest.raises(AssertionError, match="Hessian entries differ"):
+    with pytest.raises(AssertionError, match="mismatches with PyTorch in"):
         compare_hessians(off_by_a_little)
     with pytest.raises(AssertionError, match="shape"):
         compare_hessians(lambda f, inputs: [[0.0]])
