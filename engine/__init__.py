@@ -13,6 +13,8 @@ one row of :data:`OPS`.
     0.000726
 """
 
+from . import _dot
+from ._costs import cost_scope
 from .expr import ExpressionError, parse_expression
 from .functional import *  # noqa: F403  (exp, log, tanh, ... generated from the table)
 from .functional import __all__ as _functional_names
@@ -34,6 +36,7 @@ from .value import (
     BackwardStep,
     Scope,
     Value,
+    backprop_steps,
     current_scope,
     detect_anomaly,
     enable_grad,
@@ -52,11 +55,16 @@ _DRAWING = (
     "draw",
     "draw_steps",
     "save_graph",
+    "save_steps",
     "BackpropSteps",
     "GraphDrawing",
     "GraphTooLargeError",
     "DotNotFoundError",
 )
+
+
+# graphviz.Digraph code written for micrograd (draw_dot) finds the bundled dot.
+_dot.install()
 
 
 def __getattr__(name: str):
@@ -85,6 +93,7 @@ __all__ = [
     "zero_grad",
     "topological_order",
     "BackwardStep",
+    "backprop_steps",
     "tape",
     "Tape",
     "TapeEntry",
@@ -104,6 +113,7 @@ __all__ = [
     "vjp",
     "parse_expression",
     "ExpressionError",
+    "cost_scope",
     *_DRAWING,
     *_functional_names,
 ]

@@ -54,6 +54,7 @@ __all__ = [
     "zero_grad",
     "topological_order",
     "BackwardStep",
+    "backprop_steps",
 ]
 
 
@@ -609,72 +610,35 @@ class Value:
         (clear them with ``zero_grad``). Works from any node, not only a loss.
         """
         seed = _seed(grad)
-        t = self._tape
-        if t is None:
-            self._g += seed
-            return
-        _retire(t)
-        grads = [None] * (self._i + 1)
-        grads[self._i] = 0.0 + seed
-        deferred = _Deferred()
-        while True:
-            _backprop(t, grads, deferred)
-            if not deferred.heap:
-                return
-            # Gradients that reached Values recorded on older tapes: continue on the
-            # newest of those tapes (a tape never refers to a newer one).
-            _, t = heapq.heappop(deferred.heap)
-            seeds = deferred.seeds.pop(t)
-            grads = [None] * (max(seeds) + 1)
-            for i, g in seeds.items():
-                grads[i] = g
+        if self._tape is not None:
+            _retire(self._tape)  # the next op starts a new tape: a new training step
+        _run_pass(_Pass(), ((self, seed),))
 
     def backward_steps(self, grad: float = 1.0) -> Iterator[BackwardStep]:
-        """Yield every chain-rule step in the order :meth:`backward` applies it.
+        """Yield every chain-rule step in the order :meth:`backward` applies it,
+        writing each parent's ``.grad`` as its step is yielded.
 
         Each :class:`BackwardStep` carries the node, the parent, the upstream
         gradient ``dc/dz``, the local derivative ``dz/ds``, their product and the
         parent's running gradient after the step, and explains itself in the
         lecture's words. Exhausting the generator leaves exactly the gradients
-        ``backward()`` leaves.
+        ``backward()`` leaves (the same arithmetic in the same order: leaves start
+        from their ``.grad``). To look without writing, use :func:`backprop_steps`.
         """
         seed = _seed(grad)
         order = topological_order(self)
-        names = _display_names(order)
-        if self._tape is not None:
-            _retire(self._tape)
+        t = self._tape
+        if t is not None:
+            _retire(t)
+        p = _Pass(own_storage=True, leaves_from_grad=True, record_steps=True)
+        _run_pass(p, ((self, seed),))
         for node in order:  # the intermediates this pass reaches start again from 0
-            t = node._tape
-            if t is not None:
-                _clear_grad(t, node._i)
-        self.grad += seed
-        root_name = names[self]
-        index = 0
-        for node in reversed(order):
-            parents = node.parents
-            if not parents:
-                continue
-            local_grads = node._local_grads
-            if local_grads is None:
-                _missing_local_grads(node)
-            for position, (parent, local) in enumerate(zip(parents, local_grads)):
-                upstream = node.grad
-                contribution = local * upstream
-                parent.grad += contribution
-                yield BackwardStep(
-                    index,
-                    node,
-                    parent,
-                    position,
-                    upstream,
-                    local,
-                    contribution,
-                    parent.grad,
-                    root_name,
-                    names[node],
-                    names[parent],
-                )
-                index += 1
+            if node._tape is not None:
+                _clear_grad(node._tape, node._i)
+        self.grad = p.gradient(self)
+        for step in _steps(order, p):
+            step.parent.grad = step.parent_grad
+            yield step
 
     def zero_grad(self) -> None:
         """Set this Value's gradient to 0."""
@@ -722,28 +686,93 @@ def _missing_local_grads(node: Value) -> None:
     )
 
 
-# -- backprop over a tape ----------------------------------------------------------
+# -- backprop: the chain rule, written once ---------------------------------------
 
 
-class _Deferred:
-    """Gradients waiting for older tapes: ``seeds[tape][index]``, and a heap of
-    those tapes, newest first."""
+class _Pass:
+    """The gradients d(root)/d(node) of one backward pass, and where they go.
 
-    __slots__ = ("seeds", "heap")
+    ``tapes[t][i]`` is the gradient of entry ``i`` of tape ``t`` (None: the root
+    does not depend on it); ``heap`` holds the tapes still to walk, newest first
+    (a tape only refers to older ones). Leaves: ``backward()`` adds into each
+    leaf's ``.grad`` (``leaves`` is None); a view keeps its own storage
+    (``leaves[id(leaf)] = (leaf, gradient)``), starting from 0 or, to replay
+    ``backward()``'s arithmetic without writing it, from the leaf's ``.grad``.
+    ``steps`` (when recorded) gets one ``(tape, i, parent, upstream, local,
+    contribution, parent's new gradient)`` per edge, in order.
+    """
 
-    def __init__(self) -> None:
-        self.seeds: dict[_Tape, dict[int, float]] = {}
+    __slots__ = ("tapes", "heap", "leaves", "leaves_from_grad", "steps")
+
+    def __init__(
+        self,
+        own_storage: bool = False,
+        leaves_from_grad: bool = False,
+        record_steps: bool = False,
+    ) -> None:
+        self.tapes: dict[_Tape, list] = {}
         self.heap: list[tuple[int, _Tape]] = []
+        self.leaves: dict[int, tuple[Value, float]] | None = {} if own_storage else None
+        self.leaves_from_grad = leaves_from_grad
+        self.steps: list | None = [] if record_steps else None
+
+    def add(self, v: Value, c: float) -> float:
+        """Add the contribution ``c`` to the gradient of ``v`` (a leaf, or an entry of
+        a tape other than the one being walked); return the new gradient."""
+        t = v._tape
+        if t is None:
+            leaves = self.leaves
+            if leaves is None:
+                v._g = total = v._g + c
+                return total
+            old = leaves.get(id(v))
+            if old is not None:
+                total = old[1] + c
+            else:
+                total = v._g + c if self.leaves_from_grad else 0.0 + c
+            leaves[id(v)] = (v, total)
+            return total
+        grads = self.tapes.get(t)
+        if grads is None:
+            grads = self.tapes[t] = []
+            heapq.heappush(self.heap, (-t.serial, t))
+        i = v._i
+        if len(grads) <= i:
+            grads.extend([None] * (i + 1 - len(grads)))
+        old = grads[i]
+        grads[i] = total = 0.0 + c if old is None else old + c
+        return total
+
+    def gradient(self, v: Value) -> float | None:
+        """The gradient this pass computed for ``v`` (None if not reached)."""
+        t = v._tape
+        if t is None:
+            found = self.leaves.get(id(v)) if self.leaves is not None else None
+            return None if found is None else found[1]
+        grads = self.tapes.get(t)
+        return None if grads is None or v._i >= len(grads) else grads[v._i]
 
 
-def _backprop(t: _Tape, grads: list, deferred: _Deferred) -> None:
+def _run_pass(p: _Pass, seeds: Iterable[tuple[Value, float]]) -> None:
+    """Seed ``d root/d root`` for each root, then walk the tapes newest first."""
+    for root, seed in seeds:
+        p.add(root, seed)
+    while p.heap:
+        _, t = heapq.heappop(p.heap)
+        grads = p.tapes[t]
+        _backprop(t, grads, p)
+        if p.leaves is None:
+            _keep_grads(t, grads)
+
+
+def _backprop(t: _Tape, grads: list, p: _Pass) -> None:
     """The chain rule over tape ``t``, from its last seeded entry down to its first.
 
     ``grads[i]`` holds d(root)/d(entry i) once every later entry has passed its
-    share back; None marks an entry the root does not depend on. Each edge applies
-    ``dc/ds += dc/dz · dz/ds``: into ``grads`` for an input on this tape, into
-    ``leaf.grad`` for a leaf, and into ``deferred`` for a Value on an
-    older tape.
+    share back (None: the root does not depend on entry i). For each edge
+    ``s -> z`` it applies ``dc/ds += dc/dz · dz/ds``: into ``grads`` for an input
+    on this tape, else through ``p`` (a leaf, or a Value of an older tape).
+    This is the only place the chain rule is written; every pass runs it.
     """
     n = len(grads)
     end = n * _W
@@ -751,68 +780,45 @@ def _backprop(t: _Tape, grads: list, deferred: _Deferred) -> None:
     # The four columns backprop reads, sliced out at C speed.
     inputs0, inputs1 = entries[_P0:end:_W], entries[_P1:end:_W]
     locals0, locals1 = entries[_L0:end:_W], entries[_L1:end:_W]
-    try:
-        for i in range(n - 1, -1, -1):
-            g = grads[i]
-            if g is None:
-                continue  # the root does not depend on this entry
-            first = inputs0[i]
-            if type(first) is int:  # dc/ds += dc/dz · dz/ds, s on this tape
-                c = locals0[i] * g
-                old = grads[first]
-                grads[first] = 0.0 + c if old is None else old + c
-            elif inputs1[i] is _MANY:
-                for parent, local in zip(first, locals0[i]):
-                    _accumulate(parent, local * g, grads, deferred)
-                continue
-            elif first._tape is None:  # s is a leaf
-                first._g += locals0[i] * g
-            else:  # s was recorded on an older tape
-                _defer(deferred, first, locals0[i] * g)
-            second = inputs1[i]
-            if second is not None:
-                c = locals1[i] * g
-                if type(second) is int:
-                    old = grads[second]
-                    grads[second] = 0.0 + c if old is None else old + c
-                elif second._tape is None:
-                    second._g += c
-                else:
-                    _defer(deferred, second, c)
-    except TypeError:
-        if locals0[i] is not None:
-            raise
-        _missing_local_grads(t.view(i))  # None * g: Value(...) built without local_grads
-    # Entries this pass reached show its gradients; the others keep theirs.
+    into_leaves = p.leaves is None
+    steps = p.steps
+    for i in range(n - 1, -1, -1):
+        g = grads[i]  # dc/dz
+        if g is None:
+            continue  # the root does not depend on this entry
+        second = inputs1[i]
+        if locals0[i] is None:  # Value(data, children) built without local_grads
+            _missing_local_grads(t.view(i))
+        if second is None:
+            edges = ((inputs0[i], locals0[i]),)
+        elif second is _MANY:
+            edges = zip(inputs0[i], locals0[i])
+        else:
+            edges = ((inputs0[i], locals0[i]), (second, locals1[i]))
+        for parent, local in edges:
+            c = local * g  # dc/dz · dz/ds
+            if type(parent) is int:  # s on this tape
+                old = grads[parent]
+                grads[parent] = total = 0.0 + c if old is None else old + c
+            elif into_leaves and parent._tape is None:  # a leaf: into its .grad
+                parent._g = total = parent._g + c
+            else:
+                total = p.add(parent, c)
+            if steps is not None:
+                steps.append((t, i, parent, g, local, c, total))
+
+
+def _keep_grads(t: _Tape, grads: list) -> None:
+    """Entries the pass reached show its gradients; the others keep theirs."""
     old = t.grads
     if old is None:
         t.grads = grads
         return
-    if len(old) < n:
-        old.extend([None] * (n - len(old)))
+    if len(old) < len(grads):
+        old.extend([None] * (len(grads) - len(old)))
     for i, g in enumerate(grads):
         if g is not None:
             old[i] = g
-
-
-def _accumulate(parent: object, c: float, grads: list, deferred: _Deferred) -> None:
-    if type(parent) is int:
-        old = grads[parent]
-        grads[parent] = 0.0 + c if old is None else old + c
-    elif parent._tape is None:
-        parent._g += c
-    else:
-        _defer(deferred, parent, c)
-
-
-def _defer(deferred: _Deferred, node: Value, c: float) -> None:
-    t = node._tape
-    seeds = deferred.seeds.get(t)
-    if seeds is None:
-        seeds = deferred.seeds[t] = {}
-        heapq.heappush(deferred.heap, (-t.serial, t))
-    old = seeds.get(node._i)
-    seeds[node._i] = 0.0 + c if old is None else old + c
 
 
 # -- recording ops ----------------------------------------------------------------
@@ -1250,3 +1256,72 @@ class BackwardStep:
 
     def __repr__(self) -> str:
         return f"BackwardStep({self.index}: {self.explanation})"
+
+
+def _steps(order: list[Value], p: _Pass) -> Iterator[BackwardStep]:
+    """The steps a pass recorded, as :class:`BackwardStep` objects."""
+    names = _display_names(order)
+    root_name = names[order[-1]]
+    previous = None
+    position = 0
+    for index, (t, i, ref, upstream, local, contribution, total) in enumerate(p.steps):
+        position = position + 1 if (t, i) == previous else 0
+        previous = (t, i)
+        node = t.view(i)
+        parent = t.view(ref) if type(ref) is int else _canonical(ref)
+        yield BackwardStep(
+            index,
+            node,
+            parent,
+            position,
+            upstream,
+            local,
+            contribution,
+            total,
+            root_name,
+            names[node],
+            names[parent],
+        )
+
+
+def backprop_steps(root: Value, grad: float = 1.0) -> Iterator[BackwardStep]:
+    """Every chain-rule step of a backward pass from ``root``, computed without
+    writing any ``.grad``: the step-by-step view drawing and teaching read.
+
+    Yields :class:`BackwardStep` objects in the order ``root.backward(grad)``
+    applies them; each ``parent_grad`` is the running gradient of this pass alone
+    (every gradient starts from 0, leaves included), kept in the pass's own
+    storage. ``root.backward_steps()`` is the same pass writing ``.grad`` as it goes.
+    """
+    if not isinstance(root, Value):
+        raise TypeError(f"backprop_steps expects a Value, got {type(root).__name__}: {root!r}")
+    seed = _seed(grad)
+    order = topological_order(root)
+    p = _Pass(own_storage=True, record_steps=True)
+    _run_pass(p, ((root, seed),))
+    yield from _steps(order, p)
+
+
+def gradients(
+    outputs: Iterable[Value], inputs: Iterable[Value], grad_outputs: Iterable[float] | None = None
+) -> list[float | None]:
+    """d(Σ_k grad_outputs[k] · outputs[k])/d(input) for each input, as floats, with
+    no ``.grad`` written (the float pass behind ``engine.grad``).
+
+    ``grad_outputs`` defaults to 1.0 per output. An input the outputs do not
+    depend on gets None.
+    """
+    outputs = list(outputs)
+    inputs = list(inputs)
+    for v in (*outputs, *inputs):
+        if not isinstance(v, Value):
+            raise TypeError(f"expected Values, got {type(v).__name__}: {v!r}")
+    if grad_outputs is None:
+        seeds = [1.0] * len(outputs)
+    else:
+        seeds = [_seed(g) for g in grad_outputs]
+        if len(seeds) != len(outputs):
+            raise ValueError(f"{len(seeds)} grad_outputs for {len(outputs)} outputs")
+    p = _Pass(own_storage=True)
+    _run_pass(p, zip(outputs, seeds))
+    return [p.gradient(v) for v in inputs]

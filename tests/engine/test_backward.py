@@ -184,3 +184,38 @@ def test_nan_gradient_flows_where_pytorch_gives_nan():
     y = x.sqrt() * 0.0
     y.backward()
     assert math.isnan(x.grad)
+
+
+@given(expressions(max_ops=12))
+def test_backprop_steps_writes_no_grad_and_matches_backward_steps(expr):
+    leaves = [Value(x) for x in expr.inputs]
+    out = expr(*leaves)
+    order = engine.topological_order(out)
+    for k, node in enumerate(order):
+        node.grad = float(k) + 0.5  # gradients the user has: a view must not touch them
+    before = [node.grad for node in order]
+    pure = list(engine.backprop_steps(out))
+    assert [node.grad for node in order] == before
+    for node in order:
+        node.grad = 0.0
+    written = list(out.backward_steps())
+    assert [(s.node, s.parent, s.position) for s in pure] == [
+        (s.node, s.parent, s.position) for s in written
+    ]
+    for a, b in zip(pure, written):  # from zero, both passes do the same arithmetic
+        assert repr((a.upstream, a.local, a.contribution, a.parent_grad)) == repr(
+            (b.upstream, b.local, b.contribution, b.parent_grad)
+        )
+    assert len(pure) == sum(len(n.parents) for n in order)
+
+
+def test_backprop_steps_counts_from_zero_whatever_the_leaves_hold():
+    x = Value(2.0, label="x")
+    x.grad = 100.0
+    y = x * x
+    steps = list(engine.backprop_steps(y, 2.0))
+    assert [s.position for s in steps] == [0, 1]
+    assert [s.parent_grad for s in steps] == [4.0, 8.0]
+    assert x.grad == 100.0 and y.grad == 0.0
+    with pytest.raises(TypeError, match="expects a Value"):
+        list(engine.backprop_steps(2.0))
