@@ -115,3 +115,54 @@ def use_dot(required: bool = True) -> tuple[str, str] | None:
     if kind != "configured":
         dot_command.DOT_BINARY = pathlib.Path(path)
     return found
+
+
+# -- micrograd's own drawing code ------------------------------------------------
+# Code that builds a graphviz.Digraph itself (micrograd's draw_dot, the lecture's)
+# never calls use_dot. So that it finds the bundled dot once tapegrad is imported,
+# without importing graphviz with the engine (it costs as much as the engine's own
+# import), a finder on sys.meta_path waits for graphviz's dot_command module and
+# points it at the dot program right after it loads.
+
+_DOT_MODULE = "graphviz.backend.dot_command"
+
+
+class _Loader:
+    def __init__(self, loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self.loader.exec_module(module)
+        try:
+            use_dot(required=False)
+        except Exception:
+            pass
+
+
+class _Finder:
+    """Wraps the loader of ``graphviz.backend.dot_command`` (see above)."""
+
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        if fullname != _DOT_MODULE:
+            return None
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _Loader(spec.loader)
+        return spec
+
+
+def install() -> None:
+    """Make the ``graphviz`` package find a ``dot`` (system or ``graphviz-pure``) when
+    it is imported, or now if it already is. Idempotent; changes nothing when the
+    user configured ``DOT_BINARY`` or a system Graphviz is on PATH."""
+    if _DOT_MODULE in sys.modules:
+        use_dot(required=False)
+    elif _Finder not in sys.meta_path:
+        sys.meta_path.insert(0, _Finder)

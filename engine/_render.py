@@ -435,6 +435,7 @@ def figure(graph: dict, *, scale: float = 1.0):
     for edge in labels:
         for key in ("_ldraw_", "_hldraw_", "_tldraw_"):
             painter.ops(edge.get(key))
+    painter.ops(graph.get("_ldraw_"))  # the graph's own label (a caption)
     del by_id
     return fig
 
@@ -478,4 +479,43 @@ def save_figure(fig, fmt: str, *, dpi: float | None = None) -> bytes:
         Image.open(io.BytesIO(png.getvalue())).convert("RGB").save(out, format="GIF")
     else:
         fig.savefig(out, format=fmt, dpi=dpi)
+    return out.getvalue()
+
+
+def save_sequence(figures, fmt: str, *, dpi: float | None = None, seconds: float = 1.5) -> bytes:
+    """Several figures as one multi-page PDF (``fmt="pdf"``, vector, a page each) or
+    one animated GIF (``fmt="gif"``, frames of ``seconds`` each, looping; frames of
+    different sizes are centred on a white canvas of the largest)."""
+    out = io.BytesIO()
+    if fmt == "pdf":
+        from matplotlib.backends.backend_pdf import PdfPages
+
+        with PdfPages(out, metadata={"CreationDate": None, "ModDate": None}) as pdf:
+            for fig in figures:
+                pdf.savefig(fig)
+        return out.getvalue()
+    if fmt != "gif":
+        raise ValueError(f"a sequence is a pdf or a gif, got {fmt!r}")
+    from PIL import Image
+
+    frames = []
+    for fig in figures:
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=150.0 if dpi is None else dpi)
+        frames.append(Image.open(io.BytesIO(png.getvalue())).convert("RGB"))
+    w = max(f.width for f in frames)
+    h = max(f.height for f in frames)
+    canvas = []
+    for f in frames:
+        page = Image.new("RGB", (w, h), "white")
+        page.paste(f, ((w - f.width) // 2, (h - f.height) // 2))
+        canvas.append(page)
+    canvas[0].save(
+        out,
+        format="GIF",
+        save_all=True,
+        append_images=canvas[1:],
+        duration=int(seconds * 1000),
+        loop=0,
+    )
     return out.getvalue()

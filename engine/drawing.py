@@ -55,8 +55,8 @@ from collections.abc import Iterable, Sequence
 
 import graphviz
 
-from . import _dot, _render
-from .value import BackwardStep, Scope, Value, topological_order
+from . import _costs, _dot, _render
+from .value import BackwardStep, Scope, Value, backprop_steps, topological_order
 
 __all__ = [
     "BackpropSteps",
@@ -66,6 +66,8 @@ __all__ = [
     "draw",
     "draw_steps",
     "save_graph",
+    "save_steps",
+    "cost_scope",
 ]
 
 DotNotFoundError = _dot.DotNotFoundError
@@ -132,37 +134,9 @@ def _letter(label: str) -> str:
 _FUNCTION_MARGIN = {"LR": "0.32,0.08", "RL": "0.32,0.08", "TB": "0.16,0.2", "BT": "0.16,0.2"}
 _SIDE = {"LR": "n", "RL": "n", "BT": "w", "TB": "w"}
 
-# -- costs --------------------------------------------------------------------------
-# In the course a red square is a cost or an energy: a scalar-valued function (C, the
-# loss) whose output is implicit. A Value is drawn as one when (1) it is passed in
-# draw(costs=...), or (2) it was computed inside a *cost scope*: ``with
-# cost_scope("mse"): ...`` (every loss of tapegrad.nn.losses runs in one). The ops of
-# a cost scope are drawn as one red square named after the scope, its inputs (ȳ, y)
-# coming in. Nothing else is a cost: a neuron's tanh, a formula's last op, are
-# functions followed by their computed variable.
-_COST_NAMES: set[str] = set()
-
-
-def cost_scope(name: str):
-    """A :func:`tapegrad.engine.scope` whose ops compute a cost: drawn as one red
-    square labelled ``name`` in the blocks view (``with cost_scope("mse"): ...``).
-
-    Any scope with a name registered this way is a cost scope. Raises TypeError for a
-    name that is not a non-empty str.
-    """
-    from .value import scope
-
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"cost scope name must be a non-empty str, got {name!r}")
-    _COST_NAMES.add(name)
-    return scope(name)
-
-
-def _cost_scope_of(node: Value) -> Scope | None:
-    s = node.scope
-    if s is None or not _COST_NAMES:
-        return None
-    return next((c for c in s.chain() if c.name in _COST_NAMES), None)
+# Which Values are costs: see tapegrad.engine._costs (cost_scope, costs=).
+cost_scope = _costs.cost_scope
+_cost_scope_of = _costs.cost_scope_of
 
 
 class GraphTooLargeError(ValueError):
@@ -281,10 +255,16 @@ def _record_field(text: str) -> str:
     return _RECORD_SPECIAL.sub(r"\\\1", text).replace("\n", "\\n")
 
 
+_MINUS = "\u2212"  # the minus sign, wider and clearer than a hyphen on a slide
+
+
 def _op_text(node: Value) -> str:
-    """The op with its constant operand written in: ``+``, ``* 2``, ``**2``, ``2**``."""
+    """The op with its constant operand written in: ``+``, ``* 2``, ``**2``, ``2**``,
+    ``− 3``; subtraction and negation are written with the minus sign ``−``."""
     row = node.op_row
     name = row.label if row is not None else node.op
+    if node.op in ("sub", "neg"):
+        name = _MINUS
     if node.constant is None:
         return name
     position, c = node.constant
@@ -350,7 +330,7 @@ class _Folds:
             edges = [(p, [(p, node, i)]) for i, p in enumerate(node.parents)]
             text = _op_text(node)
             if _is_negation(node) and node.op != "neg":
-                text = "-"
+                text = _MINUS
             elif node.op == "add":
                 text, edges = self._addition(node, edges, foldable, view)
             elif (
@@ -379,14 +359,14 @@ class _Folds:
             other = edges[1 - i]
             self.absorbed.add(neg)
             inner = neg.parents[0]
-            return "-", [other, (inner, [(inner, neg, 0), *edges[i][1]])]
+            return _MINUS, [other, (inner, [(inner, neg, 0), *edges[i][1]])]
         if const is not None and negs:  # c + (-b): c - b
             neg = edges[0][0]
             self.absorbed.add(neg)
             inner = neg.parents[0]
-            return f"{_const(const[1])} -", [(inner, [(inner, neg, 0), *edges[0][1]])]
+            return f"{_const(const[1])} {_MINUS}", [(inner, [(inner, neg, 0), *edges[0][1]])]
         if const is not None and const[1] < 0:  # a + -3: a - 3
-            return f"- {_const(-const[1])}", edges
+            return f"{_MINUS} {_const(-const[1])}", edges
         if view != "blocks" or const is not None:
             return _op_text(node), edges
         # A chain of additions is one sum.
@@ -520,47 +500,9 @@ class _Scene:
 
 
 def _steps(root: Value) -> Iterable[BackwardStep]:
-    """The chain-rule steps of a backward pass from ``root``, computed from the graph
-    alone: no ``.grad`` is read or written.
-
-    Uses the engine's pure ``backprop_steps`` when it has one. Until then, the steps
-    of :meth:`Value.backward_steps` are recomputed here on a dict of gradients --
-    the same loop, same order, same numbers -- so that a drawing never touches the
-    gradients the user has.
-    """
-    from . import value as value_module
-
-    pure = getattr(value_module, "backprop_steps", None)
-    if pure is not None:
-        return pure(root)
-    return _steps_on_a_dict(root)
-
-
-def _steps_on_a_dict(root: Value) -> Iterable[BackwardStep]:
-    order = topological_order(root)
-    names = {node: node.label or f"v{i}" for i, node in enumerate(order)}
-    grads = dict.fromkeys(order, 0.0)
-    grads[root] = 1.0
-    index = 0
-    for node in reversed(order):
-        for position, (parent, local) in enumerate(zip(node.parents, node.local_grads)):
-            upstream = grads[node]
-            contribution = local * upstream
-            grads[parent] += contribution
-            yield BackwardStep(
-                index,
-                node,
-                parent,
-                position,
-                upstream,
-                local,
-                contribution,
-                grads[parent],
-                names[root],
-                names[node],
-                names[parent],
-            )
-            index += 1
+    """The chain-rule steps of a backward pass from ``root``, from the engine's pure
+    :func:`tapegrad.engine.backprop_steps`: no ``.grad`` is read or written."""
+    return backprop_steps(root)
 
 
 def _gradients(root: Value, order: list[Value], until: int | None = None):
@@ -1228,6 +1170,66 @@ def save_graph(
         return path
     path.write_bytes(_render.render(graph.source, fmt, dpi=dpi, scale=scale))
     return path
+
+
+def save_steps(
+    root: Value,
+    path,
+    *,
+    dpi: float | None = None,
+    scale: float = 1.0,
+    caption: bool = True,
+    **draw_options,
+) -> list[pathlib.Path]:
+    """Export backprop through ``root`` as a sequence, one picture per chain-rule step.
+
+    The extension of ``path`` picks the form:
+
+    * ``.pdf``: one multi-page vector PDF, a page per step (a slide per step);
+    * ``.gif``: one animated GIF, a frame per step (1.5 s each, looping);
+    * ``.svg``, ``.png``, ``.jpg``, ``.dot``: numbered files ``name_00.png``,
+      ``name_01.png``, ... next to ``path``.
+
+    Each picture is ``draw(root, step=k, **draw_options)`` with, if ``caption``, the
+    step in the lecture's words on top (``dc/ds += dc/dz · h'(s) = ...``). ``dpi`` and
+    ``scale`` as in :func:`save_graph`. No ``.grad`` changes. Returns the paths written.
+    """
+    if not isinstance(root, Value):
+        raise TypeError(f"save_steps expects a Value, got {type(root).__name__}")
+    if isinstance(path, (str, pathlib.PurePath)):
+        path = pathlib.Path(path)
+    else:
+        raise TypeError(f"path must be a str or a Path, got {type(path).__name__}")
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"cannot tell the format of {str(path)!r} from its extension; use one of "
+            f"{', '.join(_FORMATS)}"
+        )
+    if "step" in draw_options:
+        raise TypeError("save_steps draws every step; use save_graph(root, path, step=k) for one")
+    dpi, scale = _check_size(dpi, scale)
+    explanations = _explanations(root)
+    if not explanations:
+        raise ValueError(f"{root!r} is a leaf: there is no backward step to draw")
+    width = len(str(len(explanations) - 1))
+    drawings = []
+    for k, text in enumerate(explanations):
+        g = draw(root, step=k, **draw_options)
+        if caption:
+            g.attr(label=_plain(f"step {k} of {len(explanations) - 1}: {text}"), labelloc="t")
+            g.attr(fontsize="16")
+        drawings.append(g)
+    if fmt in ("pdf", "gif"):
+        figures = [_render.figure(_render.layout(g.source), scale=scale) for g in drawings]
+        path.write_bytes(_render.save_sequence(figures, fmt, dpi=dpi))
+        return [path]
+    written = []
+    for k, g in enumerate(drawings):
+        out = path.with_name(f"{path.stem}_{k:0{max(width, 2)}d}{path.suffix}")
+        save_graph(g, out, dpi=dpi, scale=scale)
+        written.append(out)
+    return written
 
 
 def _check_size(dpi: object, scale: object) -> tuple[float | None, float]:

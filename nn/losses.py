@@ -20,11 +20,12 @@ overflows (``softplus`` and ``log_sum_exp`` shift by a constant first).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable, Sequence
 
-from tapegrad.engine import Value
+from tapegrad.engine import Value, cost_scope
 
 from . import _checks
 
@@ -46,6 +47,20 @@ __all__ = [
     "average_loss",
     "LOSSES",
 ]
+
+
+def _cost(loss: Callable[..., Value]) -> Callable[..., Value]:
+    """Run ``loss`` inside a cost scope named after it, so that drawings show it as
+    the course's red square (``C``) with its inputs, not as the ops inside it."""
+    name = loss.__name__
+    cost_scope(name)  # registers the name; entering it per call costs one scope
+
+    @functools.wraps(loss)
+    def scoped(*args, **kwargs):
+        with cost_scope(name):
+            return loss(*args, **kwargs)
+
+    return scoped
 
 
 # -- argument checks --------------------------------------------------------------
@@ -135,6 +150,7 @@ def _as_values(values: object, what: str) -> list[Value]:
 # -- losses -----------------------------------------------------------------------
 
 
+@_cost
 def mse(pred: Value | Sequence[Value], target: float | Sequence[float]) -> Value:
     """Mean squared error ``1/K Σ_k (pred_k − target_k)²`` (one number or a list)."""
     if isinstance(pred, (Value, numbers.Real)) and not isinstance(pred, bool):
@@ -150,6 +166,7 @@ def mse(pred: Value | Sequence[Value], target: float | Sequence[float]) -> Value
     return total * (1.0 / len(preds))
 
 
+@_cost
 def hinge(score: Value, y: float, margin: float = 1.0) -> Value:
     """Hinge / max-margin loss ``max(0, margin − y s)``, y ∈ {−1, +1}.
 
@@ -161,11 +178,13 @@ def hinge(score: Value, y: float, margin: float = 1.0) -> Value:
     return (margin + -y * _as_value(score, "score")).relu()
 
 
+@_cost
 def perceptron_criterion(score: Value, y: float) -> Value:
     """The perceptron criterion ``max(0, −y s)``: zero when the sign is right."""
     return (-_pm1(y) * _as_value(score, "score")).relu()
 
 
+@_cost
 def perceptron_rule_loss(score: Value, y: float) -> Value:
     """The slide's perceptron loss ``−(y − ỹ) s`` with ``ỹ = sign(s)``.
 
@@ -177,12 +196,14 @@ def perceptron_rule_loss(score: Value, y: float) -> Value:
     return -(y - s.sign()) * s
 
 
+@_cost
 def adaline_loss(score: Value, y: float) -> Value:
     """Adaline's (LMS) loss ``½ (y − s)²``; ``∂L/∂s = −(y − s)``."""
     y = _real(y, "label y")
     return 0.5 * (y - _as_value(score, "score")) ** 2
 
 
+@_cost
 def logistic_loss(score: Value, y: float) -> Value:
     """The lecture's logistic loss, corrected: ``log(1 + exp(−2 y s))``, y ∈ {−1, +1}.
 
@@ -195,6 +216,7 @@ def logistic_loss(score: Value, y: float) -> Value:
     return softplus(-2.0 * y * _as_value(score, "score"))
 
 
+@_cost
 def binary_cross_entropy(p: Value, y: float, eps: float = 1e-12) -> Value:
     """``−[y log p + (1 − y) log(1 − p)]`` for a probability ``p`` and ``y ∈ [0, 1]``
     (PyTorch's ``binary_cross_entropy``); ``y = −1`` is read as 0, so ``±1`` labels work.
@@ -221,6 +243,7 @@ def binary_cross_entropy(p: Value, y: float, eps: float = 1e-12) -> Value:
     return out  # type: ignore[return-value]
 
 
+@_cost
 def binary_cross_entropy_with_logits(z: Value, y: float) -> Value:
     """Binary cross-entropy of ``p = σ(z)``, stable: ``softplus(z) − y z`` (PyTorch's
     ``binary_cross_entropy_with_logits``); the loss ``--loss bce`` trains with.
@@ -236,6 +259,7 @@ def binary_cross_entropy_with_logits(z: Value, y: float) -> Value:
     return softplus(z) - y * z
 
 
+@_cost
 def softmax_cross_entropy(logits: Sequence[Value], target: int) -> Value:
     """``−log softmax(v)_t = log Σ_k e^{v_k} − v_t`` for the class index ``t``.
 
