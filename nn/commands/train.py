@@ -277,18 +277,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def draw_model_graph(model, x, path: str) -> None:
-    """Save the graph of ``model(x)`` in the course's block notation: the inputs as
-    observed variables, each layer of an MLP as one block ``G(x, w)``, the output as a
-    computed variable. The parameters stay implicit, as in the lecture's figures."""
-    inputs = [engine.Value(v, label=f"x{i}") for i, v in enumerate(x)]
-    out = model(inputs)
-    outputs = out if isinstance(out, list) else [out]
-    for k, o in enumerate(outputs):
-        o.label = "ŷ" if len(outputs) == 1 else f"ŷ{k}"
-    collapse = "layers" if isinstance(model, MLP) else None
-    engine.save_graph(
-        outputs, path, view="blocks", observed=inputs, params=model, costs=[], collapse=collapse
-    )
+    """Save the lecture's block diagram of the traditional neural net for ``model``
+    (:func:`tapegrad.nn.diagram.draw_model`): linear blocks ``w_k z_k`` and non-linear
+    blocks ``h``, one circle per layer vector with its size, ``ȳ`` last. ``x`` (the
+    first sample) is unused: the diagram reads the model's structure."""
+    from ..diagram import draw_model
+
+    engine.save_graph(draw_model(model), path)
 
 
 def plot_training(model, X, y, history, path: str, title: str = "", grid: int = 60) -> None:

@@ -1,0 +1,126 @@
+"""The traditional neural net as the lecture draws it: a model-level block diagram.
+
+Lecture 1 ("Block diagram of a traditional neural net") draws a network as a chain
+of two kinds of block acting on whole vectors::
+
+    linear blocks       s_{k+1} = w_k z_k          (D-shaped block "w_k z_k")
+    non-linear blocks   z_k = h(s_k)               (D-shaped block "h", e.g. relu)
+
+with ``z_0 = x`` observed and the last variable the prediction ``ȳ``. Each variable
+is one circle for a whole layer, its size written under its name. The bias of each
+layer is part of ``w_k`` (a weight on a constant input 1), as on the slide.
+
+:func:`draw_model` draws that figure for an :class:`~tapegrad.nn.MLP` (one linear and
+one non-linear block per layer; a linear output layer has no non-linear block) and
+for the classic linear units of :mod:`tapegrad.nn.classic`, each with its own
+non-linearity: the perceptron's ``sign``, none for Adaline (``ȳ = s``) and ``tanh``
+for logistic regression. ``loss=`` adds the cost ``C(y, ȳ)`` as a red square with the
+observed target ``y``. Unlike :func:`tapegrad.engine.draw` it needs no forward pass:
+it reads the model's structure.
+"""
+
+from __future__ import annotations
+
+from tapegrad.engine import drawing
+
+from .classic import Adaline, LinearUnit, LogisticRegression, Perceptron
+from .layers import MLP, Layer, Neuron
+
+__all__ = ["draw_model", "model_blocks"]
+
+_CLASSIC_H = {Perceptron: "sign", Adaline: None, LogisticRegression: "tanh"}
+
+
+def model_blocks(model) -> list[tuple[int, int, str | None]]:
+    """The model as ``(inputs, outputs, h)`` per linear block, ``h`` the name of the
+    non-linearity after it (None: none). Raises TypeError for other models."""
+    if isinstance(model, MLP):
+        return [
+            (len(layer.neurons[0].w), len(layer.neurons), _h(layer.activation))
+            for layer in model.layers
+        ]
+    if isinstance(model, Layer):
+        return [(len(model.neurons[0].w), len(model.neurons), _h(model.activation))]
+    if isinstance(model, Neuron):
+        return [(len(model.w), 1, _h(model.activation))]
+    if isinstance(model, LinearUnit):
+        for cls, h in _CLASSIC_H.items():
+            if isinstance(model, cls):
+                return [(len(model.w), 1, h)]
+    raise TypeError(
+        "draw_model draws an MLP, a Layer, a Neuron, a Perceptron, an Adaline or a "
+        f"LogisticRegression, got {type(model).__name__}"
+    )
+
+
+def _h(activation: str) -> str | None:
+    return None if activation == "linear" else activation
+
+
+def draw_model(
+    model,
+    *,
+    loss: str | None = None,
+    rankdir: str = "LR",
+    theme: str = "light",
+) -> drawing.GraphDrawing:
+    """The lecture's block diagram of ``model``: ``x = z0 → [w0 z0] → s1 → [h] → z1 →
+    ... → ȳ``, vectors as single circles with their sizes.
+
+    ``loss``: the name of the cost to draw after ``ȳ`` (e.g. ``"mse"``,
+    ``"hinge"``), a red square fed by ``ȳ`` and the observed target ``y``; None draws
+    no cost. ``rankdir`` and ``theme`` as in :func:`tapegrad.engine.draw`. Returns a
+    :class:`~tapegrad.engine.GraphDrawing` (``.source``, ``.pipe``, ``.render``,
+    ``save_graph``). Raises TypeError for an unknown model or a loss that is not a
+    str, ValueError for a bad ``rankdir`` or ``theme``.
+    """
+    blocks = model_blocks(model)
+    if loss is not None and (not isinstance(loss, str) or not loss):
+        raise TypeError(f"loss must be the name of a cost (str) or None, got {loss!r}")
+    if rankdir not in drawing.RANKDIRS:
+        raise ValueError(f"rankdir must be one of {drawing.RANKDIRS}, got {rankdir!r}")
+    if theme not in drawing.THEMES:
+        raise ValueError(f"theme must be one of {tuple(drawing.THEMES)}, got {theme!r}")
+    t = drawing.THEMES[theme]
+    g = drawing.GraphDrawing(name="model", format="svg")
+    g.attr(rankdir=rankdir, bgcolor=t["background"], fontcolor=t["text"], fontname="Helvetica")
+    g.attr("node", fontname="Helvetica", fontcolor=t["text"])
+    g.attr("edge", fontname="Helvetica")
+    arrow = dict(t["arrow"])
+    function = {
+        "shape": "box",
+        **t["function"],
+        "class": "tg-function",
+        "margin": drawing._FUNCTION_MARGIN[rankdir],
+        "fontcolor": t["text"],
+    }
+
+    def variable(name: str, text: str, size: int, observed: bool = False) -> None:
+        style = dict(t["observed"] if observed else t["computed"])
+        g.node(name, label=f"{text}\n{size}", shape="circle", fontcolor=t["text"], **style)
+
+    variable("z0", "x = z0", blocks[0][0], observed=True)
+    previous = "z0"
+    last = len(blocks) - 1
+    for k, (_, nout, h) in enumerate(blocks):
+        s_name = f"s{k + 1}"
+        g.node(f"lin{k}", label=f"w{k} z{k}", **function)
+        g.edge(previous, f"lin{k}", **arrow)
+        is_output = k == last and h is None
+        variable(s_name, "ȳ = " + s_name if is_output else s_name, nout)
+        g.edge(f"lin{k}", s_name, **arrow)
+        previous = s_name
+        if h is not None:
+            z_name = f"z{k + 1}"
+            g.node(f"h{k}", label=h, **function)
+            g.edge(previous, f"h{k}", **arrow)
+            variable(z_name, "ȳ = " + z_name if k == last else z_name, nout)
+            g.edge(f"h{k}", z_name, **arrow)
+            previous = z_name
+    if loss is not None:
+        cost = {"shape": "box", **t["cost"], "fontcolor": t["text"]}
+        g.node("C", label=f"C\n{loss}", **cost)
+        g.edge(previous, "C", **arrow)
+        variable("y", "y", blocks[-1][1], observed=True)
+        g.edge("y", "C", **arrow)
+    return g
