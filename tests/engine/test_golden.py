@@ -317,27 +317,27 @@ def compare_hessians(hessian_fn: Callable) -> int:
     return len(cases)
 
 
-def _golden_hessian(f, inputs):
-    """The table's own Hessian, after checking that ``f`` builds the tree's value."""
-    for tree in GOLDEN["trees"]:
-        if "hessian" in tree and [num(v) for v in tree["leaves"]] == inputs:
-            out = f(*[Value(v) for v in inputs])
-            assert close(out.data, num(tree["result"]), TREE_RTOL)
-            return [[num(v) for v in row] for row in tree["hessian"]]
-    raise LookupError(inputs)
+def _table_hessians(perturb: Callable[[float], float] = lambda v: v) -> Callable:
+    """A ``hessian_fn`` that returns the table's own Hessians, in the table's order
+    (``perturb`` applied to each entry), after building each tree with ``f``."""
+    trees = iter([t for t in GOLDEN["trees"] if "hessian" in t])
+
+    def hessian_fn(f, inputs):
+        tree = next(trees)
+        assert inputs == [num(v) for v in tree["leaves"]]
+        assert isinstance(f(*[Value(v) for v in inputs]), Value)
+        return [[perturb(num(v)) for v in row] for row in tree["hessian"]]
+
+    return hessian_fn
 
 
 def test_compare_hessians_accepts_torchs_hessians_and_rejects_others():
-    assert compare_hessians(_golden_hessian) >= 50
-
-    def off_by_a_little(f, inputs):
-        h = _golden_hessian(f, inputs)
-        return [[v * (1 + 1e-6) + (1e-300 if v == 0.0 else 0.0) for v in row] for row in h]
-
+    assert compare_hessians(_table_hessians()) >= 50
+    off_by_a_little = _table_hessians(lambda v: v * (1 + 1e-6) if v else 1e-300)
     with pytest.raises(AssertionError, match="mismatches with PyTorch in"):
         compare_hessians(off_by_a_little)
     with pytest.raises(AssertionError, match="shape"):
-        compare_hessians(lambda f, inputs: [[0.0]])
+        compare_hessians(lambda f, inputs: [[0.0] * 5])
 
 
 # -- the comparison itself --------------------------------------------------------------

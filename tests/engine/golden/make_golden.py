@@ -158,8 +158,39 @@ BINARY_EDGES = {
     "sub": [],
     "mul": [],
     "div": [],
-    "pow": [0.25, -0.25, 1.5, 10.0, -10.0],
+    "pow": [0.25, -0.25, 1.5, 1.0 / 3.0, 10.0, -10.0],
 }
+
+#: Graphs quoted in issue 11 (other engines' bug reports), kept as trees whatever
+#: their conditioning: (what it shows, leaves, program).
+NAMED_TREES = [
+    (
+        "relu masks an infinite gradient: (w * -1).relu().sqrt()",
+        [0.5],
+        [["mul", 0, "-1.0"], ["relu", 1], ["sqrt", 2]],
+    ),
+    ("log(relu(x)) at x < 0", [-1.0], [["relu", 0], ["log", 1]]),
+    ("log(relu(x)) at -0.0", [-0.0], [["relu", 0], ["log", 1]]),
+    ("1 / relu(x) at x < 0", [-2.0], [["relu", 0], ["div", "1.0", 1]]),
+    ("sqrt(sign(x)) at 0", [0.0], [["sign", 0], ["sqrt", 1]]),
+    ("sqrt(sign(x)) at x < 0", [-1.0], [["sign", 0], ["sqrt", 1]]),
+    ("(x ** 0) * exp(z), z = 1000", [2.0, 1000.0], [["pow", 0, "0.0"], ["exp", 1], ["mul", 2, 3]]),
+    (
+        "(x ** y) * exp(z), y = 0, z = 1000",
+        [2.0, 0.0, 1000.0],
+        [["pow", 0, 1], ["exp", 2], ["mul", 3, 4]],
+    ),
+    (
+        "(x ** y) * exp(z) at x = 0, y = 0",
+        [0.0, 0.0, 1000.0],
+        [["pow", 0, 1], ["exp", 2], ["mul", 3, 4]],
+    ),
+    ("sqrt(w * x) at w < 0, x = 0", [-2.0, 0.0], [["mul", 0, 1], ["sqrt", 2]]),
+    ("x / y at x = y = 1e-200", [1e-200, 1e-200], [["div", 0, 1]]),
+    ("x / y at x = 0, y = 1e-200", [0.0, 1e-200], [["div", 0, 1]]),
+    ("x / y at x = y = 1e200", [1e200, 1e200], [["div", 0, 1]]),
+    ("x * x at -0.0: two -0.0 contributions", [-0.0], [["mul", 0, 0]]),
+]
 
 
 def unary_grid(name: str) -> list[float]:
@@ -464,19 +495,41 @@ def main() -> None:
                 "grad": [enc(g) for g in grads],
             }
         )
-    n_hessians = 0
-    for tree in trees:
-        if n_hessians == 50:
-            break
+    # Hessians: 50 of ordinary trees (finite), up to 10 of special-leaf trees (inf,
+    # nan and masked edges at second order), then the named trees'.
+    n_hessians = n_special_hessians = 0
+    for n, tree in enumerate(trees):
         leaves = [float(v) for v in tree["leaves"]]
-        if len(leaves) < 2 or not all(math.isfinite(v) for v in leaves):
+        special = n % 5 == 4  # as make_tree was told above
+        if len(leaves) < 2 or (n_special_hessians if special else n_hessians) == (
+            10 if special else 50
+        ):
             continue
         if not conditioned(tree_hessian, tree["program"], leaves, tree_rng):
             continue
         h = tree_hessian(tree["program"], leaves)
-        if not all(math.isfinite(v) for v in flatten(h)):
+        if not special and not all(math.isfinite(v) for v in flatten(h)):
             continue
         tree["hessian"] = [[enc(v) for v in row] for row in h]
+        if special:
+            n_special_hessians += 1
+        else:
+            n_hessians += 1
+
+    for note, leaves, program in NAMED_TREES:
+        out, grads = tree_grads(program, leaves)
+        if not conditioned(tree_grads, program, leaves, tree_rng):
+            sys.exit(f"named tree {note!r} is ill-conditioned")
+        trees.append(
+            {
+                "note": note,
+                "leaves": [enc(v) for v in leaves],
+                "program": program,
+                "result": enc(out),
+                "grad": [enc(g) for g in grads],
+                "hessian": [[enc(v) for v in row] for row in tree_hessian(program, leaves)],
+            }
+        )
         n_hessians += 1
 
     table = {
@@ -495,7 +548,8 @@ def main() -> None:
     print(
         f"wrote {OUT}: {n_cases} op cases, {n_const} number-operand cases, "
         f"{len(trees)} trees ({n_special} from special leaves, {n_rejected} ill-conditioned "
-        f"rejected), {n_hessians} Hessians; {OUT.stat().st_size} bytes"
+        f"rejected), {len(NAMED_TREES)} named trees, {n_hessians} Hessians "
+        f"(and {n_special_hessians} of special-leaf trees); {OUT.stat().st_size} bytes"
     )
 
 
