@@ -20,6 +20,9 @@ so every model, loss and training step can be inspected node by node.
 * :mod:`tapegrad.nn.train` -- :func:`fit` and :func:`accuracy`.
 * :mod:`tapegrad.nn.energy` -- :class:`Hopfield` and :class:`BoltzmannMachine` (energy models);
 * :mod:`tapegrad.nn.serialize` -- safe JSON :func:`save` / :func:`load` (:class:`ModelFileError`).
+* :mod:`tapegrad.nn.plot` -- matplotlib pictures: decision regions, learning curves per
+  epoch and per update, mistakes per epoch, loss contours (loaded on first use:
+  ``from tapegrad.nn import plot``).
 """
 
 from .classic import Adaline, LinearUnit, LogisticRegression, Perceptron, train_rule
@@ -112,3 +115,12 @@ __all__ = [
     "load",
     "ModelFileError",
 ]
+
+
+def __getattr__(name: str):
+    # nn.plot imports matplotlib: load it on first use, so `import tapegrad.nn` stays fast.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -286,47 +286,18 @@ def draw_model_graph(model, x, path: str) -> None:
     engine.save_graph(draw_model(model), path)
 
 
-def plot_training(model, X, y, history, path: str, title: str = "", grid: int = 60) -> None:
-    """Save a figure: the model's decision regions over the data, and its loss and
-    accuracy per epoch. Uses matplotlib's Agg backend (no display needed)."""
+def plot_training(model, X, y, history, path: str, title: str = "") -> None:
+    """Save :func:`tapegrad.nn.plot.training_figure` (decision regions, loss per update
+    and per epoch, mistakes per epoch) with matplotlib's Agg backend (no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    xs = [p[0] for p in X]
-    ys = [p[1] for p in X]
-    pad = 0.25 * max(max(xs) - min(xs), max(ys) - min(ys), 1e-9)
-    x_lo, x_hi, y_lo, y_hi = min(xs) - pad, max(xs) + pad, min(ys) - pad, max(ys) + pad
-    gx = [x_lo + (x_hi - x_lo) * i / (grid - 1) for i in range(grid)]
-    gy = [y_lo + (y_hi - y_lo) * j / (grid - 1) for j in range(grid)]
-    regions = []
-    with engine.no_grad():
-        for yv in gy:
-            row = []
-            for xv in gx:
-                out = model([xv, yv])
-                if isinstance(out, engine.Value):
-                    row.append(1.0 if out.data > 0 else -1.0)
-                else:
-                    row.append(float(max(range(len(out)), key=lambda k: out[k].data)))
-            regions.append(row)
+    from ..plot import training_figure
 
-    fig, (ax_data, ax_loss) = plt.subplots(1, 2, figsize=(10, 4.2))
-    ax_data.contourf(gx, gy, regions, alpha=0.3, cmap="coolwarm")
-    ax_data.scatter(xs, ys, c=y, cmap="coolwarm", edgecolors="k", s=22)
-    ax_data.set_title(title or "decision boundary")
-    ax_data.set_xlabel("x₀")
-    ax_data.set_ylabel("x₁")
-    epochs = range(1, history.epochs + 1)
-    ax_loss.plot(epochs, history.loss, color="tab:blue", label="loss")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("training loss", color="tab:blue")
-    ax_acc = ax_loss.twinx()
-    ax_acc.plot(epochs, history.accuracy, color="tab:orange", label="accuracy")
-    ax_acc.set_ylabel("training accuracy", color="tab:orange")
-    ax_acc.set_ylim(0, 1.05)
-    ax_loss.set_title("loss and accuracy per epoch")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    fig = training_figure(model, X, y, history, title=title)
+    try:
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
