@@ -341,7 +341,7 @@ class _Folds:
             ):
                 inner = node.parents[0]
                 terms = self.inputs.get(inner)
-                n = len(terms) if terms is not None and self.text.get(inner) == "Σ" else 0
+                n = len(terms) if terms is not None and self.text.get(inner) in ("+", "Σ") else 0
                 if n >= 2 and foldable(inner, node) and math.isclose(node.constant[1], 1 / n):
                     self.absorbed.add(inner)
                     text = f"1/{n} Σ"
@@ -744,6 +744,13 @@ class _Builder:
         attrs = {"shape": "box", **self.t["function"], "margin": _FUNCTION_MARGIN[self.rankdir]}
         return {**attrs, "class": classes, "fontcolor": self.t["text"]}
 
+    def _grad_note(self, node: Value) -> str:
+        """The gradient for a tooltip in the blocks view: the one computed from the
+        graph (steps, derivative network), never whatever ``.grad`` holds."""
+        return (
+            f", dc/d{self.names[node]} {_short(self.dgrads[node])}" if node in self.dgrads else ""
+        )
+
     def _variable_style(self, node: Value) -> dict:
         if node.is_leaf and node in self.parameters:
             style = dict(self.t["param"])
@@ -771,7 +778,7 @@ class _Builder:
             attrs = {
                 **self._variable_style(node),
                 "label": _plain(node.label),
-                "tooltip": _plain(f"{name} = {_short(node.data)}, grad {_short(self.grads[node])}"),
+                "tooltip": _plain(f"{name} = {_short(node.data)}{self._grad_note(node)}"),
             }
             if not node.label:
                 attrs.update(width="0.3", fixedsize="true")
@@ -876,9 +883,8 @@ class _Builder:
             fn_id = f"n{i}"
             label = f"{node.label}\n{text}" if node.label and node.label != text else text
             attrs = self._cost_square(label)
-            grad = _short(self.grads[node])
             attrs["tooltip"] = _plain(
-                f"{self.names[node]} = {_short(node.data)} ({text}), grad {grad}"
+                f"{self.names[node]} = {_short(node.data)} ({text}){self._grad_note(node)}"
             )
             scene.add(fn_id, "cost", attrs, node.scope, node=node, op_text=text)
         else:

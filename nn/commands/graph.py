@@ -5,7 +5,9 @@
 The formula is parsed by :func:`tapegrad.engine.parse_expression` (Python's ``ast`` and a
 whitelist of the op table's names, never ``eval``), run forward and backward, and
 drawn by :func:`tapegrad.engine.draw`. The output format follows the file's extension (.svg,
-.png, .jpg, .pdf, .dot, .gv); without ``-o`` the DOT text goes to standard output.
+.png, .jpg, .gif, .pdf, .dot, .gv); without ``-o`` the DOT text goes to standard output.
+``--steps FILE`` exports backprop step by step (:func:`tapegrad.engine.save_steps`);
+``--dpi`` and ``--scale`` size the images for slides.
 """
 
 from __future__ import annotations
@@ -101,18 +103,46 @@ def register(sub) -> None:
         help=f"refuse graphs of more than N ops (default {DEFAULT_MAX_NODES:,}; "
         "layout time grows fast beyond it)",
     )
-    p.add_argument(
+    cost = p.add_mutually_exclusive_group()
+    cost.add_argument(
+        "--cost",
+        action="store_true",
+        help="blocks view: the formula is a cost (a loss): draw its last op as a red square",
+    )
+    cost.add_argument(
         "--no-cost",
         action="store_true",
-        help="blocks view: draw the result as a variable, not as a cost square",
+        help="blocks view: draw no cost square at all (the default for a plain formula)",
+    )
+    p.add_argument(
+        "--steps",
+        metavar="FILE",
+        help="export every backprop step: FILE.pdf (one page each), FILE.gif (animated) "
+        "or FILE.png/.svg/.jpg/.dot (numbered FILE_00.png, FILE_01.png, ...)",
+    )
+    p.add_argument("--dpi", type=_positive, help="pixels per inch of .png/.jpg/.gif (default 150)")
+    p.add_argument(
+        "--scale", type=_positive, default=1.0, help="enlarge the whole drawing (default 1)"
     )
     p.set_defaults(run=run)
 
 
+def _positive(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (math.isfinite(x) and x > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return x
+
+
 def run(args) -> int:
     root, _ = build(args)
-    if args.step is None:
+    if args.step is None and args.steps is None:
         root.backward()
+    if args.steps is not None and args.step is not None:
+        raise UsageError("--steps exports every step; drop --step")
     options = {
         "view": args.view,
         "rankdir": args.rankdir,
@@ -120,15 +150,24 @@ def run(args) -> int:
         "step": args.step,
         "derivative": args.derivative,
         "observed": args.observed,
-        "costs": [] if args.no_cost else None,
+        "costs": [root] if args.cost else ([] if args.no_cost else None),
         "max_nodes": args.max_nodes,
     }
     try:
+        if args.steps is not None:
+            del options["step"]
+            paths = engine.save_steps(root, args.steps, dpi=args.dpi, scale=args.scale, **options)
+            print(
+                f"wrote {len(paths)} file{'s' if len(paths) != 1 else ''}: "
+                + ", ".join(str(p) for p in paths[:3])
+                + (", ..." if len(paths) > 3 else "")
+            )
+            return 0
         drawing = engine.draw(root, **options)
         if args.output is None:
             print(drawing.source, end="")
             return 0
-        path = engine.save_graph(drawing, args.output)
+        path = engine.save_graph(drawing, args.output, dpi=args.dpi, scale=args.scale)
     except engine.GraphTooLargeError:
         ops = sum(1 for v in engine.topological_order(root) if not v.is_leaf)
         raise UsageError(

@@ -1,0 +1,285 @@
+"""The blocks view says what the lecture says: costs, subtraction, negation,
+division, sums and means as the course writes them; views that do not depend on
+``.grad``; line breaks; step sequences; micrograd's own drawing code with pip alone."""
+
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import given, settings
+from PIL import Image
+
+from tapegrad import engine
+from tapegrad.engine import Value
+
+from .test_draw import edges, neuron, nodes
+
+
+def _functions(g):
+    return [a["label"] for a in nodes(g).values() if a.get("class", "").startswith("tg-function")]
+
+
+def _squares(g):
+    return [a["label"] for a in nodes(g).values() if a.get("color") == "#ff3333"]
+
+
+# -- costs ------------------------------------------------------------------------
+
+
+def test_a_formula_ends_in_its_function_and_variable_not_in_a_cost():
+    x = Value(0.7, label="x")
+    y = x * x + x.sin()
+    g = engine.draw(y, view="blocks")
+    assert not _squares(g)
+    assert sorted(_functions(g)) == ["*", "+", "sin"]  # the + is drawn, not hidden
+
+
+def test_a_loss_from_nn_losses_is_one_red_square_named_after_it():
+    from tapegrad.nn import losses
+
+    y_bar = Value(0.2, label="ȳ")
+    loss = losses.mse(y_bar, 1.0)
+    g = engine.draw(loss, view="blocks", observed=[y_bar])
+    assert _squares(g) == ["mse"]
+    square = next(k for k, a in nodes(g).items() if a.get("label") == "mse")
+    assert not [e for e in edges(g) if e[0] == square]  # no outgoing arrow
+    assert [s for s, d, _ in edges(g) if d == square]  # ȳ goes in
+    # the ops inside the loss (−, **2) are the square's business
+    assert not _functions(g)
+
+
+def test_a_hand_made_cost_scope_and_costs_argument():
+    x = Value(2.0, label="x")
+    with engine.cost_scope("C"):
+        c = (x - 1.0) ** 2
+    assert _squares(engine.draw(c, view="blocks")) == ["C"]
+    assert not _squares(engine.draw(c, view="blocks", costs=[]))
+    z = x.tanh()
+    z.label = "E"
+    assert _squares(engine.draw(z, view="blocks", costs=[z])) == ["E\\ntanh"]
+    with pytest.raises(TypeError, match="non-empty str"):
+        engine.cost_scope("")
+
+
+def test_a_cost_scope_changes_no_number():
+    from tapegrad.nn import losses
+
+    s = Value(0.3)
+    assert losses.hinge(s, -1.0).data == pytest.approx(1.3)
+
+
+# -- subtraction, negation, division ----------------------------------------------
+
+
+def _legacy_sub(a, b):
+    return a + b * -1.0  # how engines without a sub row (micrograd) record a - b
+
+
+@pytest.mark.parametrize("sub", [lambda a, b: a - b, _legacy_sub], ids=["row", "legacy"])
+@pytest.mark.parametrize("view", ["blocks", "values"])
+def test_subtraction_is_one_minus_block_with_both_inputs_in_order(sub, view):
+    y = Value(1.0, label="y")
+    y_bar = Value(0.4, label="ybar")
+    c = sub(y, y_bar) ** 2
+    g = engine.draw(c, view=view)
+    texts = [a["label"] for k, a in nodes(g).items() if k.startswith("f")]
+    assert "−" in texts and not any("-1" in t or "* -1" in t for t in texts)
+    minus = next(k for k, a in nodes(g).items() if a.get("label") == "−")
+    into = [s for s, d, _ in edges(g) if d == minus]
+    labels = {k: a["label"] for k, a in nodes(g).items()}
+    assert [labels[s].split(" |")[0].strip("{ ") for s in into] == ["y", "ybar"]
+
+
+@pytest.mark.parametrize(
+    "make, text",
+    [
+        (lambda x: -x, "−"),
+        (lambda x: x * -1.0, "−"),
+        (lambda x: x - 3.0, "− 3"),
+        (lambda x: x + -3.0, "− 3"),
+        (lambda x: 3.0 - x, "3 −"),
+        (lambda x: x / 2.0, "/ 2"),
+        (lambda x: 2.0 / x, "2 /"),
+    ],
+)
+def test_negation_constants_and_division_are_written_as_the_lecture_does(make, text):
+    x = Value(1.5, label="x")
+    for view in ("blocks", "values"):
+        assert [
+            a["label"]
+            for k, a in nodes(engine.draw(make(x), view=view)).items()
+            if k.startswith("f")
+        ] == [text]
+
+
+def test_the_hinge_loss_reads_as_a_subtraction_inside_its_square():
+    from tapegrad.nn import losses
+
+    s = Value(0.3, label="s")
+    loss = losses.hinge(s, 1.0)
+    # inside the square in the values view: no '* -1' anywhere
+    g = engine.draw(loss)
+    assert "* -1" not in g.source
+
+
+def test_a_sum_is_one_block_and_a_mean_shows_its_one_over_p():
+    xs = [Value(float(i), label=f"x{i}") for i in range(4)]
+    total = xs[0] + xs[1] + xs[2] + xs[3]
+    assert _functions(engine.draw(total, view="blocks")) == ["Σ"]
+    from tapegrad.nn import losses
+
+    mean = losses.mean(xs)
+    g = engine.draw(mean, view="blocks")
+    assert _functions(g) == ["1/4 Σ"]
+    into = [nodes(g)[s]["label"] for s, d, _ in edges(g) if nodes(g)[d].get("label") == "1/4 Σ"]
+    assert into == ["x0", "x1", "x2", "x3"]  # inputs in order
+
+
+# -- views computed from the graph, not from .grad ----------------------------------
+
+
+def test_derivative_network_and_steps_do_not_depend_on_grad():
+    z, leaves = neuron()
+    options = dict(view="blocks", observed=["x1", "x2"], derivative=True)
+    before = engine.draw(z, **options).source  # no backward yet
+    assert "dz/dz\\n1.0000" in before and "dz/dx1\\n-1.5000" in before
+    z.backward()
+    z.backward()  # leaves now hold twice their gradient
+    grads = [v.grad for v in leaves]
+    assert engine.draw(z, **options).source == before
+    assert engine.draw(z, step=4, **options).source == engine.draw(z, step=4, **options).source
+    assert [v.grad for v in leaves] == grads  # drawing wrote nothing
+
+
+@settings(max_examples=20, deadline=None)
+@given(st_seed=__import__("hypothesis").strategies.integers(0, 10))
+def test_the_step_view_is_the_same_whatever_grad_holds(st_seed):
+    z, leaves = neuron()
+    first = engine.draw(z, step=st_seed % 9, derivative=True).source
+    for v in leaves:
+        v.grad = 123.0 + st_seed
+    assert engine.draw(z, step=st_seed % 9, derivative=True).source == first
+    assert all(v.grad == 123.0 + st_seed for v in leaves)
+
+
+# -- line breaks --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("view", ["values", "blocks"])
+def test_line_breaks_in_labels_survive_in_every_view(view):
+    x = Value(1.0, label="first\nsecond")
+    y = x.exp()
+    laid_out = engine.drawing._render.layout(engine.draw(y, view=view).source)
+    texts = [
+        op["text"] for o in laid_out["objects"] for op in o.get("_ldraw_", []) if op["op"] == "T"
+    ]
+    assert "first" in texts and "second" in texts and "firstsecond" not in texts
+
+
+# -- backprop as a sequence -----------------------------------------------------------
+
+
+def test_save_steps_writes_numbered_files_a_multi_page_pdf_and_a_gif(tmp_path):
+    z, leaves = neuron()
+    grads = [v.grad for v in leaves]
+    files = engine.save_steps(z, tmp_path / "step.png", view="blocks", dpi=80)
+    assert [f.name for f in files] == [f"step_{k:02d}.png" for k in range(9)]
+    with Image.open(files[0]) as first:
+        assert first.size[0] > 200
+    dots = engine.save_steps(z, tmp_path / "step.dot")
+    assert "step 3 of 8" in dots[3].read_text(encoding="utf-8")
+    (pdf,) = engine.save_steps(z, tmp_path / "steps.pdf", view="blocks")
+    data = pdf.read_bytes()
+    assert data[:5] == b"%PDF-" and len(re.findall(rb"/Type /Page\b", data)) == 9
+    assert b"/Subtype /Image" not in data
+    (gif,) = engine.save_steps(z, tmp_path / "steps.gif", view="blocks", dpi=60)
+    with Image.open(gif) as animation:
+        assert animation.n_frames == 9
+    assert [v.grad for v in leaves] == grads
+    with pytest.raises(ValueError, match="leaf"):
+        engine.save_steps(Value(1.0), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="extension"):
+        engine.save_steps(z, tmp_path / "x.doc")
+    with pytest.raises(TypeError, match="every step"):
+        engine.save_steps(z, tmp_path / "x.png", step=1)
+
+
+# -- collapsed MLPs --------------------------------------------------------------------
+
+
+def test_collapsed_layers_fed_plain_numbers_show_their_input():
+    from tapegrad import nn
+
+    model = nn.MLP(2, [3, 1], rng=__import__("random").Random(0))
+    out = model([0.5, -1.0])  # plain floats, as nn.data gives them
+    g = engine.draw(out, view="blocks", params=model, collapse="layers")
+    inputs = [k for k, a in nodes(g).items() if a.get("fillcolor") == "#dddddd"]
+    assert [nodes(g)[k]["label"] for k in inputs] == ["x"]
+    assert [d for s, d, _ in edges(g) if s == inputs[0]] == ["m0"]
+
+
+def test_collapsed_neurons_are_in_order():
+    from tapegrad import nn
+
+    model = nn.MLP(2, [4, 1], rng=__import__("random").Random(0))
+    xs = [Value(0.5, label="x0"), Value(-1.0, label="x1")]
+    g = engine.draw(model(xs), view="blocks", params=model, collapse="neurons")
+    names = [a["label"].split("\\n")[0] for k, a in nodes(g).items() if k.startswith("m")]
+    assert names == ["neurons.0", "neurons.1", "neurons.2", "neurons.3", "neurons.0"]
+
+
+# -- micrograd's own drawing code --------------------------------------------------------
+
+MICROGRAD_DRAW_DOT = textwrap.dedent(
+    """
+    from graphviz import Digraph
+
+    def trace(root):
+        nodes, edges = set(), set()
+        def build(v):
+            if v not in nodes:
+                nodes.add(v)
+                for child in v._prev:
+                    edges.add((child, v))
+                    build(child)
+        build(root)
+        return nodes, edges
+
+    def draw_dot(root, format='svg', rankdir='LR'):
+        nodes, edges = trace(root)
+        dot = Digraph(format=format, graph_attr={'rankdir': rankdir})
+        for n in nodes:
+            dot.node(name=str(id(n)), label="{ data %.4f | grad %.4f }" % (n.data, n.grad),
+                     shape='record')
+            if n._op:
+                dot.node(name=str(id(n)) + n._op, label=n._op)
+                dot.edge(str(id(n)) + n._op, str(id(n)))
+        for n1, n2 in edges:
+            dot.edge(str(id(n1)), str(id(n2)) + n2._op)
+        return dot
+    """
+)
+
+
+def test_micrograd_draw_dot_renders_with_pip_alone_once_tapegrad_is_imported(tmp_path):
+    """micrograd's trace_graph notebook's draw_dot, as written there, in a fresh
+    interpreter with no Graphviz on PATH and no tapegrad drawing call before it."""
+    code = MICROGRAD_DRAW_DOT + textwrap.dedent(
+        f"""
+        import tapegrad.engine as engine
+        x = engine.Value(1.0); y = (x * 2 + 1).relu(); y.backward()
+        dot = draw_dot(y)
+        svg = dot.pipe().decode()
+        assert "<svg" in svg, svg[:200]
+        dot.render({str(tmp_path / "g")!r})
+        print("ok")
+        """
+    )
+    env = {"PATH": "/nonexistent", "HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok" and (tmp_path / "g.svg").exists()
