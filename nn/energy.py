@@ -36,10 +36,37 @@ the gradient. For the Boltzmann machine the same factor appears in the gradient 
 the log-likelihood, and with the slide's energy it would be 2 for weights but 1 for
 biases -- tapegrad's convention avoids that mismatch.
 
-The slide's dynamics ``y_i ← tanh(Σ_j w_ij x_j)`` is the graded (continuous)
-Hopfield network; here units are binary and update with ``sign`` (the ``x_j`` there
-should read ``y_j``: the network feeds back its own state). :meth:`Hopfield.energy`
-accepts real or ``Value`` states too.
+Binary and continuous units
+---------------------------
+The slide's dynamics ``y_i ← tanh(Σ_j w_ij y_j)`` (its ``x_j`` should read ``y_j``:
+the network feeds back its own state) is Hopfield's *graded-response* network
+(Hopfield 1984, "Neurons with graded response have collective computational
+properties like those of two-state neurons", PNAS 81). :meth:`Hopfield.recall`
+runs both, asynchronously (one unit at a time): ``update="sign"`` (default)
+with binary units, ``update="tanh"`` with units in ``[−1, 1]``,
+``y_i ← tanh(β h_i)`` (``β``, the gain, is 1 on the slide).
+
+*Which energy does the continuous update decrease?* Not the slide's ``E(y)``.
+Hopfield's 1984 energy adds an integral term for each unit::
+
+    E_β(y) = E(y) + (1/β) Σ_i G(y_i),   G(v) = ∫_0^v artanh(u) du
+                                             = ½ [(1 + v) log(1 + v) + (1 − v) log(1 − v)]
+
+(``G(±1) = log 2``, so binary states have finite energy too). Along unit ``i``,
+``E_β = −y_i h_i + G(y_i)/β + (terms without y_i)``, a convex function whose
+derivative ``−h_i + artanh(y_i)/β`` vanishes exactly at ``y_i = tanh(β h_i)``: each
+asynchronous update moves ``y_i`` to the minimum of ``E_β`` along ``y_i``, so
+``E_β`` never increases (:meth:`Hopfield.continuous_energy`; checked in
+``tests/nn/test_energy.py``, with the engine's ``∂E_β/∂y_i = 0`` after each
+update). As ``β → ∞``, ``tanh(β h) → sign(h)`` and the integral term vanishes:
+the binary network and its energy.
+
+The slide's ``E(y)`` itself (twice :meth:`Hopfield.energy`) is *not* decreased by
+the continuous update: ``ΔE = −(y_i' − y_i) h_i`` is positive whenever a unit is
+pulled back towards 0, e.g. in the first sweep from a stored pattern, where every
+``y_i = ±1`` agrees with its field but ``|tanh(h_i)| < 1``. Measured on the 7×7
+letters of notebook 9 (four stored patterns, recall from a stored letter, ``β = 1``):
+``E`` rises at every update of the first sweep while ``E_β`` falls at every one.
 """
 
 from __future__ import annotations
@@ -56,7 +83,7 @@ from tapegrad.engine import Value
 from . import _checks
 from .module import Module
 
-__all__ = ["Hopfield", "BoltzmannMachine", "RecallStep", "Moments", "MAX_EXACT_UNITS"]
+__all__ = ["Hopfield", "BoltzmannMachine", "RecallStep", "Moments", "MAX_EXACT_UNITS", "UPDATES"]
 
 #: The largest ``n`` for which :class:`BoltzmannMachine` enumerates all ``2**n``
 #: states to compute the partition function exactly.
@@ -206,20 +233,57 @@ class _EnergyModel(Module):
 # -- Hopfield network ----------------------------------------------------------------
 
 
+#: The asynchronous update rules of :meth:`Hopfield.recall`.
+UPDATES = ("sign", "tanh")
+
+
 class RecallStep(NamedTuple):
     """One asynchronous update during :meth:`Hopfield.recall_steps`.
 
-    ``field`` is ``h_i = Σ_j w_ij y_j``; the unit becomes ``sign(h_i)`` (kept when
-    ``h_i = 0``); ``state`` and ``energy`` are after the update.
+    ``field`` is ``h_i = Σ_{j≠i} w_ij y_j``; the unit becomes ``sign(h_i)`` (kept
+    when ``h_i = 0``; ints), or ``tanh(β h_i)`` with ``update="tanh"`` (floats);
+    ``state`` and ``energy`` are after the update. ``energy`` is the energy the rule
+    never increases: :meth:`Hopfield.energy` for ``sign``,
+    :meth:`Hopfield.continuous_energy` for ``tanh``.
     """
 
     sweep: int
     unit: int
     field: float
-    before: int
-    after: int
-    state: tuple[int, ...]
+    before: float
+    after: float
+    state: tuple[float, ...]
     energy: float
+
+
+def _graded(y: object, n: int, name: str) -> list[float]:
+    """A state of ``n`` graded units, each a real number in ``[−1, 1]``."""
+    if isinstance(y, (str, bytes)) or not isinstance(y, Sequence):
+        raise TypeError(
+            f"{name} must be a list or tuple of numbers in [-1, 1], got {type(y).__name__}"
+        )
+    if len(y) != n:
+        raise ValueError(f"{name} must have {n} units, got {len(y)}")
+    out = []
+    for i, s in enumerate(y):
+        if isinstance(s, bool) or not isinstance(s, numbers.Real):
+            raise TypeError(
+                f"{name}[{i}] must be a number in [-1, 1], got {type(s).__name__}: {s!r}"
+            )
+        if not -1.0 <= s <= 1.0:  # also refuses nan
+            raise ValueError(f"{name}[{i}] must be in [-1, 1], got {s!r}")
+        out.append(float(s))
+    return out
+
+
+def _entropy_term(v: float) -> float:
+    """``G(v) = ∫_0^v artanh(u) du = ½[(1+v) log(1+v) + (1−v) log(1−v)]``, with
+    ``0 log 0 = 0`` (so ``G(±1) = log 2``)."""
+    total = 0.0
+    for a in (1.0 + v, 1.0 - v):
+        if a > 0.0:
+            total += a * math.log(a)
+    return 0.5 * total
 
 
 class Hopfield(_EnergyModel):
@@ -264,20 +328,70 @@ class Hopfield(_EnergyModel):
 
     # -- recall -------------------------------------------------------------------
     def recall_steps(
-        self, state: Sequence[int], *, max_sweeps: int = 100, rng: object = None
+        self,
+        state: Sequence[float],
+        *,
+        max_sweeps: int = 100,
+        rng: object = None,
+        update: str = "sign",
+        gain: float = 1.0,
+        tol: float = 1e-9,
     ) -> Iterator[RecallStep]:
         """Run asynchronous recall from ``state``, yielding every unit update.
 
         A *sweep* visits every unit once: in order ``0 … n-1`` when ``rng`` is None,
         otherwise in a fresh random order per sweep (``rng`` is an int seed or a
-        ``random.Random``). Recall ends after the first sweep that changes nothing
-        (a fixed point) or after ``max_sweeps`` sweeps. The arguments are checked, and
-        the weights read, when this is called, not when iteration starts.
+        ``random.Random``). ``update="sign"``: binary units (``state`` of ±1),
+        ``y_i ← sign(h_i)``; recall ends after the first sweep that changes nothing
+        (a fixed point). ``update="tanh"``: graded units (``state`` in ``[−1, 1]``),
+        the slide's ``y_i ← tanh(gain · h_i)``; recall ends after the first sweep in
+        which no unit moves more than ``tol``. Either way it stops after
+        ``max_sweeps`` sweeps. The arguments are checked, and the weights read, when
+        this is called, not when iteration starts. See the module docstring for the
+        energy each rule decreases.
         """
-        y = list(_spins(state, self.n, "state"))
+        if update not in UPDATES:
+            raise ValueError(f"update must be one of {', '.join(UPDATES)}; got {update!r}")
         max_sweeps = _checks.count(max_sweeps, "max_sweeps")
         generator = _make_rng(rng)
-        return self._recall(y, max_sweeps, generator, self.weight_matrix(), self._bias_floats())
+        w, b = self.weight_matrix(), self._bias_floats()
+        if update == "sign":
+            y = list(_spins(state, self.n, "state"))
+            return self._recall(y, max_sweeps, generator, w, b)
+        gain = _checks.positive(gain, "gain")
+        tol = _checks.nonnegative(tol, "tol")
+        y_graded = _graded(state, self.n, "state")
+        return self._recall_graded(y_graded, max_sweeps, generator, w, b, gain, tol)
+
+    def _recall_graded(
+        self,
+        y: list[float],
+        max_sweeps: int,
+        generator: random.Random | None,
+        w: list[list[float]],
+        b: list[float],
+        gain: float,
+        tol: float,
+    ) -> Iterator[RecallStep]:
+        order = list(range(self.n))
+        # E_β is kept up to date by differences: only unit i's terms change.
+        energy = self._energy_float(w, b, y) + sum(_entropy_term(v) for v in y) / gain
+        for sweep in range(max_sweeps):
+            if generator is not None:
+                generator.shuffle(order)
+            largest = 0.0
+            for i in order:
+                h = self._field(w, b, y, i)
+                before = y[i]
+                after = math.tanh(gain * h)
+                y[i] = after
+                energy += (
+                    -(after - before) * h + (_entropy_term(after) - _entropy_term(before)) / gain
+                )
+                largest = max(largest, abs(after - before))
+                yield RecallStep(sweep, i, h, before, after, tuple(y), energy)
+            if largest <= tol:
+                return
 
     def _recall(
         self,
@@ -304,13 +418,51 @@ class Hopfield(_EnergyModel):
                 return
 
     def recall(
-        self, state: Sequence[int], *, max_sweeps: int = 100, rng: object = None
-    ) -> list[int]:
-        """The state asynchronous recall reaches from ``state`` (see :meth:`recall_steps`)."""
-        final = list(_spins(state, self.n, "state"))
-        for step in self.recall_steps(final, max_sweeps=max_sweeps, rng=rng):
+        self,
+        state: Sequence[float],
+        *,
+        max_sweeps: int = 100,
+        rng: object = None,
+        update: str = "sign",
+        gain: float = 1.0,
+        tol: float = 1e-9,
+    ) -> list:
+        """The state asynchronous recall reaches from ``state`` (see
+        :meth:`recall_steps`): ±1 ints for ``update="sign"``, floats in ``[−1, 1]``
+        for ``update="tanh"``."""
+        steps = self.recall_steps(
+            state, max_sweeps=max_sweeps, rng=rng, update=update, gain=gain, tol=tol
+        )
+        final = list(_spins(state, self.n, "state")) if update == "sign" else list(state)
+        for step in steps:
             final = list(step.state)
-        return final
+        return [float(v) for v in final] if update == "tanh" else final
+
+    def continuous_energy(self, y: Sequence[Any], gain: float = 1.0) -> Value:
+        """Hopfield's (1984) energy of graded units, the one ``y_i ← tanh(gain·h_i)``
+        never increases::
+
+            E_β(y) = E(y) + (1/β) Σ_i G(y_i),   G(v) = ½[(1+v) log(1+v) + (1−v) log(1−v)]
+
+        with ``E`` = :meth:`energy` and ``β`` = ``gain``. Units are numbers in
+        ``[−1, 1]`` or Values in ``(−1, 1)`` (where ``G`` is differentiable:
+        ``G'(v) = artanh(v)``). See the module docstring.
+        """
+        gain = _checks.positive(gain, "gain")
+        if isinstance(y, (str, bytes)) or not isinstance(y, Sequence):
+            raise TypeError(f"state must be a list or tuple, got {type(y).__name__}")
+        numbers_only = [v for v in y if not isinstance(v, Value)]
+        _graded(numbers_only, len(numbers_only), "state")  # numbers must lie in [-1, 1]
+        total: Value = self.energy(y)
+        for i, v in enumerate(y):
+            if isinstance(v, Value):
+                if not -1.0 < v.data < 1.0:
+                    raise ValueError(f"state[{i}] as a Value must be in (-1, 1), got {v.data!r}")
+                g = 0.5 * ((1.0 + v) * (1.0 + v).log() + (1.0 - v) * (1.0 - v).log())
+                total = total + g * (1.0 / gain)
+            else:
+                total = total + _entropy_term(float(v)) / gain
+        return total
 
     def is_fixed_point(self, state: Sequence[int]) -> bool:
         """True when no unit would change: ``y_i h_i ≥ 0`` for every ``i`` (ties keep)."""

@@ -493,3 +493,118 @@ def test_boltzmann_bad_arguments_change_nothing():
         bm.sample(0)
     with pytest.raises(ValueError, match="burn_in"):
         bm.sample(1, burn_in=-1)
+
+
+# -- graded units: the slide's y_i <- tanh(sum_j w_ij y_j) ------------------------------
+
+graded = st.floats(-1.0, 1.0, allow_nan=False)
+
+
+@given(
+    st.integers(2, 8).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(weight, min_size=n * (n - 1) // 2, max_size=n * (n - 1) // 2),
+            st.lists(graded, min_size=n, max_size=n),
+        )
+    ),
+    st.floats(0.2, 10.0),
+    st.integers(0, 1000),
+)
+def test_tanh_updates_never_increase_hopfields_continuous_energy(case, gain, seed):
+    n, weights, start = case
+    net = Hopfield(n)
+    set_random_weights(net, weights)
+    previous = net.continuous_energy(start, gain).data
+    for step in net.recall_steps(start, update="tanh", gain=gain, rng=seed, max_sweeps=30):
+        # the energy the step reports is E_β of its state, kept by differences
+        direct = net.continuous_energy(list(step.state), gain).data
+        assert step.energy == pytest.approx(direct, abs=1e-9)
+        assert step.after == math.tanh(gain * step.field)
+        assert direct <= previous + 1e-9 * (1 + abs(previous))
+        previous = direct
+
+
+@given(
+    st.integers(2, 6).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(weight, min_size=n * (n - 1) // 2, max_size=n * (n - 1) // 2),
+            st.lists(st.floats(-0.9, 0.9), min_size=n, max_size=n),
+        )
+    ),
+    st.floats(0.3, 3.0),
+)
+def test_each_tanh_update_is_the_minimum_of_the_continuous_energy_along_its_unit(case, gain):
+    n, weights, start = case
+    net = Hopfield(n)
+    set_random_weights(net, weights)
+    for step in itertools.islice(net.recall_steps(start, update="tanh", gain=gain), 2 * n):
+        assume(abs(step.after) < 1 - 1e-9)
+        units = [Value(v) for v in step.state]
+        net.continuous_energy(units, gain).backward()
+        # the engine's dE_β/dy_i = -h_i + artanh(y_i)/β is 0 at y_i = tanh(β h_i)
+        assert units[step.unit].grad == pytest.approx(0.0, abs=1e-9 * (1 + abs(step.field)))
+
+
+def letters_network():
+    rows = {
+        "T": ["#######", "#######", "...#...", "...#...", "...#...", "...#...", "...#..."],
+        "O": [".#####.", "#.....#", "#.....#", "#.....#", "#.....#", "#.....#", ".#####."],
+    }
+    patterns = [[1 if ch == "#" else -1 for row in r for ch in row] for r in rows.values()]
+    net = Hopfield(49)
+    net.store(patterns)
+    return net, patterns
+
+
+def test_the_slides_energy_goes_up_under_tanh_updates_while_the_continuous_one_goes_down():
+    net, patterns = letters_network()
+    start = patterns[0]
+    steps = list(net.recall_steps(start, update="tanh"))
+    w = full_matrix(net)
+
+    def slide_energy(y):  # E(y) = -Σ_ij y_i w_ij y_j, all ordered pairs: twice nn's
+        return -sum(y[i] * w[i][j] * y[j] for i in range(49) for j in range(49))
+
+    slide = [slide_energy(start)] + [slide_energy(s.state) for s in steps[:49]]
+    assert slide[0] == pytest.approx(2 * net.energy(start).data)
+    rises = sum(b > a for a, b in itertools.pairwise(slide))
+    assert rises == 49  # every update of the first sweep pulls a ±1 unit towards 0
+    continuous = [net.continuous_energy(start).data] + [s.energy for s in steps]
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(continuous))
+    assert continuous[-1] < continuous[0]
+
+
+def test_a_high_gain_makes_graded_recall_binary_recall():
+    net, patterns = letters_network()
+    rng = random.Random(0)
+    for pattern in patterns:
+        damaged = list(pattern)
+        for unit in rng.sample(range(49), 6):
+            damaged[unit] = -damaged[unit]
+        binary = net.recall(damaged)
+        graded_state = net.recall(damaged, update="tanh", gain=50.0)
+        assert binary == pattern
+        assert [1 if v > 0 else -1 for v in graded_state] == binary
+        assert min(abs(v) for v in graded_state) > 0.99
+        # and the continuous energy tends to the binary one: G(±1)/β = log 2 / β
+        gap = net.continuous_energy(binary, 50.0).data - net.energy(binary).data
+        assert gap == pytest.approx(49 * math.log(2) / 50)
+
+
+def test_graded_recall_arguments_are_checked():
+    net = Hopfield(3)
+    with pytest.raises(ValueError, match="update must be one of sign, tanh; got 'relu'"):
+        net.recall([1, 1, 1], update="relu")
+    with pytest.raises(ValueError, match="gain"):
+        net.recall([0.5, 0.5, 0.5], update="tanh", gain=0.0)
+    with pytest.raises(ValueError, match=r"state\[1\] must be in \[-1, 1\], got 1.5"):
+        net.recall([0.5, 1.5, 0.0], update="tanh")
+    with pytest.raises(TypeError, match=r"state\[0\] must be a number"):
+        net.recall([True, 0.5, 0.0], update="tanh")
+    with pytest.raises(ValueError, match=r"state\[0\] must be -1 or \+1"):
+        net.recall([0.5, 1, 1])  # binary recall still wants ±1
+    with pytest.raises(ValueError, match=r"as a Value must be in \(-1, 1\)"):
+        net.continuous_energy([Value(1.0), 0.0, 0.0])
+    assert net.recall([0.5, -0.25, 0.0], update="tanh") == [0.0, 0.0, 0.0]  # no weights yet
