@@ -615,6 +615,52 @@ class BoltzmannMachine(_EnergyModel):
         for i, b in enumerate(self.b):
             b.data += lr * (data_m.means[i] - model_m.means[i])
 
+    def average_log_likelihood(self, data: Iterable[Sequence[int]]) -> float:
+        """``(1/P) Σ_p log p(y[p])`` as a number (exact, no graph): the quantity
+        :meth:`log_likelihood` builds as a Value, at the cost of one sum over the
+        ``2**n`` states."""
+        states = _spin_list(data, self.n, "data")
+        _, _, log_z = self._log_weights()
+        w, b = self.weight_matrix(), self._bias_floats()
+        return -math.fsum(self._energy_float(w, b, y) for y in states) / len(states) - log_z
+
+    def fit(
+        self,
+        data: Iterable[Sequence[int]],
+        lr: float,
+        steps: int,
+        *,
+        samples: int | None = None,
+        burn_in: int = 20,
+        rng: object = None,
+    ) -> list[float]:
+        """Run :meth:`train_step` ``steps`` times on the whole of ``data`` and return
+        the average log-likelihood before each step and after the last
+        (``steps + 1`` numbers).
+
+        ``samples=None`` uses the exact model correlations (gradient ascent on the
+        log-likelihood); a number draws that many states from the model by
+        :meth:`sample` at every step (``burn_in`` sweeps first, from ``rng``: an int
+        seed or a ``random.Random``) -- the slide's ``ỹ``, a stochastic estimate of
+        the same gradient. Every argument is checked before the first step.
+        """
+        states = _spin_list(data, self.n, "data")
+        lr = _checks.real(lr, "lr")
+        steps = _checks.count(steps, "steps")
+        if samples is not None:
+            samples = _checks.count(samples, "samples")
+        if isinstance(burn_in, bool) or not isinstance(burn_in, numbers.Integral) or burn_in < 0:
+            raise ValueError(f"burn_in must be an int ≥ 0, got {burn_in!r}")
+        generator = _make_rng(rng) or random.Random()
+        curve = [self.average_log_likelihood(states)]
+        for _ in range(steps):
+            drawn = None
+            if samples is not None:
+                drawn = self.sample(samples, rng=generator, burn_in=burn_in)
+            self.train_step(states, lr, samples=drawn)
+            curve.append(self.average_log_likelihood(states))
+        return curve
+
     def sample(
         self,
         num_samples: int,

@@ -608,3 +608,24 @@ def test_graded_recall_arguments_are_checked():
     with pytest.raises(ValueError, match=r"as a Value must be in \(-1, 1\)"):
         net.continuous_energy([Value(1.0), 0.0, 0.0])
     assert net.recall([0.5, -0.25, 0.0], update="tanh") == [0.0, 0.0, 0.0]  # no weights yet
+
+
+def test_boltzmann_fit_is_repeated_train_steps_and_reports_the_log_likelihood():
+    data = [(1, 1, -1), (1, 1, 1), (-1, -1, 1), (1, 1, -1)]
+    by_fit, by_steps = BoltzmannMachine(3), BoltzmannMachine(3)
+    curve = by_fit.fit(data, lr=0.1, steps=5)
+    expected = [by_steps.log_likelihood(data).data]
+    for _ in range(5):
+        by_steps.train_step(data, 0.1)
+        expected.append(by_steps.log_likelihood(data).data)
+    assert curve == pytest.approx(expected, rel=1e-12)
+    assert [p.data for p in by_fit.parameters()] == [p.data for p in by_steps.parameters()]
+    assert curve[-1] > curve[0]
+    sampled = BoltzmannMachine(3)
+    noisy = sampled.fit(data, lr=0.1, steps=5, samples=30, rng=0)
+    assert len(noisy) == 6 and noisy[-1] > noisy[0]
+    assert sampled.fit(data, lr=0.1, steps=1, samples=30, rng=0) != []
+    with pytest.raises(ValueError, match="steps"):
+        BoltzmannMachine(3).fit(data, lr=0.1, steps=0)
+    with pytest.raises(ValueError, match="burn_in"):
+        BoltzmannMachine(3).fit(data, lr=0.1, steps=1, samples=3, burn_in=-1)
