@@ -97,7 +97,8 @@ def draw_model(
 
     def variable(name: str, text: str, size: int, observed: bool = False) -> None:
         style = dict(t["observed"] if observed else t["computed"])
-        g.node(name, label=f"{text}\n{size}", shape="circle", fontcolor=t["text"], **style)
+        label = drawing._plain(f"{text}\n{size}")
+        g.node(name, label=label, shape="circle", fontcolor=t["text"], **style)
 
     variable("z0", "x = z0", blocks[0][0], observed=True)
     previous = "z0"
@@ -119,7 +120,7 @@ def draw_model(
             previous = z_name
     if loss is not None:
         cost = {"shape": "box", **t["cost"], "fontcolor": t["text"]}
-        g.node("C", label=f"C\n{loss}", **cost)
+        g.node("C", label=drawing._plain(f"C\n{loss}"), **cost)
         g.edge(previous, "C", **arrow)
         variable("y", "y", blocks[-1][1], observed=True)
         g.edge("y", "C", **arrow)

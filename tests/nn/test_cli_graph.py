@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tapegrad import engine
+from tapegrad.engine import _render
 from tapegrad.nn.cli import main
 from tapegrad.nn.layers import MLP
 
@@ -42,8 +43,8 @@ def test_graph_without_output_prints_dot_with_the_options(capsys):
     argv = ["graph", *NEURON, "--view", "blocks", "--rankdir", "BT", "--theme", "dark"]
     code, out, _ = run([*argv, "--observed", "x1", "x2"], capsys)
     assert code == 0
-    assert out.startswith("digraph") and "rankdir=BT" in out and "shape=house" in out
-    assert 'bgcolor="#000000"' in out and "#fb8072" in out
+    assert out.startswith("digraph") and "rankdir=BT" in out and 'class="tg-function"' in out
+    assert 'bgcolor="#000000"' in out and "#bebada" in out  # dark theme's function colour
     assert (
         out
         == engine.draw(
@@ -159,10 +160,12 @@ def test_an_mlp_collapses_to_one_block_per_layer():
         "layers.1\\n20 parameters",
         "layers.2\\n5 parameters",
     ]
-    # 2 inputs, 4 + 4 hidden values and the output as circles; nothing of the neurons inside
-    assert len(re.findall(r"shape=circle", g.source)) == 2 + 4 + 4 + 1 + 1
-    svg = g.pipe(format="svg", encoding="utf-8", quiet=True)
-    assert "layers.1" in svg and "MLP" in svg
+    # 2 inputs, 4 + 4 hidden values, the output, y - 1 and C as circles; nothing of the
+    # neurons inside (a formula's ** 2 is a function, not a cost, unless marked)
+    assert len(re.findall(r"shape=circle", g.source)) == 2 + 4 + 4 + 1 + 1 + 1
+    laid_out = _render.layout(g.source)
+    texts = {op["text"] for o in laid_out["objects"] for op in o.get("_ldraw_", []) if "text" in op}
+    assert {"layers.1", "MLP"} <= texts
 
 
 def test_an_mlp_uncollapsed_shows_module_clusters():
@@ -179,3 +182,39 @@ def test_an_mlp_collapsed_by_neuron_in_values_view():
     model, _, loss = _mlp_loss()
     g = engine.draw(loss, params=model, collapse="neurons", show_params=False)
     assert len(re.findall(r"^\t+m\d+ \[", g.source, re.M)) == 4 + 4 + 1
+
+
+# -- slide-ready output ----------------------------------------------------------------
+
+
+def test_graph_steps_exports_a_pdf_a_gif_and_numbered_files(tmp_path, capsys):
+    formula = ["(y - ybar)**2", "--at", "y=1", "ybar=0.2", "--view", "blocks"]
+    pdf = tmp_path / "steps.pdf"
+    code, out, _ = run(["graph", *formula, "--cost", "--steps", str(pdf)], capsys)
+    assert code == 0 and out.strip() == f"wrote 1 file: {pdf}"
+    assert len(re.findall(rb"/Type /Page\b", pdf.read_bytes())) == 3
+    code, out, _ = run(
+        ["graph", *formula, "--steps", str(tmp_path / "s.png"), "--dpi", "60"], capsys
+    )
+    assert code == 0 and out.startswith("wrote 3 files:")
+    assert sorted(p.name for p in tmp_path.glob("s_*.png")) == ["s_00.png", "s_01.png", "s_02.png"]
+    code, _, err = run(["graph", *formula, "--steps", str(pdf), "--step", "1"], capsys)
+    assert code == 2 and "drop --step" in err
+
+
+def test_graph_dpi_scale_and_cost_options(tmp_path, capsys):
+    from PIL import Image
+
+    small, large = tmp_path / "a.png", tmp_path / "b.png"
+    assert run(["graph", *NEURON, "-o", str(small), "--dpi", "50"], capsys)[0] == 0
+    assert run(["graph", *NEURON, "-o", str(large), "--dpi", "100", "--scale", "2"], capsys)[0] == 0
+    with Image.open(small) as a, Image.open(large) as b:
+        assert abs(b.size[0] - 4 * a.size[0]) <= 4
+    code, out, _ = run(["graph", "(y - 2)**2", "--at", "y=1", "--view", "blocks", "--cost"], capsys)
+    assert code == 0 and 'color="#ff3333"' in out
+    code, out, _ = run(["graph", "(y - 2)**2", "--at", "y=1", "--view", "blocks"], capsys)
+    assert code == 0 and 'color="#ff3333"' not in out
+    for bad in ("0", "-2", "x"):
+        with pytest.raises(SystemExit) as stop:
+            main(["graph", *NEURON, "--dpi", bad])
+        assert stop.value.code == 2 and "argument --dpi" in capsys.readouterr().err

@@ -89,16 +89,17 @@ def test_graph_draws_the_trained_mlp_one_block_per_layer(capsys, tmp_path):
     code, out, _ = run(capsys, "--graph", str(dot), "--hidden", "3", *QUICK)
     assert code == 0 and f"graph:   {dot}" in out
     source = dot.read_text()
-    # one D-shaped block per layer (hidden 3 -> output 1), the parameters counted inside
-    assert source.count("shape=cds") == 2
-    assert 'label="layers.0\\n9 parameters"' in source
-    assert 'label="layers.1\\n4 parameters"' in source
-    assert "label=x0" in source and "label=x1" in source and 'label="ŷ"' in source
+    # the lecture's traditional net: a linear block w_k z_k and a non-linear block h
+    # per hidden layer, one circle per layer vector with its size, ȳ last
+    assert source.count('class="tg-function"') == 3  # w0 z0, relu, w1 z1
+    assert 'label="w0 z0"' in source and "label=relu" in source and 'label="w1 z1"' in source
+    assert 'label="x = z0\\n2"' in source and 'label="s1\\n3"' in source
+    assert 'label="ȳ = s2\\n1"' in source
     svg = tmp_path / "mlp.svg"
     assert run(capsys, "--graph", str(svg), "--hidden", "3", *QUICK)[0] == 0
     text = svg.read_text()
     assert text.lstrip().startswith("<?xml") or "<svg" in text[:400]
-    assert "layers.0" in text and "x0" in text
+    assert "w0 z0" in text and "relu" in text  # matplotlib keeps each text as a comment
 
 
 def test_save_writes_a_model_that_loads(capsys, tmp_path):
