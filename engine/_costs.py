@@ -14,7 +14,10 @@ here; the registry holds names only, so it never keeps a graph alive.
 
 from __future__ import annotations
 
-from .value import Scope, Value, scope
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from . import Scope, Value, scope
 
 __all__ = ["cost_scope", "is_cost_scope", "cost_scope_of"]
 
@@ -28,6 +31,8 @@ def cost_scope(name: str) -> scope:
     name registered this way is a cost scope. Raises TypeError unless ``name`` is a
     non-empty str.
     """
+    from . import scope  # the engine's, once the package is imported
+
     if not isinstance(name, str) or not name:
         raise TypeError(f"cost scope name must be a non-empty str, got {name!r}")
     _COST_NAMES.add(name)
