@@ -217,40 +217,59 @@ def _sign(x: float) -> float:
 class _Function:
     """A function the formulas may call, with its float and array implementations.
 
-    ``fast`` is a source template for the float fast path (``{0}`` the argument; it
-    may raise, the compiled code then reruns the safe path); ``fast_once`` is True when
-    it uses each argument once (else the argument must be a plain name, and otherwise
-    the safe function is called). ``safe`` is the IEEE float function, ``array`` the
-    numpy implementation's name in the array namespace. The Value implementation is
-    the op row of the same name.
+    The float fast path uses ``fast`` (a source template, ``{0}`` the argument) when
+    every argument is a name or a constant, else ``fast_any`` (which reads each
+    argument once), else calls ``safe``. Templates may raise (the compiled code then
+    reruns the safe path), but ordinary inputs should not: Python's exceptions cost
+    more than the op. ``safe`` is the IEEE float function; ``array`` the numpy
+    implementation's name in the array namespace; ``definition``, if given, a formula
+    in ``x`` inlined instead of a call. The Value implementation is the op row of the
+    same name.
     """
 
     arity: int
     fast: str
+    fast_any: str
     safe: Callable[..., float]
     array: str
-    fast_once: bool = True
+    definition: str = ""
 
 
 #: The functions formulas may call. Their Value form is ``OPS[name]``.
 FUNCTIONS: dict[str, _Function] = {
-    "exp": _Function(1, "_math_exp({0})", _exp, "np.exp"),
-    "log": _Function(1, "_math_log({0})", _ln, "np.log"),
-    "sqrt": _Function(1, "_math_sqrt({0})", _sqrt, "np.sqrt"),
-    "sin": _Function(1, "_math_sin({0})", _sin, "np.sin"),
-    "cos": _Function(1, "_math_cos({0})", _cos, "np.cos"),
-    "tanh": _Function(1, "_math_tanh({0})", math.tanh, "np.tanh"),
-    "pow": _Function(2, "_math_pow({0}, {1})", safe_pow, "np.power"),
-    "abs": _Function(1, "_abs({0})", abs, "np.abs"),
+    "exp": _Function(1, "_math_exp({0})", "_math_exp({0})", _exp, "np.exp"),
+    "log": _Function(
+        1, "(_math_log({0}) if {0} > 0.0 else _safe_log({0}))", "_math_log({0})", _ln, "np.log"
+    ),
+    "sqrt": _Function(1, "_math_sqrt({0})", "_math_sqrt({0})", _sqrt, "np.sqrt"),
+    "sin": _Function(1, "_math_sin({0})", "_math_sin({0})", _sin, "np.sin"),
+    "cos": _Function(1, "_math_cos({0})", "_math_cos({0})", _cos, "np.cos"),
+    "tanh": _Function(1, "_math_tanh({0})", "_math_tanh({0})", math.tanh, "np.tanh"),
+    "pow": _Function(2, "_math_pow({0}, {1})", "_math_pow({0}, {1})", safe_pow, "np.power"),
+    # abs and sign are defined by selections, inlined into the float code; the
+    # remaining branch of abs (±0.0, nan) is 0.0 - x: +0.0 for both zeros, nan for nan.
+    "abs": _Function(
+        1,
+        "_abs({0})",
+        "_abs({0})",
+        abs,
+        "np.abs",
+        definition="where(x > 0.0, x, where(x < 0.0, -x, 0.0 - x))",
+    ),
     "sign": _Function(
-        1, "(1.0 if {0} > 0.0 else (-1.0 if {0} < 0.0 else 0.0))", _sign, "_np_sign", False
+        1,
+        "_safe_sign({0})",
+        "_safe_sign({0})",
+        _sign,
+        "_np_sign",
+        definition="where(x > 0.0, 1.0, where(x < 0.0, -1.0, 0.0))",
     ),
     "sigmoid": _Function(
         1,
         "(1.0 / (1.0 + _math_exp(-{0})) if {0} >= 0.0 else (_e := _math_exp({0})) / (1.0 + _e))",
+        "",
         _sigmoid,
         "_np_sigmoid",
-        False,
     ),
 }
 
@@ -374,6 +393,9 @@ def _float_source(node: ast.expr, safe: bool, data: Callable[[str], str] | None 
             left, right = go(n.left), go(n.right)
             if isinstance(n.op, ast.Div) and safe:
                 return f"_div({left}, {right})"
+            if isinstance(n.op, ast.Div) and isinstance(n.right, ast.Name):
+                # guarded: a zero divisor (sqrt's 0.5 / out at 0) takes _div, no exception
+                return f"({left} / {right} if {right} else _div({left}, {right}))"
             return f"({left} {_OPERATORS[type(n.op)]} {right})"
         if isinstance(n, ast.UnaryOp):
             if isinstance(n.op, ast.Not):
@@ -392,9 +414,10 @@ def _float_source(node: ast.expr, safe: bool, data: Callable[[str], str] | None 
             return _select(n.args[0], args[1], "_MASKED", go)
         function = FUNCTIONS[name]
         simple = all(isinstance(a, (ast.Name, ast.Constant)) for a in n.args)
-        if safe or not (function.fast_once or simple):
+        template = function.fast if simple else function.fast_any
+        if safe or not template:
             return f"_safe_{name}({', '.join(args)})"
-        return function.fast.format(*args)
+        return template.format(*args)
 
     return go(node)
 
@@ -421,26 +444,80 @@ def _may_raise(node: ast.expr) -> bool:
 
 
 def _compile_fn(name: str, inputs: tuple[str, ...], forward: ast.expr, derivatives: tuple):
-    """``fn(*floats) -> (result, *locals)``: the fast path, and the safe path if it raised."""
-    params = ", ".join(inputs)
-    uses_out = any(_uses(d, "out") for d in derivatives)
+    """``fn(*floats) -> (result, *locals)``: the fast path, and the safe path if it raised.
 
-    def body(safe: bool, indent: str) -> list[str]:
-        results = [_float_source(d, safe) for d in derivatives]
-        if uses_out:
-            return [
-                f"{indent}out = {_float_source(forward, safe)}",
-                f"{indent}return out, {', '.join(results)}",
-            ]
-        return [f"{indent}return {_float_source(forward, safe)}, {', '.join(results)}"]
-
-    lines = [f"def {name}({params}):"]
-    if any(_may_raise(n) for n in (forward, *derivatives)):
-        lines += ["    try:", *body(False, "        "), "    except _ERRORS:"]
-        lines += body(True, "        ")
+    Functions with a ``definition`` (abs, sign) are expanded in place, and a condition
+    shared by the top-level ``where``/``mask`` of several outputs is tested once, as an
+    ``if`` (relu, abs: the same branches a hand-written function would take)."""
+    outputs = [_expand(n) for n in (forward, *derivatives)]
+    lines = [f"def {name}({', '.join(inputs)}):"]
+    if any(_may_raise(n) for n in outputs):
+        lines += ["    try:", *_branches(outputs, False, "        "), "    except _ERRORS:"]
+        lines += _branches(outputs, True, "        ")
     else:
-        lines += body(False, "    ")
+        lines += _branches(outputs, False, "    ")
     return _exec("\n".join(lines), name, _float_namespace())
+
+
+def _expand(node: ast.expr) -> ast.expr:
+    """Inline the ``definition`` of functions called on names or constants."""
+
+    class Expand(ast.NodeTransformer):
+        def visit_Call(self, n: ast.Call) -> ast.expr:
+            self.generic_visit(n)
+            function = FUNCTIONS.get(n.func.id)
+            if function is None or not function.definition:
+                return n
+            if not all(isinstance(a, (ast.Name, ast.Constant)) for a in n.args):
+                return n
+            body = ast.parse(function.definition, mode="eval").body
+            arguments = dict(zip(("x", "y"), n.args))
+
+            class Substitute(ast.NodeTransformer):
+                def visit_Name(self, m: ast.Name) -> ast.expr:
+                    return arguments.get(m.id, m)
+
+            return Substitute().visit(body)
+
+    return Expand().visit(ast.parse(ast.unparse(node), mode="eval").body)
+
+
+def _split(node: ast.expr) -> tuple[ast.expr, ast.expr, ast.expr] | None:
+    """``(condition, if_true, if_false)`` of a top-level where/mask, ``not`` removed."""
+    if not (isinstance(node, ast.Call) and node.func.id in ("where", "mask")):
+        return None
+    condition, a = node.args[0], node.args[1]
+    b = node.args[2] if node.func.id == "where" else ast.Name("MASKED", ast.Load())
+    if isinstance(condition, ast.UnaryOp) and isinstance(condition.op, ast.Not):
+        return condition.operand, b, a
+    return condition, a, b
+
+
+def _branches(outputs: list[ast.expr], safe: bool, indent: str) -> list[str]:
+    """Statements returning ``(forward, *derivatives)``; see :func:`_compile_fn`."""
+    splits = [_split(n) for n in outputs]
+    for s in splits:
+        if s is None or _uses(s[0], "out"):
+            continue
+        key = ast.dump(s[0])
+        shared = [i for i, t in enumerate(splits) if t is not None and ast.dump(t[0]) == key]
+        if len(shared) < 2:
+            continue
+        then = [splits[i][1] if i in shared else n for i, n in enumerate(outputs)]
+        other = [splits[i][2] if i in shared else n for i, n in enumerate(outputs)]
+        return [
+            f"{indent}if {_float_source(s[0], safe)}:",
+            *_branches(then, safe, indent + "    "),
+            *_branches(other, safe, indent),
+        ]
+    forward, *derivatives = outputs
+    results = ", ".join(_float_source(d, safe) for d in derivatives)
+    if any(_uses(d, "out") for d in derivatives):
+        return [
+            f"{indent}out = {_float_source(forward, safe)}",
+            f"{indent}return out, {results}",
+        ]
+    return [f"{indent}return {_float_source(forward, safe)}, {results}"]
 
 
 def _float_namespace() -> dict:
@@ -825,11 +902,12 @@ for _row in (
         (_ANY, _ANY), (0.0,), ("__truediv__", "__rtruediv__"),
     ),  # y = 0 is a pole
     # torch: self: where(exponent == 0, 0, grad * exponent * self.pow(exponent - 1))
-    #        exponent: where(self == 0 & exponent >= 0, 0, grad * result * self.log())
-    # Both wheres select: masked edges (0 ** 0 has derivatives 0, whatever arrives).
+    #        -- a selection: a masked edge (at y = 0 any gradient gives 0);
+    #        exponent: grad * where(self == 0 & exponent >= 0, 0, result * self.log())
+    #        -- a product with 0, not a selection: an inf gradient gives nan there.
     Op(
         "pow", 2, "pow(x, y)",
-        ("mask(y != 0.0, y * pow(x, y - 1.0))", "mask(not (x == 0.0 and y >= 0.0), out * log(x))"),
+        ("mask(y != 0.0, y * pow(x, y - 1.0))", "where(x == 0.0 and y >= 0.0, 0.0, out * log(x))"),
         "**", "x ** y;  d/dx = y x^(y-1) (0 if y = 0),  d/dy = x^y ln x (0 if x = 0, y >= 0)",
         ((0.1, 4.0), (-3.0, 3.0)), (), ("__pow__", "__rpow__"),
     ),
@@ -846,11 +924,12 @@ for _row in (
         "sigmoid", 1, "sigmoid(x)", ("out * (1.0 - out)",), "σ",
         "σ(x) = 1/(1 + e^-x);  d/dx = σ(x)(1 - σ(x))", ((-20.0, 20.0),),
     ),
-    # torch: relu(x) = clamp_min(x, 0): relu(-0.0) = -0.0, relu(nan) = nan;
-    #        threshold_backward(grad, result, 0): selects 0 where result <= 0 (not at nan).
+    # torch: relu(x) = clamp_min(x, 0): 0.0 for x < 0, and x itself for ±0.0 and nan
+    #        (relu(-0.0) = -0.0, relu(nan) = nan); self: threshold_backward(grad, result,
+    #        0) selects 0 where result <= 0, i.e. where x <= 0 (not at nan): masked.
     Op(
-        "relu", 1, "where(x < 0.0, 0.0, x)", ("mask(not out <= 0.0, 1.0)",), "relu",
-        "max(0, x);  d/dx = 1 if x > 0 else 0", (_ANY,), (0.0,), micrograd_op="ReLU",
+        "relu", 1, "where(x <= 0.0, where(x < 0.0, 0.0, x), x)", ("mask(not x <= 0.0, 1.0)",),
+        "relu", "max(0, x);  d/dx = 1 if x > 0 else 0", (_ANY,), (0.0,), micrograd_op="ReLU",
     ),
     # torch: sign(±0.0) = 0.0, sign(nan) = 0.0; self: zeros_like(grad) (masked)
     Op("sign", 1, "sign(x)", ("MASKED",), "sign", "sign x ∈ {-1, 0, 1};  d/dx = 0",
