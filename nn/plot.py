@@ -289,8 +289,9 @@ def learning_curves(
     ``samples_seen / dataset_size`` (noisy for small batches: each point is one
     batch); ``"epoch"``: the average over each epoch, at its end; ``"both"``
     (default): the updates thin and faint, the epochs as markers on a line, one
-    colour per history. ``log`` -- a log y axis; None chooses one when the losses are
-    positive and span more than two decades. Returns the axes.
+    colour and one legend entry per history (the legend's title says which is
+    which). ``log`` -- a log y axis; None chooses one when the losses are positive
+    and span more than two decades. Returns the axes.
     """
     runs = _histories(histories)
     if per not in _PER:
@@ -308,7 +309,7 @@ def learning_curves(
                 color=color,
                 linewidth=0.8 if per == "both" else 1.2,
                 alpha=0.35 if per == "both" else 1.0,
-                label=(name or "loss") + (" (each update)" if per == "both" else ""),
+                label="_nolegend_" if per == "both" else (name or "loss"),
             )
             values += h.update_loss
         if per in ("epoch", "both"):
@@ -320,7 +321,7 @@ def learning_curves(
                 color=color,
                 markersize=3.5,
                 linewidth=1.5,
-                label=(name or "loss") + (" (epoch average)" if per == "both" else ""),
+                label=name or "loss",
             )
             values += h.loss
     finite = [v for v in values if math.isfinite(v)]
@@ -334,7 +335,12 @@ def learning_curves(
     ax.set_xlabel("epochs (samples seen / dataset size)")
     ax.set_ylabel("training loss")
     ax.set_title(title if title is not None else "Learning curve")
-    ax.legend(fontsize="small")
+    legend_title = {
+        "update": "each update's batch",
+        "epoch": "average over each epoch",
+        "both": "faint: each update's batch; dots: epoch averages",
+    }[per]
+    ax.legend(fontsize="small", title=legend_title, title_fontsize="small")
     return ax
 
 
