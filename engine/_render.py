@@ -41,7 +41,9 @@ REVERSE_CLASS = "tg-reverse"
 RASTER_FORMATS = ("png", "jpeg", "jpg", "gif")
 FORMATS = ("svg", "pdf", *RASTER_FORMATS)
 
-_FONT = "DejaVu Sans"
+# DejaVu Sans, and for what it lacks (the script 𝓛 of the average loss) a font with
+# the mathematical alphabets; matplotlib ships both and falls back glyph by glyph.
+_FONT = ["DejaVu Sans", "DejaVu Math TeX Gyre"]
 _PAD = 4.0  # points of blank border around the drawing
 _DIRECTIONS = {"LR": (1, 0), "RL": (-1, 0), "TB": (0, -1), "BT": (0, 1)}
 

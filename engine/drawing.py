@@ -47,6 +47,7 @@ Images need a ``dot`` program: a system Graphviz if there is one, else the
 
 from __future__ import annotations
 
+import itertools
 import math
 import pathlib
 import re
@@ -55,8 +56,18 @@ from collections.abc import Iterable, Sequence
 
 import graphviz
 
-from . import _costs, _dot, _render
-from .value import BackwardStep, Scope, Value, backprop_steps, topological_order
+# The engine's public names come from the package, wherever its modules keep them
+# (drawing loads after the package, on first use).
+from . import (
+    BackwardStep,
+    Scope,
+    Value,
+    _costs,
+    _dot,
+    _render,
+    backprop_steps,
+    topological_order,
+)
 
 __all__ = [
     "BackpropSteps",
@@ -93,6 +104,7 @@ LIGHT = {
     "value_arrow": {"color": "#000000"},
     "cluster": {"color": "#aaaaaa", "fontcolor": "#555555"},
     "highlight": "#ff7f00",
+    "dense": "#8c8c8c",
     "done": "#e5f5e0",
     "grad": "#31a354",
 }
@@ -111,6 +123,7 @@ DARK = {
     "value_arrow": {"color": "#f0f0f0"},
     "cluster": {"color": "#595959", "fontcolor": "#d9d9d9"},
     "highlight": "#fdb462",
+    "dense": "#777777",
     "done": "#1f3d1f",
     "grad": "#8dd3c7",
 }
@@ -656,7 +669,9 @@ def draw(
     if state is not None:
         dgrads = state.grads
     elif derivative:
-        dgrads = _gradients(roots[0], order)[0]
+        # The derivative network's values; the records show the same numbers, so
+        # the picture never contradicts itself whatever .grad holds.
+        dgrads = grads = _gradients(roots[0], order)[0]
     else:
         dgrads = {}
     t = THEMES[theme]
@@ -802,15 +817,25 @@ class _Builder:
     def _number_inputs(self, scene: _Scene) -> None:
         """A collapsed block fed plain numbers (``nn.data``'s samples are floats, so
         they are written into the ops as constants) gets an observed ``x`` drawn
-        into it: a block never appears to have no input."""
+        into it: a block never appears to have no input. A cost given its target as
+        a number (every loss of ``nn.losses``) gets its observed ``y``."""
         fed = {edge["dst"] for edge in scene.edges}
+        shared: dict[frozenset, str] = {}
         for block, block_id in self.block_ids.items():
             element = scene.elements[block_id]
-            if block_id in fed or not element.get("numbers"):
+            if not element.get("numbers"):
                 continue
-            dot_id = "x" + block_id
+            if element["kind"] == "cost":
+                # nn.losses take the target y as a number: C(y, ȳ) still shows its y
+                name, dot_id = "y", "y" + block_id
+            elif block_id in fed:
+                continue
+            else:
+                # blocks fed the same numbers (the neurons of a first layer) share one x
+                key = frozenset(element["numbers"])
+                name, dot_id = "x", shared.setdefault(key, f"x{len(shared)}")
             style = self._variable_style_for(observed=True)
-            scene.add(dot_id, "input", {**style, "label": "x"}, block.parent)
+            scene.add(dot_id, "input", {**style, "label": name}, block.parent)
             scene.connect(dot_id, block_id, **self._arrow())
 
     def _variable_style_for(self, observed: bool) -> dict:
@@ -876,7 +901,7 @@ class _Builder:
             )
         if self.view == "values":
             fn_id = f"f{i}"
-            attrs = {"shape": "circle" if len(text) <= 4 else "ellipse", "label": _plain(text)}
+            attrs = {"shape": "circle" if len(text) <= 2 else "ellipse", "label": _plain(text)}
             attrs.update(self.t["op"], width="0.4", height="0.4", fontsize="12")
             scene.add(fn_id, "function", attrs, node.scope, node=node, op_text=text)
         elif is_cost:
@@ -943,8 +968,8 @@ class _Builder:
             scene.connect(src, block_id, (parent, node, position), merge=True, **attrs)
         if node.is_leaf and node in self.parameters:
             element["hidden_params"].add(node)
-        if node.constant is not None and node.op == "mul":
-            element["numbers"] = True
+        if node.constant is not None and (node.op == "mul" or node in self.costs):
+            element.setdefault("numbers", set()).add(node.constant[1])
         if node in self.costs:
             # A module that computes a cost is drawn as a cost square named after it;
             # its output is implicit.
@@ -1049,8 +1074,10 @@ class _Builder:
             locals_ = [n.local_grads[pos] for _, n, pos in edge["graph_edges"]]
             # A collapsed module's derivative is a product along its inside: no
             # single local derivative to write on its edges.
-            if len(locals_) == 1 and "scope" not in scene.elements[edge["dst"]]:
-                attrs["label"] = _plain(f"× {_short(locals_[0])}")
+            # An edge that stands for a chain (a folded sum, a subtraction) carries
+            # the product of the chain's local derivatives.
+            if locals_ and "scope" not in scene.elements[edge["dst"]]:
+                attrs["label"] = _plain(f"× {_short(math.prod(locals_))}")
             scene.connect(mirror(edge["src"]), mirror(edge["dst"]), None, **attrs)
         seed_attrs = {"shape": "plaintext", "label": "1", "fontcolor": self.t["grad"]}
         scene.add("seed", "seed", seed_attrs, None)
@@ -1074,16 +1101,46 @@ class _Builder:
                         mirrored["attrs"].update(color=self.t["highlight"], penwidth="3.5")
 
 
-def _write_scope(graph, home: Scope | None, by_home, children, cluster_ids, t) -> None:
+def _sibling_groups(elements, parallel) -> list[list[str]]:
+    """Ids of collapsed blocks that are numbered siblings working side by side
+    (``neurons.0``, ``neurons.1``, ...: ``parallel(ids)``, none feeding another) in
+    one scope, per base name, in numeric order. (``layers.0``, ``layers.1`` feed
+    each other: they stay in sequence.)"""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for element in elements:
+        s = element.get("scope")
+        if s is None:
+            continue
+        m = re.fullmatch(r"(.*?)\.?\[?(\d+)\]?", s.name)
+        if m:
+            groups.setdefault(m.group(1), []).append((int(m.group(2)), element["id"]))
+    ordered = [[i for _, i in sorted(g)] for g in groups.values() if len(g) > 1]
+    return [g for g in ordered if parallel(g)]
+
+
+def _write_scope(
+    graph, home: Scope | None, by_home, children, cluster_ids, t, upward, parallel
+) -> None:
     """The nodes of one scope, then each child scope as a nested cluster. (A module
     function, not a recursive closure: that would be a reference cycle keeping the
     drawn graph alive until the next garbage collection.)"""
     for element in by_home.get(home, []):
         graph.node(element["id"], **element["attrs"])
+    # Collapsed siblings (neurons.0, neurons.1, ...) in their numeric order, not in
+    # whatever order the crossing minimiser picked: same rank, invisible edges.
+    # (Left to right, an invisible edge a -> b puts b above a: the chain runs upward.)
+    for group in _sibling_groups(by_home.get(home, []), parallel):
+        with graph.subgraph() as row:
+            row.attr(rank="same")
+            for a, b in itertools.pairwise(reversed(group) if upward else group):
+                row.edge(a, b, style="invis")
     for s in children.get(home, []):
         with graph.subgraph(name=f"cluster_{cluster_ids[s]}") as sub:
             sub.attr(label=_plain(s.name), style="rounded", **t["cluster"])
-            _write_scope(sub, s, by_home, children, cluster_ids, t)
+            _write_scope(sub, s, by_home, children, cluster_ids, t, upward, parallel)
+
+
+_DENSE = 8  # edges into or out of one node from which they are drawn thin
 
 
 def _emit(scene: _Scene, rankdir: str, t: dict) -> GraphDrawing:
@@ -1116,9 +1173,30 @@ def _emit(scene: _Scene, rankdir: str, t: dict) -> GraphDrawing:
         children.setdefault(s.parent, []).append(s)
     cluster_ids = {s: i for i, s in enumerate(scopes)}
 
-    _write_scope(g, None, by_home, children, cluster_ids, t)
+    # Which block's output feeds which block: siblings that feed each other are a
+    # sequence (layers), the others work side by side (neurons).
+    producer = {e["dst"]: e["src"] for e in scene.edges if e["src"].startswith("m")}
+    feeds = {(producer.get(e["src"]), e["dst"]) for e in scene.edges}
+
+    def parallel(group: list[str]) -> bool:
+        members = set(group)
+        return not any(a in members and b in members for a, b in feeds)
+
+    upward = rankdir in ("LR", "RL")
+    _write_scope(g, None, by_home, children, cluster_ids, t, upward, parallel)
+    # A dense layer (a block with many inputs, an input read by many) would be a
+    # black band of arrows: thin grey lines keep every edge and let the blocks show.
+    fan_in: dict[str, int] = {}
+    fan_out: dict[str, int] = {}
     for edge in scene.edges:
-        g.edge(edge["src"], edge["dst"], **edge["attrs"])
+        fan_in[edge["dst"]] = fan_in.get(edge["dst"], 0) + 1
+        fan_out[edge["src"]] = fan_out.get(edge["src"], 0) + 1
+    for edge in scene.edges:
+        attrs = edge["attrs"]
+        dense = max(fan_in[edge["dst"]], fan_out[edge["src"]]) >= _DENSE
+        if dense and attrs.get("color") == t["arrow"]["color"]:
+            attrs = {**attrs, "color": t["dense"], "penwidth": "0.7", "arrowsize": "0.5"}
+        g.edge(edge["src"], edge["dst"], **attrs)
     return g
 
 

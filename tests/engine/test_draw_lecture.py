@@ -220,14 +220,55 @@ def test_collapsed_layers_fed_plain_numbers_show_their_input():
     assert [d for s, d, _ in edges(g) if s == inputs[0]] == ["m0"]
 
 
-def test_collapsed_neurons_are_in_order():
+@pytest.mark.parametrize("rankdir", ["LR", "TB"])
+def test_collapsed_neurons_are_laid_out_in_order_with_readable_edges(rankdir):
+    import random
+
     from tapegrad import nn
 
-    model = nn.MLP(2, [4, 1], rng=__import__("random").Random(0))
-    xs = [Value(0.5, label="x0"), Value(-1.0, label="x1")]
-    g = engine.draw(model(xs), view="blocks", params=model, collapse="neurons")
-    names = [a["label"].split("\\n")[0] for k, a in nodes(g).items() if k.startswith("m")]
-    assert names == ["neurons.0", "neurons.1", "neurons.2", "neurons.3", "neurons.0"]
+    model = nn.MLP(2, [16, 16, 1], rng=random.Random(0))
+    out = model([0.5, -1.0])
+    g = engine.draw(out, view="blocks", params=model, collapse="neurons", rankdir=rankdir)
+    laid_out = engine.drawing._render.layout(g.source)
+    where = {}
+    for o in laid_out["objects"]:
+        if "pos" in o and o["name"].startswith("m"):
+            x, y = map(float, o["pos"].split(","))
+            where.setdefault(o["label"].split("\\n")[0], []).append((x, y))
+    # the first layer's 16 neurons: 0 first (top to bottom, or left to right)
+    first = [where[f"neurons.{i}"][0] for i in range(16)]
+    if rankdir == "LR":
+        assert [y for _, y in first] == sorted((y for _, y in first), reverse=True)
+    else:
+        assert [x for x, _ in first] == sorted(x for x, _ in first)
+    # 256 edges between the layers are thin and grey, not a black band
+    thin = [a for _, _, a in edges(g) if a.get("penwidth") == "0.7"]
+    assert len(thin) >= 256 and all(a["color"] == "#8c8c8c" for a in thin)
+    # layers, which feed each other, are not forced side by side
+    g = engine.draw(out, view="blocks", params=model, collapse="layers")
+    assert "rank=same" not in g.source
+
+
+def test_a_loss_given_its_target_as_a_number_shows_y():
+    from tapegrad.nn import losses
+
+    y_bar = Value(0.2, label="ȳ")
+    g = engine.draw(losses.mse(y_bar, 1.0), view="blocks", observed=[y_bar])
+    square = next(k for k, a in nodes(g).items() if a.get("label") == "mse")
+    into = sorted(nodes(g)[s]["label"] for s, d, _ in edges(g) if d == square)
+    assert into == ["y", "ȳ"]
+
+
+def test_folded_edges_in_the_derivative_network_carry_the_chain_product():
+    for sub in (lambda a, b: a - b, _legacy_sub):
+        x, y = Value(2.0, label="x"), Value(5.0, label="y")
+        z = sub(x, y) * 3.0
+        z.label = "z"
+        g = engine.draw(z, view="blocks", derivative=True)
+        labels = {k: a["label"] for k, a in nodes(g).items()}
+        back = [(s, a.get("label")) for s, d, a in edges(g) if a.get("dir") == "back"]
+        into_y = [lab for s, lab in back if labels[s].startswith("dz/dy")]
+        assert into_y == ["× -1"]  # legacy: y -> neg -> add is one edge, 1 · -1
 
 
 # -- micrograd's own drawing code --------------------------------------------------------
