@@ -2,15 +2,19 @@
 
 Each accepts Values or plain numbers. Numbers next to a Value are constants; when
 every input is a number the result is a new leaf Value. These functions are made
-from :data:`tapegrad.engine.ops.OPS`, so a new row gets its function here automatically.
+from :data:`tapegrad.engine.ops.OPS` by a listener of :func:`~tapegrad.engine.ops.on_register`,
+so a row registered later (``register_op``) gets its function here, and as
+``engine.<name>``, automatically.
 """
 
 from __future__ import annotations
 
-from .ops import OPS, Op
+import sys
+
+from .ops import Op, on_register
 from .value import apply
 
-__all__ = list(OPS)
+__all__: list[str] = []
 
 
 def _functional(row: Op):
@@ -26,9 +30,20 @@ def _functional(row: Op):
 
     f.__name__ = f.__qualname__ = row.name
     f.__doc__ = f"{row.doc}\n\nAccepts a Value or a number; returns a Value."
+    f.__module__ = __name__
     return f
 
 
-for _name, _row in OPS.items():
-    globals()[_name] = _functional(_row)
-del _name, _row
+def _add_function(row: Op) -> None:
+    f = _functional(row)
+    globals()[row.name] = f
+    if row.name not in __all__:
+        __all__.append(row.name)
+    # ``engine.<name>``: the package re-exports this module's names at import; a row
+    # registered after that is added to the package here.
+    package = sys.modules.get(__package__)
+    if package is not None and "functional" in vars(package):
+        setattr(package, row.name, f)
+
+
+on_register(_add_function)
