@@ -24,7 +24,7 @@ import ast
 import math
 import numbers
 
-from .ops import OPS, safe_pow
+from .ops import OPS, Op
 from .value import Value, apply
 
 __all__ = ["ExpressionError", "parse_expression"]
@@ -48,7 +48,8 @@ _WORDS = {
     "JoinedStr": "an f-string",
 }
 
-_BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+#: Python's operators and the op rows they apply (as ``Value``'s operators do).
+_BINARY = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
 
 
 def _where(node: ast.AST) -> str:
@@ -141,10 +142,10 @@ def _build(node: ast.AST, leaves: dict[str, Value], used: set[str]) -> Value | f
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left = _build(node.left, leaves, used)
         right = _build(node.right, leaves, used)
-        return _arith(type(node.op), left, right)
+        return _combine(OPS[_BINARY[type(node.op)]], left, right)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         operand = _build(node.operand, leaves, used)
-        return -operand if isinstance(node.op, ast.USub) else operand
+        return _combine(OPS["neg"], operand) if isinstance(node.op, ast.USub) else operand
     if isinstance(node, ast.Call):
         return _call(node, leaves, used)
     what = _WORDS.get(type(node).__name__, type(node).__name__)
@@ -156,20 +157,13 @@ def _build(node: ast.AST, leaves: dict[str, Value], used: set[str]) -> Value | f
     )
 
 
-def _arith(op: type, left: Value | float, right: Value | float) -> Value | float:
-    if op is ast.Add:
-        return left + right
-    if op is ast.Sub:
-        return left - right
-    if op is ast.Mult:
-        return left * right
-    if op is ast.Div:
-        if not isinstance(left, Value) and not isinstance(right, Value):
-            return left * safe_pow(right, -1.0)  # IEEE: 1/0 is inf, as for Values
-        return left / right
-    if not isinstance(left, Value) and not isinstance(right, Value):
-        return apply(OPS["pow"], left, right).data
-    return left**right
+def _combine(row: Op, *operands: Value | float) -> Value | float:
+    """Apply an op row: recorded when an operand is a Value; computed by the row's own
+    ``fn`` when all are numbers, so ``49/49`` is the division row's 1.0 and ``1/0``
+    its IEEE ``inf``, exactly as the same op on Values."""
+    if any(isinstance(a, Value) for a in operands):
+        return apply(row, *operands)
+    return row.fn(*operands)[0]
 
 
 def _call(node: ast.Call, leaves: dict[str, Value], used: set[str]) -> Value | float:
@@ -190,5 +184,4 @@ def _call(node: ast.Call, leaves: dict[str, Value], used: set[str]) -> Value | f
             f"{name}() {_where(node)} takes {row.arity} argument(s), got {len(node.args)}"
         )
     args = [_build(a, leaves, used) for a in node.args]
-    result = apply(row, *args)
-    return result if any(isinstance(a, Value) for a in args) else result.data
+    return _combine(row, *args)

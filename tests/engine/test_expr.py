@@ -1,6 +1,7 @@
 """Formulas as text: the graph equals the Python expression's, and nothing else parses."""
 
 import math
+import re
 
 import pytest
 from hypothesis import given
@@ -134,3 +135,55 @@ def test_a_formula_too_deep_for_python_s_parser_is_a_clear_error():
     deep = "*".join(["x"] * 5000)
     with pytest.raises(ExpressionError, match="nested too deeply"):
         parse_expression(deep, {"x": 1.0})
+
+
+def test_numbers_are_combined_by_the_op_rows_as_values_are():
+    # 49/49 is the division row's 1.0 (micrograd's x * y**-1 gives 0.9999999999999999).
+    root, _ = parse_expression("x + 49/49", {"x": 1.0})
+    assert root.data == 2.0 and root.data == (Value(1.0) + Value(49.0) / Value(49.0)).data
+    root, _ = parse_expression("x * (1/0) + x * (-1/0)", {"x": 1.0})
+    assert math.isnan(root.data)  # inf - inf: IEEE, never ZeroDivisionError
+    root, _ = parse_expression("x + 0 ** -1", {"x": 1.0})
+    assert root.data == math.inf
+    root, _ = parse_expression("x * -(0)", {"x": 2.0})  # neg row: -0.0, as -Value(0.0)
+    assert math.copysign(1.0, root.data) == -1.0
+    root, _ = parse_expression("x * sqrt(-0.0)", {"x": 1.0})
+    assert math.copysign(1.0, root.data) == -1.0
+
+
+def number_formulas(depth: int = 3):
+    """Formula text over literals and every op of the table (no variables)."""
+    literal = st.sampled_from(["0", "0.5", "49", "3", "1e-200", "1e200", "7.25", "0.1"])
+
+    def extend(inner):
+        unary = [name for name, row in engine.OPS.items() if row.arity == 1]
+        return st.one_of(
+            st.builds(lambda a, o, b: f"({a} {o} {b})", inner, st.sampled_from("+-*/"), inner),
+            st.builds(lambda a, b: f"({a} ** {b})", inner, st.sampled_from(["2", "0.5", "-1"])),
+            st.builds(lambda f, a: f"{f}({a})", st.sampled_from(unary), inner),
+            st.builds(lambda a: f"(-{a})", inner),
+        )
+
+    return st.recursive(literal, extend, max_leaves=2**depth)
+
+
+@given(number_formulas())
+def test_constant_folding_equals_the_same_formula_on_values(text):
+    """A formula's numbers are folded by the op rows: the result equals, bit for bit,
+    the same formula where every number is a Value (so every op is a Value op)."""
+    root, _ = parse_expression(f"x + ({text})", {"x": 0.0})
+    literals = {}
+
+    def as_value(match):
+        name = f"c{len(literals)}"
+        literals[name] = float(match.group(0))
+        return name
+
+    on_values = re.sub(r"(?<![\w.])\d+(\.\d+)?(e-?\d+)?", as_value, text)
+    expected, _ = parse_expression(f"x + ({on_values})", {"x": 0.0, **literals})
+    a, b = root.data, expected.data
+    assert (a != a and b != b) or (a == b and math.copysign(1, a) == math.copysign(1, b)), (
+        text,
+        a,
+        b,
+    )
