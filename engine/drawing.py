@@ -827,6 +827,9 @@ class _Builder:
                 continue
             if element["kind"] == "cost":
                 # nn.losses take the target y as a number: C(y, ȳ) still shows its y
+                # (unless y came in as a Value: then the cost has two inputs already)
+                if len({e["src"] for e in scene.edges if e["dst"] == block_id}) >= 2:
+                    continue
                 name, dot_id = "y", "y" + block_id
             elif block_id in fed:
                 continue
@@ -876,9 +879,11 @@ class _Builder:
         return attrs
 
     def _cost_square(self, label: str) -> dict:
+        # ordering=in: its inputs side by side in the order the cost takes them (ȳ, y)
         return {
             "shape": "box",
             **self.t["cost"],
+            "ordering": "in",
             "fontcolor": self.t["text"],
             "label": _plain(label),
         }
@@ -968,7 +973,9 @@ class _Builder:
             scene.connect(src, block_id, (parent, node, position), merge=True, **attrs)
         if node.is_leaf and node in self.parameters:
             element["hidden_params"].add(node)
-        if node.constant is not None and (node.op == "mul" or node in self.costs):
+        if node.constant is not None and (
+            node.op == "mul" or (node in self.costs and node.op in ("add", "sub"))
+        ):
             element.setdefault("numbers", set()).add(node.constant[1])
         if node in self.costs:
             # A module that computes a cost is drawn as a cost square named after it;
