@@ -8,8 +8,9 @@ a few seconds, with a progress bar on a terminal::
     tapegrad train --dataset spirals --hidden 16,16 --epochs 100 --plot spirals.png
     tapegrad train --save model.json --plot boundary.png
 
-``--plot`` draws the decision boundary over the data beside the loss and accuracy
-curves (matplotlib, no display needed); ``--save`` writes the trained model with
+``--plot`` draws the decision regions over the data, the loss per update and per
+epoch, and the mistakes per epoch (:func:`tapegrad.nn.plot.training_figure`;
+matplotlib, no display needed); ``--save`` writes the trained model with
 :func:`tapegrad.nn.serialize.save`.
 """
 
@@ -84,7 +85,11 @@ def register(sub) -> None:
     p.add_argument("--l2", type=float, help="L2 regularisation α (default 1e-4; 0 classic)")
     p.add_argument("--seed", type=int, default=0, help="seed for data, weights, shuffling")
     p.add_argument("--save", metavar="MODEL.json", help="save the trained model (JSON)")
-    p.add_argument("--plot", metavar="FILE.png", help="plot decision boundary and loss curve")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="plot the decision regions, the learning curves and the mistakes per epoch",
+    )
     p.add_argument(
         "--graph",
         metavar="FILE.svg",
