@@ -251,3 +251,37 @@ def test_state_image_checks_the_shape():
 def test_the_gallery_picture_is_written(tmp_path):
     path = plot.decision_boundary_example(str(tmp_path / "boundary.png"), dpi=50, grid=10)
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+class ThresholdModel:
+    """A model whose graph depends on the numbers (an ``if`` on ``.data``): never replayed."""
+
+    def __call__(self, x):
+        s = x[0] * 1.0 if x[0] > 0.0 else x[1] * 1.0
+        return s if isinstance(s, engine.Value) else engine.Value(s)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "perceptron", "branching"])
+def test_the_grid_is_the_models_output_whether_replayed_or_not(kind):
+    X, y = moons(10, seed=3)
+    if kind == "mlp":
+        model = MLP(2, [5, 3], activation="tanh", rng=random.Random(4))
+        y = [0 if t < 0 else 2 for t in y]  # classes 0 and 2 of three outputs
+    elif kind == "perceptron":
+        model = Perceptron(2, init="uniform", rng=random.Random(4))
+    else:
+        model = ThresholdModel()
+    params = model.parameters() if hasattr(model, "parameters") else []
+    for k, p in enumerate(params):
+        p.grad = 0.25 * k  # a user's gradients, which drawing must not touch
+    grads = [p.grad for p in params]
+    gx, gy, margins, _ = plot.decision_grid(model, X, y, grid=7)
+    with engine.no_grad():
+        for j, yv in enumerate(gy):
+            for i, xv in enumerate(gx):
+                out = model([float(xv), float(yv)])
+                scores = [o.data for o in out] if isinstance(out, list) else [-out.data, out.data]
+                for k, score in enumerate(scores):
+                    best_other = max(v for m, v in enumerate(scores) if m != k)
+                    assert margins[k, j, i] == pytest.approx(score - best_other, abs=1e-12)
+    assert [p.grad for p in params] == grads  # replaying the forward pass touches no .grad
