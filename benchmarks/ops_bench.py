@@ -3,6 +3,7 @@
     python benchmarks/ops_bench.py                  # against commit a4cf289's hand-written fns
     python benchmarks/ops_bench.py --before REV     # against another commit
     python benchmarks/ops_bench.py --quick          # fewer repeats (seconds)
+    python benchmarks/ops_bench.py --callgrind      # instructions per call instead
 
 The rows of ``engine/ops.py`` are now compiled from formulas; before, each ``fn`` was
 written by hand. This loads ``engine/ops.py`` as it was at ``REV`` (``git show``;
@@ -12,15 +13,22 @@ called in a loop of ``N`` calls, ``repeat`` times in alternation, and the median
 ns per call is reported. Inputs cover the common case (six points inside each row's
 ``domain``, where its tests draw from) and, in a second table, exceptional inputs
 (poles, overflow, nan) where the compiled fast path falls back to its IEEE path.
+
+Times drift with the machine's load by more than the 5% this compares; with
+``--callgrind`` each row is instead counted in instructions (``valgrind
+--tool=callgrind``) in a child process that loads only that version of ``ops.py``
+(standard library only), at two loop counts, so start-up cancels out.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import types
 from pathlib import Path
@@ -37,17 +45,21 @@ SPECIAL = {
 }
 
 
-def load_before(rev: str) -> types.ModuleType:
-    source = subprocess.run(
+def source_at(rev: str) -> str:
+    return subprocess.run(
         ["git", "show", f"{rev}:engine/ops.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    module = types.ModuleType(f"ops_{rev}")
+
+
+def load(source: str, name: str) -> types.ModuleType:
+    """``ops.py`` as a module of its own (it imports only the standard library)."""
+    module = types.ModuleType(name)
     sys.modules[module.__name__] = module  # dataclasses look the module up
-    exec(compile(source, f"ops@{rev}", "exec"), module.__dict__)
+    exec(compile(source, name, "exec"), module.__dict__)
     return module
 
 
@@ -97,14 +109,92 @@ def table(title: str, rows) -> str:
     return "\n".join(lines)
 
 
+def child(path: str, name: str, kind: str, n: int) -> None:
+    """Run one row's ``fn`` ``n`` times over its inputs (under callgrind)."""
+    ops = load(Path(path).read_text(), "ops_child")
+    row = ops.OPS[name]
+    args_list = ordinary(row) if kind == "ordinary" else SPECIAL[row.arity]
+    fn = row.fn
+    for _ in range(n):
+        for args in args_list:
+            fn(*args)
+
+
+def instructions(path: str, name: str, kind: str, n: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        command = [sys.executable, __file__, "--child", path, name, kind, str(n)]
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        for line in out.read_text().splitlines():
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    raise RuntimeError("callgrind wrote no summary")
+
+
+def count(before_source: str, kind: str, small: int = 200, large: int = 1200):
+    """Instructions per call for every row, before and after."""
+    from tapegrad.engine import ops as after
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for label, source in (("before", before_source), ("after", after.__file__)):
+            path = Path(tmp) / f"ops_{label}.py"
+            path.write_text(source if label == "before" else Path(source).read_text())
+            paths.append(str(path))
+        before = load(before_source, "ops_before_count")
+        for name, row in after.OPS.items():
+            if name not in before.OPS:
+                continue
+            calls = (large - small) * len(
+                ordinary(row) if kind == "ordinary" else SPECIAL[row.arity]
+            )
+            per_call = [
+                (instructions(p, name, kind, large) - instructions(p, name, kind, small)) / calls
+                for p in paths
+            ]
+            rows.append((name, *per_call))
+    return rows
+
+
+def count_table(title: str, rows) -> str:
+    lines = [
+        f"### {title}",
+        "",
+        "| op | before instr/call | after instr/call | after / before |",
+        "|---|---|---|---|",
+    ]
+    for name, a, b in rows:
+        lines.append(f"| {name} | {a:.0f} | {b:.0f} | {b / a:.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        path, name, kind, n = sys.argv[2:6]
+        child(path, name, kind, int(n))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default="a4cf289", help="git revision to compare with")
     parser.add_argument("--quick", action="store_true", help="fewer calls and repeats")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions")
     args = parser.parse_args()
+    if args.callgrind:
+        print(f"Python {sys.version.split()[0]}; before = {args.before}; valgrind callgrind")
+        print()
+        for kind, title in (("ordinary", "ordinary inputs"), ("special", "special inputs")):
+            rows = count(source_at(args.before), kind)
+            print(count_table(f"{title}, instructions per call", rows))
+            print()
+        return
     from tapegrad.engine import ops as after
 
-    before = load_before(args.before)
+    before = load(source_at(args.before), f"ops_{args.before}")
     n, repeat = (2_000, 5) if args.quick else (20_000, 15)
     print(f"Python {sys.version.split()[0]}; before = {args.before}; {n} loops x {repeat} repeats")
     print()

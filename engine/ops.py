@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -779,9 +780,12 @@ class Op:
 
         Same IEEE results as ``fn`` (``np.errstate`` silences the warnings): bit for
         bit where numpy's operation is the same IEEE operation (``+ - * /``, sqrt,
-        abs, and selections: relu, sign, neg); within 4 ulp elsewhere (numpy's
-        exp, log, tanh, sin, cos, pow come from a different libm than ``math``:
-        tests/engine/test_op_forms.py asserts the bound). A local derivative is an
+        abs, and selections: relu, sign, neg); elsewhere numpy's exp, log, tanh,
+        sin, cos and pow are a different libm from ``math``'s: results and
+        derivatives within 4 ulp (measured: at most 2), except the derivatives of
+        tanh and sigmoid, ``1 - t²`` and ``s(1 - s)``, which carry t's or s's rounding
+        as an absolute error: within ``4 * 2**-52`` (measured 3.3e-16).
+        tests/engine/test_op_forms.py asserts these bounds. A local derivative is an
         array, a float constant (``1.0``; it broadcasts) or an :class:`ArrayMasked`.
         Imports numpy on first use."""
         if not self._array_fn:
@@ -839,6 +843,10 @@ def register_op(row: Op) -> Op:
         raise ValueError(f"op name must be a public identifier, got {row.name!r}")
     if row.name in OPS:
         raise ValueError(f"op {row.name!r} is already in the table")
+    value_module = sys.modules.get(f"{__package__}.value")
+    value_class = getattr(value_module, "Value", None)
+    if value_class is not None and hasattr(value_class, row.name):
+        raise ValueError(f"op name {row.name!r} is taken by Value.{row.name}; pick another")
     if row.arity == 2 and len(row.operators) != 2:
         raise ValueError(
             f"binary op {row.name!r} needs operators=(forward, reflected), e.g. "

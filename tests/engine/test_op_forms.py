@@ -404,6 +404,8 @@ def test_register_op_refuses_bad_rows_and_changes_nothing():
                 operators=("__mul__", "__rmul__"),
             )
         )
+    with pytest.raises(ValueError, match=r"taken by Value\.backward"):
+        register_op(Op("backward", 1, "x", ("1.0",), "b", "b;  d/dx = 1"))
     with pytest.raises(KeyError, match="no op"):
         unregister_op("no_such_op")
     assert OPS == before
