@@ -259,8 +259,30 @@ def decision_regions(
     if title is not None:
         ax.set_title(title)
     if legend:
-        ax.legend(loc="best", framealpha=0.9, fontsize="small")
+        corner, covered = _emptiest_corner(xs, ys, (gx[0], gx[-1]), (gy[0], gy[-1]), len(set(y)))
+        if covered == 0:
+            ax.legend(loc=corner, framealpha=0.9, fontsize="small")
+        else:  # every corner holds data: put the legend beside the axes
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
     return ax
+
+
+def _emptiest_corner(xs: Any, ys: Any, xlim: tuple, ylim: tuple, entries: int) -> tuple[str, int]:
+    """The corner of the axes whose legend-sized box covers the fewest data points,
+    and how many it covers.
+    (matplotlib's ``loc="best"`` also avoids the filled regions, which cover the whole
+    axes, and so may put the legend on top of the points.)"""
+    u = (xs - xlim[0]) / (xlim[1] - xlim[0])  # axes fractions
+    v = (ys - ylim[0]) / (ylim[1] - ylim[0])
+    width, height = 0.3, 0.05 + 0.065 * entries
+    boxes = {
+        "upper right": (u > 1 - width) & (v > 1 - height),
+        "upper left": (u < width) & (v > 1 - height),
+        "lower left": (u < width) & (v < height),
+        "lower right": (u > 1 - width) & (v < height),
+    }
+    best = min(boxes, key=lambda corner: int(boxes[corner].sum()))
+    return best, int(boxes[best].sum())
 
 
 def decision_line(

@@ -285,3 +285,19 @@ def test_the_grid_is_the_models_output_whether_replayed_or_not(kind):
                     best_other = max(v for m, v in enumerate(scores) if m != k)
                     assert margins[k, j, i] == pytest.approx(score - best_other, abs=1e-12)
     assert [p.grad for p in params] == grads  # replaying the forward pass touches no .grad
+
+
+@pytest.mark.parametrize("dataset", ["and", "moons", "spirals", "blobs"])
+def test_the_legend_never_covers_a_data_point(dataset):
+    from tapegrad.nn import DATASETS
+
+    X, y = DATASETS[dataset](40, 0)
+    nout = len(set(y)) if dataset == "spirals" else 1
+    model = MLP(2, [4, nout], rng=random.Random(0))
+    ax = plot.decision_regions(model, X, y, grid=10)
+    fig = ax.figure
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    points = ax.transData.transform(np.array(X, dtype=float))
+    inside = [p for p in points if box.x0 <= p[0] <= box.x1 and box.y0 <= p[1] <= box.y1]
+    assert not inside, (dataset, len(inside))
