@@ -323,6 +323,7 @@ class _Folds:
         self.text: dict[Value, str] = {}
         self.inputs: dict[Value, list] = {}
         self.absorbed: set[Value] = set()
+        self.into: dict[Value, Value] = {}  # an absorbed op -> the op drawn for it
         roots = set(roots)
 
         def foldable(inner: Value, outer: Value) -> bool:
@@ -361,6 +362,17 @@ class _Folds:
                     edges = [(p, [*e, (inner, node, 0)]) for p, e in terms]
             self.text[node] = text
             self.inputs[node] = edges
+            for inner in {p for _, chain in edges for p, _, _ in chain[:-1]} | {
+                n for _, chain in edges for _, n, _ in chain[:-1]
+            }:
+                if inner in self.absorbed and inner not in self.into:
+                    self.into[inner] = node
+
+    def drawn(self, node: Value) -> Value:
+        """The op whose block shows ``node`` (itself unless folded into another)."""
+        while node in self.into:
+            node = self.into[node]
+        return node
 
     def _addition(self, node, edges, foldable, view):
         const = node.constant
@@ -663,7 +675,9 @@ def draw(
                 if node not in block_of:
                     block_of[node] = c
 
-    folds = _Folds(order, roots, costs_set, block_of, view)
+    # Sums fold into one block, except in the step view: there every chain-rule step
+    # must be an edge one can see.
+    folds = _Folds(order, roots, costs_set, block_of, view if step is None else "steps")
     state = _StepState(roots[0], order, step) if step is not None else None
     grads = state.grads if state is not None else {node: node.grad for node in order}
     if state is not None:
@@ -828,9 +842,13 @@ class _Builder:
             if element["kind"] == "cost":
                 # nn.losses take the target y as a number: C(y, ȳ) still shows its y
                 # (unless y came in as a Value: then the cost has two inputs already)
-                if len({e["src"] for e in scene.edges if e["dst"] == block_id}) >= 2:
+                sources = {e["src"] for e in scene.edges if e["dst"] == block_id}
+                if len(sources) >= 2:
                     continue
-                name, dot_id = "y", "y" + block_id
+                # the target of sample p is y[p] when its prediction is ȳ[p]
+                other = scene.elements[next(iter(sources))]["attrs"] if sources else {}
+                index = re.search(r"(\[[^\]]*\])$", str(other.get("label", "")))
+                name, dot_id = "y" + (index.group(1) if index else ""), "y" + block_id
             elif block_id in fed:
                 continue
             else:
@@ -937,6 +955,7 @@ class _Builder:
                 attrs.update(style="dashed", headport=_SIDE[self.rankdir])
             edge = scene.connect(src, fn_id, edges[-1], **attrs)
             edge["graph_edges"][:0] = edges[:-1]
+            edge["chain"] = len(edges) > 1
         if fn_id != f"n{i}":
             out = self.variable(scene, node, node.scope)
             scene.connect(fn_id, out, **self._arrow())
@@ -1002,7 +1021,10 @@ class _Builder:
         target = (step.parent, step.node, step.position)
         found = False
         for edge in scene.edges:
-            if target in edge["graph_edges"]:
+            # A drawn edge standing for a chain (a - b recorded as a + b·-1) shows the
+            # chain's first step; the steps inside it light up the block instead.
+            inside = edge.get("chain") and edge["graph_edges"][0] != target
+            if target in edge["graph_edges"] and not inside:
                 edge["attrs"].update(
                     color=highlight,
                     fontcolor=highlight,
@@ -1013,7 +1035,7 @@ class _Builder:
                     ),
                 )
                 found = True
-        node_element = self._element_of(scene, step.node)
+        node_element = self._element_of(scene, self.folds.drawn(step.node))
         if node_element is not None:
             node_element["attrs"].update(color=highlight, penwidth="3.5")
             if not found:
@@ -1077,6 +1099,11 @@ class _Builder:
             return ("d" if kind == "variable" else "b") + element_id
 
         for edge in list(scene.edges):
+            if "input" in (
+                scene.elements[edge["src"]]["kind"],
+                scene.elements[edge["dst"]]["kind"],
+            ):
+                continue  # a number drawn as an input (a loss's y) has no gradient
             attrs = dict(arrow)
             locals_ = [n.local_grads[pos] for _, n, pos in edge["graph_edges"]]
             # A collapsed module's derivative is a product along its inside: no
