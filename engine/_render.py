@@ -169,7 +169,7 @@ class _Painter:
                 continue
             patch.set(**self._line_kw(pen), facecolor=pen.fill if filled else "none")
             patch.set_zorder(self._next_z())
-            self.ax.add_patch(patch)
+            self.ax.add_artist(patch)  # limits are set once: no per-patch update
         return pen
 
     def _shrink(self, ops, pen: _Pen) -> float:
@@ -311,7 +311,7 @@ def _paint_d(painter: _Painter, node: dict, shape: _DShape, background) -> None:
     patch = patches.Polygon(shape.outline(), closed=True)
     patch.set(**painter._line_kw(pen), facecolor=fill)
     patch.set_zorder(painter._next_z())
-    painter.ax.add_patch(patch)
+    painter.ax.add_artist(patch)
 
 
 def _shift_ops(ops, dx: float, dy: float):

@@ -1,48 +1,64 @@
 """Drawing computation graphs: the values view, the course's block diagrams, backprop step by step.
 
-``draw(root)`` returns a :class:`graphviz.Digraph` (shown inline by Jupyter;
-``.source`` is the DOT text, ``.render()`` and ``.pipe()`` make images) of the graph
-behind ``root``, in one of two views:
+``draw(root)`` returns a :class:`GraphDrawing`, a :class:`graphviz.Digraph` of the graph
+behind ``root`` (``.source`` is the DOT text; Jupyter shows it inline; ``.pipe()``,
+``.render()`` and :func:`save_graph` make SVG, PNG, JPEG, GIF or a vector PDF), in one
+of two views:
 
 ``view="values"`` -- what users of scalar engines know: one record per Value,
-``{ label | data 2.0000 | grad 1.0000 }``, and a small node for the op that made it
-(a number used as an operand is written into the op: ``* 2``, ``**2``).
+``{ label | data 2.0000 | grad 1.0000 }`` showing its ``.grad``, and a small node for
+the op that made it (a number used as an operand is written into the op: ``* 2``,
+``**2``, ``− 3``).
 
-``view="blocks"`` -- the course's notation (NYU Deep Learning, week 2):
+``view="blocks"`` -- the course's notation (NYU Deep Learning, week 2; NOTATION.md):
 
 * observed variables (inputs x, targets y): shaded circles with a thick black stroke;
 * computed variables: hollow circles;
-* deterministic functions ``G(x, w)``: D-shaped blocks whose parameters are implicit,
-  named in the label only (``* w1``), unless ``show_params=True`` brings them in
-  from the side;
-* cost functions: red squares with an implicit scalar output and no outgoing arrow.
+* deterministic functions ``G(x, w)``: D-shaped blocks, each followed by the variable
+  it computes; parameters are implicit, named in the label (``* w1``), unless
+  ``show_params=True`` brings them in from the side;
+* costs: red squares with their name inside, an implicit scalar output and no
+  outgoing arrow. A Value is a cost when it was computed inside
+  :func:`cost_scope` (every loss of ``tapegrad.nn.losses`` is) or is listed in
+  ``costs=[...]``; an op whose every input is a cost (an average of per-sample
+  losses) is one too, joined to them by dashed lines without heads. Nothing else is
+  a cost: a neuron's tanh is a function.
+
+Both views write subtraction, negation and division as the lecture does, however the
+engine recorded them (``a − b`` also from ``a + b·(−1)``); the blocks view draws a chain
+of additions as one ``Σ`` block and ``Σ · 1/P`` as ``1/P Σ``.
 
 Which leaves are observed and which are parameters: pass ``observed=[x, y]`` (Values
 or labels) and every other leaf is a parameter, or ``params=model`` (a module or a
 list of Values) and every other leaf is observed. With neither, every leaf is
-observed. The cost is the root unless ``costs=[...]`` says otherwise.
+observed.
 
 Ops made inside ``engine.scope(...)`` (every ``nn`` module call) are drawn inside a
 cluster labelled with the scope's name. ``collapse=`` turns whole scopes into one
 function block each, with their inputs and outputs, so an MLP reads layer by layer:
 ``collapse=1`` collapses scopes at depth 1 (``MLP.layers.0``), ``collapse="layers"``
 every scope named ``layers.<i>``, ``collapse=["MLP.layers.0"]`` one scope by path.
+Numbered siblings (``neurons.0``, ``neurons.1``...) are laid out in order, and the
+edges of a dense layer are drawn thin.
 
 ``draw(root, step=k)`` draws the graph as it is at step ``k`` of
-:meth:`Value.backward_steps`: the edge being processed is highlighted and labelled
-``upstream × local = contribution``, the node passing its gradient back is outlined,
-nodes whose gradient is final are marked, and every gradient is shown as it is at that
-moment. The real ``.grad`` of every node is left as it was. ``derivative=True`` adds the
-lecture's *derivative network*: the same graph mirrored below with arrows reversed,
-seeded with 1 at the cost, each node ``dc/ds`` fed by the derivative modules of the
-functions that used ``s``.
+:func:`tapegrad.engine.backprop_steps`: the edge being processed is highlighted and
+labelled ``upstream × local = contribution``, the node passing its gradient back is
+outlined, nodes whose gradient is final are marked, and every gradient is shown as it
+is at that moment. ``derivative=True`` adds the lecture's *derivative network*: the
+same graph mirrored with arrows reversed, seeded with 1 at the cost, each node
+``dc/ds`` fed by the derivative modules of the functions that used ``s``. Both are
+computed from the graph: the same whatever ``.grad`` holds, and no ``.grad`` changes.
+:func:`save_steps` exports every step (numbered files, a multi-page PDF, a GIF).
 
 Same graph, same arguments, byte-identical DOT: node names come from each Value's
 index in :func:`tapegrad.engine.topological_order`, never from ``id()``.
 
-Images need a ``dot`` program: a system Graphviz if there is one, else the
-``graphviz-pure`` wheel that ``pip install tapegrad`` brings (see :mod:`tapegrad.engine._dot`).
-:func:`save_graph` picks the format from the file name and writes DOT text without any.
+Images: Graphviz's ``dot`` lays the graph out -- a system Graphviz if there is one, else
+the ``graphviz-pure`` wheel that ``pip install tapegrad`` brings (see
+:mod:`tapegrad.engine._dot`) -- and :mod:`tapegrad.engine._render` paints it with
+matplotlib, because Graphviz has no D shape. In the DOT text a function block is a box
+of ``class`` ``tg-function``.
 """
 
 from __future__ import annotations
@@ -594,12 +610,15 @@ def draw(
     figures: inputs at the bottom, cost on top), ``"TB"`` or ``"RL"``. ``theme``:
     ``"light"`` or ``"dark"``. ``collapse``: scopes to draw as single blocks (a depth,
     a name such as ``"layers"``, a path, a list of names, or True for the outermost).
-    ``step``: draw backprop at this step of ``root.backward_steps()``.
-    ``derivative``: add the mirrored derivative network. ``show_params``: draw
+    ``step``: draw backprop at this step of ``engine.backprop_steps(root)`` (computed
+    from the graph, whatever ``.grad`` holds). ``derivative``: add the mirrored
+    derivative network (computed likewise; the values view's records then show the
+    same gradients). ``show_params``: draw
     parameters as side inputs (default: yes in the values view, no in blocks).
     ``observed`` / ``params``: which leaves are data and which are parameters (Values,
     labels, or a module with ``parameters()``). ``costs``: the Values drawn as cost
-    squares in the blocks view (default: the root). ``max_nodes``: refuse larger
+    squares in the blocks view (default: what was computed in a :func:`cost_scope`,
+    e.g. every loss of ``nn.losses``; ``[]``: none). ``max_nodes``: refuse larger
     drawings (None: no limit).
 
     Raises :class:`GraphTooLargeError` past ``max_nodes`` and TypeError/ValueError
