@@ -226,9 +226,9 @@ class GraphDrawing(graphviz.Digraph):
             if filename is None and directory is None:
                 source_path = out.with_suffix(".gv")
             else:
-                source_path = pathlib.Path(self.save(filename, directory))
+                source_path = pathlib.Path(self.save(filename, directory=directory))
         else:
-            source_path = pathlib.Path(self.save(filename, directory))
+            source_path = pathlib.Path(self.save(filename, directory=directory))
             out = source_path.with_name(f"{source_path.name}.{fmt}")
         if outfile is not None and not cleanup:
             source_path.write_text(self.source, encoding="utf-8")

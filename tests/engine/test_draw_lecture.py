@@ -324,3 +324,35 @@ def test_micrograd_draw_dot_renders_with_pip_alone_once_tapegrad_is_imported(tmp
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok" and (tmp_path / "g.svg").exists()
+
+
+def test_a_step_inside_a_folded_subtraction_lights_up_its_block():
+    x, y = Value(2.0, label="x"), Value(5.0, label="y")
+    c = _legacy_sub(x, y) ** 2  # recorded as x + (y * -1): two steps inside one '−'
+    c.label = "c"
+    steps = list(engine.backprop_steps(c))
+    for k, step in enumerate(steps):
+        g = engine.draw(c, step=k, view="blocks")
+        lit = [(s, d) for s, d, a in edges(g) if a.get("color") == "#ff7f00"]
+        if (step.node.op, step.parent.label) == ("mul", "y"):
+            assert lit  # y -> (the folded '−') is the chain's first step: its edge
+        elif step.node.op == "add" and step.parent.op == "mul":
+            # the negation's output into the sum: inside the block, no edge lights up
+            assert not lit
+            minus = next(k for k, a in nodes(g).items() if a.get("label") == "−")
+            assert nodes(g)[minus]["color"] == "#ff7f00" and "xlabel" in nodes(g)[minus]
+
+
+def test_a_drawing_pipes_and_renders_painted_images(tmp_path):
+    z, _ = neuron()
+    g = engine.draw(z, view="blocks")
+    assert g.pipe(format="png")[:4] == b"\x89PNG"
+    assert g.pipe(format="pdf")[:5] == b"%PDF-"
+    assert "<svg" in g.pipe(format="svg", encoding="utf-8")
+    assert g.pipe(format="json")[:1] == b"{"  # anything else is Graphviz's own output
+    out = g.render(tmp_path / "neuron", format="png")
+    assert out.endswith("neuron.png") and (tmp_path / "neuron").read_text() == g.source
+    with Image.open(out) as image:
+        assert image.size[0] > 300
+    out = g.render(outfile=tmp_path / "n.pdf")
+    assert out.endswith("n.pdf") and (tmp_path / "n.pdf").read_bytes()[:5] == b"%PDF-"
