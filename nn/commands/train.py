@@ -77,7 +77,12 @@ def register(sub) -> None:
         "(default 10; 1 for the classic rules)",
     )
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="(default adam; sgd classic)")
-    p.add_argument("--loss", choices=sorted(LOSSES), help="per-sample loss (default: the model's)")
+    p.add_argument(
+        "--loss",
+        choices=sorted(LOSSES),
+        help="per-sample loss (default: the model's own): cross_entropy for spirals, the "
+        "others for two-class data (bce reads the label -1 as 0)",
+    )
     p.add_argument("--hidden", help="MLP hidden layer sizes, comma separated (default 8,8)")
     p.add_argument(
         "--activation", choices=sorted(ACTIVATIONS), help="MLP hidden units (default relu)"
