@@ -137,12 +137,12 @@ class _Painter:
             "joinstyle": "miter",
         }
 
-    def ops(self, ops, pen: _Pen | None = None, skip_shapes: bool = False) -> _Pen:
+    def ops(self, ops, pen: _Pen | None = None, skip_shapes: bool = False, box=None) -> _Pen:
         """Draw a list of xdot operations; return the pen they leave."""
         from matplotlib import patches
 
         pen = pen or _Pen()
-        shrink = self._shrink(ops or [], _copy_pen(pen))
+        shrink = self._shrink(ops or [], _copy_pen(pen), box)
         for op in ops or []:
             if pen.apply(op):
                 continue
@@ -172,9 +172,11 @@ class _Painter:
             self.ax.add_artist(patch)  # limits are set once: no per-patch update
         return pen
 
-    def _shrink(self, ops, pen: _Pen) -> float:
-        """One factor for every line of a label, so that the widest fits the width
-        Graphviz measured (lines of one label stay one size)."""
+    def _shrink(self, ops, pen: _Pen, box=None) -> float:
+        """One factor for every line of a label (lines of one label stay one size),
+        so that each fits: inside a node, the room its shape leaves (``box``:
+        ``(x0, y0, x1, y1, width)``); elsewhere the width Graphviz measured, give or
+        take a quarter (Graphviz guesses the width of non-ASCII letters)."""
         from matplotlib.font_manager import FontProperties
 
         factor = 1.0
@@ -183,7 +185,11 @@ class _Painter:
                 continue
             prop = FontProperties(family=_FONT, size=pen.size)
             width, _, _ = self.measure.get_text_width_height_descent(op["text"], prop, False)
-            allowed = float(op.get("width", width)) + 1.0
+            x, y = op["pt"]
+            if box is not None and box[0] <= x <= box[2] and box[1] <= y <= box[3]:
+                allowed = box[4]
+            else:
+                allowed = 1.25 * float(op.get("width", width)) + 1.0
             if width > allowed > 0:
                 factor = min(factor, allowed / width)
         return factor
@@ -383,6 +389,27 @@ def _tail_from_d(edge: dict, shape: _DShape, painter: _Painter, at_start: bool) 
     )
 
 
+def _label_room(node: dict, shape: _DShape | None):
+    """``(x0, y0, x1, y1, width)``: a node's box and how wide a line of its label may
+    be -- the box less a margin, less the round cap of a D (across the flow, a D's
+    label has the box's width), less the corners a circle or an ellipse cuts off."""
+    if "pos" not in node:
+        return None
+    x, y = _floats(node["pos"])
+    w = float(node.get("width", 0.75)) * 72
+    h = float(node.get("height", 0.5)) * 72
+    box = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+    if shape is not None:
+        room = w - 8 - (shape.cap if shape.dx else 0)
+    elif node.get("shape", "ellipse") in ("circle", "ellipse", "oval", "doublecircle"):
+        room = w * 0.8 - 4
+    elif node.get("shape") in ("record", "Mrecord", "plaintext", "plain", "none"):
+        return None  # fields and free text: the measured widths rule
+    else:
+        room = w - 8
+    return (*box, max(room, 1.0))
+
+
 def figure(graph: dict, *, scale: float = 1.0):
     """A matplotlib Figure painting the laid-out ``graph`` (from :func:`layout`)."""
     from matplotlib.figure import Figure
@@ -433,7 +460,7 @@ def figure(graph: dict, *, scale: float = 1.0):
     for c in clusters:
         painter.ops(c.get("_ldraw_"))
     for node in nodes:
-        painter.ops(node.get("_ldraw_"))
+        painter.ops(node.get("_ldraw_"), box=_label_room(node, shapes.get(node["_gvid"])))
     for edge in labels:
         for key in ("_ldraw_", "_hldraw_", "_tldraw_"):
             painter.ops(edge.get(key))
