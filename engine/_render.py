@@ -484,8 +484,30 @@ def render(
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise ValueError(f"cannot paint format {fmt!r}; use one of {', '.join(FORMATS)}")
-    fig = figure(layout(source), scale=scale)
-    return save_figure(fig, fmt, dpi=dpi)
+    graph = layout(source)
+    with own_style():
+        return save_figure(figure(graph, scale=scale), fmt, dpi=dpi)
+
+
+# What a user's matplotlib style (plt.style.use, rcParams) may not change in a drawing.
+_STYLE = {
+    "text.usetex": False,
+    "path.sketch": None,
+    "path.effects": [],
+    "savefig.bbox": None,
+    "savefig.transparent": False,
+    "savefig.facecolor": "auto",
+    "savefig.edgecolor": "auto",
+    "pdf.fonttype": 42,  # TrueType in PDFs: text stays text for slide software
+    "axes.unicode_minus": True,
+}
+
+
+def own_style():
+    """A context in which drawings look the same whatever style the user set."""
+    import matplotlib
+
+    return matplotlib.rc_context(_STYLE)
 
 
 def save_figure(fig, fmt: str, *, dpi: float | None = None) -> bytes:

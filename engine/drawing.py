@@ -1358,8 +1358,10 @@ def save_steps(
             g.attr(fontsize="16")
         drawings.append(g)
     if fmt in ("pdf", "gif"):
-        figures = [_render.figure(_render.layout(g.source), scale=scale) for g in drawings]
-        path.write_bytes(_render.save_sequence(figures, fmt, dpi=dpi))
+        layouts = [_render.layout(g.source) for g in drawings]
+        with _render.own_style():
+            figures = [_render.figure(graph, scale=scale) for graph in layouts]
+            path.write_bytes(_render.save_sequence(figures, fmt, dpi=dpi))
         return [path]
     written = []
     for k, g in enumerate(drawings):

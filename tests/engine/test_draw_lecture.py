@@ -356,3 +356,14 @@ def test_a_drawing_pipes_and_renders_painted_images(tmp_path):
         assert image.size[0] > 300
     out = g.render(outfile=tmp_path / "n.pdf")
     assert out.endswith("n.pdf") and (tmp_path / "n.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_a_users_matplotlib_style_does_not_change_a_drawing(tmp_path):
+    import matplotlib
+
+    x = Value(2.0, label="x")
+    y = (x - 1.0) ** 2
+    plain = engine.save_graph(y, tmp_path / "plain.png", view="blocks").read_bytes()
+    with matplotlib.rc_context({"path.sketch": (1, 100, 2), "savefig.bbox": "tight"}):
+        styled = engine.save_graph(y, tmp_path / "styled.png", view="blocks").read_bytes()
+    assert styled == plain
