@@ -466,7 +466,28 @@ def figure(graph: dict, *, scale: float = 1.0):
             painter.ops(edge.get(key))
     painter.ops(graph.get("_ldraw_"))  # the graph's own label (a caption)
     del by_id
+    _fit_texts(fig, ax, scale)
     return fig
+
+
+def _fit_texts(fig, ax, scale: float) -> None:
+    """Grow the canvas so that no text is cut at its edge (Graphviz sized the drawing
+    with its own guess of each label's width)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    to_data = ax.transData.inverted()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    nx0, nx1, ny0, ny1 = x0, x1, y0, y1
+    for text in ax.texts:
+        (a, b), (c, d) = to_data.transform(text.get_window_extent(renderer).get_points())
+        nx0, nx1 = min(nx0, a - 2), max(nx1, c + 2)
+        ny0, ny1 = min(ny0, b - 2), max(ny1, d + 2)
+    if (nx0, nx1, ny0, ny1) == (x0, x1, y0, y1):
+        return
+    ax.set_xlim(nx0, nx1)
+    ax.set_ylim(ny0, ny1)
+    fig.set_size_inches((nx1 - nx0) * scale / 72, (ny1 - ny0) * scale / 72)
 
 
 def render(
