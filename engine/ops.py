@@ -913,6 +913,9 @@ for _row in (
     #        -- a selection: a masked edge (at y = 0 any gradient gives 0);
     #        exponent: grad * where(self == 0 & exponent >= 0, 0, result * self.log())
     #        -- a product with 0, not a selection: an inf gradient gives nan there.
+    # Deliberate difference: torch computes tensor ** 0.5 / ** -0.5 with a *number*
+    # exponent as sqrt / rsqrt (-0.0 ** 0.5 = -0.0 there); tapegrad's one row is C's pow
+    # for number and Value exponents alike, as torch's tensor ** tensor.
     Op(
         "pow", 2, "pow(x, y)",
         ("mask(y != 0.0, y * pow(x, y - 1.0))", "where(x == 0.0 and y >= 0.0, 0.0, out * log(x))"),
@@ -927,7 +930,9 @@ for _row in (
     Op("log", 1, "log(x)", ("1.0 / x",), "log", "ln x;  d/dx = 1/x", (_POSITIVE,)),
     # torch: tanh_backward(grad, result) = grad * (1 - result * result)
     Op("tanh", 1, "tanh(x)", ("1.0 - out * out",), "tanh", "tanh x;  d/dx = 1 - tanh² x", (_ANY,)),
-    # torch: sigmoid_backward(grad, result) = grad * (1 - result) * result
+    # torch: sigmoid_backward(grad, result) = grad * (1 - result) * result.
+    # Deliberate difference: torch's forward 1/(1 + exp(-x)) gives 0.0 for
+    # -745.13 < x < -709.78 (exp(-x) overflows); the stable form gives the subnormal.
     Op(
         "sigmoid", 1, "sigmoid(x)", ("out * (1.0 - out)",), "σ",
         "σ(x) = 1/(1 + e^-x);  d/dx = σ(x)(1 - σ(x))", ((-20.0, 20.0),),
