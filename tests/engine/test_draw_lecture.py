@@ -367,3 +367,20 @@ def test_a_users_matplotlib_style_does_not_change_a_drawing(tmp_path):
     with matplotlib.rc_context({"path.sketch": (1, 100, 2), "savefig.bbox": "tight"}):
         styled = engine.save_graph(y, tmp_path / "styled.png", view="blocks").read_bytes()
     assert styled == plain
+
+
+def test_no_text_is_cut_at_the_edge_of_the_picture():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from tapegrad.engine import _render
+
+    x = Value(1.5, label="x")
+    y = x * x + x.sin()
+    g = engine.draw(y, view="blocks", rankdir="BT", step=2)  # a long edge label on the right
+    fig = _render.figure(_render.layout(g.source))
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    for text in fig.axes[0].texts:
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.y0 >= 0, text.get_text()
+        assert box.x1 <= width and box.y1 <= height, text.get_text()
