@@ -617,8 +617,8 @@ def draw(
     parameters as side inputs (default: yes in the values view, no in blocks).
     ``observed`` / ``params``: which leaves are data and which are parameters (Values,
     labels, or a module with ``parameters()``). ``costs``: the Values drawn as cost
-    squares in the blocks view (default: what was computed in a :func:`cost_scope`,
-    e.g. every loss of ``nn.losses``; ``[]``: none). ``max_nodes``: refuse larger
+    squares in the blocks view, besides what was computed in a :func:`cost_scope`
+    (every loss of ``nn.losses``); ``costs=[]`` draws no cost at all. ``max_nodes``: refuse larger
     drawings (None: no limit).
 
     Raises :class:`GraphTooLargeError` past ``max_nodes`` and TypeError/ValueError
@@ -650,7 +650,8 @@ def draw(
     observed_set = _value_set(observed, "observed", order)
     params_set = _value_set(params, "params", order)
     costs_set = _value_set(costs, "costs", order)
-    cost_scopes = costs_set is None and view == "blocks"
+    # Costs: what cost scopes computed, plus costs=[...]; costs=[] turns both off.
+    cost_scopes = view == "blocks" and (costs_set is None or bool(costs_set))
     if costs_set is None:
         costs_set = set()
     if show_params is None:

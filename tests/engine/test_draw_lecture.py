@@ -384,3 +384,14 @@ def test_no_text_is_cut_at_the_edge_of_the_picture():
         box = text.get_window_extent(renderer)
         assert box.x0 >= 0 and box.y0 >= 0, text.get_text()
         assert box.x1 <= width and box.y1 <= height, text.get_text()
+
+
+def test_costs_given_by_hand_add_to_the_losses_and_an_empty_list_removes_all():
+    from tapegrad.nn import losses
+
+    y_bar = Value(0.2, label="ȳ")
+    loss = losses.mse(y_bar, 1.0)
+    total = loss * 2.0
+    total.label = "E"
+    assert _squares(engine.draw(total, view="blocks", costs=[total])) == ["mse", "E\\n* 2"]
+    assert not _squares(engine.draw(total, view="blocks", costs=[]))
