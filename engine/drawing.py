@@ -863,8 +863,8 @@ class _Builder:
                 # nn.losses take the target y as a number: C(y, ȳ) still shows its y
                 # (unless y came in as a Value: then the cost has two inputs already)
                 sources = {e["src"] for e in scene.edges if e["dst"] == block_id}
-                if len(sources) >= 2:
-                    continue
+                if len(sources) != 1:
+                    continue  # y came in as a Value, or a regulariser R(w) (no input)
                 # the target of sample p is y[p] when its prediction is ȳ[p]
                 other = scene.elements[next(iter(sources))]["attrs"] if sources else {}
                 index = re.search(r"(\[[^\]]*\])$", str(other.get("label", "")))

@@ -278,6 +278,7 @@ def softmax_cross_entropy(logits: Sequence[Value], target: int) -> Value:
     return log_sum_exp(vs) - vs[int(target)]
 
 
+@_cost  # a regulariser is a cost term too: a red square R(w) in the course's figures
 def l2(parameters: Sequence[Value], alpha: float = 1.0) -> Value:
     """L2 regularisation ``α Σ_i w_i²`` (micrograd's demo uses α = 1e-4)."""
     alpha = _real(alpha, "alpha")

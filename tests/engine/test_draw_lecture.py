@@ -395,3 +395,18 @@ def test_costs_given_by_hand_add_to_the_losses_and_an_empty_list_removes_all():
     total.label = "E"
     assert _squares(engine.draw(total, view="blocks", costs=[total])) == ["mse", "E\\n* 2"]
     assert not _squares(engine.draw(total, view="blocks", costs=[]))
+
+
+def test_a_regulariser_is_a_cost_and_the_total_loss_too():
+    import random
+
+    from tapegrad import nn
+
+    model = nn.MLP(2, [2, 1], rng=random.Random(0))
+    data = [([0.5, -1.0], 1), ([1.0, 0.2], -1)]
+    per_sample = [nn.losses.hinge(model(x), y) for x, y in data]
+    loss = nn.losses.mean(per_sample) + nn.losses.l2(model.parameters(), 1e-4)
+    g = engine.draw(loss, view="blocks", params=model, collapse="MLP")
+    assert sorted(_squares(g)) == ["+", "1/2 Σ", "hinge", "hinge", "l2"]
+    l2 = next(k for k, a in nodes(g).items() if a.get("label") == "l2")
+    assert not [s for s, d, _ in edges(g) if d == l2]  # R(w): its parameters are implicit
