@@ -519,6 +519,7 @@ class _Scene:
         self.elements: dict[str, dict] = {}
         self.edges: list[dict] = []
         self.edge_index: dict[tuple[str, str], dict] = {}
+        self.aligned: list[tuple[str, str]] = []  # (forward, mirror) pairs, same rank
 
     def add(self, dot_id: str, kind: str, attrs: dict, home: Scope | None, **extra) -> None:
         if dot_id not in self.elements:
@@ -1095,6 +1096,7 @@ class _Builder:
             if self.view == "blocks":
                 attrs["penwidth"] = "2"
             scene.add("d" + v["id"], "gradient", attrs, None, node=node)
+            scene.aligned.append((v["id"], "d" + v["id"]))
         for f in functions:
             label = "∂ " + f["op_text"]
             attrs = {
@@ -1112,6 +1114,7 @@ class _Builder:
                     "fontsize": "12",
                 }
             scene.add("b" + f["id"], "derivative", attrs, None)
+            scene.aligned.append((f["id"], "b" + f["id"]))
         arrow = {**self._arrow(), "color": self.t["grad"], "dir": "back"}
 
         def mirror(element_id: str) -> str:
@@ -1238,6 +1241,15 @@ def _emit(scene: _Scene, rankdir: str, t: dict) -> GraphDrawing:
 
     upward = rankdir in ("LR", "RL")
     _write_scope(g, None, by_home, children, cluster_ids, t, upward, parallel)
+    # The derivative network mirrors the graph: each gradient node and derivative
+    # module sits level with what it mirrors (when both are outside clusters, which
+    # Graphviz cannot align across).
+    for forward, mirrored in scene.aligned:
+        if scene.elements[forward]["home"] is None:
+            with g.subgraph() as level:
+                level.attr(rank="same")
+                level.node(forward)
+                level.node(mirrored)
     # A dense layer (a block with many inputs, an input read by many) would be a
     # black band of arrows: thin grey lines keep every edge and let the blocks show.
     fan_in: dict[str, int] = {}
