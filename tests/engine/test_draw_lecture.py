@@ -410,3 +410,42 @@ def test_a_regulariser_is_a_cost_and_the_total_loss_too():
     assert sorted(_squares(g)) == ["+", "1/2 Σ", "hinge", "hinge", "l2"]
     l2 = next(k for k, a in nodes(g).items() if a.get("label") == "l2")
     assert not [s for s, d, _ in edges(g) if d == l2]  # R(w): its parameters are implicit
+
+
+@pytest.mark.parametrize("rankdir", ["LR", "TB"])
+def test_labels_stay_inside_their_shapes(rankdir):
+    import random
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from tapegrad import nn
+    from tapegrad.engine import _render
+
+    model = nn.MLP(2, [3, 1], rng=random.Random(0))
+    x = [Value(0.5, label="x0"), Value(-1.0, label="ȳ−Σ∂")]
+    out = model(x)
+    out.label = "a long label\nover two lines"
+    loss = nn.losses.mse(out, 1.0)
+    g = engine.draw(loss, view="blocks", params=model, collapse="neurons", rankdir=rankdir)
+    laid_out = _render.layout(g.source)
+    fig = _render.figure(laid_out)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    ax = fig.axes[0]
+    boxes = []
+    for o in laid_out["objects"]:
+        if "pos" in o:
+            cx, cy = map(float, o["pos"].split(","))
+            w, h = float(o["width"]) * 36, float(o["height"]) * 36
+            boxes.append((cx - w, cy - h, cx + w, cy + h))
+    checked = 0
+    for text in ax.texts:
+        tx, ty = text.get_position()
+        (a, b), (c, d) = ax.transData.inverted().transform(
+            text.get_window_extent(renderer).get_points()
+        )
+        for x0, y0, x1, y1 in boxes:
+            if x0 <= tx <= x1 and y0 <= ty <= y1:
+                assert x0 - 1 <= a and c <= x1 + 1, (text.get_text(), (a, c), (x0, x1))
+                assert y0 - 1 <= b and d <= y1 + 1, (text.get_text(), (b, d), (y0, y1))
+                checked += 1
+    assert checked >= 8
