@@ -137,7 +137,7 @@ class _Painter:
             "joinstyle": "miter",
         }
 
-    def ops(self, ops, pen: _Pen | None = None, skip_shapes: bool = False, box=None) -> _Pen:
+    def ops(self, ops, pen: _Pen | None = None, box=None) -> _Pen:
         """Draw a list of xdot operations; return the pen they leave."""
         from matplotlib import patches
 
@@ -149,8 +149,6 @@ class _Painter:
             kind = op["op"]
             if kind == "T":
                 self.text(op, pen, shrink)
-                continue
-            if skip_shapes:
                 continue
             if kind in ("E", "e"):
                 x, y, rx, ry = op["rect"]
@@ -427,7 +425,6 @@ def figure(graph: dict, *, scale: float = 1.0):
     rankdir = graph.get("rankdir", "TB")
 
     objects = graph.get("objects", [])
-    by_id = {o["_gvid"]: o for o in objects}
     clusters = [o for o in objects if "nodes" in o or "bb" in o]
     nodes = [o for o in objects if o not in clusters]
     shapes = {
@@ -465,7 +462,6 @@ def figure(graph: dict, *, scale: float = 1.0):
         for key in ("_ldraw_", "_hldraw_", "_tldraw_"):
             painter.ops(edge.get(key))
     painter.ops(graph.get("_ldraw_"))  # the graph's own label (a caption)
-    del by_id
     _fit_texts(fig, ax, scale)
     return fig
 
