@@ -184,10 +184,13 @@ class _Painter:
             prop = FontProperties(family=_FONT, size=pen.size)
             width, _, _ = self.measure.get_text_width_height_descent(op["text"], prop, False)
             x, y = op["pt"]
-            if box is not None and box[0] <= x <= box[2] and box[1] <= y <= box[3]:
+            measured = float(op.get("width", width))
+            if box == "fields":  # a record's fields are as wide as Graphviz measured
+                allowed = measured + 2.0
+            elif box is not None and box[0] <= x <= box[2] and box[1] <= y <= box[3]:
                 allowed = box[4]
             else:
-                allowed = 1.25 * float(op.get("width", width)) + 1.0
+                allowed = 1.25 * measured + 1.0
             if width > allowed > 0:
                 factor = min(factor, allowed / width)
         return factor
@@ -387,7 +390,7 @@ def _tail_from_d(edge: dict, shape: _DShape, painter: _Painter, at_start: bool) 
     )
 
 
-def _label_room(node: dict, shape: _DShape | None):
+def _label_room(node: dict, shape: _DShape | None) -> tuple | str | None:
     """``(x0, y0, x1, y1, width)``: a node's box and how wide a line of its label may
     be -- the box less a margin, less the round cap of a D (across the flow, a D's
     label has the box's width), less the corners a circle or an ellipse cuts off."""
@@ -401,8 +404,10 @@ def _label_room(node: dict, shape: _DShape | None):
         room = w - 8 - (shape.cap if shape.dx else 0)
     elif node.get("shape", "ellipse") in ("circle", "ellipse", "oval", "doublecircle"):
         room = w * 0.8 - 4
-    elif node.get("shape") in ("record", "Mrecord", "plaintext", "plain", "none"):
-        return None  # fields and free text: the measured widths rule
+    elif node.get("shape") in ("record", "Mrecord"):
+        return "fields"
+    elif node.get("shape") in ("plaintext", "plain", "none"):
+        return None  # free text: the measured width, give or take
     else:
         room = w - 8
     return (*box, max(room, 1.0))

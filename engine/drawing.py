@@ -819,10 +819,12 @@ class _Builder:
         dot_id = f"n{self.index[node]}"
         name = self.names[node]
         if self.view == "values":
-            label = (
-                f"{{ {_record_field(name)} | data {_num(node.data)} | "
-                f"grad {_num(self.grads[node])} }}"
+            fields = (
+                f"{_record_field(name)} | data {_num(node.data)} | grad {_num(self.grads[node])}"
             )
+            # A record's fields run across the flow: braces turn them for LR and RL,
+            # so that label, data and grad always read side by side on one line.
+            label = f"{{ {fields} }}" if self.rankdir in ("LR", "RL") else f"{fields}"
             attrs = {"shape": "record", "label": graphviz.nohtml(label), **self.t["record"]}
         else:
             attrs = {
