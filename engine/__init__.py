@@ -28,15 +28,10 @@ from .gradcheck import (
     numerical_jacobian,
     vjp,
 )
-from .ops import OPS, Op, safe_pow
-from .replay import CompiledStep, GraphChangedError, Replay, ReplayError, compile, record
-from .tape import Tape, TapeEntry, tape
-from .value import (
+from .graph import topological_order
+from .modes import (
     AnomalyError,
-    BackwardStep,
     Scope,
-    Value,
-    backprop_steps,
     current_scope,
     detect_anomaly,
     enable_grad,
@@ -45,9 +40,12 @@ from .value import (
     no_grad,
     scope,
     set_detect_anomaly,
-    topological_order,
-    zero_grad,
 )
+from .ops import OPS, Op, safe_pow
+from .replay import CompiledStep, GraphChangedError, Replay, ReplayError, compile, record
+from .steps import BackwardStep, backprop_steps
+from .tape import Tape, TapeEntry, tape
+from .value import Value, zero_grad
 
 # Drawing imports graphviz: it loads on first use (engine.draw(...)), so the core
 # engine imports fast and works without it.

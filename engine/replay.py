@@ -45,8 +45,10 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from . import backprop, graph
+from .graph import Walk
 from .ops import OPS, Op
-from .value import Value, _Walk, _walk
+from .value import Value
 
 __all__ = ["compile", "record", "Replay", "CompiledStep", "GraphChangedError", "ReplayError"]
 
@@ -57,14 +59,6 @@ class ReplayError(ValueError):
 
 class GraphChangedError(RuntimeError):
     """Re-tracing built a different graph than the one recorded."""
-
-
-# add and mul are inlined: (forward expression, local derivative of each operand).
-# "1.0 * g" is g exactly in IEEE arithmetic, so an add edge passes g on unchanged.
-_INLINE = {
-    "add": ("{0} + {1}", ("1.0", "1.0")),
-    "mul": ("{0} * {1}", ("{1}", "{0}")),
-}
 
 
 def _literal(c: float, constants: dict[str, float]) -> str:
@@ -82,7 +76,7 @@ def _op_name(row: object) -> str:
     return row if isinstance(row, str) else row.name
 
 
-def _signature(walk: _Walk) -> list[tuple | None]:
+def _signature(walk: Walk) -> list[tuple | None]:
     """What must stay the same for a replay to be valid: per tape entry, the op and
     its inputs (tape indices) and constant; for a leaf, None."""
     return [
@@ -91,7 +85,7 @@ def _signature(walk: _Walk) -> list[tuple | None]:
     ]
 
 
-def _leaves(walk: _Walk) -> list[Value]:
+def _leaves(walk: Walk) -> list[Value]:
     return [item for item in walk.items if type(item) is not tuple]
 
 
@@ -117,7 +111,7 @@ class Replay:
     def __init__(self, root: Value, wrt: Iterable[Value] | None = None, watch=()) -> None:
         if not isinstance(root, Value):
             raise TypeError(f"replay records a Value, got {type(root).__name__}: {root!r}")
-        walk = _walk(root)  # read from the tape directly: no Value per entry
+        walk = graph.walk(root)  # read from the tape directly: no Value per entry
         self.leaves: tuple[Value, ...] = tuple(_leaves(walk))
         if wrt is None:
             wrt = self.leaves
@@ -137,7 +131,9 @@ class Replay:
                 raise ValueError(
                     f"{v!r} is not part of the graph of the loss, so replay cannot compute it"
                 )
-        self.source, namespace = _generate(walk, self.wrt, self._watch)
+        self.source, namespace, reached = _generate(root, walk, self.wrt, self._watch)
+        # the wrt leaves the root depends on (the others' gradients are left alone)
+        self._reached_flags = reached
         exec(builtins.compile(self.source, "<engine.replay>", "exec"), namespace)
         self._function = namespace["replay"]
         self.watched: list[float] = []
@@ -148,7 +144,8 @@ class Replay:
         """Forward and backward on floats.
 
         ``leaf_values`` are the numbers of :attr:`leaves` in order; ``grads`` the
-        starting gradient of each :attr:`wrt` leaf (zeros if None). Returns the
+        starting gradient of each :attr:`wrt` leaf (if None, none: each sum starts at
+        its first contribution, as for a leaf with no gradient yet). Returns the
         root's value, the gradient of each ``wrt`` leaf (``grads`` plus the
         contributions, accumulated in ``backward()``'s order) and the values of
         the watched nodes.
@@ -156,7 +153,7 @@ class Replay:
         if len(leaf_values) != len(self.leaves):
             raise ValueError(f"expected {len(self.leaves)} leaf values, got {len(leaf_values)}")
         if grads is None:
-            grads = [0.0] * len(self.wrt)
+            grads = [-0.0] * len(self.wrt)  # -0.0 + c is c, bit for bit
         elif len(grads) != len(self.wrt):
             raise ValueError(f"expected {len(self.wrt)} starting gradients, got {len(grads)}")
         out_grads = [0.0] * len(self.wrt)
@@ -169,12 +166,14 @@ class Replay:
         each ``wrt`` leaf (exactly what ``root.backward()`` adds); return the root's value."""
         wrt = self.wrt
         values = [leaf.data for leaf in self.leaves]
-        grads = [w.grad for w in wrt]
+        # a leaf with no gradient yet starts from -0.0, the sum's identity
+        grads = [-0.0 if w._g is None else w._g for w in wrt]
         out = [0.0] * len(wrt)
         self.watched = [0.0] * len(self._watch)
         value = self._function(values, grads, out, self.watched, 1.0)
-        for w, g in zip(wrt, out):
-            w.grad = g
+        for w, g, r in zip(wrt, out, self._reached_flags):
+            if r:
+                w.grad = g
         return value
 
     def __repr__(self) -> str:
@@ -189,51 +188,100 @@ class Replay:
 _MAX_NESTING = 32
 
 
-def _generate(walk: _Walk, wrt, watch) -> tuple[str, dict[str, Any]]:
+class _Symbol:
+    """A number of the backward pass as source text: :func:`backprop.backprop
+    <tapegrad.engine.backprop.backprop>` run on symbols writes the replay code.
+
+    The chain rule only computes ``local * g`` and ``old + c``. On symbols a
+    product stays an expression, written where it is used once (``g9 = g4 + d7_0
+    * g8``); a sum becomes a new variable (one line); a gradient read by the next
+    edges is first given a name. ``1.0 * g`` is ``g`` bit for bit, so an edge of
+    local derivative 1.0 passes ``g`` on unchanged.
+    """
+
+    __slots__ = ("text", "reads", "program", "is_one", "is_product")
+
+    def __init__(self, text: str, program: _Program, reads=frozenset(), *, product=False):
+        self.text = text
+        self.reads = reads  # the gradient variables the text reads
+        self.program = program
+        self.is_one = text == "1.0"
+        self.is_product = product
+
+    def __mul__(self, g: _Symbol) -> _Symbol:  # local * g
+        g.name()  # read by several edges (or passed on whole): computed once
+        if self.is_one:
+            return g
+        return _Symbol(f"{self.text} * {g.text}", self.program, g.reads, product=True)
+
+    def __add__(self, c: _Symbol) -> _Symbol:  # old + c: a new line
+        return self.program.assign(f"{self.text} + {c.text}", self.reads | c.reads)
+
+    def name(self) -> None:
+        """Make this symbol a variable (write its line) if it is an expression."""
+        if self.is_product:
+            named = self.program.assign(self.text, self.reads)
+            self.text, self.reads, self.is_product = named.text, named.reads, False
+
+
+class _Program:
+    """The backward lines written so far: ``(variable, expression, variables read)``."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, frozenset]] = []
+
+    def symbol(self, text: str) -> _Symbol:
+        return _Symbol(text, self)
+
+    def assign(self, text: str, reads: frozenset) -> _Symbol:
+        name = f"g{len(self.lines)}"
+        self.lines.append((name, text, reads))
+        return _Symbol(name, self, frozenset((name,)))
+
+    def live_lines(self, outputs: Iterable[_Symbol]) -> list[str]:
+        """The lines the outputs depend on, in order (gradients of nodes that lead
+        to no ``wrt`` leaf are dropped)."""
+        live = set().union(*(s.reads for s in outputs))
+        kept = []
+        for name, text, reads in reversed(self.lines):
+            if name in live:
+                live |= reads
+                kept.append(f"    {name} = {text}")
+        return kept[::-1]
+
+
+def _generate(root: Value, walk: Walk, wrt, watch) -> tuple[str, dict[str, Any], list[bool]]:
     """The replay function's source: forward in tape order, backward in reverse.
 
-    Two rewrites keep the code short (Python compiles it line by line) and change
-    no float operation:
-
-    * an add or mul whose result is read once, by an add or a function op, is
-      written inside its reader's line: ``v7 = (v2 + (v3 * v4)) + (v5 * v6)``;
-    * a node whose gradient is a single add-edge contribution ``0.0 + g`` shares
-      its reader's gradient variable: an op node's gradient starts as ``0.0 + ...``
-      and so is never -0.0, which makes ``0.0 + g`` equal to ``g`` bit for bit.
+    The forward pass is one line per entry: an op whose row has inline templates
+    (plain arithmetic, ``row.inline``) is written as its expression -- inside its
+    reader's line when read once, by a reader whose local derivatives do not name
+    their operands -- any other op calls its row's ``fn``, which returns the result
+    and the local derivatives. The backward pass is :func:`backprop.run` over the
+    same tapes with those local derivatives as symbols (:class:`_Symbol`): the
+    same edges in the same order, so the floats equal ``backward()``'s bit for bit.
+    Also returns, per ``wrt`` leaf, whether the root depends on it.
     """
     namespace: dict[str, Any] = {}
     constants: dict[str, float] = {}
+    program = _Program()
     n = len(walk.items)
-    root = n - 1
-    wrt_position: dict[int, list[int]] = {}
-    for k, w in enumerate(wrt):
-        wrt_position.setdefault(walk.position(w), []).append(k)
     parents_of = walk.parents
     op_names = [_op_name(row) for row in walk.rows]
-    # needs[i]: the gradient of entry i is wanted (it leads to a wrt leaf);
-    # reads[j]: how many operands read entry j; reader[j]: the (last) entry reading it;
-    # edges[j]: how many chain-rule contributions entry j receives.
-    needs = [False] * n
     reads = [0] * n
     reader = [-1] * n
-    edges = [0] * n
     for i, ps in enumerate(parents_of):
-        if not ps:
-            needs[i] = i in wrt_position
-            continue
-        needs[i] = any(needs[j] for j in ps)
         for j in ps:
             reads[j] += 1
             reader[j] = i
-            edges[j] += needs[j]
     keep = set(watch)
-    keep.add(root)
+    keep.add(n - 1)
 
     lines = ["def replay(x, gin, gout, watched, seed):"]
     add = lines.append
     text = [""] * n  # each entry's value in the source: a name, or an inlined expression
     nesting = [0] * n
-    locals_of: list[list[str]] = [[] for _ in range(n)]
+    locals_of: list[list[_Symbol]] = [[] for _ in range(n)]
     leaf_number = 0
     for i, row in enumerate(walk.rows):
         if not parents_of[i]:
@@ -252,16 +300,19 @@ def _generate(walk: _Walk, wrt, watch) -> tuple[str, dict[str, Any]]:
             operands.insert(constant[0], _literal(constant[1], constants))
         value_positions = [k for k in range(row.arity) if constant is None or k != constant[0]]
         depth = 1 + max((nesting[j] for j in parents_of[i]), default=0)
-        if row.name in _INLINE:
-            expression, local_templates = _INLINE[row.name]
+        if row.inline is not None:
+            expression, local_templates = row.inline
             source = expression.format(*operands)
-            # mul's local derivatives are its operands, always names (see below)
-            locals_of[i] = [local_templates[k].format(*operands) for k in value_positions]
+            locals_of[i] = [
+                program.symbol(local_templates[k].format(*operands)) for k in value_positions
+            ]
+            next_row = walk.rows[reader[i]] if reads[i] == 1 else None
             inline = (
-                reads[i] == 1
+                next_row is not None
                 and i not in keep
-                and op_names[reader[i]] != "mul"
                 and depth < _MAX_NESTING
+                # the reader's local derivatives must not repeat its operands' text
+                and (next_row.inline is None or "{" not in "".join(next_row.inline[1]))
             )
             if inline:
                 text[i] = f"({source})"
@@ -275,44 +326,37 @@ def _generate(walk: _Walk, wrt, watch) -> tuple[str, dict[str, Any]]:
             targets = [f"d{i}_{k}" if k in value_positions else "_" for k in range(row.arity)]
             add(f"    v{i}, {', '.join(targets)} = {fn_name}({', '.join(operands)})")
             text[i] = f"v{i}"
-            locals_of[i] = [f"d{i}_{k}" for k in value_positions]
+            locals_of[i] = [program.symbol(f"d{i}_{k}") for k in value_positions]
 
-    # Backward. The root's gradient starts like backward()'s: reset to 0.0 (or a
-    # wrt leaf's own starting gradient), then the seed is added.
-    grad = [""] * n  # each entry's gradient variable, once it has one
-    if needs[root]:
-        positions = wrt_position.get(root)
-        start = f"gin[{positions[0]}]" if positions else "0.0"
-        add(f"    g{root} = {start} + seed")
-        grad[root] = f"g{root}"
-    for i in range(root, -1, -1):
-        if not parents_of[i] or not needs[i]:
-            continue
-        g = grad[i]
-        for j, local in zip(parents_of[i], locals_of[i]):
-            if not needs[j]:
-                continue
-            contribution = g if local == "1.0" else f"{local} * {g}"
-            if grad[j]:
-                add(f"    {grad[j]} += {contribution}")
-            elif local == "1.0" and edges[j] == 1 and parents_of[j]:
-                grad[j] = g  # 0.0 + g is g: share the variable
-            else:
-                positions = wrt_position.get(j)
-                start = f"gin[{positions[0]}]" if positions else "0.0"
-                add(f"    g{j} = {start} + {contribution}")
-                grad[j] = f"g{j}"
-    for i, positions in sorted(wrt_position.items()):
-        for k in positions:
-            if i >= 0 and grad[i]:
-                add(f"    gout[{k}] = {grad[i]}")
-            else:
-                add(f"    gout[{k}] = gin[{k}]")  # outside the graph, or no gradient
+    # Backward: the chain rule of backward(), run once on symbols.
+    def local_grads(t, count: int) -> tuple[list, list]:
+        positions = walk.positions[t]
+        columns: tuple[list, list] = ([None] * count, [None] * count)
+        for i in range(count):
+            k = positions[i] if i < len(positions) else -1
+            for column, symbol in zip(columns, locals_of[k] if k >= 0 else ()):
+                column[i] = symbol
+        return columns
+
+    start = {}
+    for k, w in enumerate(wrt):
+        start.setdefault(id(w), program.symbol(f"gin[{k}]"))
+    zero = program.symbol("0.0")
+    p = backprop.Pass(
+        own_storage=True,
+        leaf_start=lambda leaf: start.get(id(leaf), zero),
+        local_grads=local_grads,
+    )
+    backprop.run(p, ((root, program.symbol("seed")),))
+    outputs = [p.gradient(w) for w in wrt]
+    lines += program.live_lines(g for g in outputs if g is not None)
+    for k, g in enumerate(outputs):
+        add(f"    gout[{k}] = {g.text if g is not None else f'gin[{k}]'}")
     for k, i in enumerate(watch):
         add(f"    watched[{k}] = v{i}")
-    add(f"    return v{root}")
+    add(f"    return v{n - 1}")
     namespace.update(constants)
-    return "\n".join(lines) + "\n", namespace
+    return "\n".join(lines) + "\n", namespace, [g is not None for g in outputs]
 
 
 def record(root: Value, wrt: Iterable[Value] | None = None) -> Replay:
@@ -385,7 +429,7 @@ class CompiledStep:
         """Re-trace the function, compare its graph with the recording, and return the
         re-traced loss value. Raises :class:`GraphChangedError` if they differ."""
         root, _, _ = _split(self.fn())
-        walk = _walk(root)
+        walk = graph.walk(root)
         signature = _signature(walk)
         recorded = self.replay.signature
         if len(signature) != len(recorded):

@@ -17,8 +17,9 @@ import html
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .graph import topological_order
 from .ops import Op
-from .value import Value, topological_order
+from .value import Value
 
 __all__ = ["Tape", "TapeEntry", "tape"]
 
@@ -68,7 +69,7 @@ class Tape:
                 i,
                 node,
                 node.op_row,
-                tuple(index[p] for p in node._parents),
+                tuple(index[p] for p in node.parents),
                 node.constant,
                 node.data,
                 node.local_grads,

@@ -3,6 +3,7 @@
 import decimal
 import fractions
 import math
+import re
 
 import numpy as np
 import pytest
@@ -123,11 +124,75 @@ def test_identity_equality_and_hashing():
     assert hash(a) != hash(b)
 
 
-def test_slots_no_dict():
-    v = Value(1.0)
-    assert not hasattr(v, "__dict__")
+def test_user_attributes_on_leaves_and_op_results():
+    # karpathy's newer micrograd keeps optimizer state and a colour on parameters;
+    # DeZero names op results. Issue 10 changed this: Values used to refuse them.
+    p = Value(1.0)
+    p.m, p.v, p.color = 0.0, 0.0, "red"
+    z = p * 2.0
+    z.name = "z"
+    assert (p.m, p.v, p.color, z.name) == (0.0, 0.0, "red", "z")
+    assert engine.topological_order(z)[-1].name == "z"  # the walk returns the held object
+    z.backward()
+    assert p.grad == 2.0 and z.name == "z"
     with pytest.raises(AttributeError):
-        v.anything = 1
+        getattr(Value(1.0), "anything")  # noqa: B009  (an attribute never set is an error)
+    with pytest.raises(AttributeError, match="local derivatives"):
+        z._backward = lambda: None  # micrograd's closures get a pointer, not a silent store
+
+
+def test_micrograd_op_strings_for_every_micrograd_op():
+    # micrograd's engine has + * ** relu; its lecture version adds tanh and exp
+    x, y = Value(2.0), Value(3.0)
+    assert (x + y)._op == "+" and (x + 1)._op == "+" and (1 + x)._op == "+"
+    assert (x * y)._op == "*" and (x * 2)._op == "*" and (2 * x)._op == "*"
+    assert (x**2)._op == "**2" and (x**-1)._op == "**-1" and (x**0.5)._op == "**0.5"
+    assert x.relu()._op == "ReLU"
+    assert x.tanh()._op == "tanh" and x.exp()._op == "exp"
+    assert x._op == ""
+
+
+@pytest.mark.parametrize(
+    "number",
+    [np.float64(3.0), np.float32(3.0), np.int64(3), np.array(3.0), np.array(3, dtype=np.int32)],
+    ids=lambda v: f"{type(v).__name__}-{v.dtype}",
+)
+def test_numpy_scalars_and_0d_arrays_on_either_side_and_in_the_constructor(number):
+    x = Value(2.0)
+    assert Value(number).data == 3.0 and type(Value(number).data) is float
+    for out, want in [
+        (x + number, 5.0),
+        (number + x, 5.0),
+        (x - number, -1.0),
+        (number - x, 1.0),
+        (x * number, 6.0),
+        (number * x, 6.0),
+        (x / number, 2.0 / 3.0),
+        (number / x, 1.5),
+        (x**number, 8.0),
+        (number**x, 9.0),
+    ]:
+        assert type(out) is Value and type(out.data) is float and out.data == want
+        assert type(out.constant[1]) is float
+    (x * number + number * x).backward()
+    assert x.grad == 6.0
+
+
+@pytest.mark.parametrize(
+    "array", [np.array([1.0, 2.0]), np.zeros((2, 3)), np.array([1.0])], ids=lambda a: str(a.shape)
+)
+def test_numpy_arrays_of_one_or_more_dimensions_are_refused_naming_the_shape(array):
+    x = Value(2.0)
+    shape = re.escape(str(array.shape))
+    for attempt in (lambda: Value(array), lambda: x + array, lambda: array + x, lambda: x**array):
+        with pytest.raises(TypeError, match=f"numpy array of shape {shape}"):
+            attempt()
+
+
+def test_numpy_0d_arrays_that_are_not_real_numbers_are_refused():
+    for bad in (np.array(True), np.array(1 + 2j), np.array("3")):
+        with pytest.raises(TypeError, match="ndarray"):
+            Value(bad)
 
 
 def test_repr():
