@@ -250,7 +250,9 @@ class _Program:
         return kept[::-1]
 
 
-def _generate(root: Value, walk: Walk, wrt, watch) -> tuple[str, dict[str, Any], list[bool]]:
+def _generate(
+    root: Value, walk: Walk, wrt, watch, *, form: str = "fn", start: Callable | None = None
+) -> tuple[str, dict[str, Any], list[bool]]:
     """The replay function's source: forward in tape order, backward in reverse.
 
     The forward pass is one line per entry: an op whose row has inline templates
@@ -261,6 +263,11 @@ def _generate(root: Value, walk: Walk, wrt, watch) -> tuple[str, dict[str, Any],
     same tapes with those local derivatives as symbols (:class:`_Symbol`): the
     same edges in the same order, so the floats equal ``backward()``'s bit for bit.
     Also returns, per ``wrt`` leaf, whether the root depends on it.
+
+    ``form`` names the compiled form of each row the code calls: ``"fn"`` (floats)
+    or ``"array_fn"`` (numpy arrays: batched replay, :mod:`tapegrad.engine.vmap`).
+    ``start(program, k)``, if given, is the symbol where the sum of ``wrt[k]``'s
+    gradient starts (default: the name ``gin[k]``).
     """
     namespace: dict[str, Any] = {}
     constants: dict[str, float] = {}
@@ -322,7 +329,7 @@ def _generate(root: Value, walk: Walk, wrt, watch) -> tuple[str, dict[str, Any],
                 text[i] = f"v{i}"
         else:
             fn_name = f"_{row.name}"
-            namespace[fn_name] = row.fn
+            namespace[fn_name] = getattr(row, form)
             targets = [f"d{i}_{k}" if k in value_positions else "_" for k in range(row.arity)]
             add(f"    v{i}, {', '.join(targets)} = {fn_name}({', '.join(operands)})")
             text[i] = f"v{i}"
@@ -338,13 +345,14 @@ def _generate(root: Value, walk: Walk, wrt, watch) -> tuple[str, dict[str, Any],
                 column[i] = symbol
         return columns
 
-    start = {}
+    starts = {}
     for k, w in enumerate(wrt):
-        start.setdefault(id(w), program.symbol(f"gin[{k}]"))
+        if id(w) not in starts:
+            starts[id(w)] = program.symbol(f"gin[{k}]") if start is None else start(program, k)
     zero = program.symbol("0.0")
     p = backprop.Pass(
         own_storage=True,
-        leaf_start=lambda leaf: start.get(id(leaf), zero),
+        leaf_start=lambda leaf: starts.get(id(leaf), zero),
         local_grads=local_grads,
     )
     backprop.run(p, ((root, program.symbol("seed")),))

@@ -1,0 +1,505 @@
+"""Batched replay: write the model for one sample, train it on a whole batch at numpy speed.
+
+The graph of one sample is the same for every sample: only the numbers in the
+leaves change. :func:`vmap` records ``fn`` once, on one sample, and replays its
+tape over all ``B`` samples at once -- the straight-line program of
+:func:`tapegrad.engine.compile` (:mod:`tapegrad.engine.replay`), executed on numpy
+arrays of length ``B`` instead of floats: one numpy operation per tape entry,
+forward (each row's ``array_fn``, the same formula as its float ``fn``) and
+backward (the one chain rule of :mod:`tapegrad.engine.backprop`, run on symbols)::
+
+    step = engine.vmap(lambda x, y: losses.hinge(model(x), y), model.parameters())
+    model.zero_grad()
+    per_sample = step(X, y)        # X: B rows of 2 numbers, y: B labels -> B losses
+    # every parameter's .grad now holds d(mean of the B losses)/d(parameter)
+
+**Per-sample and shared.** Each *column* (one positional argument of ``step``)
+holds one entry per sample: a sequence or array of ``B`` numbers gives ``fn`` one
+leaf ``Value`` per sample, ``B`` rows of ``d`` numbers a list of ``d`` leaves
+(deeper nesting, nested lists). Everything else ``fn`` reads -- the parameters,
+any other Value it closes over -- is *shared*: one number for the whole batch.
+Gradients are accumulated into ``.grad`` of the ``params`` only.
+
+**Labels are columns too.** A label ``fn`` reads as a plain number (``y.data``,
+or a number captured per sample) would be recorded as a constant of the first
+sample and replayed for all; pass labels as a column, so ``fn`` receives them as
+Values, and use them as operands (``(1 - y * score).relu()``). The losses of
+:mod:`tapegrad.nn.losses` accept Value labels; softmax cross-entropy takes a
+one-hot (class-probability) label, a column of ``B`` rows of ``K`` numbers.
+
+**Exactly backward() of the batch mean.** ``step(*columns, reduce="mean")`` adds to
+each parameter's ``.grad`` what ``losses.mean([fn(*sample) for sample in batch])
+.backward()`` adds, in the same order: every per-sample contribution is computed
+with the same IEEE operations (seeded with ``1/B``, as the mean's backward seeds
+each loss), and the contributions are summed sample after sample, last sample
+first -- the order backward walks a batch's tape -- not pairwise. So the gradients
+are bit for bit those of the scalar ``backward()`` wherever numpy's operation is
+the same IEEE operation as Python's: ``+ - * /``, ``sqrt``, ``abs``, ``relu``,
+``sign``, ``neg`` (a ReLU MLP with the hinge loss: equal to the last bit, tested at
+B = 1,000). ``exp``, ``log``, ``tanh``, ``sigmoid``, ``sin``, ``cos`` and ``pow`` use
+numpy's implementations, which may differ from Python's ``math`` by a few ulp
+(results within 4 ulp; the derivatives ``1 - t²`` and ``s(1 - s)`` of tanh and
+sigmoid within ``4 · 2⁻⁵²`` absolute: see :attr:`tapegrad.engine.Op.array_fn`), and
+these differences then travel through the rest of the graph as any rounding
+does: tests assert per-sample losses and gradients within ``1e-12`` relative to
+the scalar engine. Masked edges (relu at x <= 0, sign, pow at exponent 0) give
+exactly 0 whatever arrives, inf and nan included, as in the scalar engine.
+(A parameter used twice by one sample, or by the loss as well as the model,
+gets its contributions in the order of one sample's tape, sample after sample;
+a batch recorded model-outputs-first may interleave them differently: the same
+numbers added in another order.)
+
+**What cannot be batched is refused, never replayed wrong.** A tape records which
+ops ran, not the Python that chose them. ``vmap`` records ``fn`` on the first
+sample and re-traces it on others (the last one and the middle one): if an op,
+an input or a constant differs -- ``if x.data > 0:``, a number read from ``.data``
+and used as a constant, a label read as a number -- it raises
+:class:`~tapegrad.engine.GraphChangedError` naming the tape entry. ``check_every=k``
+re-traces one more sample at every k-th call. A node made by user code with
+``Value(data, children, op, local_grads=...)`` has no vectorized form (only the
+rows of :data:`tapegrad.engine.OPS` do; a row added with ``register_op`` gets one
+from its formulas): :class:`BatchingError`. The re-trace can only see the samples
+it re-traces: a branch taken by none of them is not seen. Models built only from
+ops -- an MLP, any loss written with Value operations -- are safe.
+
+**Compared with JAX and PyTorch.** ``jax.vmap(f)`` and ``torch.func.vmap(f)``
+transform a function of arrays into one that maps it over a batch axis, and
+gradients are a separate transform (``jax.grad(lambda w: f_batched(w, X).mean())``;
+per-sample gradients ``vmap(grad(f))``). Here the function is written on scalar
+Values, and the step fuses the three: map over axis 0 of every column
+(``in_axes=0``; closed-over Values are shared, ``in_axes=None``), reduce, and
+backpropagate into ``.grad`` as ``backward()`` does (:meth:`BatchedStep.per_sample_grads`
+is ``vmap(grad(f))``). Like ``jax.jit``, it traces once and replays; where JAX
+raises a ``ConcretizationTypeError`` for Python control flow on traced values,
+tapegrad's tracer sees real numbers, so it re-traces to detect it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import graph
+from .modes import enable_grad
+from .replay import GraphChangedError, ReplayError, _describe, _generate, _signature
+from .value import Value
+
+__all__ = ["vmap", "BatchedStep", "BatchingError", "REDUCTIONS"]
+
+#: The reductions a step accepts: ``"mean"`` (``backward()`` of the batch mean) or
+#: ``"sum"`` (of the batch sum).
+REDUCTIONS = ("mean", "sum")
+
+
+class BatchingError(ReplayError):
+    """The graph cannot be batched: it holds a node with no vectorized form."""
+
+
+class _Contributions:
+    """Where a parameter's gradient sum starts in the generated code: instead of
+    adding its contributions one by one (per sample), it lists them in the order
+    backward adds them, so that the batch sum can add them sample after sample,
+    as ``backward()`` of the batch mean does (not per sample first)."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self) -> None:
+        self.terms: list = []
+
+    def __add__(self, c):  # old + c, from backprop's Pass.add: keep c, in order
+        self.terms.append(c)
+        return self
+
+    @property
+    def text(self) -> str:
+        return f"({', '.join(c.text for c in self.terms)},)"
+
+    @property
+    def reads(self) -> frozenset:
+        return frozenset().union(*(c.reads for c in self.terms))
+
+
+def _numpy():
+    import numpy as np  # an explicit dependency; loaded on first use, as array_fn does
+
+    return np
+
+
+def _count_positional(fn: Callable) -> int | None:
+    """How many positional arguments ``fn`` takes, or None if it takes any number."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    count = 0
+    for p in parameters:
+        if p.kind is p.VAR_POSITIONAL:
+            return None
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty:
+            count += 1
+    return count
+
+
+class BatchedStep:
+    """``fn``'s graph for one sample, replayed over a batch (see the module docstring).
+
+    ``fn(*per_sample)`` builds a loss Value from one sample's leaves (and any
+    shared Values it closes over); it may return ``(loss, *watched)`` to also get
+    other nodes' per-sample values (a model's outputs). ``params`` are the leaves
+    whose ``.grad`` a call accumulates into. The graph is recorded at the first
+    call (the tracer needs numbers); :attr:`source` shows the generated code.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        params: Iterable[Value],
+        *,
+        check_every: int | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"vmap needs a function that builds a loss, got {fn!r}")
+        if isinstance(params, Value):
+            raise TypeError("vmap(fn, params): params must be a list of Values, got one Value")
+        try:
+            params = tuple(params)
+        except TypeError:
+            raise TypeError(
+                f"vmap(fn, params): params must be a list of Values, got {type(params).__name__}"
+            ) from None
+        for p in params:
+            if not isinstance(p, Value):
+                raise TypeError(f"params must hold Values, got {type(p).__name__}: {p!r}")
+            if not p.is_leaf:
+                raise ValueError(f"params must be leaves (parameters), got {p!r}")
+        if check_every is not None and (
+            isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
+        ):
+            raise ValueError(f"check_every must be a positive int or None, got {check_every!r}")
+        self.fn = fn
+        self.params: tuple[Value, ...] = params
+        self.check_every = check_every
+        self.calls = 0
+        #: The reduced loss of the latest call (the batch mean or sum), summed in
+        #: ``backward()``'s order: the number ``losses.mean(...).data`` gives.
+        self.loss: float | None = None
+        self._arity = _count_positional(fn)
+        self._recorded = False
+
+    # -- the columns ------------------------------------------------------------
+    def _columns(self, columns: tuple) -> tuple[int, list]:
+        """Check the columns; return the batch size and each column as a float64
+        array of shape ``(B, *per_sample_shape)``."""
+        np = _numpy()
+        if not columns:
+            raise TypeError("a batched step needs at least one column of per-sample inputs")
+        if self._arity is not None and len(columns) != self._arity:
+            raise TypeError(
+                f"the function takes {self._arity} per-sample argument(s), got "
+                f"{len(columns)} column(s)"
+            )
+        arrays = []
+        for k, column in enumerate(columns):
+            if isinstance(column, (str, bytes, Value, numbers.Number)) or column is None:
+                raise TypeError(
+                    f"column {k} must be a sequence or array with one entry per sample, got "
+                    f"{type(column).__name__}: {column!r} (a number shared by every sample "
+                    "belongs inside the function)"
+                )
+            try:
+                array = np.asarray(column)
+            except ValueError as e:  # numpy: "inhomogeneous shape" for ragged rows
+                raise ValueError(f"column {k} is ragged (rows of different lengths): {e}") from None
+            if array.dtype.kind not in "iuf":
+                raise TypeError(
+                    f"column {k} must hold real numbers (int or float), got an array of "
+                    f"dtype {array.dtype}"
+                    + (
+                        " (ragged rows, or non-numbers such as None or Values?)"
+                        if array.dtype.kind == "O"
+                        else ""
+                    )
+                )
+            if array.ndim == 0:
+                raise TypeError(f"column {k} must have one entry per sample, got a 0-d array")
+            arrays.append(array.astype(np.float64, copy=False))
+        sizes = [len(a) for a in arrays]
+        if len(set(sizes)) != 1:
+            raise ValueError(
+                f"every column needs one entry per sample, but their lengths differ: {sizes}"
+            )
+        if sizes[0] == 0:
+            raise ValueError("a batch needs at least one sample, got columns of length 0")
+        if self._recorded:
+            shapes = [a.shape[1:] for a in arrays]
+            if shapes != self._shapes:
+                raise ValueError(
+                    f"the per-sample shapes of the columns are {shapes}, but the step was "
+                    f"recorded with {self._shapes}; make a new engine.vmap for other shapes"
+                )
+        return sizes[0], arrays
+
+    def _set_sample(self, arrays: list, p: int) -> None:
+        """Give the per-sample leaves the numbers of sample ``p``."""
+        for leaf, (k, j) in zip(self._leaves, self._where):
+            leaf.data = float(arrays[k].reshape(len(arrays[k]), -1)[p, j])
+
+    def _trace(self, arrays: list, p: int):
+        self._set_sample(arrays, p)
+        with enable_grad():
+            result = self.fn(*self._args)
+        return _split_result(result)
+
+    # -- recording ----------------------------------------------------------------
+    def _record(self, arrays: list) -> None:
+        np = _numpy()
+        self._shapes = [a.shape[1:] for a in arrays]
+        self._leaves: list[Value] = []
+        self._where: list[tuple[int, int]] = []  # per leaf: (column, flat index in a row)
+        args = []
+        for k, a in enumerate(arrays):
+            shape = a.shape[1:]
+            flat = [Value(0.0) for _ in range(int(np.prod(shape, dtype=int)))]
+            self._leaves += flat
+            self._where += [(k, j) for j in range(len(flat))]
+            args.append(_nest(flat, shape))
+        self._args = args
+        root, watched, self._shape = self._trace(arrays, 0)
+        self._watched_count = len(watched)
+        walk = graph.walk(root)
+        self.signature = _signature(walk)
+        self.walk_leaves = [item for item in walk.items if type(item) is not tuple]
+        own = {id(v): i for i, v in enumerate(self._leaves)}
+        taken = {id(p) for p in self.params}
+        for leaf in self._leaves:
+            if id(leaf) in taken:
+                raise ValueError("a per-sample input cannot also be a parameter")
+        # per walk leaf: the index of its per-sample leaf, or -1 (shared: read .data)
+        self._sources = [own.get(id(v), -1) for v in self.walk_leaves]
+        positions = [walk.position(v) for v in watched]
+        for v, i in zip(watched, positions):
+            if i < 0:
+                raise ValueError(
+                    f"{v!r} is not part of the graph of the loss, so it cannot be watched"
+                )
+        try:
+            self.source, namespace, self._reached = _generate(
+                root,
+                walk,
+                self.params,
+                positions,
+                form="array_fn",
+                start=lambda program, k: _Contributions(),
+            )
+        except ReplayError as e:
+            raise BatchingError(
+                str(e).replace(
+                    "so replay has no function to rerun it", "so it has no vectorized form"
+                )
+                + "; engine.vmap runs only the rows of engine.OPS (each has an array form)"
+            ) from None
+        exec(compile(self.source, "<engine.vmap>", "exec"), namespace)
+        self._function = namespace["replay"]
+        self._recorded = True
+        batch = len(arrays[0])
+        for p in sorted({batch - 1, batch // 2} - {0}):
+            self.check(arrays, p)
+
+    def check(self, arrays: list, p: int) -> None:
+        """Re-trace the function on sample ``p`` of the (checked) columns and raise
+        :class:`GraphChangedError` if its graph differs from the recording."""
+        root, _, _ = self._trace(arrays, p)
+        walk = graph.walk(root)
+        signature = _signature(walk)
+        recorded = self.signature
+        advice = (
+            "the graph depends on the numbers of the sample (an `if` on .data, or a "
+            "number read from .data -- a label read as a number? -- used as a constant), "
+            "which one batched tape cannot replay; pass per-sample numbers as columns and "
+            "use them as Values, or train sample by sample with backward()"
+        )
+        if len(signature) != len(recorded):
+            raise GraphChangedError(
+                f"on sample {p} the function builds a graph of {len(signature)} entries, "
+                f"but {len(recorded)} were recorded on sample 0: {advice}"
+            )
+        for i, (now, then) in enumerate(zip(signature, recorded)):
+            if now != then:
+                raise GraphChangedError(
+                    f"tape entry v{i} was {_describe(then)} on sample 0 and is "
+                    f"{_describe(now)} on sample {p}: {advice}"
+                )
+        leaves = [item for item in walk.items if type(item) is not tuple]
+        for k, (now, then) in enumerate(zip(leaves, self.walk_leaves)):
+            if now is not then and not (
+                now.data == then.data or (now.data != now.data and then.data != then.data)
+            ):
+                raise GraphChangedError(
+                    f"leaf {k} of the tape is a new Value holding {now.data!r} on sample {p}, "
+                    f"but {then.data!r} on sample 0: the function makes a leaf from the "
+                    "sample's numbers; pass them as a column instead"
+                )
+
+    # -- running --------------------------------------------------------------------
+    def _run(self, arrays: list, seed: float):
+        np = _numpy()
+        batch = len(arrays[0])
+        flat = [a.reshape(batch, -1) for a in arrays]
+        columns = [np.ascontiguousarray(flat[k][:, j]) for k, j in self._where]
+        values = [
+            leaf.data if k < 0 else columns[k] for leaf, k in zip(self.walk_leaves, self._sources)
+        ]
+        out_grads: list = [None] * len(self.params)
+        watched: list = [None] * self._watched_count
+        with np.errstate(all="ignore"):
+            value = self._function(values, [None] * len(self.params), out_grads, watched, seed)
+        out = np.broadcast_to(np.asarray(value, dtype=np.float64), (batch,)).copy()
+        return out, out_grads, [np.broadcast_to(w, (batch,)) for w in watched]
+
+    def _outputs(self, out, watched):
+        if self._shape is None:
+            return out
+        return (out, *_fill_arrays(self._shape, iter(watched)))
+
+    def __call__(self, *columns: Any, reduce: str = "mean"):
+        """Run the batch: return the per-sample outputs (an array of ``B`` numbers,
+        or ``(outputs, *watched)``), and add ``d(mean or sum of the outputs)/d p`` into
+        each parameter's ``.grad``, exactly as ``backward()`` of the batch mean or sum
+        would (see the module docstring). Raises ``TypeError``/``ValueError`` for bad
+        columns or ``reduce`` before anything changes, and :class:`GraphChangedError`
+        or :class:`BatchingError` for a graph that cannot be batched."""
+        if reduce not in REDUCTIONS:
+            raise ValueError(
+                f"reduce must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduce!r}"
+            )
+        np = _numpy()
+        batch, arrays = self._columns(columns)
+        if not self._recorded:
+            self._record(arrays)
+        self.calls += 1
+        if self.check_every is not None and self.calls % self.check_every == 0:
+            self.check(arrays, self.calls % batch)
+        seed = 1.0 / batch if reduce == "mean" else 1.0
+        out, contributions, watched = self._run(arrays, seed)
+        # The batch's loss, summed one sample after another (losses.mean's order).
+        total = float(np.cumsum(out)[-1])
+        self.loss = total * (1.0 / batch) if reduce == "mean" else total
+        # Each parameter's gradient: its old .grad (or nothing: the sum then starts at
+        # the first contribution, as backward() does), then every contribution of the
+        # last sample, then of the one before, ... -- backward()'s order. Parameters
+        # with the same number of contributions per sample are summed together.
+        groups: dict[int, list[int]] = {}
+        for k, terms in enumerate(contributions):
+            if self._reached[k]:
+                groups.setdefault(len(terms), []).append(k)
+        for count, ks in groups.items():
+            rows = np.empty((batch, count, len(ks)))
+            for column, k in enumerate(ks):
+                for j, term in enumerate(contributions[k]):
+                    rows[:, j, column] = term
+            sequence = np.empty((batch * count + 1, len(ks)))
+            sequence[0] = [-0.0 if self.params[k]._g is None else self.params[k]._g for k in ks]
+            sequence[1:] = rows[::-1].reshape(batch * count, len(ks))
+            sums = np.cumsum(sequence, axis=0)[-1]  # sequential: cumsum adds in order
+            for column, k in enumerate(ks):
+                self.params[k]._g = float(sums[column])
+        return self._outputs(out, watched)
+
+    def per_sample_grads(self, *columns: Any):
+        """Per-sample gradients (``torch.func``'s ``vmap(grad(f))``): ``(outputs,
+        grads)`` where ``grads[i]`` is an array of ``B`` numbers, ``d fn(sample
+        p)/d params[i]`` for each sample ``p`` -- each what ``fn(sample).backward()``
+        alone gives (0.0 for a parameter the function does not reach). No ``.grad``
+        is written."""
+        np = _numpy()
+        batch, arrays = self._columns(columns)
+        if not self._recorded:
+            self._record(arrays)
+        out, contributions, watched = self._run(arrays, 1.0)
+        grads = []
+        for k, terms in enumerate(contributions):
+            if not self._reached[k]:
+                grads.append(np.zeros(batch))
+                continue
+            total = np.broadcast_to(terms[0], (batch,))
+            for term in terms[1:]:
+                total = total + term
+            grads.append(np.array(total, dtype=np.float64))
+        return self._outputs(out, watched), grads
+
+    def __repr__(self) -> str:
+        if not self._recorded:
+            return f"<BatchedStep (not recorded yet): gradients for {len(self.params)} parameters>"
+        return (
+            f"<BatchedStep of {len(self.signature)} tape entries per sample, "
+            f"{len(self._leaves)} per-sample inputs, gradients for {len(self.params)} parameters>"
+        )
+
+
+def _nest(flat: list, shape: tuple):
+    """The leaves of one column as ``fn`` receives them: one Value for a column of
+    numbers, a list for rows, nested lists for deeper rows."""
+    if not shape:
+        return flat[0]
+    size = len(flat) // shape[0]
+    return [_nest(flat[i * size : (i + 1) * size], shape[1:]) for i in range(shape[0])]
+
+
+def _split_result(result: Any):
+    """``(root, watched Values, nesting)`` of what ``fn`` returned."""
+    if isinstance(result, Value):
+        return result, [], None
+    if isinstance(result, tuple) and result and isinstance(result[0], Value):
+        flat: list[Value] = []
+        shape = [_flatten(item, flat) for item in result[1:]]
+        return result[0], flat, shape
+    raise TypeError(
+        "the batched function must return a Value (the per-sample loss) or a tuple "
+        f"(loss, *watched), got {type(result).__name__}: {result!r}"
+    )
+
+
+def _flatten(item: Any, flat: list):
+    if isinstance(item, Value):
+        flat.append(item)
+        return None
+    if isinstance(item, (list, tuple)) and item:
+        return [_flatten(x, flat) for x in item]
+    raise TypeError(f"watched outputs must be Values or lists of Values, got {item!r}")
+
+
+def _fill_arrays(shape, values):
+    """Watched values in ``fn``'s nesting: a Value's is an array of ``B`` numbers, a
+    list's an array of shape ``(B, len)`` (nested lists: more axes)."""
+    np = _numpy()
+    out = []
+    for item in shape:
+        if item is None:
+            out.append(np.array(next(values)))
+        else:
+            out.append(np.stack(_fill_arrays(item, values), axis=-1))
+    return out
+
+
+def vmap(
+    fn: Callable[..., Any], params: Iterable[Value], *, check_every: int | None = None
+) -> BatchedStep:
+    """A training step that runs ``fn`` -- written for one sample -- over a batch.
+
+    ::
+
+        step = engine.vmap(lambda x, y: losses.hinge(model(x), y), model.parameters())
+        for epoch in range(100):
+            model.zero_grad()
+            per_sample_losses = step(X, y)       # reduce="mean": .grad of the mean
+            for p in model.parameters():
+                p.data -= 0.1 * p.grad
+
+    ``step(*columns, reduce="mean" | "sum")``: one column per argument of ``fn``, each
+    with one entry per sample (a number, or a row of numbers: ``fn`` then gets a list
+    of Values). See the module docstring for labels, exactness, what is refused, and
+    how this compares with ``jax.vmap`` and ``torch.func.vmap``.
+    """
+    return BatchedStep(fn, params, check_every=check_every)
