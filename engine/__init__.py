@@ -15,6 +15,7 @@ one row of :data:`OPS`.
 
 from . import _dot
 from ._costs import cost_scope
+from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
 from .expr import ExpressionError, parse_expression
 from .functional import *  # noqa: F403  (exp, log, tanh, ... generated from the table)
 from .functional import __all__ as _functional_names
@@ -23,10 +24,8 @@ from .gradcheck import (
     GradcheckReport,
     GradcheckRow,
     gradcheck,
-    jacobian,
     numerical_grad,
     numerical_jacobian,
-    vjp,
 )
 from .graph import topological_order
 from .modes import (
@@ -109,6 +108,10 @@ __all__ = [
     "GradcheckRow",
     "jacobian",
     "vjp",
+    "grad",
+    "hessian",
+    "hvp",
+    "jvp",
     "parse_expression",
     "ExpressionError",
     "cost_scope",

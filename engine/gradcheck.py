@@ -7,11 +7,11 @@ the chain rule that combines them.
 
 * :func:`numerical_grad` -- the estimate alone,
 * :func:`gradcheck` -- analytic vs numerical, per input, as a report (or an error),
-* :func:`jacobian` / :func:`numerical_jacobian` -- the Jacobian of a function with
-  several outputs, one reverse pass per output (the lecture's Jacobian of a
-  functional module, ``(∂z_g/∂z_f)_ij``),
-* :func:`vjp` -- a vector-Jacobian product ``vᵀ J`` in a single reverse pass, the
-  ``[1 × d_f] = [1 × d_g] · [d_g × d_f]`` product of the lecture.
+* :func:`numerical_jacobian` -- the Jacobian of a function with several outputs (the
+  lecture's Jacobian of a functional module, ``(∂z_g/∂z_f)_ij``), to compare with
+  :func:`~tapegrad.engine.autodiff.jacobian` (by reverse or forward mode) and
+  :func:`~tapegrad.engine.autodiff.vjp`, which live in :mod:`tapegrad.engine.autodiff`
+  and are re-exported here.
 
 Functions take one positional argument per input and return a Value (or a
 sequence of Values for the Jacobian functions); plain numbers are accepted as
@@ -37,6 +37,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .autodiff import _arguments, _outputs, jacobian, vjp
 from .value import Value, _to_float, no_grad, topological_order
 
 __all__ = [
@@ -49,23 +50,6 @@ __all__ = [
     "numerical_jacobian",
     "vjp",
 ]
-
-
-def _floats(inputs: Sequence[object]) -> list[float]:
-    if isinstance(inputs, (str, bytes)) or not hasattr(inputs, "__iter__"):
-        raise TypeError(
-            f"inputs must be a sequence of numbers or Values, got {type(inputs).__name__}"
-        )
-    return [x.data if isinstance(x, Value) else _to_float(x) for x in inputs]
-
-
-def _arguments(inputs: Sequence[object]) -> list[Value]:
-    """The Values ``f`` is called with: each leaf Value given is used itself (so a
-    model's parameters can be checked in place); numbers and op results become fresh
-    leaves holding their number."""
-    numbers = _floats(inputs)  # checks the sequence and every entry
-    given = list(inputs)
-    return [x if isinstance(x, Value) and x.is_leaf else Value(n) for x, n in zip(given, numbers)]
 
 
 class _GradsKept:
@@ -107,14 +91,6 @@ def _scalar(out: object, what: str) -> float:
         raise TypeError(
             f"{what} must return a Value or a number, got {type(out).__name__}"
         ) from None
-
-
-def _outputs(out: object) -> list:
-    if isinstance(out, Value) or isinstance(out, (int, float)):
-        return [out]
-    if isinstance(out, (list, tuple)):
-        return list(out)
-    raise TypeError(f"function must return a Value or a list of Values, got {type(out).__name__}")
 
 
 def _evaluate(f: Callable, args: list[Value]) -> list[float]:
@@ -161,44 +137,6 @@ def numerical_jacobian(
     columns = _numerical_columns(f, args, eps, n_out=None)
     n_out = len(_evaluate(f, args))
     return [[columns[j][i] for j in range(len(args))] for i in range(n_out)]
-
-
-def jacobian(f: Callable, inputs: Sequence[object]) -> list[list[float]]:
-    """The Jacobian ``J[i][j] = ∂out_i/∂in_j`` by backprop, one reverse pass per output."""
-    xs = _arguments(inputs)
-    outs = _outputs(f(*xs))
-    for out in outs:
-        if not isinstance(out, Value):
-            _scalar(out, "f")  # a number has a zero row; anything else is refused
-    rows = []
-    with _GradsKept(outs, xs):
-        for out in outs:
-            for x in xs:
-                x.grad = 0.0
-            if isinstance(out, Value):
-                out.backward()
-            rows.append([x.grad for x in xs])
-    return rows
-
-
-def vjp(
-    f: Callable, inputs: Sequence[object], v: Sequence[float]
-) -> tuple[list[float], list[float]]:
-    """``(outputs, vᵀ J)``: the vector-Jacobian product in one reverse pass.
-
-    This is what backprop through a functional module computes: given ``v = ∂c/∂z_g``,
-    it returns ``∂c/∂z_f = v · ∂z_g/∂z_f``.
-    """
-    xs = _arguments(inputs)
-    outs = _outputs(f(*xs))
-    weights = _floats(v)
-    if len(weights) != len(outs):
-        raise ValueError(f"v has {len(weights)} entries but f returned {len(outs)} outputs")
-    total = sum((w * o for w, o in zip(weights, outs) if isinstance(o, Value)), Value(0.0))
-    with _GradsKept([total], xs):
-        total.backward()
-        grads = [x.grad for x in xs]
-    return [_scalar(o, "f") for o in outs], grads
 
 
 @dataclass(frozen=True)

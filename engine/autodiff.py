@@ -1,0 +1,558 @@
+"""Derivatives as functions: gradients that are graphs, Hessians, and forward mode.
+
+``backward()`` leaves numbers in ``.grad``. This module asks for derivatives
+instead, the way ``torch.autograd.grad`` and ``torch.autograd.functional`` do:
+
+* :func:`grad` -- ``d(Σ_k v_k · out_k)/d(input)`` for each input, written into no
+  ``.grad``. With ``create_graph=True`` the gradients are Values whose graphs
+  record the backward pass itself, so they can be differentiated again (to any
+  order), drawn (``engine.draw``) and stepped through (``backward_steps()``);
+* :func:`hessian` and :func:`hvp` -- second derivatives, as a gradient of a gradient;
+* :func:`vjp` and :func:`jvp` -- ``vᵀ J`` by one reverse pass and ``J t`` by one
+  *forward* pass; :func:`jacobian` by either, one pass per output or per input.
+
+**Gradients that are graphs.** The backward pass is the one chain rule of
+:func:`tapegrad.engine.backprop.backprop` -- ``dc/ds += dz/ds · dc/dz`` -- run with
+Values in place of numbers: the pass takes each entry's local derivatives from its
+op row's ``value_grads`` (the *same* formula as the float ``fn``, evaluated with
+Value ops, see :mod:`tapegrad.engine.ops`), so every ``·`` and ``+`` of the pass is
+recorded as an op. A masked edge (relu at x <= 0, sign, pow's d/dx at exponent 0)
+contributes an exact 0 with no graph, as PyTorch's selections do.
+
+**Forward mode** (:func:`forward_pass`) runs the same local derivatives the other
+way: in tape order, each entry's *tangent* (how much it moves when the inputs move
+along a direction ``t``) is ``Σ_s dz/ds · tangent[s]`` -- the lecture's perturbation
+argument (``dz ≈ h'(s) ds``) pushed forwards. Backprop is its transpose: the same
+edges and the same products, walked in reverse order and summed into the parent
+instead of the child. One reverse pass gives one row of the Jacobian (``uᵀ J``),
+one forward pass one column (``J t``): for ``f: Rⁿ → Rᵐ`` reverse mode needs ``m``
+passes and forward mode ``n``.
+
+Conventions as :func:`tapegrad.engine.gradcheck.numerical_jacobian`: ``f(*values)``
+takes one Value per input and returns a Value or a sequence of Values; ``inputs`` is
+a sequence of numbers (or leaf Values, used themselves); results are floats in lists.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+
+from . import backprop
+from .modes import enable_grad
+from .ops import Op
+from .value import Value, _to_float
+from .wengert import CONSTANT, ROW, W, inputs_of, local_grads_of
+
+__all__ = ["grad", "forward_pass", "jvp", "vjp", "jacobian", "hessian", "hvp"]
+
+
+# -- engine.grad --------------------------------------------------------------------
+
+
+def grad(
+    outputs: Value | Sequence[Value],
+    inputs: Value | Sequence[Value],
+    grad_outputs: object = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+    *,
+    retain_graph: bool | None = None,
+    materialize_grads: bool = False,
+) -> tuple[Value | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``.
+
+    Returns a tuple with one entry per input: ``d(Σ_k v_k · outputs[k]) / d input``,
+    where ``v = grad_outputs`` (default: 1 for every output). Nothing is written into
+    any ``.grad``: every gradient a Value holds is left as it was. ``inputs`` may be
+    leaves or intermediate results (then the gradient with respect to that node).
+
+    * ``create_graph=False`` (default): each gradient is a **new Value with no
+      history** (a leaf holding the number, as PyTorch returns a tensor without a
+      ``grad_fn``); read it with ``.data``.
+    * ``create_graph=True``: each gradient is a Value whose graph records the
+      backward pass, built with the same local derivatives (each op row's
+      ``value_grads``), so ``grad``, ``backward()``, ``engine.draw`` and
+      ``backward_steps()`` work on it, to any order. Recorded even inside
+      ``no_grad()`` (as PyTorch, whose backward runs with grad mode set to
+      ``create_graph``). A gradient that does not depend on any Value (``d(x + y)/dx =
+      1``) is a Value with no history. Passing through an op built as ``Value(data,
+      children, op, local_grads=numbers)`` raises ``RuntimeError``: its derivative is
+      numbers, so it cannot be differentiated again (register it as an op row).
+    * An input the outputs do not depend on raises ``ValueError`` naming it, unless
+      ``allow_unused=True``: then its entry is ``None`` (as PyTorch); with
+      ``materialize_grads=True`` it is a Value 0.0 with no history instead.
+    * ``grad_outputs``: a number or Value per output (a Value's graph is used when
+      ``create_graph=True``, else its number), ``None`` meaning 1; for a single output
+      the number itself may be given. ``retain_graph`` is accepted for PyTorch code and
+      ignored: a pass never frees the tape.
+
+    Raises ``TypeError`` for outputs, inputs or grad_outputs of the wrong type,
+    ``ValueError`` for empty sequences or mismatched lengths.
+    """
+    del retain_graph  # nothing to retain: tapes are freed by dropping their Values
+    outputs = _values(outputs, "outputs")
+    inputs = _values(inputs, "inputs")
+    seeds = _seeds(grad_outputs, len(outputs), create_graph)
+    for flag, name in (
+        (create_graph, "create_graph"),
+        (allow_unused, "allow_unused"),
+        (materialize_grads, "materialize_grads"),
+    ):
+        if not isinstance(flag, bool):
+            raise TypeError(f"grad: {name} must be True or False, got {type(flag).__name__}")
+    if create_graph:
+        with enable_grad():
+            found = _value_gradients(outputs, inputs, seeds)
+    else:
+        found = backprop.gradients(outputs, inputs, seeds)
+    results = []
+    for k, (x, g) in enumerate(zip(inputs, found)):
+        if g is None:
+            if materialize_grads:
+                g = 0.0
+            elif not allow_unused:
+                name = f" ({x.label!r})" if x.label else ""
+                raise ValueError(
+                    f"grad: inputs[{k}]{name} = {x!r} is not used by the outputs (their "
+                    "graphs do not reach it); pass allow_unused=True to get None for it"
+                )
+            else:
+                results.append(None)
+                continue
+        results.append(g if isinstance(g, Value) and create_graph else Value(_number(g)))
+    return tuple(results)
+
+
+def _number(g: object) -> float:
+    return g.data if isinstance(g, Value) else float(g)
+
+
+def _values(given: object, what: str) -> list[Value]:
+    """``given`` as a non-empty list of Values, or an error naming ``what``."""
+    if isinstance(given, Value):
+        return [given]
+    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
+        raise TypeError(
+            f"grad: {what} must be a Value or a sequence of Values, got "
+            f"{type(given).__name__}: {given!r}"
+        )
+    values = list(given)
+    if not values:
+        raise ValueError(f"grad: {what} is empty")
+    for k, v in enumerate(values):
+        if not isinstance(v, Value):
+            raise TypeError(
+                f"grad: {what}[{k}] must be a Value, got {type(v).__name__}: {v!r}"
+                + (" (a number has no graph to differentiate)" if what == "outputs" else "")
+            )
+    return values
+
+
+def _seeds(grad_outputs: object, n: int, create_graph: bool) -> list:
+    """One seed per output: floats, or Values when building a graph."""
+    if grad_outputs is None:
+        return [1.0] * n
+    if isinstance(grad_outputs, (Value, numbers.Real)) and not isinstance(grad_outputs, bool):
+        given = [grad_outputs]
+    elif isinstance(grad_outputs, Sequence) and not isinstance(grad_outputs, (str, bytes)):
+        given = list(grad_outputs)
+    else:
+        raise TypeError(
+            "grad: grad_outputs must be None, a number or Value, or a sequence of them, "
+            f"got {type(grad_outputs).__name__}: {grad_outputs!r}"
+        )
+    if len(given) != n:
+        raise ValueError(f"grad: grad_outputs has {len(given)} entries for {n} outputs")
+    seeds = []
+    for k, s in enumerate(given):
+        if s is None:
+            seeds.append(1.0)
+        elif isinstance(s, Value):
+            seeds.append(s if create_graph else s.data)
+        elif isinstance(s, numbers.Real) and not isinstance(s, bool):
+            seeds.append(_to_float(s))
+        else:
+            raise TypeError(
+                f"grad: grad_outputs[{k}] must be a number, a Value or None, got "
+                f"{type(s).__name__}: {s!r}"
+            )
+    return seeds
+
+
+class _Identity:
+    """The local derivative 1 (add, sub's d/dx): ``1 · g`` is ``g`` itself, so the
+    gradient's graph passes it on without a multiplication node (PyTorch's add
+    backward is ``grad``). For a number, ``1.0 * g == g`` bit for bit."""
+
+    __slots__ = ()
+
+    def __mul__(self, g: object) -> object:
+        return g
+
+    def __repr__(self) -> str:
+        return "1"
+
+
+class _Negation:
+    """The local derivative -1 (neg, sub's d/dy): ``-1 · g`` is ``-g``, one neg node."""
+
+    __slots__ = ()
+
+    def __mul__(self, g: object) -> object:
+        return -g
+
+    def __repr__(self) -> str:
+        return "-1"
+
+
+_ONE, _MINUS_ONE = _Identity(), _Negation()
+
+
+class _ValueLocals:
+    """The local derivatives of tape ``t``'s entries as Values: one column per input
+    position, computed when backprop first reads an entry (only entries the pass
+    reaches are computed, and only once), from the entry's op row ``value_grads``."""
+
+    __slots__ = ("tape", "cache")
+
+    def __init__(self, tape) -> None:
+        self.tape = tape
+        self.cache: dict[int, tuple] = {}
+
+    def entry(self, i: int) -> tuple:
+        found = self.cache.get(i)
+        if found is None:
+            found = self.cache[i] = _entry_value_grads(self.tape, i)
+        return found
+
+
+class _Column:
+    __slots__ = ("locals", "position")
+
+    def __init__(self, value_locals: _ValueLocals, position: int) -> None:
+        self.locals = value_locals
+        self.position = position
+
+    def __getitem__(self, i: int) -> object:
+        return self.locals.entry(i)[self.position]
+
+
+def _entry_value_grads(t, i: int) -> tuple:
+    """``(d/d input0, d/d input1 or None)`` of entry ``i`` of tape ``t`` as Values (or
+    exact constants), from its row's ``value_grads`` applied to Values for its inputs
+    and result. A number operand takes its place in the row's inputs."""
+    entries = t.entries
+    row = entries[i * W + ROW]
+    if not isinstance(row, Op):
+        raise RuntimeError(
+            f"grad(create_graph=True) reached the op {row!r}, built with Value(data, "
+            "children, op, local_grads=...): its local derivatives are numbers, so the "
+            "gradient could not be differentiated again; add the op as a row "
+            "(engine.ops.register_op) to give it a derivative formula"
+        )
+    refs = [t.view(r) if type(r) is int else r for r in inputs_of(entries, i)]
+    constant = entries[i * W + CONSTANT]
+    out = t.view(i)
+    if constant is None:
+        found = row.value_grads(refs, out)
+    elif type(constant) is tuple:  # the number on the left: 2.0 * x
+        found = (row.value_grads([constant[1], refs[0]], out)[1],)
+    else:  # the number on the right: x * 2.0
+        found = (row.value_grads([refs[0], constant], out)[0],)
+    return tuple(_simplest(d) for d in found) + (None,) * (2 - len(found))
+
+
+def _simplest(d: object) -> object:
+    if type(d) is float:
+        if d == 1.0:
+            return _ONE
+        if d == -1.0:
+            return _MINUS_ONE
+    return d
+
+
+def _value_gradients(outputs: list[Value], inputs: list[Value], seeds: list) -> list:
+    """The chain rule of :func:`backprop.backprop` on Values: the same pass as
+    :func:`backprop.gradients`, with each entry's local derivatives as Values."""
+
+    def local_grads(t, n: int) -> tuple:
+        value_locals = _ValueLocals(t)
+        return _Column(value_locals, 0), _Column(value_locals, 1)
+
+    p = backprop.run(backprop.Pass(own_storage=True, local_grads=local_grads), zip(outputs, seeds))
+    return [p.gradient(v) for v in inputs]
+
+
+# -- forward mode ---------------------------------------------------------------------
+
+
+def forward_pass(
+    outputs: Sequence[Value], inputs: Sequence[Value], tangents: Sequence[float]
+) -> list[float]:
+    """Forward-mode differentiation: ``Σ_j d(outputs[k])/d(inputs[j]) · tangents[j]``
+    for each output -- the Jacobian times a direction, ``J t``, in one forward sweep.
+
+    Every entry between the inputs and the outputs gets a *tangent*, its rate of
+    change along ``t``, in tape order (oldest tape first, each in creation order --
+    an op's inputs always come before it)::
+
+        tangent[z] = Σ_s dz/ds · tangent[s]     # the perturbation dz ≈ h'(s) ds, forwards
+
+    with the same local derivatives ``dz/ds`` that backward reads from the tape. This
+    is the dual of :func:`tapegrad.engine.backprop.backprop`, which walks the same
+    edges from the end and adds ``dz/ds · dc/dz`` into the *parent*: reverse mode
+    computes a row ``uᵀ J``, forward mode a column ``J t``, and ``u · (J t) =
+    (uᵀ J) · t``. A masked edge contributes exactly 0 (:data:`~tapegrad.engine.ops.MASKED`).
+    An input that is an intermediate result takes its tangent as given (its own
+    inputs are held still), as :func:`grad` differentiates with respect to it.
+    Writes nothing on the graph; ``outputs`` that the inputs do not reach get 0.0.
+    """
+    tangent_of_leaf: dict[int, float] = {}
+    seeded: dict[tuple[int, int], float] = {}
+    for x, t in zip(inputs, tangents):
+        if x._tape is None:
+            tangent_of_leaf[id(x)] = t
+        else:
+            seeded[(id(x._tape), x._i)] = t
+    # The entries the outputs depend on, oldest tape first, each in creation order.
+    tapes: dict[int, object] = {}
+    needed: dict[int, set[int]] = {}
+    for out in outputs:
+        _mark(out, tapes, needed)
+    tangents_by_tape: dict[int, dict[int, float]] = {}
+    for key in sorted(tapes, key=lambda k: tapes[k].serial):
+        tape = tapes[key]
+        entries = tape.entries
+        own: dict[int, float] = {}
+        tangents_by_tape[key] = own
+        for i in sorted(needed[key]):
+            if (key, i) in seeded:
+                own[i] = seeded[(key, i)]
+                continue
+            local_grads = local_grads_of(entries, i)
+            total = None
+            for ref, local in zip(inputs_of(entries, i), local_grads or ()):
+                if type(ref) is int:
+                    ts = own.get(ref)
+                elif ref._tape is None:
+                    ts = tangent_of_leaf.get(id(ref))
+                else:
+                    ts = tangents_by_tape.get(id(ref._tape), {}).get(ref._i)
+                if ts is None:
+                    continue  # s does not move with the inputs
+                if local_grads is None:
+                    raise RuntimeError(
+                        f"forward mode reached an op built with Value(data, children, "
+                        f"{entries[i * W + ROW]!r}) and no local_grads: it has no derivative"
+                    )
+                c = local * ts  # dz/ds · ds
+                total = c if total is None else total + c
+            if total is not None:
+                own[i] = total
+    results = []
+    for out in outputs:
+        if out._tape is None:
+            found = tangent_of_leaf.get(id(out))
+        else:
+            found = tangents_by_tape.get(id(out._tape), {}).get(out._i)
+        results.append(0.0 if found is None else found)
+    return results
+
+
+def _mark(out: Value, tapes: dict, needed: dict) -> None:
+    """Add the entries ``out`` depends on to ``needed`` (per tape), without recursion."""
+    if out._tape is None:
+        return
+    stack = [(out._tape, out._i)]
+    while stack:
+        tape, i = stack.pop()
+        key = id(tape)
+        marks = needed.get(key)
+        if marks is None:
+            tapes[key] = tape
+            marks = needed[key] = set()
+        if i in marks:
+            continue
+        marks.add(i)
+        for ref in inputs_of(tape.entries, i):
+            if type(ref) is int:
+                stack.append((tape, ref))
+            elif ref._tape is not None:
+                stack.append((ref._tape, ref._i))
+
+
+# -- the functions of f(*values) ------------------------------------------------------
+
+
+def _arguments(inputs: Sequence[object], what: str = "inputs") -> list[Value]:
+    """The Values ``f`` is called with: each leaf Value given is used itself; numbers
+    and results of ops become fresh leaves holding their number."""
+    if isinstance(inputs, (str, bytes, Value)) or not hasattr(inputs, "__iter__"):
+        raise TypeError(
+            f"{what} must be a sequence of numbers or Values, got {type(inputs).__name__}: "
+            f"{inputs!r}"
+        )
+    result = []
+    for k, x in enumerate(list(inputs)):
+        if isinstance(x, Value):
+            result.append(x if x.is_leaf else Value(x.data))
+        else:
+            try:
+                result.append(Value(x))
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{what}[{k}]: {e}") from None
+    return result
+
+
+def _outputs(out: object) -> list:
+    """``f``'s result as a list of Values and numbers (a number has zero derivatives)."""
+    items = list(out) if isinstance(out, (list, tuple)) else [out]
+    for k, o in enumerate(items):
+        if not isinstance(o, (Value, numbers.Real)) or isinstance(o, bool):
+            where = "" if isinstance(out, Value) or len(items) == 1 else f"[{k}]"
+            raise TypeError(
+                f"f must return a Value or a sequence of Values, got {type(o).__name__}"
+                f"{' at position ' + where if where else ''}: {o!r}"
+            )
+    return items
+
+
+def _directions(v: object, n: int, what: str, against: str) -> list[float]:
+    if isinstance(v, (str, bytes, Value)) or not hasattr(v, "__iter__"):
+        raise TypeError(
+            f"{what} must be a sequence of numbers, one per {against}, got "
+            f"{type(v).__name__}: {v!r}"
+        )
+    numbers_ = [x.data if isinstance(x, Value) else _to_float(x) for x in v]
+    if len(numbers_) != n:
+        raise ValueError(f"{what} has {len(numbers_)} entries but there are {n} {against}s")
+    return numbers_
+
+
+def _data(o: object) -> float:
+    return o.data if isinstance(o, Value) else _to_float(o)
+
+
+def _float_gradients(out: object, xs: list[Value], seed: float = 1.0) -> list[float]:
+    """d out/d x for each x by one reverse pass, 0.0 where out does not reach x."""
+    if not isinstance(out, Value):
+        return [0.0] * len(xs)
+    found = backprop.gradients([out], xs, [seed])
+    return [0.0 if g is None else g for g in found]
+
+
+def vjp(
+    f: Callable, inputs: Sequence[object], v: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """``(outputs, vᵀ J)``: the vector-Jacobian product in one reverse pass.
+
+    This is what backprop through a functional module computes: given ``v = ∂c/∂z_g``,
+    it returns ``∂c/∂z_f = v · ∂z_g/∂z_f`` (the lecture's ``[1 × d_f] = [1 × d_g] ·
+    [d_g × d_f]``). Writes no ``.grad``. Raises ``ValueError`` if ``v`` does not have
+    one entry per output.
+    """
+    xs = _arguments(inputs)
+    outs = _outputs(f(*xs))
+    weights = _directions(v, len(outs), "v", "output")
+    pairs = [(o, w) for o, w in zip(outs, weights) if isinstance(o, Value)]
+    if pairs:
+        found = backprop.gradients([o for o, _ in pairs], xs, [w for _, w in pairs])
+        grads = [0.0 if g is None else g for g in found]
+    else:
+        grads = [0.0] * len(xs)
+    return [_data(o) for o in outs], grads
+
+
+def jvp(
+    f: Callable, inputs: Sequence[object], tangents: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """``(outputs, J t)``: the Jacobian-vector product in one forward pass.
+
+    ``tangents`` is a direction ``t`` in input space (one number per input); the
+    result's entry ``i`` is ``Σ_j ∂out_i/∂in_j · t_j``, how fast output ``i`` moves
+    when the inputs move along ``t`` (see :func:`forward_pass`). Writes no ``.grad``.
+    Raises ``ValueError`` if ``tangents`` does not have one entry per input.
+    """
+    xs = _arguments(inputs)
+    t = _directions(tangents, len(xs), "tangents", "input")
+    outs = _outputs(f(*xs))
+    values = [o for o in outs if isinstance(o, Value)]
+    moved = iter(forward_pass(values, xs, t))
+    return [_data(o) for o in outs], [next(moved) if isinstance(o, Value) else 0.0 for o in outs]
+
+
+def jacobian(f: Callable, inputs: Sequence[object], mode: str = "reverse") -> list[list[float]]:
+    """The Jacobian ``J[i][j] = ∂out_i/∂in_j`` of ``f`` at ``inputs``.
+
+    ``mode="reverse"``: one reverse pass (backprop) per output, each giving row
+    ``i``; ``mode="forward"``: one forward pass per input, each giving column ``j``.
+    Both give the same numbers up to the order of float additions. Reverse mode
+    costs ``m`` passes for ``m`` outputs, forward mode ``n`` for ``n`` inputs: reverse
+    is cheaper when there are fewer outputs than inputs (a loss has one), forward when
+    there are fewer inputs than outputs. Writes no ``.grad``. Raises ``ValueError``
+    for another ``mode``.
+    """
+    if mode not in ("reverse", "forward"):
+        raise ValueError(f"jacobian: mode must be 'reverse' or 'forward', got {mode!r}")
+    xs = _arguments(inputs)
+    outs = _outputs(f(*xs))
+    if mode == "reverse":
+        return [_float_gradients(o, xs) for o in outs]
+    values = [o for o in outs if isinstance(o, Value)]
+    columns = []
+    for j in range(len(xs)):
+        direction = [0.0] * len(xs)
+        direction[j] = 1.0
+        moved = iter(forward_pass(values, xs, direction))
+        columns.append([next(moved) if isinstance(o, Value) else 0.0 for o in outs])
+    return [[column[i] for column in columns] for i in range(len(outs))]
+
+
+def _scalar_output(f: Callable, xs: list[Value], what: str) -> object:
+    out = f(*xs)
+    if isinstance(out, (list, tuple)):
+        if len(out) != 1:
+            raise ValueError(f"{what}: f must return a single scalar, got {len(out)} outputs")
+        out = out[0]
+    return _outputs(out)[0]
+
+
+def _gradient_graph(out: object, xs: list[Value]) -> list:
+    """d out/d x for each x as Values recording the backward pass (None: unused)."""
+    if not isinstance(out, Value):
+        return [None] * len(xs)
+    return list(grad(out, xs, create_graph=True, allow_unused=True))
+
+
+def hessian(f: Callable, inputs: Sequence[object]) -> list[list[float]]:
+    """The Hessian ``H[i][j] = ∂²f/∂in_i ∂in_j`` of a scalar ``f`` at ``inputs``.
+
+    One reverse pass with ``create_graph=True`` gives the gradient as Values; one
+    reverse pass through each of its ``n`` entries gives a row. Masked edges (relu
+    at x <= 0, sign, pow's exponent 0) have zero second derivatives, as in PyTorch.
+    Raises ``ValueError`` if ``f`` returns more than one output.
+    """
+    xs = _arguments(inputs)
+    gradient = _gradient_graph(_scalar_output(f, xs, "hessian"), xs)
+    return [_float_gradients(g, xs) for g in gradient]
+
+
+def hvp(f: Callable, inputs: Sequence[object], v: Sequence[float]) -> tuple[float, list[float]]:
+    """``(f(inputs), H v)``: the Hessian-vector product, without forming ``H``.
+
+    ``H v`` is the gradient of ``∇f · v`` (``v`` held constant): one reverse pass with
+    ``create_graph=True`` gives ``∇f`` as a graph, a second one differentiates the
+    scalar ``Σ_i ∂f/∂in_i · v_i`` -- two passes whatever the number of inputs (``H``
+    is symmetric, so this is also ``vᵀ H``). Raises ``ValueError`` if ``v`` does not
+    have one entry per input.
+    """
+    xs = _arguments(inputs)
+    direction = _directions(v, len(xs), "v", "input")
+    out = _scalar_output(f, xs, "hvp")
+    total = None
+    for g, vi in zip(_gradient_graph(out, xs), direction):
+        if isinstance(g, Value):
+            total = g * vi if total is None else total + g * vi
+    products = [0.0] * len(xs) if total is None else _float_gradients(total, xs)
+    return _data(out), products
