@@ -35,13 +35,15 @@ a sequence of numbers (or leaf Values, used themselves); results are floats in l
 
 from __future__ import annotations
 
+import ast
+import math
 import numbers
 from collections.abc import Callable, Sequence
 
-from . import backprop
+from . import backprop, ops
 from .modes import enable_grad
-from .ops import Op
-from .value import Value, _to_float
+from .ops import MASKED, Op
+from .value import Value, _make, _to_float
 from .wengert import CONSTANT, ROW, W, inputs_of, local_grads_of
 
 __all__ = ["grad", "forward_pass", "jvp", "vjp", "jacobian", "hessian", "hvp"]
@@ -255,12 +257,105 @@ def _entry_value_grads(t, i: int) -> tuple:
     constant = entries[i * W + CONSTANT]
     out = t.view(i)
     if constant is None:
-        found = row.value_grads(refs, out)
+        arguments, positions = refs, range(len(refs))
     elif type(constant) is tuple:  # the number on the left: 2.0 * x
-        found = (row.value_grads([constant[1], refs[0]], out)[1],)
+        arguments, positions = [constant[1], refs[0]], (1,)
     else:  # the number on the right: x * 2.0
-        found = (row.value_grads([refs[0], constant], out)[0],)
-    return tuple(_simplest(d) for d in found) + (None,) * (2 - len(found))
+        arguments, positions = [refs[0], constant], (0,)
+    found = row.value_grads(arguments, out)
+    if constant is None:  # (with a number operand PyTorch's backward is an ``if``)
+        found = [_selected_zero(row, arguments, out, k, d) for k, d in enumerate(found)]
+    locals_ = tuple(_simplest(found[k]) for k in positions)
+    return locals_ + (None,) * (2 - len(locals_))
+
+
+class _MaskedEdge:
+    """A masked local derivative (relu at x <= 0, pow's d/dx at exponent 0) in a
+    pass that records a graph, as PyTorch's backward *selects* zero there:
+    ``local · g`` is a recorded zero -- a :data:`_MASKED_ZERO` node reading the
+    unselected product ``d · g`` (``d`` the row's derivative formula with the mask
+    taken off). At first order it is exactly 0 whatever ``g`` is; differentiated
+    again, the selection masks the incoming gradient once more and passes an exact 0
+    into ``d · g`` -- where ``0 · inf`` is nan, as in PyTorch's double backward of
+    ``threshold_backward`` and ``where``."""
+
+    __slots__ = ("branch",)
+
+    def __init__(self, branch: object) -> None:
+        self.branch = branch
+
+    def __mul__(self, g: object) -> object:
+        product = self.branch * g
+        if not isinstance(product, Value):
+            return 0.0  # nothing recorded upstream: a plain masked zero
+        return _make(_MASKED_ZERO, 0.0, (product,), (MASKED,), None)
+
+    def __repr__(self) -> str:
+        return f"masked({self.branch!r})"
+
+
+#: The selection ``0 if masked else d · g`` at a masked point: result 0.0, and its
+#: own derivative masked again (``mask`` with a condition that never holds, so
+#: that a third-order pass selects zero here too). Not in the op table: it appears
+#: only in graphs of gradients.
+_MASKED_ZERO = Op(
+    "masked_zero",
+    1,
+    "0.0",
+    ("mask(x < x, 1.0)",),
+    "0·",
+    "a masked edge's selected zero: 0 whatever x is;  d/dx masked",
+)
+
+_branch_functions: dict[str, tuple] = {}
+
+
+def _branch_value_grads(row: Op) -> tuple[Callable, Callable]:
+    """Two variants of the row's ``value_grads``: each top-level ``mask(condition, d)``
+    and ``where(condition, a, b)`` of a derivative replaced by its first branch (``d``,
+    ``a``) in one and by its second (``MASKED``, ``b``) in the other. They give the
+    branch a selection did *not* take, which PyTorch's backward still computes (and
+    its double backward differentiates, with an exact 0 from above). Compiled by the
+    op table's own compiler from the row's own formulas, once per row."""
+    found = _branch_functions.get(row.name)
+    if found is None or found[0] is not row:
+        _, trees = row._trees
+        inputs = ("x", "y")[: row.arity]
+
+        def branch(tree: ast.expr, k: int) -> ast.expr:
+            if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name):
+                if tree.func.id == "where":
+                    return tree.args[1 + k]
+                if tree.func.id == "mask":
+                    return tree.args[1] if k == 0 else ast.Name("MASKED", ast.Load())
+            return tree
+
+        found = _branch_functions[row.name] = (
+            row,
+            ops._compile_value_grads(row.name, inputs, tuple(branch(t, 0) for t in trees)),
+            ops._compile_value_grads(row.name, inputs, tuple(branch(t, 1) for t in trees)),
+        )
+    return found[1], found[2]
+
+
+def _selected_zero(row: Op, arguments: list, out: Value, k: int, found: object) -> object:
+    """The local derivative ``found`` of input ``k`` where a selection chose zero,
+    as PyTorch's backward builds it: a masked edge (``mask``) becomes a
+    :class:`_MaskedEdge` over the unselected derivative; a selected constant 0.0 of
+    a ``where`` (pow's d/dy at a zero base) becomes a recorded zero reading the
+    unselected branch. Anything else is returned as it is."""
+    if found is not MASKED and not (type(found) is float and found == 0.0):
+        return found
+    first, second = _branch_value_grads(row)
+    a, b = first(arguments, out)[k], second(arguments, out)[k]
+    if found is MASKED:
+        return found if a is MASKED else _MaskedEdge(_simplest(a))
+    unselected = b if not isinstance(a, Value) and isinstance(b, Value) else None
+    if unselected is None and isinstance(a, Value) and not isinstance(b, Value):
+        unselected = a
+    if unselected is None or math.copysign(1.0, found) < 0:
+        return found
+    return _make(_MASKED_ZERO, 0.0, (unselected,), (MASKED,), None)
 
 
 def _simplest(d: object) -> object:
