@@ -45,6 +45,7 @@ from .replay import CompiledStep, GraphChangedError, Replay, ReplayError, compil
 from .steps import BackwardStep, backprop_steps
 from .tape import Tape, TapeEntry, tape
 from .value import Value, zero_grad
+from .vmap import BatchedStep, BatchingError, vmap
 
 # Drawing imports graphviz: it loads on first use (engine.draw(...)), so the core
 # engine imports fast and works without it.
@@ -100,6 +101,9 @@ __all__ = [
     "CompiledStep",
     "GraphChangedError",
     "ReplayError",
+    "vmap",
+    "BatchedStep",
+    "BatchingError",
     "numerical_grad",
     "numerical_jacobian",
     "gradcheck",

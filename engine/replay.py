@@ -319,7 +319,11 @@ def _generate(
                 and i not in keep
                 and depth < _MAX_NESTING
                 # the reader's local derivatives must not repeat its operands' text
-                and (next_row.inline is None or "{" not in "".join(next_row.inline[1]))
+                and (
+                    not isinstance(next_row, Op)  # a user's op: refused below, not here
+                    or next_row.inline is None
+                    or "{" not in "".join(next_row.inline[1])
+                )
             )
             if inline:
                 text[i] = f"({source})"

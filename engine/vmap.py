@@ -83,7 +83,15 @@ from typing import Any
 
 from . import graph
 from .modes import enable_grad
-from .replay import GraphChangedError, ReplayError, _describe, _generate, _signature
+from .ops import OPS, Op
+from .replay import (
+    GraphChangedError,
+    ReplayError,
+    _describe,
+    _generate,
+    _op_name,
+    _signature,
+)
 from .value import Value
 
 __all__ = ["vmap", "BatchedStep", "BatchingError", "REDUCTIONS"]
@@ -284,6 +292,14 @@ class BatchedStep:
                 raise ValueError(
                     f"{v!r} is not part of the graph of the loss, so it cannot be watched"
                 )
+        for item, row in zip(walk.items, walk.rows):
+            if type(item) is tuple and not (isinstance(row, Op) and OPS.get(row.name) is row):
+                raise BatchingError(
+                    f"the graph holds a node made by Value(..., _op={_op_name(row)!r}), not by "
+                    "an op of engine.OPS, so it has no vectorized form; engine.vmap runs only "
+                    "the table's rows (each has an array form: a row added with register_op "
+                    "gets one from its formulas)"
+                )
         try:
             self.source, namespace, self._reached = _generate(
                 root,
@@ -395,14 +411,19 @@ class BatchedStep:
             if self._reached[k]:
                 groups.setdefault(len(terms), []).append(k)
         for count, ks in groups.items():
-            rows = np.empty((batch, count, len(ks)))
+            width = max(len(ks), 2)  # (a one-column reduce would be pairwise, below)
+            sequence = np.zeros((batch * count + 1, width))
+            sequence[0, : len(ks)] = [
+                -0.0 if self.params[k]._g is None else self.params[k]._g for k in ks
+            ]
+            # row 1 + j + count * (B - 1 - p): contribution j of sample p, last sample first
+            body = sequence[1:].reshape(batch, count, width)[::-1]
             for column, k in enumerate(ks):
                 for j, term in enumerate(contributions[k]):
-                    rows[:, j, column] = term
-            sequence = np.empty((batch * count + 1, len(ks)))
-            sequence[0] = [-0.0 if self.params[k]._g is None else self.params[k]._g for k in ks]
-            sequence[1:] = rows[::-1].reshape(batch * count, len(ks))
-            sums = np.cumsum(sequence, axis=0)[-1]  # sequential: cumsum adds in order
+                    body[:, j, column] = term
+            # numpy reduces along a non-contiguous axis row after row (sequentially,
+            # not pairwise), which is backward()'s order; test_vmap checks it bit for bit
+            sums = np.add.reduce(sequence, axis=0, initial=-0.0)  # -0.0: keeps a -0.0
             for column, k in enumerate(ks):
                 self.params[k]._g = float(sums[column])
         return self._outputs(out, watched)

@@ -41,6 +41,7 @@ __all__ = [
     "softmax_cross_entropy",
     "softmax",
     "log_sum_exp",
+    "maximum",
     "softplus",
     "l2",
     "mean",
@@ -78,23 +79,32 @@ def _real(y: object, what: str) -> float:
     return _checks.real(y.data if isinstance(y, Value) else y, what)
 
 
-def _probability_label(y: object, loss: str) -> float:
-    """A label for binary cross-entropy: ``y ∈ [0, 1]``, or ``−1`` read as 0."""
-    y = _real(y, "label y")
-    if y == -1.0:
-        return 0.0
-    if not 0.0 <= y <= 1.0:
+def _label(y: object, what: str) -> Value | float:
+    """A label or target: a number (checked, as a float: a constant of the graph), or
+    a Value (its number checked; the Value kept, so the loss reads it as an operand --
+    a batched step, :func:`tapegrad.engine.vmap`, passes labels as per-sample Values)."""
+    number = _real(y, what)
+    return y if isinstance(y, Value) else number
+
+
+def _probability_label(y: object, loss: str) -> Value | float:
+    """A label for binary cross-entropy: ``y ∈ [0, 1]``, or ``−1`` read as 0 (for a
+    Value label, by ``relu``: the same number, and the same for every label)."""
+    number = _real(y, "label y")
+    if number != -1.0 and not 0.0 <= number <= 1.0:
         raise ValueError(
-            f"{loss} needs a label y in [0, 1] (or -1, read as 0, for ±1 labels), got {y!r}"
+            f"{loss} needs a label y in [0, 1] (or -1, read as 0, for ±1 labels), got {number!r}"
         )
-    return y
+    if isinstance(y, Value):
+        return y.relu()
+    return 0.0 if number == -1.0 else number
 
 
-def _pm1(y: object) -> float:
-    y = _real(y, "label y")
-    if y not in (-1.0, 1.0):
-        raise ValueError(f"label y must be -1 or +1 for this loss, got {y!r}")
-    return y
+def _pm1(y: object) -> Value | float:
+    number = _real(y, "label y")
+    if number not in (-1.0, 1.0):
+        raise ValueError(f"label y must be -1 or +1 for this loss, got {number!r}")
+    return y if isinstance(y, Value) else number
 
 
 # -- building blocks --------------------------------------------------------------
@@ -103,25 +113,59 @@ def _pm1(y: object) -> float:
 def softplus(z: Value | float) -> Value:
     """``softplus(z) = log(1 + e^z)``, computed without overflow.
 
-    For ``z > 0`` it is evaluated as ``z + log(1 + e^{−z})``: the same function, so the
-    same derivative ``σ(z)``, but ``e^{−z}`` cannot overflow.
+    Evaluated as ``relu(z) + log(1 + e^{−|z|})``: for ``z > 0`` that is
+    ``z + log(1 + e^{−z})``, the same function, so the same derivative ``σ(z)``, but
+    ``e^{−z}`` cannot overflow. ``−|z|`` is ``s · z`` with ``s = 1 − 2 relu(sign z)``
+    (−1 where z > 0, else +1): a selector with no gradient (sign's derivative is a
+    masked zero), so ``d(s z)/dz`` is ``s`` -- +1 at z = 0, where ``|z|`` has none --
+    and no op depends on the sign of ``z``: the same graph for every ``z``, which a
+    batched step (:func:`tapegrad.engine.vmap`) needs. The numbers are those of the
+    two branches ``z + log(e^{−z} + 1)`` and ``log(e^z + 1)``, bit for bit.
     """
     z = _as_value(z, "softplus input")
-    if z.data > 0:
-        return z + ((-z).exp() + 1.0).log()
-    return (z.exp() + 1.0).log()
+    s = 1.0 - 2.0 * z.sign().relu()  # -1 where z > 0, else +1; no gradient
+    tail = ((s * z).exp() + 1.0).log()  # log(1 + e^-|z|)
+    return z.relu() + tail  # relu(z) last: backward adds its part to z first
+
+
+def maximum(values: Sequence[Value | float]) -> Value:
+    """``max_k v_k`` as a node: exactly the largest number, selected by ops alone.
+
+    Each step keeps ``m`` or takes ``v`` as ``m · (1 − h) + v · h`` with the selector
+    ``h = relu(sign(v − m))`` (1 where ``v > m``, else 0; no gradient: sign's
+    derivative is a masked zero), which is ``m`` or ``v`` exactly for finite inputs.
+    The gradient goes to the largest input (the first of equal ones), as PyTorch's
+    ``max`` does. No op depends on which input is largest, so the graph is the same
+    for all inputs (a batched step, :func:`tapegrad.engine.vmap`, needs that).
+    """
+    vs = _as_values(values, "maximum")
+    m = vs[0]
+    for v in vs[1:]:
+        h = (v - m).sign().relu()
+        m = m * (1.0 - h) + v * h
+    return m
+
+
+def _shift(vs: list[Value], what: str) -> Value:
+    """The shift of a stable log-sum-exp: the max as a node (see :func:`maximum`)."""
+    largest = max(v.data for v in vs)
+    if not math.isfinite(largest):
+        raise ValueError(f"{what} needs finite inputs, got max {largest!r}")
+    return maximum(vs)
 
 
 def log_sum_exp(values: Sequence[Value | float]) -> Value:
     """``log Σ_k e^{v_k}``, stable: ``m + log Σ_k e^{v_k − m}`` with ``m = max_k v_k``.
 
-    ``m`` is a constant (a number, not a node), so the gradient is exactly
-    ``softmax(v)``; every ``e^{v_k − m} ≤ 1`` cannot overflow.
+    Every ``e^{v_k − m} ≤ 1`` cannot overflow. ``m`` is a node (:func:`maximum`), not
+    a number read from ``.data``, so the graph is the same for every input (batched
+    steps need that); the value is the same number as with ``m`` a constant. Its
+    gradient is ``softmax(v)``: the path through ``m`` adds
+    ``(1 − Σ_k softmax(v)_k)`` to the largest input, zero but for rounding (a few
+    ulp of the gradient).
     """
     vs = _as_values(values, "log_sum_exp")
-    m = max(v.data for v in vs)
-    if not math.isfinite(m):
-        raise ValueError(f"log_sum_exp needs finite inputs, got max {m!r}")
+    m = _shift(vs, "log_sum_exp")
     total = (vs[0] - m).exp()
     for v in vs[1:]:
         total = total + (v - m).exp()
@@ -129,9 +173,10 @@ def log_sum_exp(values: Sequence[Value | float]) -> Value:
 
 
 def softmax(logits: Sequence[Value | float]) -> list[Value]:
-    """``softmax(v)_k = e^{v_k} / Σ_j e^{v_j}`` as Values (shifted by the max)."""
+    """``softmax(v)_k = e^{v_k} / Σ_j e^{v_j}`` as Values (shifted by the max, a node:
+    see :func:`log_sum_exp`)."""
     vs = _as_values(logits, "softmax")
-    m = max(v.data for v in vs)
+    m = _shift(vs, "softmax")
     exps = [(v - m).exp() for v in vs]
     total = exps[0]
     for e in exps[1:]:
@@ -154,15 +199,15 @@ def _as_values(values: object, what: str) -> list[Value]:
 def mse(pred: Value | Sequence[Value], target: float | Sequence[float]) -> Value:
     """Mean squared error ``1/K Σ_k (pred_k − target_k)²`` (one number or a list)."""
     if isinstance(pred, (Value, numbers.Real)) and not isinstance(pred, bool):
-        return (_as_value(pred, "pred") - _real(target, "target")) ** 2
+        return (_as_value(pred, "pred") - _label(target, "target")) ** 2
     preds = _as_values(pred, "mse")
     if isinstance(target, (str, bytes)) or not hasattr(target, "__len__"):
         raise TypeError(f"mse: target must be a list like pred, got {type(target).__name__}")
     if len(target) != len(preds):
         raise ValueError(f"mse: {len(preds)} predictions but {len(target)} targets")
-    total = (preds[0] - _real(target[0], "target")) ** 2
+    total = (preds[0] - _label(target[0], "target")) ** 2
     for p, t in zip(preds[1:], target[1:]):
-        total = total + (p - _real(t, "target")) ** 2
+        total = total + (p - _label(t, "target")) ** 2
     return total * (1.0 / len(preds))
 
 
@@ -199,7 +244,7 @@ def perceptron_rule_loss(score: Value, y: float) -> Value:
 @_cost
 def adaline_loss(score: Value, y: float) -> Value:
     """Adaline's (LMS) loss ``½ (y − s)²``; ``∂L/∂s = −(y − s)``."""
-    y = _real(y, "label y")
+    y = _label(y, "label y")
     return 0.5 * (y - _as_value(score, "score")) ** 2
 
 
@@ -225,9 +270,11 @@ def binary_cross_entropy(p: Value, y: float, eps: float = 1e-12) -> Value:
     kept) to keep the log finite; from a logit, prefer
     :func:`binary_cross_entropy_with_logits`, which needs no clipping.
     Raises ``ValueError`` for a label outside ``[0, 1] ∪ {−1}`` or ``p`` outside
-    ``[0, 1]``.
+    ``[0, 1]``. The clipping and the label's terms depend on the numbers, so this
+    loss builds a different graph for different samples: a batched step
+    (:func:`tapegrad.engine.vmap`) refuses it; a Value label is read as its number.
     """
-    y = _probability_label(y, "binary_cross_entropy")
+    y = _probability_label(y.data if isinstance(y, Value) else y, "binary_cross_entropy")
     p = _as_value(p, "probability p")
     if not 0.0 <= p.data <= 1.0:
         raise ValueError(f"binary_cross_entropy needs a probability p in [0, 1], got {p.data!r}")
@@ -260,16 +307,43 @@ def binary_cross_entropy_with_logits(z: Value, y: float) -> Value:
 
 
 @_cost
-def softmax_cross_entropy(logits: Sequence[Value], target: int) -> Value:
+def softmax_cross_entropy(logits: Sequence[Value], target: int | Sequence[Value | float]) -> Value:
     """``−log softmax(v)_t = log Σ_k e^{v_k} − v_t`` for the class index ``t``.
 
     ``∂L/∂v_k = softmax(v)_k − [k = t]``; stable through :func:`log_sum_exp`.
+
+    ``target`` may also be ``K`` class probabilities ``p`` (numbers or Values; a
+    one-hot row for a class index), as PyTorch's ``cross_entropy`` accepts:
+    ``−Σ_k p_k log softmax(v)_k = Σ_k p_k (lse(v) − v_k)``. For a one-hot ``p`` that
+    is the same number and the same gradient as the index form, and the graph does
+    not depend on the class, so a batched step (:func:`tapegrad.engine.vmap`) takes
+    labels as one-hot Values.
     """
     vs = _as_values(logits, "softmax_cross_entropy")
+    if not isinstance(target, (bool, numbers.Number, str, bytes, Value)) and hasattr(
+        target, "__len__"
+    ):
+        if len(target) != len(vs):
+            raise ValueError(
+                f"softmax_cross_entropy: {len(vs)} logits but {len(target)} class "
+                "probabilities in the target"
+            )
+        probabilities = [_label(p, "each class probability of the target") for p in target]
+        for p in probabilities:
+            number = p.data if isinstance(p, Value) else p
+            if not 0.0 <= number <= 1.0:
+                raise ValueError(
+                    f"softmax_cross_entropy: class probabilities must be in [0, 1], got {number!r}"
+                )
+        lse = log_sum_exp(vs)
+        total = probabilities[0] * (lse - vs[0])
+        for p, v in zip(probabilities[1:], vs[1:]):
+            total = total + p * (lse - v)
+        return total
     if isinstance(target, bool) or not isinstance(target, numbers.Integral):
         raise TypeError(
-            f"softmax_cross_entropy: target must be a class index (int), got "
-            f"{type(target).__name__}: {target!r}"
+            f"softmax_cross_entropy: target must be a class index (int) or a list of "
+            f"class probabilities, got {type(target).__name__}: {target!r}"
         )
     if not 0 <= target < len(vs):
         raise ValueError(

@@ -1,0 +1,338 @@
+"""Batched replay (engine.vmap): the scalar engine's numbers over a batch, or a refusal.
+
+Every test compares with the scalar engine itself: per-sample losses and gradients
+with each sample's own ``backward()``, and the accumulated gradients with
+``backward()`` of the batch mean (or sum) -- bit for bit where numpy's operation is
+the same IEEE operation, within the stated bound for numpy's libm functions.
+"""
+
+import math
+import random
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tapegrad import engine
+from tapegrad.engine import BatchingError, GraphChangedError, Value
+from tapegrad.engine.strategies import expressions
+from tapegrad.nn import MLP, losses, moons
+
+#: The rows whose array form is the same IEEE operation as their float form.
+EXACT_OPS = ("add", "sub", "mul", "div", "neg", "relu", "abs", "sign", "sqrt")
+#: The bound the module docstring states for graphs with numpy's libm functions.
+RTOL = 1e-12
+
+
+def same(a: float, b: float) -> bool:
+    """Equal bit for bit (0.0 and -0.0 differ); any two nans count as equal."""
+    a, b = float(a), float(b)
+    return struct.pack("<d", a) == struct.pack("<d", b) or (math.isnan(a) and math.isnan(b))
+
+
+def all_same(xs, ys) -> bool:
+    return len(xs) == len(ys) and all(same(a, b) for a, b in zip(xs, ys))
+
+
+def close(a: float, b: float, rtol: float = RTOL) -> bool:
+    a, b = float(a), float(b)
+    if math.isnan(a) or math.isnan(b) or math.isinf(a) or math.isinf(b):
+        return same(a, b) or a == b
+    return abs(a - b) <= rtol * max(abs(a), abs(b), 1e-300) or a == b
+
+
+def hinge_of(model):
+    return lambda x, y: losses.hinge(model(x), y)
+
+
+def scalar_batch(model, X, y, loss, reduce="mean"):
+    """``backward()`` of the batch mean/sum, built sample by sample, as nn.fit does."""
+    model.zero_grad()
+    per_sample = [loss(model(x), float(t)) for x, t in zip(X, y)]
+    total = losses.mean(per_sample) if reduce == "mean" else sum(per_sample[1:], per_sample[0])
+    total.backward()
+    return total.data, [v.data for v in per_sample], [p.grad for p in model.parameters()]
+
+
+# -- exactness ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reduce", ["mean", "sum"])
+def test_a_relu_mlp_equals_backward_of_the_batch_bit_for_bit(reduce):
+    model = MLP(2, [16, 16, 1], rng=random.Random(0))
+    X, y = moons(1000, seed=1)
+    total, per_sample, grads = scalar_batch(model, X, y, losses.hinge, reduce)
+    step = engine.vmap(hinge_of(model), model.parameters())
+    model.zero_grad()
+    out = step(X, y, reduce=reduce)
+    assert isinstance(out, np.ndarray) and out.shape == (1000,) and out.dtype == np.float64
+    assert all_same(out, per_sample)
+    assert same(step.loss, total)
+    assert all_same([p.grad for p in model.parameters()], grads)
+    assert sum(g != 0.0 for g in grads) > 250  # the test exercises real gradients
+
+
+def test_per_sample_gradients_equal_each_samples_own_backward_bit_for_bit():
+    model = MLP(2, [8, 8, 1], rng=random.Random(3))
+    X, y = moons(200, seed=2)
+    params = model.parameters()
+    step = engine.vmap(hinge_of(model), params)
+    before = [p.grad for p in params]
+    out, grads = step.per_sample_grads(X, y)
+    assert [p.grad for p in params] == before  # nothing written
+    assert len(grads) == len(params) and all(g.shape == (200,) for g in grads)
+    for k in range(200):
+        engine.zero_grad(params)  # no gradient yet: the sum starts at the first term
+        loss = losses.hinge(model(X[k]), y[k])
+        loss.backward()
+        assert same(out[k], loss.data)
+        assert all_same([g[k] for g in grads], [p.grad for p in params])
+
+
+def test_gradients_accumulate_onto_existing_grads_as_backward_does():
+    model = MLP(2, [4, 1], rng=random.Random(1))
+    X, y = moons(50, seed=0)
+    params = model.parameters()
+    _, _, once = scalar_batch(model, X, y, losses.hinge)
+    losses.mean([losses.hinge(model(x), float(t)) for x, t in zip(X, y)]).backward()
+    twice = [p.grad for p in params]
+    step = engine.vmap(hinge_of(model), params)
+    model.zero_grad()
+    step(X, y)
+    assert all_same([p.grad for p in params], once)
+    step(X, y)
+    assert all_same([p.grad for p in params], twice)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_libm_activations_agree_within_the_stated_bound(activation):
+    model = MLP(2, [16, 16, 1], activation=activation, rng=random.Random(2))
+    X, y = moons(300, seed=3)
+    loss = losses.logistic_loss  # softplus: exp and log too
+    total, per_sample, grads = scalar_batch(model, X, y, loss)
+    step = engine.vmap(lambda x, t: loss(model(x), t), model.parameters())
+    model.zero_grad()
+    out = step(X, y)
+    assert all(close(a, b) for a, b in zip(out, per_sample))
+    assert close(step.loss, total)
+    assert all(close(p.grad, g) for p, g in zip(model.parameters(), grads))
+
+
+def test_every_libm_op_in_one_graph_agrees_within_the_bound():
+    w = Value(0.7)
+
+    def fn(x):
+        return (
+            (x * w).sin()
+            + (x - w).cos() * (x * x + 1.0).log()
+            + (w * x).exp().tanh()
+            + (x / w).sigmoid() ** 1.5
+        )
+
+    xs = np.linspace(-2.0, 2.0, 101)
+    step = engine.vmap(fn, [w])
+    out, (grad,) = step.per_sample_grads(xs)
+    for k, x in enumerate(xs):
+        w.grad = None
+        loss = fn(Value(float(x)))
+        loss.backward()
+        assert close(out[k], loss.data) and close(grad[k], w.grad)
+
+
+def test_masked_edges_give_zero_not_nan_as_in_the_scalar_engine():
+    # relu(-w x) = 0 for x > 0: sqrt's derivative there is inf, the masked edge gives 0
+    w = Value(0.5)
+    fn = lambda x: (w * -x).relu().sqrt() + (x * 0.0).sign() * (x * 1000.0).exp()
+    xs = [1.0, 2.0, -1.0, 0.0, 800.0]
+    _, (grad,) = engine.vmap(fn, [w]).per_sample_grads(xs)
+    for k, x in enumerate(xs):
+        w.grad = None
+        fn(Value(x)).backward()
+        assert same(grad[k], w.grad)
+    assert grad[0] == 0.0 and not math.isnan(grad[4])
+
+
+@given(expressions(min_inputs=2, max_ops=10, ops=EXACT_OPS), st.data())
+def test_random_trees_of_exact_ops_equal_scalar_backward_bit_for_bit(expr, data):
+    check_tree(expr, data, same)
+
+
+@given(expressions(min_inputs=2, max_ops=10), st.data())
+def test_random_trees_of_every_op_equal_scalar_backward_within_the_bound(expr, data):
+    # libm differences grow through a tree as any rounding does; 1e-9 relative is
+    # thousands of times the per-op bound and still catches any wrong derivative
+    check_tree(expr, data, lambda a, b: close(a, b, 1e-9) or abs(a - b) < 1e-12)
+
+
+def check_tree(expr, data, agree):
+    """The first input is a shared parameter, the others per-sample columns drawn
+    near the expression's own inputs."""
+    batch = data.draw(st.integers(1, 6), label="B")
+    scales = [
+        [data.draw(st.floats(0.9, 1.1), label="scale") for _ in expr.inputs[1:]]
+        for _ in range(batch)
+    ]
+    columns = [[x * s[j] for s in scales] for j, x in enumerate(expr.inputs[1:])]
+    w = Value(expr.inputs[0])
+    step = engine.vmap(lambda *xs: expr(w, *xs), [w])
+    out, (grad,) = step.per_sample_grads(*columns)
+    w.grad = None
+    total = step(*columns, reduce="sum")
+    for p in range(batch):
+        w.grad = None
+        loss = expr(w, *[Value(c[p]) for c in columns])
+        loss.backward()
+        assert agree(out[p], loss.data) and agree(total[p], loss.data)
+        assert agree(grad[p], w.grad)
+    # backward() of the batch sum: the batch in one graph, sample after sample
+    per_sample = [expr(w, *[Value(c[p]) for c in columns]) for p in range(batch)]
+    batch_sum = per_sample[0]
+    for loss in per_sample[1:]:
+        batch_sum = batch_sum + loss
+    w.grad = None
+    batch_sum.backward()
+    reference = w.grad
+    w.grad = None
+    step(*columns, reduce="sum")
+    assert agree(w.grad, reference)
+
+
+# -- what a call returns and reads ----------------------------------------------------
+
+
+def test_watched_outputs_come_back_per_sample_in_the_functions_nesting():
+    model = MLP(2, [4, 3], rng=random.Random(0))
+    X = [[0.1, 0.2], [0.3, -0.4]]
+
+    def fn(x, onehot):
+        logits = model(x)
+        return losses.softmax_cross_entropy(logits, onehot), logits, logits[0]
+
+    out, logits, first = engine.vmap(fn, model.parameters())(X, [[1, 0, 0], [0, 0, 1]])
+    assert logits.shape == (2, 3) and first.shape == (2,)
+    with engine.no_grad():
+        for k, x in enumerate(X):
+            assert [v.data for v in model(x)] == list(logits[k])
+            assert out[k] == losses.softmax_cross_entropy(model(x), [0, 2][k]).data
+
+
+def test_shared_values_are_read_at_each_call_and_only_params_get_gradients():
+    w, c = Value(2.0), Value(3.0)
+    step = engine.vmap(lambda x: w * x + c, [w])
+    assert list(step([1.0, 2.0])) == [5.0, 7.0]
+    c.data = 10.0
+    assert list(step([1.0, 2.0])) == [12.0, 14.0]
+    assert c.grad == 0.0 and w.grad == 1.5 + 1.5
+
+
+def test_a_function_of_shared_values_only_broadcasts_to_the_batch():
+    w = Value(2.0)
+    out = engine.vmap(lambda x: w * 3.0, [w])([1.0, 2.0, 3.0], reduce="sum")
+    assert list(out) == [6.0, 6.0, 6.0] and w.grad == 9.0
+
+
+def test_rows_of_numbers_become_lists_of_values_and_numpy_columns_work():
+    seen = []
+
+    def fn(x, y):
+        seen.append((type(x), len(x), type(y)))
+        return x[0] * x[1] + y
+
+    step = engine.vmap(fn, [])
+    out = step(np.array([[1, 2], [3, 4]]), np.array([0.5, 0.25]))
+    assert list(out) == [2.5, 12.25] and seen[0] == (list, 2, Value)
+
+
+def test_the_source_is_the_replay_program_on_arrays():
+    w = Value(1.0)
+    step = engine.vmap(lambda x: (w * x).tanh(), [w])
+    assert "not recorded" in repr(step)
+    step([1.0])
+    assert "_tanh(" in step.source and "def replay" in step.source
+    assert "2 tape entries" in repr(step) or "tape entries" in repr(step)
+
+
+# -- refusals -------------------------------------------------------------------------
+
+
+def test_control_flow_on_data_is_refused():
+    w = Value(1.0)
+
+    def branchy(x):
+        return (w * x).tanh() if x.data > 0 else w * x
+
+    with pytest.raises(GraphChangedError, match=r"an `if` on \.data"):
+        engine.vmap(branchy, [w])([1.0, 2.0, -1.0])
+
+
+def test_a_label_read_as_a_number_is_refused():
+    w = Value(1.0)
+    with pytest.raises(GraphChangedError, match="label read as a number"):
+        engine.vmap(lambda x, y: (1.0 - y.data * w * x).relu(), [w])([1.0, 2.0], [1, -1])
+
+
+def test_a_leaf_made_from_the_samples_numbers_is_refused():
+    w = Value(1.0)
+    with pytest.raises(GraphChangedError, match="pass them as a column"):
+        engine.vmap(lambda x: w * Value(x.data), [w])([1.0, 2.0, 3.0])
+
+
+def test_check_every_re_traces_later_batches():
+    w = Value(1.0)
+    step = engine.vmap(lambda x: w * x if x.data < 10 else w + x, [w], check_every=1)
+    step([1.0, 2.0, 3.0])
+    with pytest.raises(GraphChangedError):
+        step([1.0, 20.0, 30.0])
+
+
+def test_a_user_defined_op_without_an_array_form_is_refused():
+    w = Value(1.0)
+
+    def fn(x):
+        s = w * x
+        return Value(s.data**3, (s,), "cube", local_grads=(3 * s.data**2,))
+
+    with pytest.raises(BatchingError, match="no vectorized form"):
+        engine.vmap(fn, [w])([1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    "columns, error, message",
+    [
+        (([1.0, 2.0], [1.0]), ValueError, r"lengths differ: \[2, 1\]"),
+        (([[1.0, 2.0], [3.0]], [1.0, 2.0]), ValueError, "ragged"),
+        ((["a", "b"], [1.0, 2.0]), TypeError, "real numbers"),
+        (([None, 1.0], [1.0, 2.0]), TypeError, "real numbers"),
+        (([1.0, 2.0],), TypeError, "takes 2 per-sample argument"),
+        (([1.0], [1.0], [1.0]), TypeError, "takes 2 per-sample argument"),
+        ((3.0, [1.0]), TypeError, "one entry per sample"),
+        (([], []), ValueError, "at least one sample"),
+        (([True, False], [1.0, 2.0]), TypeError, "real numbers"),
+    ],
+)
+def test_bad_columns_are_refused_naming_the_problem(columns, error, message):
+    w = Value(1.0)
+    step = engine.vmap(lambda x, y: w * x + y, [w])
+    with pytest.raises(error, match=message):
+        step(*columns)
+    assert w.grad == 0.0
+
+
+def test_bad_reduce_params_and_shapes_are_refused():
+    w = Value(1.0)
+    step = engine.vmap(lambda x: w * x, [w])
+    with pytest.raises(ValueError, match="reduce must be one of 'mean', 'sum'"):
+        step([1.0], reduce="max")
+    with pytest.raises(TypeError, match="list of Values, got one Value"):
+        engine.vmap(lambda x: w * x, w)
+    with pytest.raises(ValueError, match="leaves"):
+        engine.vmap(lambda x: w * x, [w * 2.0])
+    with pytest.raises(TypeError, match="function"):
+        engine.vmap(3.0, [w])
+    with pytest.raises(TypeError, match="must return a Value"):
+        engine.vmap(lambda x: 3.0, [w])([1.0])
+    step([1.0, 2.0])
+    with pytest.raises(ValueError, match="per-sample shapes"):
+        step([[1.0, 2.0]])
