@@ -303,7 +303,7 @@ _MASKED_ZERO = Op(
     1,
     "0.0",
     ("mask(x < x, 1.0)",),
-    "0·",
+    "masked",
     "a masked edge's selected zero: 0 whatever x is;  d/dx masked",
 )
 
@@ -425,9 +425,10 @@ def forward_pass(
             if (key, i) in seeded:
                 own[i] = seeded[(key, i)]
                 continue
-            local_grads = local_grads_of(entries, i)
             total = None
-            for ref, local in zip(inputs_of(entries, i), local_grads or ()):
+            refs = inputs_of(entries, i)
+            local_grads = local_grads_of(entries, i) or (None,) * len(refs)
+            for ref, local in zip(refs, local_grads):
                 if type(ref) is int:
                     ts = own.get(ref)
                 elif ref._tape is None:
@@ -436,7 +437,7 @@ def forward_pass(
                     ts = tangents_by_tape.get(id(ref._tape), {}).get(ref._i)
                 if ts is None:
                     continue  # s does not move with the inputs
-                if local_grads is None:
+                if local is None:
                     raise RuntimeError(
                         f"forward mode reached an op built with Value(data, children, "
                         f"{entries[i * W + ROW]!r}) and no local_grads: it has no derivative"
