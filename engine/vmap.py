@@ -379,6 +379,16 @@ class BatchedStep:
             return out
         return (out, *_fill_arrays(self._shape, iter(watched)))
 
+    def record(self, *columns: Any) -> BatchedStep:
+        """Record the graph now, from these columns (sample 0, re-traced on the last
+        and the middle sample), without running the batch or writing any ``.grad``;
+        a call records on first use otherwise. Raises what a call would raise for a
+        graph that cannot be batched. Returns the step."""
+        _, arrays = self._columns(columns)
+        if not self._recorded:
+            self._record(arrays)
+        return self
+
     def __call__(self, *columns: Any, reduce: str = "mean"):
         """Run the batch: return the per-sample outputs (an array of ``B`` numbers,
         or ``(outputs, *watched)``), and add ``d(mean or sum of the outputs)/d p`` into

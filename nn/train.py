@@ -68,7 +68,8 @@ class History:
       parameters' values *before* step ``k``, with one more entry at the end for
       the trained model (``len(parameters) == updates + 1``); empty otherwise.
 
-    ``dataset_size`` is the number of training samples, ``seconds`` the wall time.
+    ``dataset_size`` is the number of training samples, ``seconds`` the wall time;
+    ``batched`` says whether the steps ran as batched replay (:func:`tapegrad.engine.vmap`).
     """
 
     loss: list[float] = field(default_factory=list)
@@ -79,6 +80,7 @@ class History:
     samples_seen: list[int] = field(default_factory=list, kw_only=True)
     parameters: list[list[float]] = field(default_factory=list, kw_only=True)
     dataset_size: int = field(default=0, kw_only=True)
+    batched: bool = field(default=False, kw_only=True)
 
     @property
     def epochs(self) -> int:
@@ -190,6 +192,103 @@ def _batch_forward(model, xb, yb, loss_fn, l2, params) -> tuple[Value, list]:
     return total, outputs
 
 
+# -- batched replay: one sample's graph, run over the batch (engine.vmap) ------------
+#: Per-sample losses of :mod:`tapegrad.nn.losses` whose graph is the same for every
+#: sample when the label is a Value (cross-entropy takes a one-hot row): fit batches
+#: them. (``binary_cross_entropy``, with its clipping, is not among them.)
+_BATCHABLE_LOSSES = (
+    losses.mse,
+    losses.hinge,
+    losses.perceptron_criterion,
+    losses.perceptron_rule_loss,
+    losses.adaline_loss,
+    losses.logistic_loss,
+    losses.binary_cross_entropy_with_logits,
+    losses.softmax_cross_entropy,
+)
+#: Below this many samples per step, building the graph is as fast as batched replay
+#: (numpy's per-operation cost dominates), so fit builds the graph.
+BATCHED_MIN_BATCH = 4
+#: Every this many batched steps, fit re-traces one sample and checks the graph.
+BATCHED_CHECK_EVERY = 50
+
+
+def _batchable(model: Any, loss_fn: Callable) -> bool:
+    """Whether ``model`` and ``loss_fn`` are nn's own, whose graphs have the same shape
+    for every sample (so batched replay computes exactly what building them does)."""
+    from .classic import Adaline, LogisticRegression, Perceptron
+    from .layers import MLP, Layer, Neuron
+
+    if type(model) not in (MLP, Layer, Neuron, Perceptron, Adaline, LogisticRegression):
+        return False
+    if loss_fn is _default_loss or loss_fn in _BATCHABLE_LOSSES:
+        return True
+    # the classic rules' own criteria (bound methods of the model)
+    return getattr(loss_fn, "__self__", None) is model and getattr(loss_fn, "__func__", None) in (
+        Perceptron.criterion,
+        Adaline.criterion,
+        LogisticRegression.criterion,
+    )
+
+
+class _Batched:
+    """fit's batched step: ``step(xb, yb) -> (loss, right)`` with the gradients of
+    ``1/|B| Σ L(model(x), y) (+ l2 Σ w²)`` added into ``.grad``, exactly as
+    :func:`batch_loss` and ``backward()`` give them."""
+
+    def __init__(self, model, loss_fn, params, l2: float, X: list, y: list) -> None:
+        import numpy as np
+
+        self.np = np
+        self.params, self.l2 = params, l2
+        with engine.no_grad():
+            first = model(X[0])
+        # one output per class: labels are class indices, passed as one-hot rows
+        self.classes = None if isinstance(first, Value) else len(first)
+
+        def per_sample(x, label):
+            output = model(x)
+            return loss_fn(output, label), output
+
+        self.step = engine.vmap(per_sample, params, check_every=BATCHED_CHECK_EVERY)
+        self.step.record(*self.columns(X, y))  # raises if the graph cannot be batched
+
+    def columns(self, xb: list, yb: list) -> tuple:
+        np = self.np
+        labels = np.asarray(yb, dtype=np.float64)
+        if self.classes is not None:
+            labels = np.eye(self.classes)[np.asarray(yb, dtype=np.intp)]
+        return np.asarray(xb, dtype=np.float64), labels
+
+    def __call__(self, xb: list, yb: list) -> tuple[float, int]:
+        np = self.np
+        reg = 0.0
+        if self.l2:  # backward() of the batch loss reaches the L2 term first
+            term = losses.l2(self.params, self.l2)
+            term.backward()
+            reg = term.data
+        _, outputs = self.step(*self.columns(xb, yb))
+        if self.classes is None:
+            right = int(np.sum((outputs > 0) == (np.asarray(yb) > 0)))
+        else:
+            right = int(np.sum(np.argmax(outputs, axis=1) == np.asarray(yb)))
+        return self.step.loss + reg, right
+
+
+def _batched_data(X: list, y: list):
+    """The dataset as numbers for batched replay, or None if it is not (Values as
+    inputs, rows of different lengths, non-numbers: fit's per-sample checks say why)."""
+    import numpy as np
+
+    try:
+        xs, ys = np.asarray(X), np.asarray(y)
+    except (ValueError, TypeError):
+        return None
+    if xs.ndim != 2 or xs.dtype.kind not in "iuf" or ys.ndim != 1 or ys.dtype.kind not in "iuf":
+        return None
+    return xs, ys
+
+
 # -- replay: record a step once, rerun its tape (engine.compile) --------------------
 #: Per-sample losses whose graph never depends on the numbers (no ``if`` on ``.data``,
 #: no constant read from ``.data``), so a recorded step stays valid while training.
@@ -239,6 +338,7 @@ def fit(
     lr_schedule: Callable[[int], float] | None = None,
     progress: bool = True,
     replay: bool = True,
+    batched: bool = True,
     record_parameters: bool = False,
 ) -> History:
     """Train ``model`` on ``(X, y)`` and return a :class:`History`.
@@ -259,6 +359,14 @@ def fit(
       step once and replay its tape (:func:`tapegrad.engine.compile`): the same gradients,
       several times faster. A full batch is then always taken in dataset order
       (shuffling it only reorders a sum). ``replay=False`` builds every graph.
+    * ``batched`` -- when the model is one of :mod:`tapegrad.nn`'s (``MLP``, ``Layer``,
+      ``Neuron``, the classic rules) and the loss one of its losses, and batches hold
+      at least :data:`BATCHED_MIN_BATCH` samples, run each step as batched replay
+      (:func:`tapegrad.engine.vmap`): one sample's graph recorded once, replayed over
+      the batch with numpy -- the same gradients as building every graph (bit for bit
+      for ``+ - * /``, relu, sign; within a few ulp for tanh, sigmoid, exp, log), many
+      times faster on large batches. Labels go in as Values (class indices as one-hot
+      rows). Otherwise, or with ``batched=False``, ``replay`` or building every graph.
     * ``record_parameters`` -- keep every parameter's value before each update and
       at the end in ``history.parameters`` (costs one float per parameter per
       update: for small models, to draw the path training takes).
@@ -271,6 +379,8 @@ def fit(
     l2 = _checks.nonnegative(l2, "l2")
     if not isinstance(shuffle, bool):
         raise TypeError(f"shuffle must be True or False, got {type(shuffle).__name__}: {shuffle!r}")
+    if not isinstance(batched, bool):
+        raise TypeError(f"batched must be True or False, got {type(batched).__name__}: {batched!r}")
     if not isinstance(record_parameters, bool):
         raise TypeError(f"record_parameters must be True or False, got {record_parameters!r}")
     if lr_schedule is not None and not callable(lr_schedule):
@@ -281,16 +391,38 @@ def fit(
     opt = _resolve_optimizer(model, optimizer, lr)
     # Check batch_size now rather than on the first epoch.
     batches(X, y, batch_size, shuffle=False)
-    # Every sample and label through the model and the loss once, without a graph: a
-    # bad one raises here, before any step has changed the model.
-    with engine.no_grad():
-        for xp, yp in zip(X, y):
-            loss_fn(model(xp), yp)
     params = opt.params
-    replaying = replay and _replays(model, loss_fn, epochs_count, batch_size, shuffle)
+    size = len(X) if batch_size is None else batch_size
+    data = None
+    if batched and size >= BATCHED_MIN_BATCH and _batchable(model, loss_fn):
+        data = _batched_data(X, y)
+    if data is not None:
+        # Rows of numbers all of one length; model(X[0]) checks that length, and every
+        # distinct label goes through the loss once, without a graph: a bad one raises
+        # here, before any step has changed the model.
+        with engine.no_grad():
+            first = model(X[0])
+            for label in dict.fromkeys(y):
+                loss_fn(first, label)
+    else:
+        # Every sample and label through the model and the loss once, without a graph.
+        with engine.no_grad():
+            for xp, yp in zip(X, y):
+                loss_fn(model(xp), yp)
+    batched_step = None
+    if data is not None:
+        try:
+            batched_step = _Batched(model, loss_fn, params, l2, X, y)
+        except (engine.GraphChangedError, engine.BatchingError):
+            batched_step = None  # build every graph instead (never reached for nn's own)
+    replaying = (
+        batched_step is None
+        and replay
+        and _replays(model, loss_fn, epochs_count, batch_size, shuffle)
+    )
     recorded: dict[int, engine.CompiledStep] = {}
     rng = random.Random(seed)
-    history = History(dataset_size=len(X))
+    history = History(dataset_size=len(X), batched=batched_step is not None)
     seen = 0  # samples the steps so far used
     start = time.perf_counter()
 
@@ -305,7 +437,10 @@ def fit(
         for k, (xb, yb) in enumerate(order):
             if record_parameters:
                 history.parameters.append([p.data for p in params])
-            if replaying:
+            if batched_step is not None:
+                opt.zero_grad()
+                value, batch_right = batched_step(xb, yb)
+            elif replaying:
                 if k not in recorded:
                     recorded[k] = engine.compile(
                         lambda xb=xb, yb=yb: _batch_forward(model, xb, yb, loss_fn, l2, params),

@@ -1,4 +1,6 @@
-"""fit with replay: the same training, bit for bit, as building every graph."""
+"""fit with replay: the same training, bit for bit, as building every graph.
+
+(``batched=False``: batched replay, tests/nn/test_train_batched.py, would come first.)"""
 
 import random
 
@@ -12,7 +14,7 @@ from tapegrad.nn import train as train_module
 def train(replay, **kwargs):
     X, y = moons(12, seed=3)
     model = MLP(2, [4, 1], rng=random.Random(1))
-    history = fit(model, X, y, lr=0.2, progress=False, replay=replay, **kwargs)
+    history = fit(model, X, y, lr=0.2, progress=False, replay=replay, batched=False, **kwargs)
     return history, [p.data for p in model.parameters()]
 
 
@@ -37,7 +39,7 @@ def test_replayed_training_equals_building_every_graph(kwargs, monkeypatch):
 def test_replay_is_skipped_when_batches_change_or_the_loss_reads_numbers(monkeypatch):
     monkeypatch.setattr(engine, "compile", lambda *a, **k: pytest.fail("replayed"))
     train(True, epochs=30, batch_size=4)  # shuffled mini-batches differ every epoch
-    train(True, epochs=30, shuffle=False, loss="logistic")  # softplus branches on .data
+    train(True, epochs=30, shuffle=False, loss="logistic")  # not in the replay list
     train(True, epochs=3, shuffle=False)  # too few epochs to pay for recording
 
 
