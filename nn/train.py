@@ -252,6 +252,9 @@ class _Batched:
 
         self.step = engine.vmap(per_sample, params, check_every=BATCHED_CHECK_EVERY)
         self.step.record(*self.columns(X, y))  # raises if the graph cannot be batched
+        # The L2 term is shared by the batch: its graph replayed on floats (bit for bit
+        # its backward(), without building it at every step).
+        self.l2_step = engine.compile(lambda: losses.l2(params, l2), params) if l2 else None
 
     def columns(self, xb: list, yb: list) -> tuple:
         np = self.np
@@ -262,11 +265,8 @@ class _Batched:
 
     def __call__(self, xb: list, yb: list) -> tuple[float, int]:
         np = self.np
-        reg = 0.0
-        if self.l2:  # backward() of the batch loss reaches the L2 term first
-            term = losses.l2(self.params, self.l2)
-            term.backward()
-            reg = term.data
+        # backward() of the batch loss reaches the L2 term first
+        reg = 0.0 if self.l2_step is None else self.l2_step()
         _, outputs = self.step(*self.columns(xb, yb))
         if self.classes is None:
             right = int(np.sum((outputs > 0) == (np.asarray(yb) > 0)))
