@@ -116,11 +116,55 @@ def _is_right(output: Any, target: Any) -> bool:
 
 def accuracy(model: Callable, X: Sequence, y: Sequence) -> float:
     """The fraction of samples the model classifies right (see the module docstring);
-    runs under :func:`tapegrad.engine.no_grad`, so it records no graph."""
+    runs under :func:`tapegrad.engine.no_grad`, so it records no graph. For
+    :mod:`tapegrad.nn`'s models on rows of numbers, the outputs are computed for all
+    samples at once by batched replay (:func:`tapegrad.engine.vmap`, the same numbers)."""
     X, y = check_dataset(X, y)
+    outputs = _batched_outputs(model, X) if len(X) >= BATCHED_MIN_BATCH else None
+    if outputs is not None:
+        return _count_right(outputs, y) / len(X)
     with engine.no_grad():
         right = sum(_is_right(model(xp), yp) for xp, yp in zip(X, y))
     return right / len(X)
+
+
+def _count_right(outputs: Any, y: Sequence) -> int:
+    """:func:`_is_right` over a batch: outputs of shape (B,) or (B, classes)."""
+    import numpy as np
+
+    labels = np.asarray(y)
+    if outputs.ndim == 1:
+        return int(np.sum((outputs > 0) == (labels > 0)))
+    return int(np.sum(np.argmax(outputs, axis=1) == labels))
+
+
+def _batched_outputs(model: Any, X: list):
+    """``model`` on every row of ``X`` by batched replay (no gradients), as an array of
+    shape (B,) or (B, classes); None when the model is not nn's own or ``X`` is not
+    rows of numbers."""
+    if not _batchable(model, _default_loss):
+        return None
+    data = _batched_data(X, [0] * len(X))
+    if data is None:
+        return None
+    with engine.no_grad():
+        first = model(X[0])  # checks the number of inputs
+    single = isinstance(first, Value)
+
+    def outputs(x):
+        out = model(x)
+        if single:
+            return out, out
+        root = out[0]  # a root that every output is part of (watched nodes must be)
+        for o in out[1:]:
+            root = root + o
+        return root, out
+
+    try:
+        _, result = engine.vmap(outputs, []).record(data[0])(data[0], reduce="sum")
+    except (engine.GraphChangedError, engine.BatchingError):
+        return None
+    return result
 
 
 def _default_loss(output: Any, target: Any) -> Value:
@@ -264,15 +308,10 @@ class _Batched:
         return np.asarray(xb, dtype=np.float64), labels
 
     def __call__(self, xb: list, yb: list) -> tuple[float, int]:
-        np = self.np
         # backward() of the batch loss reaches the L2 term first
         reg = 0.0 if self.l2_step is None else self.l2_step()
         _, outputs = self.step(*self.columns(xb, yb))
-        if self.classes is None:
-            right = int(np.sum((outputs > 0) == (np.asarray(yb) > 0)))
-        else:
-            right = int(np.sum(np.argmax(outputs, axis=1) == np.asarray(yb)))
-        return self.step.loss + reg, right
+        return self.step.loss + reg, _count_right(outputs, yb)
 
 
 def _batched_data(X: list, y: list):

@@ -132,3 +132,13 @@ def test_the_safety_check_runs_while_batching(monkeypatch):
     )
     train(True, relu_mlp, moons(40, seed=0), epochs=2, batch_size=10)
     assert len(checks) == 2 + 8 // 2  # two at recording, then every second step
+
+
+@pytest.mark.parametrize("make", [relu_mlp, lambda: MLP(2, [5, 3], rng=random.Random(4))])
+def test_accuracy_runs_batched_with_the_same_answer(make, monkeypatch):
+    X, y = moons(50, seed=5) if make is relu_mlp else spirals(50, seed=5)
+    model = make()
+    batched = train_module.accuracy(model, X, y)
+    assert train_module._batched_outputs(model, X) is not None
+    monkeypatch.setattr(train_module, "_batched_outputs", lambda *a: None)
+    assert train_module.accuracy(model, X, y) == batched
