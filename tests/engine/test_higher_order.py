@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -388,3 +389,18 @@ def test_higher_orders_of_a_polynomial_are_exact():
         (d,) = engine.grad(d, [x], create_graph=True, materialize_grads=True)
         values.append(d.data)
     assert values == [4 * 1.5**3, 12 * 1.5**2, 24 * 1.5, 24.0, 0.0]
+
+
+def test_the_readme_example_runs_and_means_what_it_says():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Higher-order gradients and forward mode", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    names: dict = {}
+    exec(compile(code, "README.md", "exec"), names)
+    t = math.tanh(0.5)
+    # y = x tanh x: y'' = 2 tanh'(x) + x tanh''(x) = 2(1 - t²) - 2x t (1 - t²)
+    assert math.isclose(names["d2y_dx2"].data, 2 * (1 - t * t) * (1 - 0.5 * t), rel_tol=1e-14)
+    H = names["H"]
+    assert H[0][1] == H[1][0] or math.isclose(H[0][1], H[1][0], rel_tol=1e-14)
+    assert names["Hv"] == [H[0][0], H[1][0]]
+    assert names["Jt"] == [row[0] for row in names["J"]]
