@@ -1,0 +1,392 @@
+"""Benchmark batched replay (engine.vmap) against the other ways to train on a batch.
+
+The workload: ``MLP(2, [16, 16, 1])`` (ReLU hidden units, 337 parameters) with the
+mean hinge loss ``max(0, 1 − y s)`` over ``B`` two-moons points -- the loss and the
+gradient of every parameter, one training step without the update -- at ``B`` =
+100, 1,000 and 10,000, through:
+
+* **plain** -- Python floats, forward and a hand-written backward pass, one sample
+  after another: the floor for any scalar engine written in CPython;
+* **replay** -- ``engine.compile``: the whole batch's tape recorded once, rerun as
+  straight-line float code (its recording is reported apart; at B = 10,000 the tape
+  of 6.4 million entries is not recorded: it would take minutes and gigabytes);
+* **eager** -- the engine as a student uses it: build the batch's graph, ``backward()``;
+* **vmap** -- ``engine.vmap``: one sample's graph recorded once, replayed over the batch
+  with one numpy operation per tape entry (recording reported apart);
+* **numpy** -- the same network written with matrix products (``X @ W``), by hand;
+* **torch** -- PyTorch float64 tensors and autograd, when ``torch`` is importable.
+
+Before timing, the script checks that all of them agree on the loss and on every
+gradient (within 1e-9 relative: they add in different orders). Times are CPU time
+per step (median of repeats), reported as **ns per node-sample**: per op result of
+one sample's graph (644 ops) and per sample, so the columns compare across ``B``;
+each ratio is to the plain-float floor of the same ``B``. numpy and torch run on
+one thread (the variables below are set before either is imported), as the
+scalar implementations do.
+
+    python benchmarks/batched.py            # the full run, a few minutes
+    python benchmarks/batched.py --quick    # B = 100 and 1,000 only
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import itertools  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import random  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from tapegrad import engine  # noqa: E402
+from tapegrad.engine import Value  # noqa: E402
+from tapegrad.nn import MLP, losses, moons  # noqa: E402
+
+SIZES = (2, 16, 16, 1)
+
+
+def data(batch: int, seed: int = 0):
+    """``batch`` two-moons points and their ±1 labels."""
+    X, y = moons(batch, seed=seed)
+    return [list(map(float, x)) for x in X], [float(t) for t in y]
+
+
+def initial_weights(seed: int = 1337):
+    """Per layer: a list of (weights, bias) per neuron; uniform(-1, 1), biases 0.1."""
+    rng = random.Random(seed)
+    return [
+        [([rng.uniform(-1, 1) for _ in range(nin)], 0.1) for _ in range(nout)]
+        for nin, nout in itertools.pairwise(SIZES)
+    ]
+
+
+def flat(weights) -> list[float]:
+    """Every parameter in nn.MLP's order: per neuron, its weights then its bias."""
+    return [v for layer in weights for w, b in layer for v in (*w, b)]
+
+
+def tapegrad_model(weights) -> MLP:
+    model = MLP(SIZES[0], list(SIZES[1:]), rng=random.Random(0))
+    for p, v in zip(model.parameters(), flat(weights)):
+        p.data = v
+    return model
+
+
+# -- the implementations: each returns (make_step, result) ------------------------------
+# make_step(X, y) prepares (recording, converting data) and returns a step(); a step
+# computes the loss and the gradients; result(step_output) gives (loss, gradients).
+
+
+def plain(weights):
+    """Floats and a hand-written backward pass, sample after sample."""
+
+    def make(X, y):
+        W = [[list(w) for w, _ in layer] for layer in weights]
+        B = [[b for _, b in layer] for layer in weights]
+        last = len(W) - 1
+
+        def step():
+            gW = [[[0.0] * len(w) for w in layer] for layer in W]
+            gB = [[0.0] * len(layer) for layer in B]
+            scale = 1.0 / len(X)
+            total = 0.0
+            for x, target in zip(X, y):
+                acts, pres, a = [x], [], x
+                for i, (layer, biases) in enumerate(zip(W, B)):
+                    pre = []
+                    for w, b in zip(layer, biases):
+                        s = b
+                        for wi, ai in zip(w, a):
+                            s += wi * ai
+                        pre.append(s)
+                    pres.append(pre)
+                    a = pre if i == last else [s if s > 0.0 else 0.0 for s in pre]
+                    acts.append(a)
+                margin = 1.0 - target * a[0]
+                total += margin if margin > 0.0 else 0.0
+                upstream = [-target * scale if margin > 0.0 else 0.0]
+                for i in range(last, -1, -1):
+                    if i != last:
+                        upstream = [g if s > 0.0 else 0.0 for g, s in zip(upstream, pres[i])]
+                    inputs, below = acts[i], [0.0] * len(acts[i])
+                    for j, (w, g) in enumerate(zip(W[i], upstream)):
+                        gB[i][j] += g
+                        gw = gW[i][j]
+                        for k, ai in enumerate(inputs):
+                            gw[k] += ai * g
+                            below[k] += w[k] * g
+                    upstream = below
+            return total * scale, [
+                v for gl, gb in zip(gW, gB) for gw, b in zip(gl, gb) for v in (*gw, b)
+            ]
+
+        return step
+
+    return make, lambda out: out
+
+
+def eager(weights):
+    """The engine as a student uses it: the batch's graph, then backward()."""
+
+    def make(X, y):
+        model = tapegrad_model(weights)
+        params = model.parameters()
+        inputs = [[Value(v) for v in x] for x in X]
+
+        def step():
+            model.zero_grad()
+            loss = losses.mean([losses.hinge(model(x), t) for x, t in zip(inputs, y)])
+            loss.backward()
+            return loss.data, [p.grad for p in params]
+
+        return step
+
+    return make, lambda out: out
+
+
+def replay(weights):
+    """engine.compile: the batch's tape recorded once, replayed as float code."""
+
+    def make(X, y):
+        model = tapegrad_model(weights)
+        params = model.parameters()
+        inputs = [[Value(v) for v in x] for x in X]
+        compiled = engine.compile(
+            lambda: losses.mean([losses.hinge(model(x), t) for x, t in zip(inputs, y)]), params
+        )
+
+        def step():
+            model.zero_grad()
+            return compiled(), [p.grad for p in params]
+
+        return step
+
+    return make, lambda out: out
+
+
+def vmap(weights):
+    """engine.vmap: one sample's tape, replayed over the batch with numpy."""
+
+    def make(X, y):
+        model = tapegrad_model(weights)
+        params = model.parameters()
+        step_of = engine.vmap(lambda x, t: losses.hinge(model(x), t), params)
+        Xa, ya = np.asarray(X), np.asarray(y)
+        step_of.record(Xa, ya)
+
+        def step():
+            model.zero_grad()
+            step_of(Xa, ya)
+            return step_of.loss, [p.grad for p in params]
+
+        return step
+
+    return make, lambda out: out
+
+
+def numpy_matrices(weights):
+    """The network with matrix products and a hand-written backward pass."""
+
+    def make(X, y):
+        Ws = [np.array([w for w, _ in layer]).T for layer in weights]  # (nin, nout)
+        Bs = [np.array([b for _, b in layer]) for layer in weights]
+        Xa, ya = np.asarray(X), np.asarray(y)
+        n = len(X)
+
+        def step():
+            acts, pres, a = [Xa], [], Xa
+            for i, (W, b) in enumerate(zip(Ws, Bs)):
+                pre = a @ W + b
+                pres.append(pre)
+                a = pre if i == len(Ws) - 1 else np.maximum(pre, 0.0)
+                acts.append(a)
+            margin = 1.0 - ya * a[:, 0]
+            loss = np.maximum(margin, 0.0).sum() / n
+            upstream = np.where(margin > 0.0, -ya / n, 0.0)[:, None]
+            grads = [None] * len(Ws)
+            for i in range(len(Ws) - 1, -1, -1):
+                if i != len(Ws) - 1:
+                    upstream = np.where(pres[i] > 0.0, upstream, 0.0)
+                grads[i] = (acts[i].T @ upstream, upstream.sum(axis=0))
+                upstream = upstream @ Ws[i].T
+            return loss, grads
+
+        return step
+
+    def result(out):
+        loss, grads = out
+        return loss, [v for gW, gb in grads for j in range(len(gb)) for v in (*gW[:, j], gb[j])]
+
+    return make, result
+
+
+def torch_tensors(weights):
+    """PyTorch float64 tensors and autograd (one thread)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+    def make(X, y):
+        Ws = [
+            torch.tensor([w for w, _ in layer], dtype=torch.float64).T.contiguous().requires_grad_()
+            for layer in weights
+        ]
+        Bs = [
+            torch.tensor([b for _, b in layer], dtype=torch.float64).requires_grad_()
+            for layer in weights
+        ]
+        Xt = torch.tensor(X, dtype=torch.float64)
+        yt = torch.tensor(y, dtype=torch.float64)
+
+        def step():
+            for p in (*Ws, *Bs):
+                p.grad = None
+            a = Xt
+            for i, (W, b) in enumerate(zip(Ws, Bs)):
+                a = a @ W + b
+                if i != len(Ws) - 1:
+                    a = torch.relu(a)
+            loss = torch.relu(1.0 - yt * a[:, 0]).mean()
+            loss.backward()
+            return loss.item(), [(W.grad.numpy(), b.grad.numpy()) for W, b in zip(Ws, Bs)]
+
+        return step
+
+    def result(out):
+        loss, grads = out
+        return loss, [v for gW, gb in grads for j in range(len(gb)) for v in (*gW[:, j], gb[j])]
+
+    return make, result
+
+
+def implementations() -> dict:
+    impls = {
+        "plain": plain,
+        "replay": replay,
+        "eager": eager,
+        "vmap": vmap,
+        "numpy": numpy_matrices,
+    }
+    try:
+        import torch  # noqa: F401
+
+        impls["torch"] = torch_tensors
+    except ImportError:
+        pass
+    return impls
+
+
+def nodes_per_sample() -> int:
+    """The op results of one sample's graph (leaves and numbers are not nodes)."""
+    model = tapegrad_model(initial_weights())
+    loss = losses.hinge(model([Value(0.1), Value(0.2)]), Value(1.0))
+    return sum(1 for v in engine.topological_order(loss) if not v.is_leaf)
+
+
+def agree(results: dict) -> None:
+    """Exit naming the first implementation that disagrees with plain floats."""
+    loss, grads = results["plain"]
+    for name, (other_loss, other_grads) in results.items():
+        pairs = [(loss, other_loss), *zip(grads, other_grads)]
+        if len(other_grads) != len(grads) or not all(
+            math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in pairs
+        ):
+            sys.exit(f"{name} disagrees with plain floats on the loss or a gradient")
+
+
+def run_all(batch: int, names=None) -> dict:
+    """Every implementation's (loss, gradients) on one batch (for the agreement check)."""
+    X, y = data(batch)
+    weights = initial_weights()
+    out = {}
+    for name, impl in implementations().items():
+        if names is not None and name not in names:
+            continue
+        make, result = impl(weights)
+        out[name] = result(make(X, y)())
+    return out
+
+
+def cpu_time(fn) -> float:
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
+def measure(make, X, y, budget: float) -> tuple[float, float]:
+    """(seconds to prepare, median seconds per step) within about ``budget`` seconds."""
+    gc.collect()
+    prepared = []
+    setup = cpu_time(lambda: prepared.append(make(X, y)))
+    step = prepared[0]
+    times = [cpu_time(step)]
+    while sum(times) < budget and len(times) < 25:
+        times.append(cpu_time(step))
+    return setup, statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="B = 100 and 1,000 only")
+    parser.add_argument("--budget", type=float, default=2.0, help="seconds per timing")
+    args = parser.parse_args()
+    batches = (100, 1_000) if args.quick else (100, 1_000, 10_000)
+    nodes = nodes_per_sample()
+    impls = implementations()
+    print(
+        f"# {platform.python_implementation()} {platform.python_version()}, "
+        f"numpy {np.__version__}, {platform.machine()}, one thread; "
+        f"{nodes} nodes per sample; CPU time per step (median)"
+    )
+    agree(run_all(20))
+    weights = initial_weights()
+    rows = []
+    for batch in batches:
+        X, y = data(batch)
+        agree(run_all(batch, names=[n for n in impls if n not in ("replay", "eager")]))
+        per = {}
+        setups = {}
+        for name, impl in impls.items():
+            if name == "replay" and batch > 1_000:
+                continue  # a 6.4-million-entry tape: minutes and gigabytes to record
+            make, _ = impl(weights)
+            budget = args.budget if name not in ("eager", "replay") else 0.0
+            setups[name], per[name] = measure(make, X, y, budget)
+            print(
+                f"B={batch:>6,} {name:>7}: {per[name] * 1e3:10.2f} ms per step "
+                f"({setups[name]:.3f} s to prepare)",
+                file=sys.stderr,
+            )
+        rows.append((batch, per, setups))
+    names = list(impls)
+    print()
+    print("| B | " + " | ".join(f"{n} ns/node-sample" for n in names) + " |")
+    print("|---:|" + "---:|" * len(names))
+    for batch, per, _ in rows:
+        cells = []
+        for n in names:
+            if n not in per:
+                cells.append("not run")
+                continue
+            ns = per[n] / (nodes * batch) * 1e9
+            ratio = per[n] / per["plain"]
+            cells.append(f"{ns:,.1f} ({ratio:.3g}×)")
+        print(f"| {batch:,} | " + " | ".join(cells) + " |")
+    print()
+    print("(×: time relative to plain floats at the same B; below 1 is faster.)")
+    for batch, _, setups in rows:
+        recorded = ", ".join(f"{n} {setups[n]:.3f} s" for n in ("vmap", "replay") if n in setups)
+        print(f"B = {batch:,}: recording {recorded}")
+
+
+if __name__ == "__main__":
+    main()
