@@ -405,11 +405,31 @@ def learning_curves(
     return ax
 
 
+_MANY_EPOCHS = 60  # beyond this, mistakes per epoch is one filled outline, not bars
+
+
+def _label_bars(ax: Any, bars: Any, counts: Sequence[int]) -> None:
+    """Write each count on its bar, so an epoch of 0 shows as "0": level when the
+    widest count fits in a bar's pitch, turned upright when only its height does,
+    and not at all when not even that fits (the ticks still read the counts)."""
+    size = 7.0  # points, matplotlib's "x-small" at the default 10 pt
+    fig = ax.get_figure()
+    fig.draw_without_rendering()  # let a constrained layout settle the axes' width
+    pitch = ax.get_window_extent().width * 72 / fig.dpi / max(len(counts), 1)
+    widest = max(len(str(c)) for c in counts) * 0.62 * size  # DejaVu Sans digits
+    if widest <= 0.9 * pitch:
+        ax.bar_label(bars, fontsize=size, padding=1)
+    elif 1.15 * size <= pitch:
+        ax.bar_label(bars, fontsize=size, padding=2, rotation=90)
+
+
 def mistakes(
     histories: History | Mapping[str, History], ax: Any = None, *, title: str | None = None
 ) -> Any:
     """Plot the samples misclassified in each epoch (``History.mistakes``): bars for
-    one history, lines with markers for several. For a perceptron trained one sample
+    one history (each labelled with its count when the labels fit; one filled
+    outline past 60 epochs, where bars would be thinner than a pixel), lines with
+    markers for several. For a perceptron trained one sample
     at a time this is the number of updates in the epoch; it reaches 0 once the data
     is separated (and never does on XOR). Returns the axes."""
     from matplotlib.ticker import MaxNLocator
@@ -418,9 +438,20 @@ def mistakes(
     ax = _axes(ax, (5.0, 3.6))
     if len(runs) == 1:
         ((name, h),) = runs.items()
-        bars = ax.bar(range(1, h.epochs + 1), h.mistakes, color=CLASS_COLORS[0], label=name or None)
-        if h.epochs <= 30:  # few bars: write each count, so an epoch of 0 shows as "0"
-            ax.bar_label(bars, fontsize="x-small", padding=1)
+        if h.epochs > _MANY_EPOCHS:
+            # Hundreds of bars narrower than a pixel alias into stripes: one outline.
+            ax.stairs(
+                h.mistakes,
+                [e + 0.5 for e in range(h.epochs + 1)],
+                fill=True,
+                color=CLASS_COLORS[0],
+                label=name or None,
+            )
+        else:
+            bars = ax.bar(
+                range(1, h.epochs + 1), h.mistakes, color=CLASS_COLORS[0], label=name or None
+            )
+            _label_bars(ax, bars, h.mistakes)
         if name:
             ax.legend(fontsize="small")
     else:

@@ -301,3 +301,23 @@ def test_the_legend_never_covers_a_data_point(dataset):
     points = ax.transData.transform(np.array(X, dtype=float))
     inside = [p for p in points if box.x0 <= p[0] <= box.x1 and box.y0 <= p[1] <= box.y1]
     assert not inside, (dataset, len(inside))
+
+
+@pytest.mark.parametrize("epochs", [5, 20, 30, 45, 60])
+def test_mistake_counts_never_collide(epochs):
+    # three-digit counts: bar labels that fit are written (upright if need be), never overlapping
+    counts = [120 + (k // 2) % 3 for k in range(epochs)]  # equal neighbours, as 16, 16
+    history = History([1.0] * epochs, [0.5] * epochs, mistakes=counts)
+    fig, ax = plt.subplots(figsize=(4.6, 4.2), layout="constrained")
+    plot.mistakes(history, ax)
+    assert not overlapping_texts(fig)
+    if epochs <= 30:  # a 4.6-inch panel has room for every count of 30 epochs
+        assert sorted(int(t.get_text()) for t in ax.texts) == sorted(counts)
+
+
+def test_many_epochs_of_mistakes_are_one_outline():
+    # hundreds of bars thinner than a pixel alias into stripes
+    counts = [max(0, 50 - k) for k in range(200)]
+    ax = plot.mistakes(History([1.0] * 200, [0.5] * 200, mistakes=counts))
+    assert len(ax.patches) == 1
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= 50
