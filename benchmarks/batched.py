@@ -359,8 +359,7 @@ def main() -> None:
             if name == "replay" and batch > 1_000:
                 continue  # a 6.4-million-entry tape: minutes and gigabytes to record
             make, _ = impl(weights)
-            budget = args.budget if name not in ("eager", "replay") else 0.0
-            setups[name], per[name] = measure(make, X, y, budget)
+            setups[name], per[name] = measure(make, X, y, args.budget)
             print(
                 f"B={batch:>6,} {name:>7}: {per[name] * 1e3:10.2f} ms per step "
                 f"({setups[name]:.3f} s to prepare)",
