@@ -294,11 +294,23 @@ class _MaskedEdge:
         return f"masked({self.branch!r})"
 
 
+class _OutsideTheTable(Op):
+    """A row that is not in the op table: it pickles as a reference to this module."""
+
+    def __reduce__(self):
+        return (_masked_zero_row, ())
+
+
+def _masked_zero_row() -> Op:
+    return _MASKED_ZERO
+
+
 #: The selection ``0 if masked else d · g`` at a masked point: result 0.0, and its
 #: own derivative masked again (``mask`` with a condition that never holds, so
 #: that a third-order pass selects zero here too). Not in the op table: it appears
-#: only in graphs of gradients.
-_MASKED_ZERO = Op(
+#: only in graphs of gradients (drawn, stepped through and pickled like any op;
+#: replay refuses it, as any op outside the table).
+_MASKED_ZERO = _OutsideTheTable(
     "masked_zero",
     1,
     "0.0",

@@ -404,3 +404,16 @@ def test_the_readme_example_runs_and_means_what_it_says():
     assert H[0][1] == H[1][0] or math.isclose(H[0][1], H[1][0], rel_tol=1e-14)
     assert names["Hv"] == [H[0][0], H[1][0]]
     assert names["Jt"] == [row[0] for row in names["J"]]
+
+
+def test_a_gradient_with_a_masked_edge_draws_pickles_and_differentiates_again():
+    import pickle
+
+    r, x = Value(-1.0, label="r"), Value(0.5, label="x")
+    (dr,) = engine.grad(r.relu() * x, [r], create_graph=True)
+    assert dr.op == "masked_zero" and same(dr.data, 0.0)
+    assert "masked" in engine.draw(dr).source
+    copy = pickle.loads(pickle.dumps(dr))
+    assert copy.op == "masked_zero" and copy.data == 0.0
+    (dx,) = engine.grad(dr, [x])  # masked again: an exact 0 reaches x
+    assert same(dx.data, 0.0)
