@@ -16,8 +16,11 @@ instead, the way ``torch.autograd.grad`` and ``torch.autograd.functional`` do:
 Values in place of numbers: the pass takes each entry's local derivatives from its
 op row's ``value_grads`` (the *same* formula as the float ``fn``, evaluated with
 Value ops, see :mod:`tapegrad.engine.ops`), so every ``·`` and ``+`` of the pass is
-recorded as an op. A masked edge (relu at x <= 0, sign, pow's d/dx at exponent 0)
-contributes an exact 0 with no graph, as PyTorch's selections do.
+recorded as an op. A masked edge (relu at x <= 0, pow's d/dx at exponent 0)
+contributes an exact 0 whatever arrives from above; in the graph it is a recorded
+selection of zero over the derivative left unselected, so that differentiating it
+again gives what PyTorch's double backward gives (see :class:`_MaskedEdge`); sign's
+derivative is a constant 0 with no graph, as PyTorch's ``zeros_like``.
 
 **Forward mode** (:func:`forward_pass`) runs the same local derivatives the other
 way: in tape order, each entry's *tangent* (how much it moves when the inputs move
@@ -44,7 +47,7 @@ from . import backprop, ops
 from .modes import enable_grad
 from .ops import MASKED, Op
 from .value import Value, _make, _to_float
-from .wengert import CONSTANT, ROW, W, inputs_of, local_grads_of
+from .wengert import CONSTANT, ROW, Tape, W, inputs_of, local_grads_of
 
 __all__ = ["grad", "forward_pass", "jvp", "vjp", "jacobian", "hessian", "hvp"]
 
@@ -371,6 +374,7 @@ def _selected_zero(row: Op, arguments: list, out: Value, k: int, found: object) 
 
 
 def _simplest(d: object) -> object:
+    """The constants 1 and -1 as :data:`_ONE` and :data:`_MINUS_ONE`, else ``d``."""
     if type(d) is float:
         if d == 1.0:
             return _ONE
@@ -415,27 +419,32 @@ def forward_pass(
     inputs are held still), as :func:`grad` differentiates with respect to it.
     Writes nothing on the graph; ``outputs`` that the inputs do not reach get 0.0.
     """
-    tangent_of_leaf: dict[int, float] = {}
-    seeded: dict[tuple[int, int], float] = {}
+    outputs, inputs = list(outputs), list(inputs)
+    tangents = [_to_float(t) for t in tangents]
+    for what, values in (("outputs", outputs), ("inputs", inputs)):
+        for k, v in enumerate(values):
+            if not isinstance(v, Value):
+                raise TypeError(f"forward_pass: {what}[{k}] must be a Value, got {v!r}")
+    if len(tangents) != len(inputs):
+        raise ValueError(f"forward_pass: {len(tangents)} tangents for {len(inputs)} inputs")
+    tangent_of_leaf: dict[int, float] = {}  # by id(leaf)
+    tangent_of: dict[Tape, dict[int, float]] = {}  # per tape, by entry
+    seeded: dict[tuple[Tape, int], float] = {}
     for x, t in zip(inputs, tangents):
         if x._tape is None:
             tangent_of_leaf[id(x)] = t
         else:
-            seeded[(id(x._tape), x._i)] = t
+            seeded[(x._tape, x._i)] = t
     # The entries the outputs depend on, oldest tape first, each in creation order.
-    tapes: dict[int, object] = {}
-    needed: dict[int, set[int]] = {}
+    needed: dict[Tape, set[int]] = {}
     for out in outputs:
-        _mark(out, tapes, needed)
-    tangents_by_tape: dict[int, dict[int, float]] = {}
-    for key in sorted(tapes, key=lambda k: tapes[k].serial):
-        tape = tapes[key]
+        _mark(out, needed)
+    for tape in sorted(needed, key=lambda t: t.serial):
         entries = tape.entries
-        own: dict[int, float] = {}
-        tangents_by_tape[key] = own
-        for i in sorted(needed[key]):
-            if (key, i) in seeded:
-                own[i] = seeded[(key, i)]
+        own = tangent_of[tape] = {}
+        for i in sorted(needed[tape]):
+            if (tape, i) in seeded:
+                own[i] = seeded[(tape, i)]
                 continue
             total = None
             refs = inputs_of(entries, i)
@@ -446,7 +455,7 @@ def forward_pass(
                 elif ref._tape is None:
                     ts = tangent_of_leaf.get(id(ref))
                 else:
-                    ts = tangents_by_tape.get(id(ref._tape), {}).get(ref._i)
+                    ts = tangent_of.get(ref._tape, {}).get(ref._i)
                 if ts is None:
                     continue  # s does not move with the inputs
                 if local is None:
@@ -463,23 +472,19 @@ def forward_pass(
         if out._tape is None:
             found = tangent_of_leaf.get(id(out))
         else:
-            found = tangents_by_tape.get(id(out._tape), {}).get(out._i)
+            found = tangent_of.get(out._tape, {}).get(out._i)
         results.append(0.0 if found is None else found)
     return results
 
 
-def _mark(out: Value, tapes: dict, needed: dict) -> None:
+def _mark(out: Value, needed: dict) -> None:
     """Add the entries ``out`` depends on to ``needed`` (per tape), without recursion."""
     if out._tape is None:
         return
     stack = [(out._tape, out._i)]
     while stack:
         tape, i = stack.pop()
-        key = id(tape)
-        marks = needed.get(key)
-        if marks is None:
-            tapes[key] = tape
-            marks = needed[key] = set()
+        marks = needed.setdefault(tape, set())
         if i in marks:
             continue
         marks.add(i)

@@ -170,6 +170,11 @@ def test_functions_errors():
         engine.hessian(f, 1.0)
     with pytest.raises(TypeError, match="got str"):
         engine.jvp(lambda a: "a", [1.0], [1.0])
+    x = Value(1.0)
+    with pytest.raises(TypeError, match=r"forward_pass: inputs\[0\] must be a Value"):
+        forward_pass([x * 2.0], [1.0], [1.0])
+    with pytest.raises(ValueError, match="2 tangents for 1 inputs"):
+        forward_pass([x * 2.0], [x], [1.0, 2.0])
 
 
 # -- second order -----------------------------------------------------------------
