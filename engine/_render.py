@@ -37,6 +37,10 @@ __all__ = ["RASTER_FORMATS", "FORMATS", "layout", "figure", "render", "D_CLASS"]
 #: The ``class`` a node carries to be painted as the course's D-shaped function block.
 D_CLASS = "tg-function"
 REVERSE_CLASS = "tg-reverse"
+#: A node drawn by Graphviz with two peripheries but painted as one outline, the
+#: outer one, filled: it keeps the size of its double-outlined self (the frames of a
+#: backprop sequence lay out alike) and arrows still touch it.
+SINGLE_CLASS = "tg-single"
 
 RASTER_FORMATS = ("png", "jpeg", "jpg", "gif")
 FORMATS = ("svg", "pdf", *RASTER_FORMATS)
@@ -457,6 +461,8 @@ def figure(graph: dict, *, scale: float = 1.0):
     for node in nodes:
         if node["_gvid"] in shapes:
             _paint_d(painter, node, shapes[node["_gvid"]], painter.background)
+        elif SINGLE_CLASS in _classes(node):
+            painter.ops(_outer_outline(node.get("_draw_") or []))
         else:
             painter.ops(node.get("_draw_"))
     for c in clusters:
@@ -469,6 +475,35 @@ def figure(graph: dict, *, scale: float = 1.0):
     painter.ops(graph.get("_ldraw_"))  # the graph's own label (a caption)
     _fit_texts(fig, ax, scale)
     return fig
+
+
+def _outer_outline(ops: list[dict]) -> list[dict]:
+    """A node's drawing with its peripheries reduced to the outermost one, filled
+    as the innermost was: the pen operations and the outer ellipse or polygon."""
+    shapes = [op for op in ops if op["op"] in ("E", "e", "P", "p")]
+    if len(shapes) < 2:
+        return ops
+
+    def extent(op: dict) -> float:
+        if op["op"] in ("E", "e"):
+            return op["rect"][2] * op["rect"][3]
+        xs = [p[0] for p in op["points"]]
+        ys = [p[1] for p in op["points"]]
+        return (max(xs) - min(xs)) * (max(ys) - min(ys))
+
+    outer = max(shapes, key=extent)
+    filled = any(op["op"] in ("E", "P") for op in shapes)
+    kind = outer["op"].upper() if filled else outer["op"].lower()
+    out, fill = [], None
+    for op in ops:
+        if op["op"] == "C":
+            fill = fill or op  # the fill colour Graphviz set for the inner shape
+        if op["op"] not in ("E", "e", "P", "p"):
+            out.append(op)
+    if fill is not None:
+        out.append(fill)
+    out.append({**outer, "op": kind})
+    return out
 
 
 def _fit_texts(fig, ax, scale: float) -> None:

@@ -1035,13 +1035,20 @@ class _Builder:
             node = element.get("node")
             if node is None or element["kind"] not in ("variable", "cost"):
                 continue
+            attrs = element["attrs"]
             if node in state.finished:
-                attrs = element["attrs"]
                 if self.view == "values":
                     attrs.update(style="filled", fillcolor=self.t["done"])
                 else:
                     attrs["peripheries"] = "2"
+            elif self.view == "blocks":
+                # The same size as when it is finished, painted as one outline
+                # (_render's SINGLE_CLASS), so that every step lays out alike.
+                attrs["peripheries"] = "2"
+                attrs["class"] = " ".join(filter(None, (attrs.get("class"), _render.SINGLE_CLASS)))
         target = (step.parent, step.node, step.position)
+        # Every step of one graph is laid out alike (slides, GIF frames, the slider).
+        self._reserve_step_labels(scene, self.roots[0])
         found = False
         for edge in scene.edges:
             # A drawn edge standing for a chain (a - b recorded as a + b·-1) shows the
@@ -1066,6 +1073,26 @@ class _Builder:
                     f"{step.node_name} → {step.parent_name}: {_short(step.upstream)} × "
                     f"{_short(step.local)} = {_short(step.contribution)}"
                 )
+
+    def _reserve_step_labels(self, scene: _Scene, root: Value) -> None:
+        """Give every edge the label of its own step, in the background's colour.
+
+        Graphviz makes room for an edge label, so a frame that labels only the edge
+        of its step is laid out differently from the next one: in a GIF or a PDF the
+        nodes would jump from frame to frame. With every label present (and only
+        the current one visible) every frame has the same layout."""
+        for step in _steps(root):
+            target = (step.parent, step.node, step.position)
+            for edge in scene.edges:
+                inside = edge.get("chain") and edge["graph_edges"][0] != target
+                if target in edge["graph_edges"] and not inside and "label" not in edge["attrs"]:
+                    edge["attrs"].update(
+                        fontcolor="transparent",
+                        label=_plain(
+                            f"{_short(step.upstream)} × {_short(step.local)} = "
+                            f"{_short(step.contribution)}"
+                        ),
+                    )
 
     def _element_of(self, scene: _Scene, node: Value) -> dict | None:
         block = self.block_of.get(node)
@@ -1369,7 +1396,7 @@ def save_steps(
     for k, text in enumerate(explanations):
         g = draw(root, step=k, **draw_options)
         if caption:
-            g.attr(label=_plain(f"step {k} of {len(explanations) - 1}: {text}"), labelloc="t")
+            g.attr(label=_plain(f"{_step_of(k, len(explanations))}: {text}"), labelloc="t")
             g.attr(fontsize="16")
         drawings.append(g)
     if fmt in ("pdf", "gif"):
@@ -1384,6 +1411,12 @@ def save_steps(
         save_graph(g, out, dpi=dpi, scale=scale)
         written.append(out)
     return written
+
+
+def _step_of(k: int, total: int) -> str:
+    """``step 3 (0–8)``: steps count from 0 as ``step=`` and the file numbers do;
+    "step 8 of 8" would read as the last of eight when there are nine."""
+    return f"step {k} (0–{total - 1})"
 
 
 def _check_size(dpi: object, scale: object) -> tuple[float | None, float]:
@@ -1469,7 +1502,7 @@ class BackpropSteps:
         return self._svg[k]
 
     def _caption(self, k: int) -> str:
-        return f"step {k} of {len(self) - 1}: {self.explanations[k]}"
+        return f"{_step_of(k, len(self))}: {self.explanations[k]}"
 
     def _repr_html_(self) -> str:
         import html

@@ -189,7 +189,7 @@ def test_save_steps_writes_numbered_files_a_multi_page_pdf_and_a_gif(tmp_path):
     with Image.open(files[0]) as first:
         assert first.size[0] > 200
     dots = engine.save_steps(z, tmp_path / "step.dot")
-    assert "step 3 of 8" in dots[3].read_text(encoding="utf-8")
+    assert "step 3 (0–8)" in dots[3].read_text(encoding="utf-8")
     (pdf,) = engine.save_steps(z, tmp_path / "steps.pdf", view="blocks")
     data = pdf.read_bytes()
     assert data[:5] == b"%PDF-" and len(re.findall(rb"/Type /Page\b", data)) == 9
