@@ -68,7 +68,12 @@ def register(sub) -> None:
     p.add_argument(
         "--dataset", choices=sorted(datasets.DATASETS), default="moons", help="(default moons)"
     )
-    p.add_argument("--samples", type=int, default=100, help="dataset size (default 100)")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=100,
+        help="dataset size (default 100; and, or: always the 4 points of the truth table)",
+    )
     p.add_argument("--epochs", type=int, help="passes over the data (default 30; 20 classic)")
     p.add_argument("--lr", type=float, help="learning rate (default 0.03 adam; 0.01 classic)")
     p.add_argument(
@@ -98,8 +103,9 @@ def register(sub) -> None:
     p.add_argument(
         "--graph",
         metavar="FILE.svg",
-        help="draw the trained model's computation graph for the first sample, in the "
-        "course's block notation with one block per layer (.svg, .png, .pdf or .dot)",
+        help="draw the trained model as the lecture draws a traditional net: linear "
+        "blocks w_k z_k, non-linear blocks, one circle per layer vector with its size, "
+        "ȳ (.svg, .png, .pdf or .dot)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
@@ -239,7 +245,10 @@ def run(args: argparse.Namespace) -> int:
     loss = args.loss
 
     print(f"model:   {model!r}")
-    print(f"data:    {args.dataset}, {len(X)} samples, seed {args.seed}")
+    note = ""
+    if len(X) != args.samples and args.dataset in ("and", "or"):
+        note = f" (the truth table; --samples {args.samples} does not apply)"
+    print(f"data:    {args.dataset}, {len(X)} samples, seed {args.seed}{note}")
     batch_text = "full batch" if batch_size is None else f"batch size {batch_size}"
     print(f"train:   {optimizer} lr={lr:g}, {batch_text}, {epochs} epochs, l2={l2:g}")
     start = time.perf_counter()

@@ -266,3 +266,15 @@ def test_bce_learns_from_the_datasets_plus_minus_one_labels(capsys, model, datas
     )
     assert code == 0, err
     assert reported_accuracy(out) >= 0.97
+
+
+@pytest.mark.parametrize("gate", ["and", "or"])
+def test_a_logic_gate_says_that_samples_does_not_apply(capsys, gate):
+    # the truth table has four points whatever --samples says: the output says so
+    code, out, err = run(
+        capsys, "--dataset", gate, "--samples", "50", "--epochs", "1", "--no-progress"
+    )
+    assert code == 0, err
+    assert f"{gate}, 4 samples, seed 0 (the truth table; --samples 50 does not apply)" in out
+    code, out, err = run(capsys, "--dataset", "moons", *QUICK)
+    assert code == 0 and "does not apply" not in out
