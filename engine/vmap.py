@@ -420,22 +420,27 @@ class BatchedStep:
         for k, terms in enumerate(contributions):
             if self._reached[k]:
                 groups.setdefault(len(terms), []).append(k)
+        params = self.params
         for count, ks in groups.items():
             width = max(len(ks), 2)  # (a one-column reduce would be pairwise, below)
-            sequence = np.zeros((batch * count + 1, width))
-            sequence[0, : len(ks)] = [
-                -0.0 if self.params[k]._g is None else self.params[k]._g for k in ks
-            ]
+            sequence = np.empty((batch * count + 1, width))
+            sequence[:, len(ks) :] = 0.0
+            sequence[0, : len(ks)] = [-0.0 if params[k]._g is None else params[k]._g for k in ks]
             # row 1 + j + count * (B - 1 - p): contribution j of sample p, last sample first
-            body = sequence[1:].reshape(batch, count, width)[::-1]
-            for column, k in enumerate(ks):
-                for j, term in enumerate(contributions[k]):
-                    body[:, j, column] = term
+            if count == 1:
+                body = sequence[:0:-1]
+                for column, k in enumerate(ks):
+                    body[:, column] = contributions[k][0]
+            else:
+                body = sequence[1:].reshape(batch, count, width)[::-1]
+                for column, k in enumerate(ks):
+                    for j, term in enumerate(contributions[k]):
+                        body[:, j, column] = term
             # numpy reduces along a non-contiguous axis row after row (sequentially,
             # not pairwise), which is backward()'s order; test_vmap checks it bit for bit
-            sums = np.add.reduce(sequence, axis=0, initial=-0.0)  # -0.0: keeps a -0.0
+            sums = np.add.reduce(sequence, axis=0, initial=-0.0).tolist()  # -0.0 keeps -0.0
             for column, k in enumerate(ks):
-                self.params[k]._g = float(sums[column])
+                params[k]._g = sums[column]
         return self._outputs(out, watched)
 
     def per_sample_grads(self, *columns: Any):
