@@ -321,11 +321,21 @@ class BatchedStep:
         self._recorded = True
         batch = len(arrays[0])
         for p in sorted({batch - 1, batch // 2} - {0}):
-            self.check(arrays, p)
+            self._check(arrays, p)
 
-    def check(self, arrays: list, p: int) -> None:
-        """Re-trace the function on sample ``p`` of the (checked) columns and raise
-        :class:`GraphChangedError` if its graph differs from the recording."""
+    def check(self, *columns: Any, sample: int = -1) -> None:
+        """Re-trace the function on one sample of these columns (default: the last)
+        and raise :class:`GraphChangedError` if its graph differs from the recording
+        (recording it first if need be). Writes no ``.grad``."""
+        batch, arrays = self._columns(columns)
+        if isinstance(sample, bool) or not isinstance(sample, int) or not -batch <= sample < batch:
+            raise ValueError(f"sample must be an index into the batch of {batch}, got {sample!r}")
+        if not self._recorded:
+            self._record(arrays)
+        self._check(arrays, sample % batch)
+
+    def _check(self, arrays: list, p: int) -> None:
+        """Re-trace on sample ``p`` of the checked columns; compare with the recording."""
         root, _, _ = self._trace(arrays, p)
         walk = graph.walk(root)
         signature = _signature(walk)
@@ -406,7 +416,7 @@ class BatchedStep:
             self._record(arrays)
         self.calls += 1
         if self.check_every is not None and self.calls % self.check_every == 0:
-            self.check(arrays, self.calls % batch)
+            self._check(arrays, self.calls % batch)
         seed = 1.0 / batch if reduce == "mean" else 1.0
         out, contributions, watched = self._run(arrays, seed)
         # The batch's loss, summed one sample after another (losses.mean's order).

@@ -279,6 +279,18 @@ def test_a_leaf_made_from_the_samples_numbers_is_refused():
         engine.vmap(lambda x: w * Value(x.data), [w])([1.0, 2.0, 3.0])
 
 
+def test_check_re_traces_a_chosen_sample_on_demand():
+    w = Value(1.0)
+    step = engine.vmap(lambda x: w * x if x.data < 10 else w + x, [w])
+    step.check([1.0, 2.0, 3.0])  # records on sample 0, re-traces the others
+    step.check([1.0, 20.0], sample=0)
+    with pytest.raises(GraphChangedError, match="on sample 1"):
+        step.check([1.0, 20.0])
+    with pytest.raises(ValueError, match="index into the batch of 2"):
+        step.check([1.0, 2.0], sample=2)
+    assert w.grad == 0.0
+
+
 def test_check_every_re_traces_later_batches():
     w = Value(1.0)
     step = engine.vmap(lambda x: w * x if x.data < 10 else w + x, [w], check_every=1)

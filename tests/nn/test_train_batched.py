@@ -126,9 +126,9 @@ def test_batched_must_be_a_bool():
 def test_the_safety_check_runs_while_batching(monkeypatch):
     monkeypatch.setattr(train_module, "BATCHED_CHECK_EVERY", 2)
     checks = []
-    original = engine.BatchedStep.check
+    original = engine.BatchedStep._check
     monkeypatch.setattr(
-        engine.BatchedStep, "check", lambda self, *a: checks.append(1) or original(self, *a)
+        engine.BatchedStep, "_check", lambda self, *a: checks.append(1) or original(self, *a)
     )
     train(True, relu_mlp, moons(40, seed=0), epochs=2, batch_size=10)
     assert len(checks) == 2 + 8 // 2  # two at recording, then every second step
@@ -142,3 +142,14 @@ def test_accuracy_runs_batched_with_the_same_answer(make, monkeypatch):
     assert train_module._batched_outputs(model, X) is not None
     monkeypatch.setattr(train_module, "_batched_outputs", lambda *a: None)
     assert train_module.accuracy(model, X, y) == batched
+
+
+def test_the_train_command_says_when_it_batched_and_no_batched_turns_it_off(capsys):
+    from tapegrad.nn.cli import main
+
+    quick = ["train", "--samples", "20", "--epochs", "2", "--no-progress"]
+    assert main(quick) == 0
+    assert "batched replay)" in capsys.readouterr().out
+    assert main([*quick, "--no-batched"]) == 0
+    out = capsys.readouterr().out
+    assert "time:" in out and "batched" not in out
