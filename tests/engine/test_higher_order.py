@@ -422,3 +422,17 @@ def test_a_gradient_with_a_masked_edge_draws_pickles_and_differentiates_again():
     assert copy.op == "masked_zero" and copy.data == 0.0
     (dx,) = engine.grad(dr, [x])  # masked again: an exact 0 reaches x
     assert same(dx.data, 0.0)
+
+
+def test_second_derivatives_with_a_number_on_either_side():
+    x = 0.7
+    cases = [
+        (lambda a: 2.0**a, math.log(2.0) ** 2 * 2.0**x),
+        (lambda a: 3.0 / a, 6.0 / x**3),
+        (lambda a: 2.0 - a * a, -2.0),
+        (lambda a: a**3.0, 6.0 * x),
+        (lambda a: (a - 5.0) / 2.0, 0.0),
+    ]
+    for f, want in cases:
+        ((h,),) = engine.hessian(f, [x])
+        assert math.isclose(h, want, rel_tol=1e-14, abs_tol=1e-300), (h, want)
