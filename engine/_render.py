@@ -58,9 +58,26 @@ def layout(source: str) -> dict:
 
     from . import _dot
 
-    _dot.use_dot()
+    _, kind = _dot.use_dot()
     text = graphviz.Source(source).pipe(format="json", encoding="utf-8", quiet=True)
-    return json.loads(text)
+    graph = json.loads(text)
+    if kind == _dot._PURE:
+        _unescape_backslashes(graph)
+    return graph
+
+
+def _unescape_backslashes(graph: dict) -> None:
+    r"""Turn ``\\`` back into ``\`` in every text of a ``graphviz-pure`` layout.
+
+    A label's backslash is written ``\\`` in DOT text; Graphviz's ``dot`` hands it
+    back as one backslash, ``graphviz-pure`` (0.2) as the two characters it read, so
+    a label ``a\b`` was painted ``a\\b``."""
+    for item in [graph, *graph.get("objects", []), *graph.get("edges", [])]:
+        for key, ops in item.items():
+            if key.endswith("draw_") and isinstance(ops, list):
+                for op in ops:
+                    if op.get("op") == "T":
+                        op["text"] = op["text"].replace("\\\\", "\\")
 
 
 def _floats(text: str) -> list[float]:
@@ -214,6 +231,7 @@ class _Painter:
             fontsize=size * self.scale,
             family=_FONT,
             color=pen.color,
+            parse_math=False,  # a label is shown literally: "$x$" is not TeX
             zorder=10_000 + self._next_z(),
         )
 

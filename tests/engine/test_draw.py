@@ -800,3 +800,17 @@ def test_a_step_keeps_the_other_steps_labels_invisible_and_outlines_single():
     painted = _render._outer_outline(ops)
     shapes = [op for op in painted if op["op"] in ("E", "e")]
     assert shapes == [{"op": "E", "rect": [0, 0, 14, 14]}]  # the outer ring, filled
+
+
+@pytest.mark.parametrize("view", ["values", "blocks"])
+def test_labels_are_painted_literally_backslashes_and_dollars_included(view):
+    # graphviz-pure hands a DOT "\\" back as two backslashes, and matplotlib reads
+    # "$x$" as TeX: both were painted other than the label says
+    labels = ["back\\slash", "$x$", "a\\nb", "cost $5"]
+    leaves = [Value(float(i + 1), label=text) for i, text in enumerate(labels)]
+    out = leaves[0] * leaves[1] * leaves[2] * leaves[3]
+    figure = _render.figure(_render.layout(engine.draw(out, view).source))
+    painted = [t for t in figure.axes[0].texts if t.get_text().strip()]
+    for text in labels:
+        assert text in [t.get_text() for t in painted]
+    assert not any(t.get_parse_math() for t in painted)
