@@ -77,6 +77,7 @@ tapegrad's tracer sees real numbers, so it re-traces to detect it.
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -135,19 +136,21 @@ def _numpy():
     return np
 
 
-def _count_positional(fn: Callable) -> int | None:
-    """How many positional arguments ``fn`` takes, or None if it takes any number."""
+def _count_positional(fn: Callable) -> tuple[int, float] | None:
+    """``(fewest, most)`` positional arguments ``fn`` takes (``most`` is inf with
+    ``*args``), or None if its signature cannot be read."""
     try:
         parameters = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return None
-    count = 0
+    fewest, most = 0, 0.0
     for p in parameters:
         if p.kind is p.VAR_POSITIONAL:
-            return None
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty:
-            count += 1
-    return count
+            most = math.inf
+        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            most += 1
+            fewest += p.default is p.empty
+    return fewest, most
 
 
 class BatchedStep:
@@ -203,10 +206,13 @@ class BatchedStep:
         np = _numpy()
         if not columns:
             raise TypeError("a batched step needs at least one column of per-sample inputs")
-        if self._arity is not None and len(columns) != self._arity:
+        if self._arity is not None and not self._arity[0] <= len(columns) <= self._arity[1]:
+            fewest, most = self._arity
+            takes = f"{fewest}" if fewest == most else f"at least {fewest}"
+            if fewest != most and most != math.inf:
+                takes = f"{fewest} to {int(most)}"
             raise TypeError(
-                f"the function takes {self._arity} per-sample argument(s), got "
-                f"{len(columns)} column(s)"
+                f"the function takes {takes} per-sample argument(s), got {len(columns)} column(s)"
             )
         arrays = []
         for k, column in enumerate(columns):

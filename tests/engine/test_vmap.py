@@ -332,6 +332,14 @@ def test_bad_columns_are_refused_naming_the_problem(columns, error, message):
     assert w.grad == 0.0
 
 
+def test_optional_and_variable_arguments_take_that_many_columns():
+    w = Value(1.0)
+    assert list(engine.vmap(lambda x, y=None: w * x, [w])([1.0, 2.0])) == [1.0, 2.0]
+    assert list(engine.vmap(lambda *xs: w * xs[-1], [w])([1.0], [3.0])) == [3.0]
+    with pytest.raises(TypeError, match="takes 1 to 2 per-sample"):
+        engine.vmap(lambda x, y=None: w * x, [w])([1.0], [1.0], [1.0])
+
+
 def test_bad_reduce_params_and_shapes_are_refused():
     w = Value(1.0)
     step = engine.vmap(lambda x: w * x, [w])
