@@ -32,6 +32,7 @@ from .modes import AnomalyError, Scope, current_scope, no_grad, scope  # noqa: F
 from .ops import Op, on_register
 from .wengert import (
     CONSTANT,
+    MORE,
     ROW,
     SCOPE,
     NoLocalGrads,
@@ -48,21 +49,13 @@ __all__ = ["Value", "apply", "zero_grad"]
 
 _new = object.__new__
 
-# The switches of :mod:`tapegrad.engine.modes`, followed as globals (see on_change).
+# The switches of :mod:`tapegrad.engine.modes`, kept equal to them (modes.follow).
 # ``_plain`` is True in the common case -- recording on, anomaly detection off --
 # so the hot path tests one flag.
 _grad_enabled = _plain = True
 _anomaly = False
 _scope = None
-
-
-def _follow_modes(grad_enabled: bool, anomaly: bool, innermost: Scope | None) -> None:
-    global _grad_enabled, _anomaly, _plain, _scope
-    _grad_enabled, _anomaly, _scope = grad_enabled, anomaly, innermost
-    _plain = grad_enabled and not anomaly
-
-
-modes.on_change(_follow_modes)
+modes.follow(sys.modules[__name__])
 
 
 # -- the current tape -----------------------------------------------------------
@@ -430,7 +423,7 @@ def _record(node: Value, row: object, inputs: tuple, local_grads: tuple | None, 
     if len(refs) == 2:
         second, d_second = refs[1], local_grads[1]
     elif len(refs) > 2:
-        second = Rest(tuple(refs[1:]), tuple(local_grads[1:]))
+        second, d_second = Rest(tuple(refs[1:]), tuple(local_grads[1:])), MORE
     e = t.entries
     node._tape = t
     e += (node.data, row, refs[0], second, local_grads[0], d_second, constant, _scope)

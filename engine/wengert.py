@@ -16,7 +16,8 @@ an op's inputs exist before it does, so no graph search is needed.
 * ``row``: the op's row of :data:`tapegrad.engine.ops.OPS` (a str for an op
   defined by user code with ``Value(data, children, op, local_grads=...)``);
 * ``input0``/``input1``: the inputs in order (``x * x`` names ``x`` twice); ``input1``
-  is None for one input; an op with more inputs keeps the rest in a :class:`Rest`;
+  is None for one input; an op with more inputs keeps the others in a
+  :class:`Rest` (and ``local1`` is :data:`MORE`);
 * ``local0``/``local1``: d(result)/d(input); :data:`~tapegrad.engine.ops.MASKED`
   for an edge PyTorch selects zero on; :class:`NoLocalGrads` when user code gave none;
 * ``constant``: a number operand, a float on the right (``x * 2.0``) or
@@ -50,18 +51,31 @@ TAPE_CAP = W * 100_000
 
 class Rest:
     """The inputs after the first of an op with more than two (a user-defined op):
-    ``input1`` holds it, and backward takes one input at a time from it."""
+    ``input1`` holds it and ``local1`` is :data:`MORE`. Backprop hands it to
+    ``Pass.edge``, which takes its inputs one at a time."""
 
     __slots__ = ("inputs", "local_grads")
+    _tape = ()  # not None: backprop's inline cases (an index, a leaf) pass it on
 
     def __init__(self, inputs: tuple, local_grads: tuple) -> None:
         self.inputs = inputs
         self.local_grads = local_grads
 
-    def split(self) -> tuple:
-        """``(next input, its local derivative, a Rest of the others or None)``."""
-        rest = Rest(self.inputs[1:], self.local_grads[1:]) if len(self.inputs) > 1 else None
-        return self.inputs[0], self.local_grads[0], rest
+
+class _More:
+    __slots__ = ()
+
+    def __mul__(self, upstream: object) -> None:
+        return None  # the products are taken input by input, from the Rest
+
+    __rmul__ = __mul__
+
+    def __repr__(self) -> str:
+        return "MORE"
+
+
+#: ``local1`` of an entry whose ``input1`` is a :class:`Rest`.
+MORE = _More()
 
 
 class NoLocalGrads:
