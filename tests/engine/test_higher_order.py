@@ -212,12 +212,13 @@ def test_hessians_match_pytorchs_in_the_golden_table_up_to_the_sign_of_zeros():
     """Every Hessian entry of the golden trees equals PyTorch's (finite values within
     test_golden.TREE_RTOL; nan, infinities and masked edges exactly: ``x ** y`` at
     ``y = 0`` next to ``exp(1000)`` gives PyTorch's nan) except the *sign of an exact
-    zero* in 3 entries of 2 trees. PyTorch differentiates its hand-written backward
-    formulas (``sigmoid_backward``'s double backward is one product, ``grad · gg ·
-    (1 - 2·out)``); tapegrad differentiates the row's one formula ``out · (1 - out)``
-    as a graph, so a zero arrives as ``+0.0 + -0.0`` = +0.0 where PyTorch multiplies
-    signed zeros. Writing second derivatives per row to match would break the rule
-    of one derivative per op."""
+    zero* in 3 entries of 2 trees (both with sigmoids on a path masked by relu or
+    sign). PyTorch differentiates its hand-written backward formulas
+    (``sigmoid_backward``'s double backward is one product, ``grad · gg · (1 -
+    2·out)``); tapegrad differentiates the row's one formula ``out · (1 - out)`` as a
+    graph, so a zero can arrive as ``+0.0 + -0.0`` = +0.0 where PyTorch multiplies
+    signed zeros (traced by hand for the first tree). Writing second derivatives per
+    row to match would break the rule of one derivative per op."""
     with pytest.raises(AssertionError) as failure:
         compare_hessians(engine.hessian)
     lines = [line for line in str(failure.value).splitlines() if line.startswith("  Hessian")]
