@@ -585,13 +585,30 @@ def own_style():
     return matplotlib.rc_context(_STYLE)
 
 
+#: The largest raster image painted, in pixels (a 4K slide is 8.3 million).
+MAX_PIXELS = 100_000_000
+
+
+def _check_pixels(fig, dpi: float) -> None:
+    """Refuse a raster image too large to hold in memory, naming its size."""
+    w, h = fig.get_figwidth() * dpi, fig.get_figheight() * dpi
+    if w * h > MAX_PIXELS:
+        raise ValueError(
+            f"the image would be {w:,.0f} x {h:,.0f} pixels, more than {MAX_PIXELS:,}: "
+            f"lower dpi (now {dpi:g}) or scale, or write .svg or .pdf (vector, any size)"
+        )
+
+
 def save_figure(fig, fmt: str, *, dpi: float | None = None) -> bytes:
-    """The bytes of ``fig`` in ``fmt``; deterministic for SVG and PDF (no dates)."""
+    """The bytes of ``fig`` in ``fmt``; deterministic for SVG and PDF (no dates).
+    Raster formats refuse images of more than :data:`MAX_PIXELS` (ValueError)."""
     import matplotlib
 
     out = io.BytesIO()
     fmt = "jpeg" if fmt == "jpg" else fmt
     dpi = 150.0 if dpi is None else dpi
+    if fmt in RASTER_FORMATS:
+        _check_pixels(fig, dpi)
     if fmt == "svg":
         with matplotlib.rc_context({"svg.hashsalt": "tapegrad", "svg.fonttype": "path"}):
             fig.savefig(out, format="svg", metadata={"Date": None})
@@ -625,6 +642,8 @@ def save_sequence(figures, fmt: str, *, dpi: float | None = None, seconds: float
     from PIL import Image
 
     frames = []
+    for fig in figures:
+        _check_pixels(fig, 150.0 if dpi is None else dpi)
     for fig in figures:
         png = io.BytesIO()
         fig.savefig(png, format="png", dpi=150.0 if dpi is None else dpi)

@@ -143,6 +143,14 @@ def run(args) -> int:
         root.backward()
     if args.steps is not None and args.step is not None:
         raise UsageError("--steps exports every step; drop --step")
+    if args.view != "blocks":
+        for option, given in (
+            ("--observed", args.observed is not None),
+            ("--cost", args.cost),
+            ("--no-cost", args.no_cost),
+        ):
+            if given:
+                raise UsageError(f"{option} applies to --view blocks, not --view {args.view}")
     options = {
         "view": args.view,
         "rankdir": args.rankdir,

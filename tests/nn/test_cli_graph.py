@@ -84,7 +84,12 @@ def test_graph_step_highlights_that_step(capsys):
         (["graph", "x*2"], "unknown name 'x'"),
         (["graph", "x*2", "--at", "x=1", "--step", "3"], "between 0 and 0"),
         (["graph", "x*2", "--at", "x=1", "-o", "g.bmp"], "extension"),
-        (["graph", "x*2", "--at", "x=1", "--observed", "q"], "no Value labelled 'q'"),
+        (["graph", "x*2", "--at", "x=1", "--view", "blocks", "--observed", "q"], "no Value"),
+        (["graph", "x*2", "--at", "x=1", "--observed", "x"], "--observed applies to --view blocks"),
+        (["graph", "x*2", "--at", "x=1", "--cost"], "--cost applies to --view blocks"),
+        (["graph", "x*2", "--at", "x=1", "--no-cost"], "--no-cost applies to --view blocks"),
+        (["graph", "x*2", "--at", "x=1", "--scale", "100", "-o", "g.png"], "lower dpi"),
+        (["graph", "x*2", "--at", "x=1", "--scale", "100", "--steps", "g.gif"], "pixels, more"),
         (["tape", "x*y", "--at", "x=1"], "unknown name 'y'"),
     ],
 )
