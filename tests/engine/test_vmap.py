@@ -141,6 +141,24 @@ def test_every_libm_op_in_one_graph_agrees_within_the_bound():
         assert close(out[k], loss.data) and close(grad[k], w.grad)
 
 
+def test_infinities_and_nan_come_out_as_in_floats_without_warnings():
+    import warnings
+
+    xs = [1e300, -1e300, 0.0]
+    w = Value(1.0)
+    step = engine.vmap(lambda x: (w * x) * 1e300, [w])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's RuntimeWarnings would fail the test
+        out, (grad,) = step.per_sample_grads(xs)
+        w.grad = None
+        step(xs, reduce="sum")  # inf + -inf in the batch sum: nan, silently
+    assert list(out[:2]) == [math.inf, -math.inf] and list(grad[:2]) == [math.inf, -math.inf]
+    v = Value(1.0)
+    per_sample = [(v * x) * 1e300 for x in xs]
+    (per_sample[0] + per_sample[1] + per_sample[2]).backward()
+    assert math.isnan(v.grad) and same(w.grad, v.grad)
+
+
 def test_masked_edges_give_zero_not_nan_as_in_the_scalar_engine():
     # relu(-w x) = 0 for x > 0: sqrt's derivative there is inf, the masked edge gives 0
     w = Value(0.5)
