@@ -250,8 +250,9 @@ _BATCHABLE_LOSSES = (
     losses.binary_cross_entropy_with_logits,
     losses.softmax_cross_entropy,
 )
-#: Below this many samples per step, building the graph is as fast as batched replay
-#: (numpy's per-operation cost dominates), so fit builds the graph.
+#: Below this many samples per step fit builds the graph: numpy's cost per call
+#: dominates small batches (measured, MLP(2, [8, 8, 1]) on 100 moons: building is 1.8x
+#: faster at 1 sample per step, even at 2, batched replay 1.8x faster at 4, 2.7x at 8).
 BATCHED_MIN_BATCH = 4
 #: Every this many batched steps, fit re-traces one sample and checks the graph.
 BATCHED_CHECK_EVERY = 50
