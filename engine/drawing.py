@@ -1068,7 +1068,8 @@ class _Builder:
         node_element = self._element_of(scene, self.folds.drawn(step.node))
         if node_element is not None:
             node_element["attrs"].update(color=highlight, penwidth="3.5")
-            if not found:
+            if not found:  # the step's edge is inside the block: a note beside it
+                node_element["attrs"]["fontcolor"] = highlight
                 node_element["attrs"]["xlabel"] = _plain(
                     f"{step.node_name} → {step.parent_name}: {_short(step.upstream)} × "
                     f"{_short(step.local)} = {_short(step.contribution)}"
@@ -1400,7 +1401,7 @@ def save_steps(
             g.attr(fontsize="16")
         drawings.append(g)
     if fmt in ("pdf", "gif"):
-        layouts = [_render.layout(g.source) for g in drawings]
+        layouts = _common_canvas([_render.layout(g.source) for g in drawings])
         with _render.own_style():
             figures = [_render.figure(graph, scale=scale) for graph in layouts]
             path.write_bytes(_render.save_sequence(figures, fmt, dpi=dpi))
@@ -1411,6 +1412,42 @@ def save_steps(
         save_graph(g, out, dpi=dpi, scale=scale)
         written.append(out)
     return written
+
+
+def _common_canvas(layouts: list[dict]) -> list[dict]:
+    """Give every frame of a sequence one canvas, with its nodes where they are in the
+    first frame. Graphviz moves the whole drawing when a step's note (an ``xlabel``)
+    or caption makes its bounding box grow, so frames of different sizes would shift
+    the picture from page to page or frame to frame."""
+
+    def positions(graph: dict) -> dict[str, tuple[float, ...]]:
+        return {
+            o["name"]: tuple(float(v) for v in o["pos"].split(","))
+            for o in graph.get("objects", [])
+            if "pos" in o
+        }
+
+    first = positions(layouts[0])
+    shifts = []
+    for graph in layouts:
+        here = positions(graph)
+        anchor = next((name for name in first if name in here), None)
+        if anchor is None:
+            return layouts
+        shifts.append((here[anchor][0] - first[anchor][0], here[anchor][1] - first[anchor][1]))
+    boxes = []
+    for graph, (dx, dy) in zip(layouts, shifts, strict=True):
+        x0, y0, x1, y1 = (float(v) for v in graph["bb"].split(","))
+        boxes.append((x0 - dx, y0 - dy, x1 - dx, y1 - dy))
+    union = (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+    for graph, (dx, dy) in zip(layouts, shifts, strict=True):
+        graph["bb"] = f"{union[0] + dx},{union[1] + dy},{union[2] + dx},{union[3] + dy}"
+    return layouts
 
 
 def _step_of(k: int, total: int) -> str:

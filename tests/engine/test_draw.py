@@ -814,3 +814,31 @@ def test_labels_are_painted_literally_backslashes_and_dollars_included(view):
     for text in labels:
         assert text in [t.get_text() for t in painted]
     assert not any(t.get_parse_math() for t in painted)
+
+
+def test_a_step_sequence_shares_one_canvas_with_nodes_in_place(tmp_path):
+    # a step of w*w inside a folded block gets a note below it (an xlabel), which
+    # grew that frame and moved the whole drawing: every frame now has the first
+    # frame's canvas, nodes at the same place on it
+    y, yhat, w = Value(1.0, label="y"), Value(0.2, label="yhat"), Value(0.5, label="w")
+    out = (y - yhat) ** 2 + 0.1 * w * w
+    layouts = [
+        _render.layout(engine.draw(out, "blocks", observed=[y], step=k).source) for k in range(8)
+    ]
+    sizes = {tuple(float(v) for v in g["bb"].split(","))[3] for g in layouts}
+    assert len(sizes) > 1  # the note does grow a frame
+    placed = set()
+    for graph in drawing._common_canvas(layouts):
+        x0, y0, x1, y1 = (float(v) for v in graph["bb"].split(","))
+        where = {
+            o["name"]: tuple(round(float(v) - c, 1) for v, c in zip(o["pos"].split(","), (x0, y0)))
+            for o in graph["objects"]
+            if "pos" in o
+        }
+        placed.add((round(x1 - x0, 1), round(y1 - y0, 1), tuple(sorted(where.items()))))
+    assert len(placed) == 1
+    noted = engine.draw(out, "blocks", observed=[y], step=3)
+    assert any("xlabel" in a and a.get("fontcolor") == "#ff7f00" for a in nodes(noted).values())
+    frames = engine.save_steps(out, tmp_path / "steps.gif", view="blocks", observed=[y])
+    with Image.open(frames[0]) as gif:
+        assert gif.n_frames == 8
