@@ -37,7 +37,7 @@ MODELS = ("mlp", "perceptron", "adaline", "logreg")
 _CLASSIC = {"perceptron": Perceptron, "adaline": Adaline, "logreg": LogisticRegression}
 
 # Measured on a 2-core machine: these defaults reach 98-100% training accuracy on two
-# moons (100 points, seeds 0-9) in 0.3-0.4 s of training with batched replay (0.7-0.9 s
+# moons (100 points, seeds 0-9) in 0.2-0.4 s of training with batched replay (0.5-0.9 s
 # building every graph, --no-batched).
 DEFAULTS = {
     "epochs": 30,
