@@ -842,3 +842,20 @@ def test_a_step_sequence_shares_one_canvas_with_nodes_in_place(tmp_path):
     frames = engine.save_steps(out, tmp_path / "steps.gif", view="blocks", observed=[y])
     with Image.open(frames[0]) as gif:
         assert gif.n_frames == 8
+
+
+def test_an_edge_label_stays_within_the_room_graphviz_kept_for_it():
+    # DejaVu Sans is about 21% wider than the Helvetica Graphviz measures: set at full
+    # size, "1 × 0.5 = 0.5" ran into the arrowhead and the block it points at
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
+    painter = _render._Painter(Figure().add_subplot(), 1.0, "#ffffff")
+    ops = [{"op": "F", "size": 11.0, "face": "Helvetica"}]
+    text = {"op": "T", "pt": [0, 0], "align": "c", "width": 61.46, "text": "1 × 0.5 = 0.5"}
+    factor = painter._shrink([*ops, text], _render._Pen())
+    full = painter.measure.get_text_width_height_descent(
+        text["text"], FontProperties(family=_render._FONT, size=11.0), False
+    )[0]
+    assert full * factor <= 1.05 * 61.46 + 1.0 + 1e-9
+    assert factor < 1.0
