@@ -14,7 +14,7 @@ one row of :data:`OPS`.
 """
 
 from . import _dot
-from ._costs import cost_scope
+from ._costs import cost_scope, mark_parameters
 from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
 from .expr import ExpressionError, parse_expression
 from .functional import *  # noqa: F403  (exp, log, tanh, ... generated from the table)
@@ -119,6 +119,7 @@ __all__ = [
     "parse_expression",
     "ExpressionError",
     "cost_scope",
+    "mark_parameters",
     *_DRAWING,
     *_functional_names,
 ]

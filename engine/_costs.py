@@ -1,4 +1,4 @@
-"""Which Values are costs, for the drawings.
+"""Which Values are costs and which are parameters, for the drawings.
 
 In the course's block diagrams a red square is a cost or an energy: a scalar-valued
 function (C, the loss) with an implicit output and no outgoing arrow. Nothing in a
@@ -10,18 +10,26 @@ the last op of a formula, is not a cost.
 
 A cost scope is an ordinary :func:`tapegrad.engine.scope` whose *name* is registered
 here; the registry holds names only, so it never keeps a graph alive.
+
+Parameters (the ``w`` of ``G(x, w)``, implicit in the block) are leaves too, and
+nothing in a graph tells them from inputs either: :func:`mark_parameters` says so
+(every :class:`tapegrad.nn.Module` marks its parameters when first called), and the
+blocks view then draws them inside their blocks rather than as observed inputs. The
+registry holds weak references: it never keeps a parameter alive.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from . import Scope, Value, scope
 
-__all__ = ["cost_scope", "is_cost_scope", "cost_scope_of"]
+__all__ = ["cost_scope", "is_cost_scope", "cost_scope_of", "mark_parameters", "is_parameter"]
 
 _COST_NAMES: set[str] = set()
+_PARAMETERS: weakref.WeakSet = weakref.WeakSet()
 
 
 def cost_scope(name: str) -> scope:
@@ -50,3 +58,24 @@ def cost_scope_of(node: Value) -> Scope | None:
     if s is None or not _COST_NAMES:
         return None
     return next((c for c in s.chain() if c.name in _COST_NAMES), None)
+
+
+def mark_parameters(values) -> None:
+    """Mark leaf Values as parameters (learned weights) for the drawings.
+
+    ``draw(root)`` without ``params=`` or ``observed=`` draws marked leaves as the
+    implicit ``w`` of their blocks and every other leaf as an observed input.
+    Raises TypeError for anything but leaf Values (nothing is marked then).
+    """
+    from . import Value
+
+    values = list(values)
+    for v in values:
+        if not isinstance(v, Value) or not v.is_leaf:
+            raise TypeError(f"mark_parameters expects leaf Values, got {type(v).__name__}: {v!r}")
+    _PARAMETERS.update(values)
+
+
+def is_parameter(v: Value) -> bool:
+    """True if ``v`` was marked with :func:`mark_parameters`."""
+    return v in _PARAMETERS

@@ -30,8 +30,9 @@ of additions as one ``Σ`` block and ``Σ · 1/P`` as ``1/P Σ``.
 
 Which leaves are observed and which are parameters: pass ``observed=[x, y]`` (Values
 or labels) and every other leaf is a parameter, or ``params=model`` (a module or a
-list of Values) and every other leaf is observed. With neither, every leaf is
-observed.
+list of Values) and every other leaf is observed. With neither, the leaves marked
+by :func:`tapegrad.engine.mark_parameters` (every ``nn`` module marks its own when
+first called) are parameters and every other leaf is observed.
 
 Ops made inside ``engine.scope(...)`` (every ``nn`` module call) are drawn inside a
 cluster labelled with the scope's name. ``collapse=`` turns whole scopes into one
@@ -166,6 +167,7 @@ _SIDE = {"LR": "n", "RL": "n", "BT": "w", "TB": "w"}
 # Which Values are costs: see tapegrad.engine._costs (cost_scope, costs=).
 cost_scope = _costs.cost_scope
 _cost_scope_of = _costs.cost_scope_of
+is_parameter = _costs.is_parameter
 
 
 class GraphTooLargeError(ValueError):
@@ -662,8 +664,8 @@ def draw(
         parameters = {leaf for leaf in leaves if leaf not in observed_set}
     elif params_set is not None:
         parameters = {leaf for leaf in leaves if leaf in params_set}
-    else:
-        parameters = set()
+    else:  # the leaves nn's modules (or mark_parameters) marked as parameters
+        parameters = {leaf for leaf in leaves if is_parameter(leaf)}
     names = {node: node.label or f"v{index[node]}" for node in order}
 
     # The block each node disappears into, if its scope (or an enclosing one) collapses.

@@ -80,6 +80,9 @@ class Module:
         child_names = self.__dict__.get("_child_names")
         if child_names is None:
             child_names = self._child_names = self._child_module_names()
+            # Once per module (and after an attribute changes): tell the drawings
+            # which leaves are this module's parameters (the w of G(x, w)).
+            engine.mark_parameters(self.parameters())
         with engine.scope(name or type(self).__name__):
             _child_names_stack.append(child_names)
             try:

@@ -165,3 +165,35 @@ def test_parameters_held_in_dicts_are_found_and_scoped():
     out = model([1.0, 2.0])
     scopes = {v.scope.path for v in engine.topological_order(out) if v.scope is not None}
     assert "TwoHeads.heads.left" in scopes and "TwoHeads.heads.right" in scopes
+
+
+def test_a_called_module_marks_its_parameters_for_the_drawings():
+    # Without params=/observed=, the blocks view draws a module's weights inside its
+    # blocks (the w of G(x, w)), not as observed inputs (QA: 41 grey circles).
+    import random
+
+    from tapegrad.engine import _costs, draw
+    from tapegrad.nn import MLP
+
+    random.seed(0)
+    model = MLP(3, [4, 4, 1])
+    assert not any(_costs.is_parameter(p) for p in model.parameters())
+    out = model([1.0, -2.0, 0.5])
+    assert all(_costs.is_parameter(p) for p in model.parameters())
+    source = draw(out, "blocks", collapse="layers").source
+    assert "16 parameters" in source and "20 parameters" in source
+    assert source.count('"#dddddd"') == 1  # one observed input, x
+    explicit = draw(out, "blocks", collapse="layers", params=model).source
+    assert explicit == source
+
+
+def test_mark_parameters_refuses_non_leaves():
+    import pytest
+
+    from tapegrad.engine import Value, mark_parameters
+
+    x = Value(1.0)
+    with pytest.raises(TypeError, match="leaf Values"):
+        mark_parameters([x, x * 2.0])
+    with pytest.raises(TypeError, match="leaf Values"):
+        mark_parameters([1.0])
