@@ -199,7 +199,7 @@ class _Symbol:
     local derivative 1.0 passes ``g`` on unchanged.
     """
 
-    __slots__ = ("text", "reads", "program", "is_one", "is_product")
+    __slots__ = ("text", "reads", "program", "is_one", "is_product", "exclusive")
 
     def __init__(self, text: str, program: _Program, reads=frozenset(), *, product=False):
         self.text = text
@@ -207,21 +207,30 @@ class _Symbol:
         self.program = program
         self.is_one = text == "1.0"
         self.is_product = product
+        self.exclusive = False  # a variable only this sum holds: it may grow in place
 
     def __mul__(self, g: _Symbol) -> _Symbol:  # local * g
         g.name()  # read by several edges (or passed on whole): computed once
         if self.is_one:
+            g.exclusive = False  # passed on whole: now shared
             return g
         return _Symbol(f"{self.text} * {g.text}", self.program, g.reads, product=True)
 
-    def __add__(self, c: _Symbol) -> _Symbol:  # old + c: a new line
-        return self.program.assign(f"{self.text} + {c.text}", self.reads | c.reads)
+    def __add__(self, c: _Symbol) -> _Symbol:  # old + c: a line
+        if self.exclusive:  # no other gradient holds it: reuse the variable
+            self.program.lines.append((self.text, f"{self.text} + {c.text}", self.reads | c.reads))
+            self.reads = self.reads | c.reads
+            return self
+        total = self.program.assign(f"{self.text} + {c.text}", self.reads | c.reads)
+        total.exclusive = True
+        return total
 
     def name(self) -> None:
         """Make this symbol a variable (write its line) if it is an expression."""
         if self.is_product:
             named = self.program.assign(self.text, self.reads)
             self.text, self.reads, self.is_product = named.text, named.reads, False
+            self.exclusive = True
 
 
 class _Program:
@@ -229,12 +238,14 @@ class _Program:
 
     def __init__(self) -> None:
         self.lines: list[tuple[str, str, frozenset]] = []
+        self.count = 0  # variables named so far
 
     def symbol(self, text: str) -> _Symbol:
         return _Symbol(text, self)
 
     def assign(self, text: str, reads: frozenset) -> _Symbol:
-        name = f"g{len(self.lines)}"
+        name = f"g{self.count}"
+        self.count += 1
         self.lines.append((name, text, reads))
         return _Symbol(name, self, frozenset((name,)))
 
