@@ -137,9 +137,12 @@ class Value:
     floats. What an op recorded does not change when ``data`` is reassigned.
 
     A Value made by an op is a handle on its tape entry (``_tape``, ``_i``). A leaf
-    keeps its own gradient (``_g``), label and scope (``_sc``). Other attributes
-    (``p.m``, ``z.name``) are the user's, stored on this object (a dictionary made
-    on first use); a graph walk returns this object for its entry while it is held.
+    keeps its own gradient (``_g``), label and scope (``_sc``). ``name`` is the
+    label (DeZero's word), kept on the tape, so every handle on the node sees it.
+    Other attributes (``p.m``, ``p.v``) are the user's, stored on this object (a
+    dictionary made on first use): a leaf is always the same object, but a graph
+    walk may reach an op's result through another handle (``==`` to this one)
+    that does not carry them.
     """
 
     __slots__ = ("data", "_g", "_tape", "_i", "_label", "_sc", "__dict__", "__weakref__")
@@ -221,6 +224,10 @@ class Value:
             t.labels = {self._i: value}
         else:
             t.labels[self._i] = value
+
+    # DeZero's (and Chainer's) word for the same thing: ``z.name = "z"`` labels the
+    # node itself, so a graph walk that reaches ``z`` by another handle sees it too.
+    name = property(label.fget, label.fset, doc="The same as ``label`` (DeZero's name).")
 
     @property
     def parents(self) -> tuple[Value, ...]:

@@ -365,3 +365,26 @@ def test_division_is_true_division_as_in_pytorch(a, b):
     q = Value(a) / Value(b)
     assert q.op == "div" and q.local_grads == (1.0 / b, -(a / b) / b)  # PyTorch's formula
     assert (Value(49.0) / Value(49.0)).data == 1.0
+
+
+def test_name_is_the_label_and_every_handle_sees_it():
+    # DeZero names op results (z.name = "z") and reads the names by walking the graph.
+    x = Value(2.0)
+    x.name = "x"
+    y = x * x
+    y.name = "y"
+    z = y + x
+    assert [p.name for p in z._prev] == ["y", "x"]
+    assert y.label == "y" and x.label == "x"
+    with pytest.raises(TypeError, match="label must be a str"):
+        z.name = 3
+
+
+def test_user_attributes_on_leaves_and_results():
+    # karpathy's newer micrograd keeps optimizer state on parameters.
+    p = Value(1.0)
+    p.m, p.v, p.color = 0.0, 0.0, "red"
+    assert (p.m, p.v, p.color) == (0.0, 0.0, "red")
+    q = p * 2.0
+    q.note = "kept on this handle"
+    assert q.note == "kept on this handle"
