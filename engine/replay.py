@@ -485,8 +485,9 @@ def _same(a: float, b: float) -> bool:
     return a == b or (a != a and b != b)
 
 
-def _split(result: Any) -> tuple[Value, list[Value], Any]:
-    """(root, watched Values flattened, nesting shape) of what ``fn`` returned."""
+def _split(result: Any, what: str = "compiled") -> tuple[Value, list[Value], Any]:
+    """(root, watched Values flattened, nesting shape) of what ``fn`` returned
+    (``what`` names the function in the error: compiled, batched)."""
     if isinstance(result, Value):
         return result, [], None
     if isinstance(result, tuple) and result and isinstance(result[0], Value):
@@ -494,7 +495,7 @@ def _split(result: Any) -> tuple[Value, list[Value], Any]:
         shape = [_flatten(item, flat) for item in result[1:]]
         return result[0], flat, shape
     raise TypeError(
-        "the compiled function must return a Value (the loss) or a tuple (loss, *watched), "
+        f"the {what} function must return a Value (the loss) or a tuple (loss, *watched), "
         f"got {type(result).__name__}: {result!r}"
     )
 

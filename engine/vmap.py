@@ -94,6 +94,7 @@ from .replay import (
     _generate,
     _op_name,
     _signature,
+    _split,
 )
 from .value import Value
 
@@ -266,7 +267,7 @@ class BatchedStep:
         self._set_sample(arrays, p)
         with enable_grad():
             result = self.fn(*self._args)
-        return _split_result(result)
+        return _split(result, "batched")
 
     # -- recording ----------------------------------------------------------------
     def _record(self, arrays: list) -> None:
@@ -504,29 +505,6 @@ def _nest(flat: list, shape: tuple):
     return [_nest(flat[i * size : (i + 1) * size], shape[1:]) for i in range(shape[0])]
 
 
-def _split_result(result: Any):
-    """``(root, watched Values, nesting)`` of what ``fn`` returned."""
-    if isinstance(result, Value):
-        return result, [], None
-    if isinstance(result, tuple) and result and isinstance(result[0], Value):
-        flat: list[Value] = []
-        shape = [_flatten(item, flat) for item in result[1:]]
-        return result[0], flat, shape
-    raise TypeError(
-        "the batched function must return a Value (the per-sample loss) or a tuple "
-        f"(loss, *watched), got {type(result).__name__}: {result!r}"
-    )
-
-
-def _flatten(item: Any, flat: list):
-    if isinstance(item, Value):
-        flat.append(item)
-        return None
-    if isinstance(item, (list, tuple)) and item:
-        return [_flatten(x, flat) for x in item]
-    raise TypeError(f"watched outputs must be Values or lists of Values, got {item!r}")
-
-
 def _fill_arrays(shape, values):
     """Watched values in ``fn``'s nesting: a Value's is an array of ``B`` numbers, a
     list's an array of shape ``(B, len)`` (nested lists: more axes)."""
@@ -536,7 +514,7 @@ def _fill_arrays(shape, values):
         if item is None:
             out.append(np.array(next(values)))
         else:
-            out.append(np.stack(_fill_arrays(item, values), axis=-1))
+            out.append(np.stack(_fill_arrays(item[1], values), axis=-1))
     return out
 
 
