@@ -84,18 +84,39 @@ def test_lr_can_be_scheduled_between_steps():
         opt.step()
 
 
-def test_optional_cross_check_against_torch():
-    torch = pytest.importorskip("torch")  # an extra check only; the tests above stand alone
+# PyTorch 2.13.0's float64 trajectories of w on loss (w - 3)², from w = 1, written once
+# where torch was installed (torch.optim.Adam / SGD, same hyperparameters, one
+# zero_grad/backward/step per update) and kept here as exact hex floats, so CI checks
+# against PyTorch without installing it.
+TORCH_ADAM = [  # Adam(lr=0.1, weight_decay=0.01)
+    "0x1.1999999886088p+0",
+    "0x1.3328303699a5ap+0",
+    "0x1.4ca38f62542f3p+0",
+    "0x1.6602d370dcd5fp+0",
+    "0x1.7f3c631c6c132p+0",
+]
+TORCH_SGD_MOMENTUM = [  # SGD(lr=0.1, momentum=0.9, weight_decay=0.01)
+    "0x1.6624dd2f1a9fcp+0",
+    "0x1.09d7e45803cd1p+1",
+    "0x1.6f4d9257e4761p+1",
+    "0x1.cd96bd4dcbbe2p+1",
+    "0x1.093bbce941893p+2",
+]
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda w: Adam([w], lr=0.1, weight_decay=0.01), TORCH_ADAM),
+        (lambda w: SGD([w], lr=0.1, momentum=0.9, weight_decay=0.01), TORCH_SGD_MOMENTUM),
+    ],
+)
+def test_trajectory_matches_torch_optim(make, expected):
     w = Value(1.0)
-    ours = Adam([w], lr=0.1, weight_decay=0.01)
-    tw = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
-    theirs = torch.optim.Adam([tw], lr=0.1, weight_decay=0.01)
-    for _ in range(5):
-        quadratic_step(ours, w)
-        theirs.zero_grad()
-        ((tw - 3.0) ** 2).backward()
-        theirs.step()
-        assert w.data == pytest.approx(tw.item(), rel=1e-12)
+    opt = make(w)
+    for want in expected:
+        quadratic_step(opt, w)
+        assert w.data == pytest.approx(float.fromhex(want), rel=1e-12, abs=0.0)
 
 
 @pytest.mark.parametrize(
