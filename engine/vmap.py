@@ -53,7 +53,11 @@ numbers added in another order.)
 
 **What cannot be batched is refused, never replayed wrong.** A tape records which
 ops ran, not the Python that chose them. ``vmap`` records ``fn`` on the first
-sample and re-traces it on others (the last one and the middle one): if an op,
+sample and re-traces it on others -- the last one, the middle one, and for each
+per-sample input the samples holding its smallest and largest number (up to
+:data:`EXTREME_SAMPLES` of those), so that one input's number used as a constant
+(a label read as a number) is seen whenever it is not the same for every sample, and
+a threshold on it (``if x.data > c``) whenever samples lie on both sides: if an op,
 an input or a constant differs -- ``if x.data > 0:``, a number read from ``.data``
 and used as a constant, a label read as a number -- it raises
 :class:`~tapegrad.engine.GraphChangedError` naming the tape entry. ``check_every=k``
@@ -61,7 +65,9 @@ re-traces one more sample at every k-th call. A node made by user code with
 ``Value(data, children, op, local_grads=...)`` has no vectorized form (only the
 rows of :data:`tapegrad.engine.OPS` do; a row added with ``register_op`` gets one
 from its formulas): :class:`BatchingError`. The re-trace can only see the samples
-it re-traces: a branch taken by none of them is not seen. Models built only from
+it re-traces: a branch on a combination of inputs (``if model(x).data > 0``) taken
+by none of them, or a batch of a later call that was not recorded, is not seen
+(``check_every`` re-traces later batches). Models built only from
 ops -- an MLP, any loss written with Value operations -- are safe.
 
 **Compared with JAX and PyTorch.** ``jax.vmap(f)`` and ``torch.func.vmap(f)``
@@ -103,6 +109,11 @@ __all__ = ["vmap", "BatchedStep", "BatchingError", "REDUCTIONS"]
 #: The reductions a step accepts: ``"mean"`` (``backward()`` of the batch mean) or
 #: ``"sum"`` (of the batch sum).
 REDUCTIONS = ("mean", "sum")
+
+#: At most this many samples holding a per-sample input's smallest or largest number
+#: are re-traced when a step is recorded (besides the last and the middle one): two
+#: per input, inputs in order, so all of them for up to 16 inputs.
+EXTREME_SAMPLES = 32
 
 
 class BatchingError(ReplayError):
@@ -328,9 +339,33 @@ class BatchedStep:
         exec(compile(self.source, "<engine.vmap>", "exec"), namespace)
         self._function = namespace["replay"]
         self._recorded = True
-        batch = len(arrays[0])
-        for p in sorted({batch - 1, batch // 2} - {0}):
+        for p in self._samples_to_check(arrays):
             self._check(arrays, p)
+
+    def _samples_to_check(self, arrays: list) -> list[int]:
+        """The samples the recording is re-traced on: the last and the middle one, and
+        for each per-sample input the samples holding its smallest and its largest
+        number (and its first nan), at most :data:`EXTREME_SAMPLES` of those. One
+        input's number read as a constant is then seen whenever it is not the same for
+        every sample, and a threshold on it (``if x.data > c``) whenever samples lie on
+        both sides: the smallest and the largest number do."""
+        np = _numpy()
+        batch = len(arrays[0])
+        chosen = dict.fromkeys([batch - 1, batch // 2])
+        extremes: dict[int, None] = {}
+        for k, j in self._where:
+            column = arrays[k].reshape(batch, -1)[:, j]
+            nans = np.isnan(column)
+            if nans.all():
+                continue
+            extremes.update(dict.fromkeys([int(np.nanargmin(column)), int(np.nanargmax(column))]))
+            if nans.any():
+                extremes[int(np.argmax(nans))] = None
+            if len(extremes) >= EXTREME_SAMPLES:
+                break
+        chosen.update(dict.fromkeys(list(extremes)[:EXTREME_SAMPLES]))
+        chosen.pop(0, None)  # the recording itself
+        return sorted(chosen)
 
     def check(self, *columns: Any, sample: int = -1) -> None:
         """Re-trace the function on one sample of these columns (default: the last)
@@ -399,9 +434,10 @@ class BatchedStep:
         return (out, *_fill_arrays(self._shape, iter(watched)))
 
     def record(self, *columns: Any) -> BatchedStep:
-        """Record the graph now, from these columns (sample 0, re-traced on the last
-        and the middle sample), without running the batch or writing any ``.grad``;
-        a call records on first use otherwise. Raises what a call would raise for a
+        """Record the graph now, from these columns (sample 0, re-traced on the last,
+        the middle and the extreme samples: see the module docstring), without
+        running the batch or writing any ``.grad``; a call records on first use
+        otherwise. Raises what a call would raise for a
         graph that cannot be batched. Returns the step."""
         _, arrays = self._columns(columns)
         if not self._recorded:

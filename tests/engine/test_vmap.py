@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from tapegrad import engine
 from tapegrad.engine import BatchingError, GraphChangedError, Value
 from tapegrad.engine.strategies import expressions
+from tapegrad.engine.vmap import EXTREME_SAMPLES
 from tapegrad.nn import MLP, losses, moons
 
 #: The rows whose array form is the same IEEE operation as their float form.
@@ -374,3 +375,53 @@ def test_bad_reduce_params_and_shapes_are_refused():
     step([1.0, 2.0])
     with pytest.raises(ValueError, match="per-sample shapes"):
         step([[1.0, 2.0]])
+
+
+def test_a_branch_taken_by_one_sample_in_the_middle_of_the_batch_is_refused():
+    # Sample 3 alone takes the other way: not the first, the middle or the last one,
+    # but it holds the smallest number of its column, which is re-traced.
+    w = Value(1.0)
+    xs = [1.0, 2.0, 3.0, -1.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+
+    def branchy(x):
+        return (w * x).tanh() if x.data > 0 else w * x
+
+    with pytest.raises(GraphChangedError, match=r"an `if` on \.data"):
+        engine.vmap(branchy, [w])(xs)
+    assert w.grad == 0.0
+
+
+def test_a_label_read_as_a_number_is_refused_whichever_sample_differs():
+    # Samples 0, 2 (the middle) and 3 (the last) share the label +1; sample 1 has -1.
+    w = Value(1.0)
+    step = engine.vmap(lambda x, y: (1.0 - y.data * w * x).relu(), [w])
+    with pytest.raises(GraphChangedError, match="label read as a number"):
+        step([1.0, 2.0, 3.0, 4.0], [1, -1, 1, 1])
+    assert w.grad == 0.0
+
+
+def test_a_sample_with_nan_is_re_traced_too():
+    w = Value(1.0)
+
+    def branchy(x):
+        return w * x if x.data == x.data else w + x  # a branch on nan
+
+    with pytest.raises(GraphChangedError):
+        engine.vmap(branchy, [w])([1.0, math.nan, 2.0, 3.0, 4.0, 5.0])
+
+
+def test_the_extreme_samples_re_traced_are_bounded():
+    w = Value(1.0)
+    seen = []
+
+    def f(*xs):
+        seen.append(xs[0].data)
+        total = w * xs[0]
+        for x in xs[1:]:
+            total = total + x
+        return total
+
+    columns = [np.arange(100.0) * (1 if k % 2 else -1) + k for k in range(40)]
+    engine.vmap(f, [w]).record(*columns)
+    # the recording, the last and the middle sample, and at most EXTREME_SAMPLES more
+    assert len(seen) <= 3 + EXTREME_SAMPLES

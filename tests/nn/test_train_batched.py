@@ -130,8 +130,18 @@ def test_the_safety_check_runs_while_batching(monkeypatch):
     monkeypatch.setattr(
         engine.BatchedStep, "_check", lambda self, *a: checks.append(1) or original(self, *a)
     )
+    chosen = []
+    samples = engine.BatchedStep._samples_to_check
+    monkeypatch.setattr(
+        engine.BatchedStep,
+        "_samples_to_check",
+        lambda self, arrays: chosen.extend(samples(self, arrays)) or samples(self, arrays),
+    )
     train(True, relu_mlp, moons(40, seed=0), epochs=2, batch_size=10)
-    assert len(checks) == 2 + 8 // 2  # two at recording, then every second step
+    # at recording: the last, the middle and the extreme samples of the whole dataset
+    # (x1, x2 and the label each have a smallest and a largest); then every second step
+    assert 2 < len(chosen) <= 2 + 2 * 3
+    assert len(checks) == len(chosen) + 8 // 2
 
 
 @pytest.mark.parametrize("make", [relu_mlp, lambda: MLP(2, [5, 3], rng=random.Random(4))])
