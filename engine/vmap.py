@@ -67,7 +67,9 @@ rows of :data:`tapegrad.engine.OPS` do; a row added with ``register_op`` gets on
 from its formulas): :class:`BatchingError`. The re-trace can only see the samples
 it re-traces: a branch on a combination of inputs (``if model(x).data > 0``) taken
 by none of them, or a batch of a later call that was not recorded, is not seen
-(``check_every`` re-traces later batches). Models built only from
+(``check_every`` re-traces later batches). Under :func:`~tapegrad.engine.detect_anomaly`
+every sample is built in the scalar engine before the batch runs, so an op making inf
+or nan raises :class:`~tapegrad.engine.AnomalyError` as in ``backward()``. Models built only from
 ops -- an MLP, any loss written with Value operations -- are safe.
 
 **Compared with JAX and PyTorch.** ``jax.vmap(f)`` and ``torch.func.vmap(f)``
@@ -91,7 +93,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import graph
-from .modes import enable_grad
+from .modes import enable_grad, is_anomaly_enabled
 from .ops import OPS, Op
 from .replay import (
     GraphChangedError,
@@ -412,6 +414,16 @@ class BatchedStep:
                     "sample's numbers; pass them as a column instead"
                 )
 
+    def _detect_anomaly(self, arrays: list) -> None:
+        """Under :func:`~tapegrad.engine.detect_anomaly`, run every sample through the
+        scalar engine first, so that the first op making inf or nan from finite inputs
+        raises :class:`~tapegrad.engine.AnomalyError` as it would in ``backward()``
+        (before any ``.grad`` changes). A debugging mode: it costs building every
+        sample's graph, as PyTorch's anomaly mode slows its passes down."""
+        if is_anomaly_enabled():
+            for p in range(len(arrays[0])):
+                self._trace(arrays, p)
+
     # -- running --------------------------------------------------------------------
     def _run(self, arrays: list, seed: float):
         np = _numpy()
@@ -459,6 +471,7 @@ class BatchedStep:
         batch, arrays = self._columns(columns)
         if not self._recorded:
             self._record(arrays)
+        self._detect_anomaly(arrays)
         self.calls += 1
         if self.check_every is not None and self.calls % self.check_every == 0:
             self._check(arrays, self.calls % batch)
@@ -510,6 +523,7 @@ class BatchedStep:
         batch, arrays = self._columns(columns)
         if not self._recorded:
             self._record(arrays)
+        self._detect_anomaly(arrays)
         out, contributions, watched = self._run(arrays, 1.0)
         grads = []
         for k, terms in enumerate(contributions):

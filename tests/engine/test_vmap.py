@@ -425,3 +425,17 @@ def test_the_extreme_samples_re_traced_are_bounded():
     engine.vmap(f, [w]).record(*columns)
     # the recording, the last and the middle sample, and at most EXTREME_SAMPLES more
     assert len(seen) <= 3 + EXTREME_SAMPLES
+
+
+def test_detect_anomaly_names_the_op_whichever_sample_makes_the_nan():
+    # Only sample 2 takes log of a negative number: the batch would give nan silently.
+    w = Value(1.0)
+    step = engine.vmap(lambda x: (w * x).log(), [w])
+    step([1.0, 2.0, 3.0, 4.0])  # recorded outside anomaly mode
+    with engine.detect_anomaly(), pytest.raises(engine.AnomalyError, match="op 'log'"):
+        step([1.0, 2.0, -3.0, 4.0, 5.0])
+    assert w.grad == 0.25 * (1.0 + 1.0 + 1.0 + 1.0)  # unchanged by the refused call
+    with engine.detect_anomaly(), pytest.raises(engine.AnomalyError):
+        step.per_sample_grads([1.0, 2.0, -3.0, 4.0, 5.0])
+    with engine.detect_anomaly():
+        assert all_same(step([1.0, math.e]), [0.0, 1.0])
