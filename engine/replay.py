@@ -47,6 +47,7 @@ from typing import Any
 
 from . import backprop, graph
 from .graph import Walk
+from .modes import is_anomaly_enabled
 from .ops import OPS, Op
 from .value import Value
 
@@ -167,7 +168,7 @@ class Replay:
         wrt = self.wrt
         values = [leaf.data for leaf in self.leaves]
         # a leaf with no gradient yet starts from -0.0, the sum's identity
-        grads = [-0.0 if w._g is None else w._g for w in wrt]
+        grads = [w._g for w in wrt]
         out = [0.0] * len(wrt)
         self.watched = [0.0] * len(self._watch)
         value = self._function(values, grads, out, self.watched, 1.0)
@@ -400,6 +401,8 @@ class CompiledStep:
 
     ``check_every=k`` re-traces the function at every k-th call and raises
     :class:`GraphChangedError` if its graph changed; ``check()`` does it on demand.
+    Under :func:`~tapegrad.engine.detect_anomaly` every call re-traces it first, so an
+    op making inf or nan raises :class:`~tapegrad.engine.AnomalyError`.
     """
 
     def __init__(
@@ -437,7 +440,10 @@ class CompiledStep:
     def __call__(self):
         self.calls += 1
         every = self.check_every
-        root_value = self.check() if every is not None and self.calls % every == 0 else None
+        # Under detect_anomaly the function is re-traced first: an op making inf or nan
+        # then raises AnomalyError naming it, as in backward(), before any .grad changes.
+        checking = (every is not None and self.calls % every == 0) or is_anomaly_enabled()
+        root_value = self.check() if checking else None
         value = self.replay()
         if root_value is not None and not _same(root_value, value):
             raise GraphChangedError(

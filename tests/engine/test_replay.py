@@ -255,3 +255,16 @@ def test_signed_zeros_and_long_sums_replay_bit_for_bit(expr, data):
     root.backward()
     assert same(value, root.data)
     assert all(same(x.grad, y.grad) for x, y in zip(xs, ys))
+
+
+def test_detect_anomaly_re_traces_a_replayed_step_and_names_the_op():
+    w = Value(1.0)
+    step = engine.compile(lambda: (w * 2.0).log(), [w])
+    assert step() == math.log(2.0)
+    w.data, w.grad = -1.0, None
+    with engine.detect_anomaly(), pytest.raises(engine.AnomalyError, match="op 'log'"):
+        step()  # replayed alone it gives nan silently
+    assert w.grad == 0.0
+    w.data = 0.5
+    with engine.detect_anomaly():
+        assert step() == 0.0 and w.grad == 2.0
