@@ -118,9 +118,17 @@ def grad(
                 g = 0.0
             elif not allow_unused:
                 name = f" ({x.label!r})" if x.label else ""
+                why = ""
+                if all(o.is_leaf for o in outputs):
+                    # PyTorch: "element 0 of tensors does not require grad"
+                    why = (
+                        "; the outputs have no graph at all (each is a leaf: a number made "
+                        "a Value, a result computed under no_grad(), or a gradient that "
+                        "depends on no Value)"
+                    )
                 raise ValueError(
                     f"grad: inputs[{k}]{name} = {x!r} is not used by the outputs (their "
-                    "graphs do not reach it); pass allow_unused=True to get None for it"
+                    f"graphs do not reach it){why}; pass allow_unused=True to get None for it"
                 )
             else:
                 results.append(None)
@@ -414,7 +422,9 @@ def forward_pass(
     is the dual of :func:`tapegrad.engine.backprop.backprop`, which walks the same
     edges from the end and adds ``dz/ds · dc/dz`` into the *parent*: reverse mode
     computes a row ``uᵀ J``, forward mode a column ``J t``, and ``u · (J t) =
-    (uᵀ J) · t``. A masked edge contributes exactly 0 (:data:`~tapegrad.engine.ops.MASKED`).
+    (uᵀ J) · t``. A masked edge contributes exactly 0 (:data:`~tapegrad.engine.ops.MASKED`),
+    but that 0 is a tangent, which the next edge multiplies: ``0 · inf`` is nan
+    (``sqrt(relu(-x))``), as in PyTorch's forward mode, where backward selects 0.
     An input that is an intermediate result takes its tangent as given (its own
     inputs are held still), as :func:`grad` differentiates with respect to it.
     Writes nothing on the graph; ``outputs`` that the inputs do not reach get 0.0.
@@ -600,7 +610,11 @@ def jacobian(f: Callable, inputs: Sequence[object], mode: str = "reverse") -> li
 
     ``mode="reverse"``: one reverse pass (backprop) per output, each giving row
     ``i``; ``mode="forward"``: one forward pass per input, each giving column ``j``.
-    Both give the same numbers up to the order of float additions. Reverse mode
+    Both give the same numbers up to the order of float additions, except where a
+    masked edge (relu at x <= 0, sign, pow at exponent 0) meets an infinite local
+    derivative: reverse mode selects 0 there, forward mode multiplies ``0 · inf`` and
+    gives nan, as ``torch.func.jvp`` does (``sqrt(relu(-x))`` at x = 0.5: reverse
+    -0.0, forward nan; checked against torch 2.13.0). Reverse mode
     costs ``m`` passes for ``m`` outputs, forward mode ``n`` for ``n`` inputs: reverse
     is cheaper when there are fewer outputs than inputs (a loss has one), forward when
     there are fewer inputs than outputs. Writes no ``.grad``. Raises ``ValueError``

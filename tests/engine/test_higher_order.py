@@ -437,3 +437,36 @@ def test_second_derivatives_with_a_number_on_either_side():
     for f, want in cases:
         ((h,),) = engine.hessian(f, [x])
         assert math.isclose(h, want, rel_tol=1e-14, abs_tol=1e-300), (h, want)
+
+
+def test_unused_input_error_says_when_the_outputs_have_no_graph():
+    x = Value(2.0)
+    with engine.no_grad():
+        y = x * x
+    with pytest.raises(ValueError, match=r"inputs\[0\].*no graph at all.*no_grad"):
+        engine.grad(y, [x])
+    (third,) = engine.grad(
+        engine.grad(engine.grad(x * x * x, [x], create_graph=True)[0], [x], create_graph=True)[0],
+        [x],
+        create_graph=True,
+    )
+    assert third.data == 6.0 and third.is_leaf  # d³(x³)/dx³ depends on no Value
+    with pytest.raises(ValueError, match="no graph at all"):
+        engine.grad(third, [x])
+    assert engine.grad(third, [x], allow_unused=True) == (None,)
+
+
+@pytest.mark.parametrize(
+    "f, reverse",
+    [
+        # torch 2.13.0: reverse (autograd.grad) and forward (torch.func.jvp) at x = 0.5
+        (lambda w: (w * -1.0).relu().sqrt(), -0.0),
+        (lambda w: 1 / (w * -1.0).relu(), -0.0),
+        (lambda w: (w * -1.0).sign().sqrt(), -0.0),
+        (lambda w: (w**0) * Value(1000.0).exp(), 0.0),
+    ],
+)
+def test_a_masked_edge_before_an_infinite_derivative_forward_gives_nan_as_pytorch(f, reverse):
+    assert same(engine.jacobian(f, [0.5], mode="reverse")[0][0], reverse)
+    assert math.isnan(engine.jacobian(f, [0.5], mode="forward")[0][0])
+    assert math.isnan(engine.jvp(f, [0.5], [1.0])[1][0])
