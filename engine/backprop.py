@@ -80,8 +80,7 @@ class Pass:
             t = ref._tape
             if t is None:  # a leaf
                 if self.leaves is None:
-                    old = ref._g
-                    ref._g = total = c if old is None else old + c
+                    ref._g = total = ref._g + c  # NO_GRAD + c is c
                     return total
                 key = id(ref)
                 old = self.leaves.get(key)
@@ -173,8 +172,7 @@ def backprop(t: Tape, grads: list, p: Pass) -> None:
             old = grads[s]
             grads[s] = c if old is None else old + c
         elif direct and s._tape is None:  # a leaf: into its .grad
-            old = s._g
-            s._g = c if old is None else old + c
+            s._g += c  # a leaf starts at NO_GRAD, -0.0: the sum starts at c
         else:
             p.edge(t, grads, i, s, local, g, c)
         s = inputs1[i]
@@ -185,8 +183,7 @@ def backprop(t: Tape, grads: list, p: Pass) -> None:
                 old = grads[s]
                 grads[s] = c if old is None else old + c
             elif direct and s._tape is None:
-                old = s._g
-                s._g = c if old is None else old + c
+                s._g += c
             else:
                 p.edge(t, grads, i, s, local, g, c)
 

@@ -127,9 +127,9 @@ def backward_steps(root: Value, grad: float = 1.0) -> Iterator[BackwardStep]:
 
 
 def _leaf_grad(leaf: Value) -> float:
-    """Where backward()'s sum for a leaf starts: its gradient, or -0.0 if it has
-    none yet (-0.0 + c is c bit for bit: the sum starts at the first contribution)."""
-    return -0.0 if leaf._g is None else leaf._g
+    """Where backward()'s sum for a leaf starts: its gradient, or ``NO_GRAD`` (a
+    -0.0; -0.0 + c is c bit for bit: the sum starts at the first contribution)."""
+    return leaf._g
 
 
 def _steps(order: list[Value], p: backprop.Pass) -> Iterator[BackwardStep]:

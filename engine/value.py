@@ -33,6 +33,7 @@ from .ops import Op, on_register
 from .wengert import (
     CONSTANT,
     MORE,
+    NO_GRAD,
     ROW,
     SCOPE,
     NoLocalGrads,
@@ -180,7 +181,7 @@ class Value:
             if _anomaly:
                 modes.check_anomaly(self, parents, local_grads or ())
         else:
-            self._g = None  # no gradient yet: reads as 0.0
+            self._g = NO_GRAD  # no gradient yet: reads as 0.0
             self._tape = None
             self._label = label
             self._sc = _scope
@@ -193,7 +194,7 @@ class Value:
         if t is not None:
             return t.grad(self._i)
         g = self._g
-        return 0.0 if g is None else g
+        return 0.0 if g is NO_GRAD else g
 
     @grad.setter
     def grad(self, value: float | None) -> None:
@@ -201,7 +202,7 @@ class Value:
         # pass starts the sum with its first contribution (a -0.0 stays -0.0)
         t = self._tape
         if t is None:
-            self._g = value
+            self._g = NO_GRAD if value is None else value
         else:
             t.set_grad(self._i, value)
 
@@ -444,7 +445,7 @@ def _make(row: Op, data: float, inputs: tuple, local_grads: tuple, constant) -> 
     node = _new(Value)
     node.data = data
     if not _grad_enabled:
-        node._g, node._tape, node._label, node._sc = None, None, "", _scope
+        node._g, node._tape, node._label, node._sc = NO_GRAD, None, "", _scope
         return node
     _record(node, row, inputs, local_grads, constant)
     if _anomaly:

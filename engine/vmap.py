@@ -494,7 +494,7 @@ class BatchedStep:
             width = max(len(ks), 2)  # (a one-column reduce would be pairwise, below)
             sequence = np.empty((batch * count + 1, width))
             sequence[:, len(ks) :] = 0.0
-            sequence[0, : len(ks)] = [-0.0 if params[k]._g is None else params[k]._g for k in ks]
+            sequence[0, : len(ks)] = [params[k]._g for k in ks]
             # row 1 + j + count * (B - 1 - p): contribution j of sample p, last sample first
             if count == 1:
                 body = sequence[:0:-1]

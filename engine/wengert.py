@@ -49,6 +49,30 @@ DATA, ROW, INPUT0, INPUT1, LOCAL0, LOCAL1, CONSTANT, SCOPE = range(W)
 TAPE_CAP = W * 100_000
 
 
+class _NoGrad(float):
+    """The gradient of a leaf that no backward pass has reached: a -0.0 that
+    ``.grad`` reads as 0.0 (micrograd's starting value).
+
+    -0.0 is the identity of float addition, sign included (``-0.0 + c`` is ``c``
+    bit for bit, even for ``c = -0.0``), so backward adds every contribution with a
+    plain ``leaf._g += c`` and the sum still starts at its first contribution, as
+    PyTorch's does. The object is unique (copies and pickles give it back), so
+    ``.grad`` can tell "no gradient yet" from a computed -0.0.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "NO_GRAD"  # pickled by name: unpickling gives this very object
+
+    def __repr__(self) -> str:
+        return "NO_GRAD"
+
+
+#: A leaf's gradient before any backward pass reaches it (see :class:`_NoGrad`).
+NO_GRAD = _NoGrad(-0.0)
+
+
 class Rest:
     """The inputs after the first of an op with more than two (a user-defined op):
     ``input1`` holds it and ``local1`` is :data:`MORE`. Backprop hands it to

@@ -388,3 +388,21 @@ def test_user_attributes_on_leaves_and_results():
     q = p * 2.0
     q.note = "kept on this handle"
     assert q.note == "kept on this handle"
+
+
+def test_a_leaf_without_gradient_reads_zero_and_keeps_the_first_contributions_sign():
+    import copy
+    import pickle
+
+    from tapegrad.engine.wengert import NO_GRAD
+
+    x, y = Value(0.0), Value(-0.0)
+    assert x.grad == 0.0 and math.copysign(1.0, x.grad) == 1.0  # reads as micrograd's 0.0
+    for clone in (copy.deepcopy(x), pickle.loads(pickle.dumps(x)), copy.copy(x)):
+        assert clone._g is NO_GRAD and math.copysign(1.0, clone.grad) == 1.0
+    (x * y).backward()  # d/dx = y = -0.0: PyTorch's first contribution, sign kept
+    assert math.copysign(1.0, x.grad) == -1.0
+    x.grad = None  # PyTorch's "no gradient yet"
+    assert x._g is NO_GRAD and x.grad == 0.0
+    x.zero_grad()
+    assert x._g is NO_GRAD
