@@ -49,7 +49,16 @@ from .ops import MASKED, Op
 from .value import Value, _make, _to_float
 from .wengert import CONSTANT, ROW, Tape, W, inputs_of, local_grads_of
 
-__all__ = ["grad", "forward_pass", "jvp", "vjp", "jacobian", "hessian", "hvp"]
+__all__ = [
+    "grad",
+    "forward_pass",
+    "jvp",
+    "vjp",
+    "jacobian",
+    "hessian",
+    "hvp",
+    "data_dependent_selections",
+]
 
 
 # -- engine.grad --------------------------------------------------------------------
@@ -273,11 +282,57 @@ def _entry_value_grads(t, i: int) -> tuple:
         arguments, positions = [constant[1], refs[0]], (1,)
     else:  # the number on the right: x * 2.0
         arguments, positions = [refs[0], constant], (0,)
+    if _selects_on_values(row, arguments, positions):
+        global _selections
+        _selections += 1
     found = row.value_grads(arguments, out)
     if constant is None:  # (with a number operand PyTorch's backward is an ``if``)
         found = [_selected_zero(row, arguments, out, k, d) for k, d in enumerate(found)]
     locals_ = tuple(_simplest(found[k]) for k in positions)
     return locals_ + (None,) * (2 - len(locals_))
+
+
+#: How many local derivatives of a ``create_graph=True`` pass chose a branch by the
+#: numbers of Values (see :func:`data_dependent_selections`).
+_selections = 0
+_condition_names: dict[str, tuple] = {}
+
+
+def data_dependent_selections() -> int:
+    """How many times, so far, a ``create_graph=True`` pass chose an op's local
+    derivative by the number of a Value: relu's and pow's derivatives are selections
+    (``mask``/``where`` in the row's formula) whose condition, for numbers, Python
+    evaluates while building the gradient's graph. That graph then holds the branch
+    taken, not the condition -- it is a graph of *this* sample's numbers -- so a tape
+    of it cannot be replayed on other numbers: :func:`tapegrad.engine.vmap` and
+    :func:`tapegrad.engine.compile` compare this count before and after tracing and
+    refuse such a graph."""
+    return _selections
+
+
+def _selects_on_values(row: Op, arguments: list, positions) -> bool:
+    """Whether a derivative of ``row`` used here (``positions``) is a selection whose
+    condition reads a Value (an input that is a Value, or the result ``out``)."""
+    names = _condition_names.get(row.name)
+    if names is None or names[0] is not row:
+        _, trees = row._trees
+        per_input = []
+        for tree in trees:
+            read: set[str] = set()
+            for n in ast.walk(tree):
+                if (
+                    isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Name)
+                    and n.func.id in ("where", "mask")
+                ):
+                    read |= {m.id for m in ast.walk(n.args[0]) if isinstance(m, ast.Name)}
+            per_input.append(frozenset(read))
+        names = _condition_names[row.name] = (row, tuple(per_input))
+    for k in positions:
+        for name in names[1][k]:
+            if name == "out" or isinstance(arguments[("x", "y").index(name)], Value):
+                return True
+    return False
 
 
 class _MaskedEdge:

@@ -46,10 +46,21 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from . import backprop, graph
+from .autodiff import data_dependent_selections
 from .graph import Walk
 from .modes import is_anomaly_enabled
 from .ops import OPS, Op
 from .value import Value
+
+#: Why a graph built with ``engine.grad(..., create_graph=True)`` through relu or pow
+#: is refused (see :func:`tapegrad.engine.autodiff.data_dependent_selections`).
+_GRADIENT_GRAPH_SELECTS = (
+    "the function takes a gradient with create_graph=True through an op whose "
+    "derivative is chosen by the numbers (relu's and pow's are selections): the graph "
+    "of that gradient holds the branch these numbers chose, not the condition, so "
+    "{what} cannot replay it on other numbers; build the graph every time "
+    "(backward()), or use smooth ops (tanh, sigmoid, x * x) in it"
+)
 
 __all__ = ["compile", "record", "Replay", "CompiledStep", "GraphChangedError", "ReplayError"]
 
@@ -425,7 +436,11 @@ class CompiledStep:
         self.fn = fn
         self.check_every = check_every
         self.calls = 0
-        root, watched, self._shape = _split(fn())
+        selections = data_dependent_selections()
+        result = fn()
+        if data_dependent_selections() != selections:
+            raise ReplayError(_GRADIENT_GRAPH_SELECTS.format(what="engine.compile"))
+        root, watched, self._shape = _split(result)
         self.replay = Replay(root, wrt, watched)
 
     @property

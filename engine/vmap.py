@@ -93,9 +93,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import graph
+from .autodiff import data_dependent_selections
 from .modes import enable_grad, is_anomaly_enabled
 from .ops import OPS, Op
 from .replay import (
+    _GRADIENT_GRAPH_SELECTS,
     GraphChangedError,
     ReplayError,
     _describe,
@@ -278,8 +280,11 @@ class BatchedStep:
 
     def _trace(self, arrays: list, p: int):
         self._set_sample(arrays, p)
+        selections = data_dependent_selections()
         with enable_grad():
             result = self.fn(*self._args)
+        if data_dependent_selections() != selections:
+            raise BatchingError(_GRADIENT_GRAPH_SELECTS.format(what="engine.vmap"))
         return _split(result, "batched")
 
     # -- recording ----------------------------------------------------------------

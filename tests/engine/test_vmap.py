@@ -439,3 +439,42 @@ def test_detect_anomaly_names_the_op_whichever_sample_makes_the_nan():
         step.per_sample_grads([1.0, 2.0, -3.0, 4.0, 5.0])
     with engine.detect_anomaly():
         assert all_same(step([1.0, math.e]), [0.0, 1.0])
+
+
+def test_a_gradient_graph_through_a_selection_is_refused_not_replayed_wrong():
+    # grad(relu(w0 x0 + w1 x1), x0) with create_graph=True is a graph of the branch
+    # each sample's numbers chose (w0 where relu passes, 0 where it masks): replayed,
+    # the recorded branch would be used for every sample. Sample 2 (0.5, 1.0) is
+    # masked; no re-traced sample (first, middle, last, extremes) is.
+    w0, w1 = Value(1.0), Value(-1.0)
+
+    def penalty(x0, x1):
+        (g0,) = engine.grad((w0 * x0 + w1 * x1).relu(), [x0], create_graph=True)
+        return g0 * w0
+
+    X = np.array([[1.0, 0.0], [5.0, 0.0], [0.5, 1.0], [2.0, 1.0], [3.0, 1.0], [-1.0, -2.0]])
+    X = np.vstack([X, [[6.0, 2.0]]])
+    with pytest.raises(BatchingError, match="create_graph=True through an op whose derivative"):
+        engine.vmap(penalty, [w0, w1])(X[:, 0], X[:, 1])
+    assert w0.grad == 0.0
+    with pytest.raises(engine.ReplayError, match="engine.compile cannot replay"):
+        engine.compile(lambda: penalty(Value(1.0), Value(0.0)), [w0, w1])
+
+
+def test_a_gradient_graph_of_smooth_ops_and_number_powers_is_batched():
+    w = Value(0.7)
+
+    def penalty(x):
+        (g,) = engine.grad((w * x).tanh() + (w * x) ** 2, [x], create_graph=True)
+        return g * g
+
+    xs = [0.5, -1.0, 2.0, 0.0]
+    out = engine.vmap(penalty, [w])(xs)
+    w.grad = None
+    per_sample = [penalty(Value(x)) for x in xs]
+    losses.mean(per_sample).backward()
+    assert all(close(a, b.data) for a, b in zip(out, per_sample))
+    scalar = w.grad
+    w.grad = None
+    engine.vmap(penalty, [w])(xs)
+    assert close(w.grad, scalar)
