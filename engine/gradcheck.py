@@ -20,8 +20,8 @@ outputs too.
 **Which Values are checked.** Each input that is a *leaf* Value -- a parameter, or
 any ``Value(2.0)`` -- is used itself: ``f`` is called with those very Values, the
 central differences move their ``.data`` by ``±eps`` (and put it back), and their
-``.grad`` is read after a backward pass (and put back too: a check changes no
-``.data`` and no ``.grad``). Numbers, and Values made by ops, are copied into fresh
+gradients are computed by a backward pass that writes no ``.grad`` (a check changes
+no ``.data`` and no ``.grad``). Numbers, and Values made by ops, are copied into fresh
 leaves. So a model's parameters are checked by passing them, with a function that
 builds the loss from the model itself and ignores its arguments::
 
@@ -37,8 +37,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from . import backprop
 from .autodiff import _arguments, _outputs, jacobian, vjp
-from .value import Value, _to_float, no_grad, topological_order
+from .value import Value, _to_float, no_grad
 
 __all__ = [
     "GradcheckError",
@@ -50,29 +51,6 @@ __all__ = [
     "numerical_jacobian",
     "vjp",
 ]
-
-
-class _GradsKept:
-    """Remember the ``.grad`` of every leaf of ``out``'s graph and of ``args``, set the
-    arguments' to 0 (so a backward pass gives exactly ``∂out/∂arg``), and put every
-    one back on exit: checking a gradient must not change the gradients a user has."""
-
-    def __init__(self, outs: list, args: list[Value]) -> None:
-        leaves = list(args)
-        for out in outs:
-            if isinstance(out, Value):
-                leaves += [v for v in topological_order(out) if v.is_leaf]
-        self.saved = [(v, v.grad) for v in dict.fromkeys(leaves)]
-        self.args = args
-
-    def __enter__(self) -> _GradsKept:
-        for a in self.args:
-            a.grad = 0.0
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for v, g in self.saved:
-            v.grad = g
 
 
 def _check_eps(eps: float) -> float:
@@ -222,12 +200,14 @@ def gradcheck(
     if not (atol >= 0 and rtol >= 0):  # also refuses nan, which would fail every row
         raise ValueError(f"atol and rtol must be >= 0, got atol={atol!r}, rtol={rtol!r}")
     out = f(*leaves)
-    if not isinstance(out, Value):
+    if isinstance(out, Value):
+        # backprop in the pass's own storage: no .grad is written, so a leaf without a
+        # gradient keeps none (one set to 0.0 and put back would turn a later -0.0 into 0.0)
+        found = backprop.gradients([out], leaves, [1.0])
+        analytic = [0.0 if g is None else g for g in found]
+    else:
         _scalar(out, "f")  # a number: every derivative is 0
-    with _GradsKept([out], leaves):
-        if isinstance(out, Value):
-            out.backward()
-        analytic = [leaf.grad for leaf in leaves]
+        analytic = [0.0] * len(leaves)
     numerical = [row[0] for row in _numerical_columns(f, leaves, eps, n_out=1)]
     rows = []
     for i, (x, a, n) in enumerate(zip(xs, analytic, numerical)):

@@ -106,3 +106,18 @@ def test_jacobian_of_a_scalar_function_is_its_gradient(expr):
     expr(*leaves).backward()
     (row,) = engine.jacobian(expr, expr.inputs)
     assert row == [leaf.grad for leaf in leaves]
+
+
+def test_gradcheck_writes_no_grad_not_even_a_zero_for_none():
+    # A leaf with no gradient yet keeps none: the next backward pass starts its sum at
+    # its first contribution, so a -0.0 stays -0.0 (a 0.0 set and put back made it 0.0).
+    def f(x):
+        return x * -0.0
+
+    x, w = Value(1.0), Value(3.0)
+    w.grad = 7.0
+    engine.gradcheck(f, [x])
+    engine.gradcheck(lambda x: (w * x).tanh(), [x])
+    f(x).backward()
+    assert math.copysign(1.0, x.grad) == -1.0
+    assert w.grad == 7.0
