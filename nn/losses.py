@@ -147,10 +147,15 @@ def maximum(values: Sequence[Value | float]) -> Value:
 
 
 def _shift(vs: list[Value], what: str) -> Value:
-    """The shift of a stable log-sum-exp: the max as a node (see :func:`maximum`)."""
-    largest = max(v.data for v in vs)
-    if not math.isfinite(largest):
-        raise ValueError(f"{what} needs finite inputs, got max {largest!r}")
+    """The shift of a stable log-sum-exp: the max as a node (see :func:`maximum`).
+
+    Raises ``ValueError`` for an input that is not finite, wherever it is: the
+    selection of :func:`maximum` multiplies ``±inf`` by 0 (nan), and Python's ``max``
+    skips a nan that is not first, so checking only the largest let ``[1, nan]`` and
+    ``[-inf, 1]`` through as a silent nan."""
+    for k, v in enumerate(vs):
+        if not math.isfinite(v.data):
+            raise ValueError(f"{what} needs finite inputs, got {v.data!r} at position {k}")
     return maximum(vs)
 
 

@@ -155,6 +155,15 @@ def test_l2_gradient_is_2_alpha_w():
         (lambda: softmax_cross_entropy([], 0), ValueError, "empty list"),
         (lambda: softmax_cross_entropy(Value(1.0), 0), TypeError, "expects a list"),
         (lambda: log_sum_exp([math.inf]), ValueError, "finite inputs"),
+        # not the largest, but not finite: these gave nan silently
+        (lambda: log_sum_exp([1.0, math.nan]), ValueError, "got nan at position 1"),
+        (lambda: log_sum_exp([-math.inf, 1.0]), ValueError, "got -inf at position 0"),
+        (lambda: softmax([2.0, -math.inf]), ValueError, "finite inputs"),
+        (
+            lambda: softmax_cross_entropy([Value(1.0), Value(-math.inf)], 0),
+            ValueError,
+            "finite inputs",
+        ),
         (lambda: mse([Value(1.0)], [1.0, 2.0]), ValueError, "1 predictions but 2 targets"),
         (lambda: mse([Value(1.0)], 1.0), TypeError, "target must be a list"),
         (lambda: l2([], 1.0), ValueError, "empty list"),
