@@ -1,8 +1,12 @@
 """Switches that change how ops record: grad mode, anomaly detection, scopes.
 
-They are process-wide (module globals, like PyTorch's ``no_grad`` in one thread),
-and the recording code reads them once per op; ``plain`` is True in the common
+They are process-wide (module globals; PyTorch's grad mode is per thread): a
+``no_grad()`` block in one thread turns recording off in every thread while it lasts.
+The recording code reads them once per op; ``plain`` is True in the common
 case -- recording on, anomaly detection off -- so the hot path tests one flag.
+Each switch is the setting of the innermost *active* block (the latest entered that
+has not exited), so blocks that threads enter and leave in any order leave the
+switches as they found them once all have exited.
 
 * :func:`no_grad` / :func:`enable_grad`: record or not (results of ops made under
   ``no_grad`` are leaves);
@@ -35,6 +39,41 @@ grad_enabled = True
 anomaly = False
 innermost = None  # the innermost active Scope, shared by every node created in it
 _followers: list = []
+# The active blocks, oldest first: (token, setting) for grad mode and anomaly
+# detection, the Scope itself for scopes. A block removes its own entry on exit,
+# wherever it is, so exits in another order than entries (threads) restore nothing
+# stale; a single thread's nested blocks exit last-in, first-out, as before.
+_grad_blocks: list[tuple[object, bool]] = []
+_anomaly_blocks: list[tuple[object, bool]] = []
+_anomaly_default = False  # set_detect_anomaly's setting, outside every block
+_scopes: list = []
+
+
+def _leave(blocks: list, entry: object) -> None:
+    if blocks and blocks[-1] is entry:
+        blocks.pop()
+    else:
+        blocks.remove(entry)
+
+
+def _grad_setting() -> bool:
+    return _grad_blocks[-1][1] if _grad_blocks else True
+
+
+def _anomaly_setting() -> bool:
+    return _anomaly_blocks[-1][1] if _anomaly_blocks else _anomaly_default
+
+
+@contextmanager
+def _grad_block(setting: bool) -> Iterator[None]:
+    entry = (object(), setting)
+    _grad_blocks.append(entry)
+    _set(setting, anomaly, innermost)
+    try:
+        yield
+    finally:
+        _leave(_grad_blocks, entry)
+        _set(_grad_setting(), anomaly, innermost)
 
 
 def follow(module) -> None:
@@ -63,23 +102,15 @@ def no_grad() -> Iterator[None]:
     Use it for inference and for parameter updates (``p.data -= lr * p.grad`` does
     not need it, but computing an update from Values does).
     """
-    previous = grad_enabled
-    _set(False, anomaly, innermost)
-    try:
+    with _grad_block(False):
         yield
-    finally:
-        _set(previous, anomaly, innermost)
 
 
 @contextmanager
 def enable_grad() -> Iterator[None]:
     """Turn recording back on inside a :func:`no_grad` block."""
-    previous = grad_enabled
-    _set(True, anomaly, innermost)
-    try:
+    with _grad_block(True):
         yield
-    finally:
-        _set(previous, anomaly, innermost)
 
 
 def is_grad_enabled() -> bool:
@@ -96,6 +127,9 @@ def set_detect_anomaly(enabled: bool) -> None:
     """Turn anomaly detection on or off for the rest of the program."""
     if not isinstance(enabled, bool):
         raise TypeError(f"set_detect_anomaly expects a bool, got {type(enabled).__name__}")
+    global _anomaly_default
+    _anomaly_default = enabled
+    # inside detect_anomaly() blocks it takes effect now, until the innermost exits
     _set(grad_enabled, enabled, innermost)
 
 
@@ -111,12 +145,14 @@ def detect_anomaly() -> Iterator[None]:
     Inputs that are already non-finite do not count: the error points at the op
     where inf or nan first *appeared*.
     """
-    previous = anomaly
+    entry = (object(), True)
+    _anomaly_blocks.append(entry)
     _set(grad_enabled, True, innermost)
     try:
         yield
     finally:
-        _set(grad_enabled, previous, innermost)
+        _leave(_anomaly_blocks, entry)
+        _set(grad_enabled, _anomaly_setting(), innermost)
 
 
 def check_anomaly(node, parents: tuple, local_grads: tuple) -> None:
@@ -185,25 +221,27 @@ class scope:
     so entering and leaving must be cheap.
     """
 
-    __slots__ = ("name", "_previous")
+    __slots__ = ("name", "_entered")
 
     def __init__(self, name: str) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"scope name must be a non-empty str, got {name!r}")
         self.name = name
-        self._previous: list[Scope | None] = []  # a stack: one object may be re-entered
+        self._entered: list[Scope] = []  # a stack: one object may be re-entered
 
     def __enter__(self) -> Scope:
         global innermost
-        self._previous.append(innermost)
         innermost = Scope(self.name, innermost)
+        self._entered.append(innermost)
+        _scopes.append(innermost)
         for module in _followers:  # _set, inlined: nn enters a scope per module call
             module._scope = innermost
         return innermost
 
     def __exit__(self, *exc_info: object) -> None:
         global innermost
-        innermost = self._previous.pop()
+        _leave(_scopes, self._entered.pop())
+        innermost = _scopes[-1] if _scopes else None
         for module in _followers:
             module._scope = innermost
 
