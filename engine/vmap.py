@@ -556,6 +556,8 @@ def _nest(flat: list, shape: tuple):
     numbers, a list for rows, nested lists for deeper rows."""
     if not shape:
         return flat[0]
+    if shape[0] == 0:  # rows of no numbers: an empty list per sample
+        return []
     size = len(flat) // shape[0]
     return [_nest(flat[i * size : (i + 1) * size], shape[1:]) for i in range(shape[0])]
 

@@ -478,3 +478,10 @@ def test_a_gradient_graph_of_smooth_ops_and_number_powers_is_batched():
     w.grad = None
     engine.vmap(penalty, [w])(xs)
     assert close(w.grad, scalar)
+
+
+def test_a_column_of_empty_rows_gives_the_function_empty_lists():
+    w = Value(2.0)
+    step = engine.vmap(lambda x, extra: w * x + len(extra), [w])
+    assert all_same(step([1.0, 2.0], np.zeros((2, 0))), [2.0, 4.0])
+    assert w.grad == 1.5
