@@ -240,6 +240,11 @@ class BatchedStep:
                     f"{type(column).__name__}: {column!r} (a number shared by every sample "
                     "belongs inside the function)"
                 )
+            if not hasattr(column, "__len__"):  # a generator, an iterator: numpy makes 0-d
+                raise TypeError(
+                    f"column {k} must be a sequence or array with one entry per sample, got "
+                    f"{type(column).__name__} (make it a list first)"
+                )
             try:
                 array = np.asarray(column)
             except ValueError as e:  # numpy: "inhomogeneous shape" for ragged rows

@@ -341,6 +341,7 @@ def test_a_user_defined_op_without_an_array_form_is_refused():
         ((3.0, [1.0]), TypeError, "one entry per sample"),
         (([], []), ValueError, "at least one sample"),
         (([True, False], [1.0, 2.0]), TypeError, "real numbers"),
+        (((x for x in [1.0, 2.0]), [1.0, 2.0]), TypeError, "got generator .make it a list"),
     ],
 )
 def test_bad_columns_are_refused_naming_the_problem(columns, error, message):
