@@ -18,7 +18,15 @@ holds one entry per sample: a sequence or array of ``B`` numbers gives ``fn`` on
 leaf ``Value`` per sample, ``B`` rows of ``d`` numbers a list of ``d`` leaves
 (deeper nesting, nested lists). Everything else ``fn`` reads -- the parameters,
 any other Value it closes over -- is *shared*: one number for the whole batch.
-Gradients are accumulated into ``.grad`` of the ``params`` only.
+Gradients are accumulated into ``.grad`` of the ``params`` only. A shared Value
+that is the *result* of ops made outside ``fn`` (``h = (w * 2).tanh()`` computed
+before, and read inside) is part of the replayed tape: it is recomputed from its
+leaves' current ``.data`` at every call, as :func:`tapegrad.engine.compile` does
+(the eager engine would keep the number it was built with), and the gradient
+through it goes sample by sample to the parameters, where ``backward()`` first sums
+it at ``h``: the same numbers added in another order, equal within rounding, not
+bit for bit. Compute such Values inside ``fn`` (or from parameters only) to keep
+the exact equality.
 
 **Labels are columns too.** A label ``fn`` reads as a plain number (``y.data``,
 or a number captured per sample) would be recorded as a constant of the first
