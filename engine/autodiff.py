@@ -330,9 +330,21 @@ def _selects_on_values(row: Op, arguments: list, positions) -> bool:
         names = _condition_names[row.name] = (row, tuple(per_input))
     for k in positions:
         for name in names[1][k]:
-            if name == "out" or isinstance(arguments[("x", "y").index(name)], Value):
+            if name == "out":
+                return True
+            a = arguments[("x", "y").index(name)]
+            if isinstance(a, Value) and not _flat(a):
                 return True
     return False
+
+
+def _flat(v: Value) -> bool:
+    """Whether ``v`` is the result of an op whose every derivative is masked (sign):
+    whatever is selected on its number, the gradient passes through it as an exact 0
+    and the gradient's graph does not depend on the choice (softplus's and maximum's
+    ``relu(sign(z))`` selectors)."""
+    row = v.op_row
+    return row is not None and all(d.strip() == "MASKED" for d in row.derivatives)
 
 
 class _MaskedEdge:

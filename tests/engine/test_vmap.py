@@ -500,3 +500,26 @@ def test_a_shared_result_of_ops_made_outside_is_recomputed_and_close_to_backward
     assert close(batched, w.grad)  # within rounding: summed per sample, not at h
     w.data = 0.2  # recomputed from the leaf's current number, as engine.compile does
     assert close(engine.vmap(lambda x: h * x, [w])([1.0])[0], math.tanh(0.4))
+
+
+def test_a_gradient_graph_through_sign_selectors_is_batched():
+    # softmax cross-entropy's max is selected by relu(sign(v - m)): relu's derivative is
+    # chosen by the number, but sign passes an exact 0 whatever it is, so the
+    # gradient's graph is the same for every sample and is batched.
+    w = [Value(0.7), Value(-0.4), Value(0.2)]
+
+    def penalty(x, y):
+        logits = [(wk * x).tanh() for wk in w]
+        (g,) = engine.grad(losses.softmax_cross_entropy(logits, y), [x], create_graph=True)
+        return g * g
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=30), np.eye(3)[rng.integers(0, 3, 30)]
+    out = engine.vmap(penalty, w)(X, Y)
+    batched = [p.grad for p in w]
+    for p in w:
+        p.grad = None
+    per_sample = [penalty(Value(a), [Value(float(t)) for t in row]) for a, row in zip(X, Y)]
+    losses.mean(per_sample).backward()
+    assert all(close(a, b.data) for a, b in zip(out, per_sample))
+    assert all(close(a, p.grad, 1e-9) for a, p in zip(batched, w))
