@@ -1312,6 +1312,23 @@ _FORMATS = {
 }
 
 
+def _path_and_format(path) -> tuple[pathlib.Path, str]:
+    """``path`` as a Path and the output format its extension names.
+
+    Raises TypeError for anything but a str or a Path, ValueError for an unknown
+    extension."""
+    if not isinstance(path, (str, pathlib.PurePath)):
+        raise TypeError(f"path must be a str or a Path, got {type(path).__name__}")
+    path = pathlib.Path(path)
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"cannot tell the format of {str(path)!r} from its extension; use one of "
+            f"{', '.join(_FORMATS)}"
+        )
+    return path, fmt
+
+
 def save_graph(
     what: Value | Sequence[Value] | graphviz.Digraph,
     path,
@@ -1330,16 +1347,7 @@ def save_graph(
     2000 pixels. ``scale`` enlarges the whole drawing, text and lines alike.
     Returns the path written.
     """
-    if isinstance(path, (str, pathlib.PurePath)):
-        path = pathlib.Path(path)
-    else:
-        raise TypeError(f"path must be a str or a Path, got {type(path).__name__}")
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(
-            f"cannot tell the format of {str(path)!r} from its extension; use one of "
-            f"{', '.join(_FORMATS)}"
-        )
+    path, fmt = _path_and_format(path)
     dpi, scale = _check_size(dpi, scale)
     if isinstance(what, (graphviz.Digraph, graphviz.Graph, graphviz.Source)):
         if draw_options:
@@ -1378,16 +1386,7 @@ def save_steps(
     """
     if not isinstance(root, Value):
         raise TypeError(f"save_steps expects a Value, got {type(root).__name__}")
-    if isinstance(path, (str, pathlib.PurePath)):
-        path = pathlib.Path(path)
-    else:
-        raise TypeError(f"path must be a str or a Path, got {type(path).__name__}")
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(
-            f"cannot tell the format of {str(path)!r} from its extension; use one of "
-            f"{', '.join(_FORMATS)}"
-        )
+    path, fmt = _path_and_format(path)
     if "step" in draw_options:
         raise TypeError("save_steps draws every step; use save_graph(root, path, step=k) for one")
     dpi, scale = _check_size(dpi, scale)
