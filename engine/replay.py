@@ -134,6 +134,7 @@ class Replay:
                     raise TypeError(f"wrt must hold Values, got {type(w).__name__}: {w!r}")
                 if not w.is_leaf:
                     raise ValueError(f"wrt must hold leaves (inputs, parameters), got {w!r}")
+            _refuse_duplicates(wrt, "wrt")
         self.wrt: tuple[Value, ...] = tuple(wrt)
         self.size = len(walk.items)
         self.signature = _signature(walk)
@@ -504,6 +505,16 @@ class CompiledStep:
 
 def _same(a: float, b: float) -> bool:
     return a == b or (a != a and b != b)
+
+
+def _refuse_duplicates(values: Sequence[Value], name: str) -> None:
+    """A leaf listed twice would get its gradient added twice (the optimizers refuse
+    it too): raise ValueError naming it."""
+    seen: set[int] = set()
+    for v in values:
+        if id(v) in seen:
+            raise ValueError(f"{v!r} appears twice in {name}")
+        seen.add(id(v))
 
 
 def _split(result: Any, what: str = "compiled") -> tuple[Value, list[Value], Any]:

@@ -111,6 +111,7 @@ from .replay import (
     _describe,
     _generate,
     _op_name,
+    _refuse_duplicates,
     _signature,
     _split,
 )
@@ -211,6 +212,7 @@ class BatchedStep:
                 raise TypeError(f"params must hold Values, got {type(p).__name__}: {p!r}")
             if not p.is_leaf:
                 raise ValueError(f"params must be leaves (parameters), got {p!r}")
+        _refuse_duplicates(params, "params")
         if check_every is not None and (
             isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
         ):

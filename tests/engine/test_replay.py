@@ -268,3 +268,10 @@ def test_detect_anomaly_re_traces_a_replayed_step_and_names_the_op():
     w.data = 0.5
     with engine.detect_anomaly():
         assert step() == 0.0 and w.grad == 2.0
+
+
+def test_a_leaf_listed_twice_in_wrt_is_refused():
+    # Its gradient would be added twice; the optimizers refuse it too (QA).
+    w, x = Value(0.5), Value(2.0)
+    with pytest.raises(ValueError, match="appears twice in wrt"):
+        engine.compile(lambda: w * x, [w, w])

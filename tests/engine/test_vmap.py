@@ -523,3 +523,10 @@ def test_a_gradient_graph_through_sign_selectors_is_batched():
     losses.mean(per_sample).backward()
     assert all(close(a, b.data) for a, b in zip(out, per_sample))
     assert all(close(a, p.grad, 1e-9) for a, p in zip(batched, w))
+
+
+def test_a_parameter_listed_twice_is_refused():
+    # Its gradient would be added twice; the optimizers refuse it too (QA).
+    w = Value(0.5)
+    with pytest.raises(ValueError, match="appears twice in params"):
+        engine.vmap(lambda x: w * x, [w, w])
