@@ -26,6 +26,8 @@ output is at the label's index.
 
 from __future__ import annotations
 
+import math
+import numbers
 import random
 import sys
 import time
@@ -363,6 +365,17 @@ def _replays(model: Any, loss_fn: Callable, epochs: int, batch_size, shuffle: bo
     return loss_fn in _STATIC_LOSSES
 
 
+def _check_finite_features(X) -> None:
+    """Refuse a sample with an inf or nan feature before any step (the labels are
+    checked by the loss): one would turn every parameter into nan."""
+    for k, sample in enumerate(X):
+        features = [sample] if isinstance(sample, (Value, numbers.Real)) else sample
+        for j, f in enumerate(features):
+            number = f.data if isinstance(f, Value) else f
+            if isinstance(number, numbers.Real) and not math.isfinite(number):
+                raise ValueError(f"sample X[{k}] has a non-finite feature {j}: {number!r}")
+
+
 def fit(
     model: Any,
     X: Sequence,
@@ -431,6 +444,7 @@ def fit(
     opt = _resolve_optimizer(model, optimizer, lr)
     # Check batch_size now rather than on the first epoch.
     batches(X, y, batch_size, shuffle=False)
+    _check_finite_features(X)
     params = opt.params
     size = len(X) if batch_size is None else batch_size
     data = None

@@ -1,5 +1,6 @@
 """fit and accuracy: the three regimes, histories, defaults, and argument errors."""
 
+import math
 import random
 
 import pytest
@@ -271,3 +272,15 @@ def test_record_parameters_must_be_a_bool():
     X, y = moons(4, seed=0)
     with pytest.raises(TypeError, match="record_parameters must be True or False, got 1"):
         fit(small_mlp(), X, y, record_parameters=1, progress=False)
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("batched", [True, False])
+def test_fit_refuses_a_non_finite_feature_before_any_step(bad, batched):
+    random.seed(0)
+    model = MLP(2, [3, 1])
+    before = [p.data for p in model.parameters()]
+    X = [[1.0, 2.0], [0.0, bad], [1.0, 1.0], [2.0, 2.0]]
+    with pytest.raises(ValueError, match=r"sample X\[1\] has a non-finite feature 1"):
+        fit(model, X, [1, -1, 1, -1], epochs=1, batch_size=4, batched=batched)
+    assert [p.data for p in model.parameters()] == before
