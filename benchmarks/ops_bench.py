@@ -97,23 +97,29 @@ def compare(before, after, inputs, n: int, repeat: int) -> list[tuple[str, float
     return rows
 
 
-def table(title: str, rows) -> str:
+def table(title: str, rows, unit: str = "ns", digits: int = 1) -> str:
+    """A markdown table of (op, before, after) rows, in ``unit`` per call."""
     lines = [
         f"### {title}",
         "",
-        "| op | before ns | after ns | after / before |",
+        f"| op | before {unit} | after {unit} | after / before |",
         "|---|---|---|---|",
     ]
     for name, a, b in rows:
-        lines.append(f"| {name} | {a:.1f} | {b:.1f} | {b / a:.3f} |")
+        lines.append(f"| {name} | {a:.{digits}f} | {b:.{digits}f} | {b / a:.3f} |")
     return "\n".join(lines)
+
+
+def inputs_of(kind: str):
+    """The input tuples of a row for ``kind``: ``"ordinary"`` or ``"special"``."""
+    return ordinary if kind == "ordinary" else lambda row: SPECIAL[row.arity]
 
 
 def child(path: str, name: str, kind: str, n: int) -> None:
     """Run one row's ``fn`` ``n`` times over its inputs (under callgrind)."""
     ops = load(Path(path).read_text(), "ops_child")
     row = ops.OPS[name]
-    args_list = ordinary(row) if kind == "ordinary" else SPECIAL[row.arity]
+    args_list = inputs_of(kind)(row)
     fn = row.fn
     for _ in range(n):
         for args in args_list:
@@ -151,27 +157,13 @@ def count(before_source: str, kind: str, small: int = 200, large: int = 1200):
         for name, row in after.OPS.items():
             if name not in before.OPS:
                 continue
-            calls = (large - small) * len(
-                ordinary(row) if kind == "ordinary" else SPECIAL[row.arity]
-            )
+            calls = (large - small) * len(inputs_of(kind)(row))
             per_call = [
                 (instructions(p, name, kind, large) - instructions(p, name, kind, small)) / calls
                 for p in paths
             ]
             rows.append((name, *per_call))
     return rows
-
-
-def count_table(title: str, rows) -> str:
-    lines = [
-        f"### {title}",
-        "",
-        "| op | before instr/call | after instr/call | after / before |",
-        "|---|---|---|---|",
-    ]
-    for name, a, b in rows:
-        lines.append(f"| {name} | {a:.0f} | {b:.0f} | {b / a:.3f} |")
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -189,7 +181,7 @@ def main() -> None:
         print()
         for kind, title in (("ordinary", "ordinary inputs"), ("special", "special inputs")):
             rows = count(source_at(args.before), kind)
-            print(count_table(f"{title}, instructions per call", rows))
+            print(table(f"{title}, instructions per call", rows, "instr/call", 0))
             print()
         return
     from tapegrad.engine import ops as after
@@ -201,7 +193,7 @@ def main() -> None:
     common = compare(before, after, ordinary, n, repeat)
     print(table("ordinary inputs (inside each row's domain)", common))
     print()
-    special = compare(before, after, lambda row: SPECIAL[row.arity], n, repeat)
+    special = compare(before, after, inputs_of("special"), n, repeat)
     print(table("special inputs (poles, overflow, nan)", special))
     worst = max(common, key=lambda r: r[2] / r[1])
     print()
