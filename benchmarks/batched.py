@@ -81,6 +81,17 @@ def tapegrad_model(weights) -> MLP:
     return model
 
 
+def engine_setup(weights, X):
+    """The engine's model, its parameters and the batch's inputs as leaf Values."""
+    model = tapegrad_model(weights)
+    return model, model.parameters(), [[Value(v) for v in x] for x in X]
+
+
+def mean_hinge(model, inputs, y):
+    """The batch's mean hinge loss, as one graph."""
+    return losses.mean([losses.hinge(model(x), t) for x, t in zip(inputs, y)])
+
+
 # -- the implementations: each returns (make_step, result) ------------------------------
 # make_step(X, y) prepares (recording, converting data) and returns a step(); a step
 # computes the loss and the gradients; result(step_output) gives (loss, gradients).
@@ -138,13 +149,11 @@ def eager(weights):
     """The engine as a student uses it: the batch's graph, then backward()."""
 
     def make(X, y):
-        model = tapegrad_model(weights)
-        params = model.parameters()
-        inputs = [[Value(v) for v in x] for x in X]
+        model, params, inputs = engine_setup(weights, X)
 
         def step():
             model.zero_grad()
-            loss = losses.mean([losses.hinge(model(x), t) for x, t in zip(inputs, y)])
+            loss = mean_hinge(model, inputs, y)
             loss.backward()
             return loss.data, [p.grad for p in params]
 
@@ -157,12 +166,8 @@ def replay(weights):
     """engine.compile: the batch's tape recorded once, replayed as float code."""
 
     def make(X, y):
-        model = tapegrad_model(weights)
-        params = model.parameters()
-        inputs = [[Value(v) for v in x] for x in X]
-        compiled = engine.compile(
-            lambda: losses.mean([losses.hinge(model(x), t) for x, t in zip(inputs, y)]), params
-        )
+        model, params, inputs = engine_setup(weights, X)
+        compiled = engine.compile(lambda: mean_hinge(model, inputs, y), params)
 
         def step():
             model.zero_grad()
