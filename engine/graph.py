@@ -67,6 +67,10 @@ class Walk:
         """A Value per position (views for tape entries)."""
         return [item if type(item) is not tuple else item[0].view(item[1]) for item in self.items]
 
+    def leaves(self) -> list[Value]:
+        """The leaf Values, in order (each before the first op that read it)."""
+        return [item for item in self.items if type(item) is not tuple]
+
     def _add_leaf(self, leaf: Value) -> int:
         k = self._leaf_positions.get(id(leaf))
         if k is None:

@@ -97,10 +97,6 @@ def _signature(walk: Walk) -> list[tuple | None]:
     ]
 
 
-def _leaves(walk: Walk) -> list[Value]:
-    return [item for item in walk.items if type(item) is not tuple]
-
-
 def _describe(entry: tuple | None) -> str:
     if entry is None:
         return "a leaf"
@@ -124,18 +120,8 @@ class Replay:
         if not isinstance(root, Value):
             raise TypeError(f"replay records a Value, got {type(root).__name__}: {root!r}")
         walk = graph.walk(root)  # read from the tape directly: no Value per entry
-        self.leaves: tuple[Value, ...] = tuple(_leaves(walk))
-        if wrt is None:
-            wrt = self.leaves
-        else:
-            wrt = tuple(wrt)
-            for w in wrt:
-                if not isinstance(w, Value):
-                    raise TypeError(f"wrt must hold Values, got {type(w).__name__}: {w!r}")
-                if not w.is_leaf:
-                    raise ValueError(f"wrt must hold leaves (inputs, parameters), got {w!r}")
-            _refuse_duplicates(wrt, "wrt")
-        self.wrt: tuple[Value, ...] = tuple(wrt)
+        self.leaves: tuple[Value, ...] = tuple(walk.leaves())
+        self.wrt: tuple[Value, ...] = self.leaves if wrt is None else _leaf_list(wrt, "wrt")
         self.size = len(walk.items)
         self.signature = _signature(walk)
         self._watch = [walk.position(v) if isinstance(v, Value) else -1 for v in watch]
@@ -492,7 +478,7 @@ class CompiledStep:
                     "or a number read from .data used as a constant), which a tape cannot "
                     "capture; use loss.backward() for this model"
                 )
-        leaves = _leaves(walk)
+        leaves = walk.leaves()
         for k, (now, then) in enumerate(zip(leaves, self.replay.leaves)):
             if now is not then and not _same(now.data, then.data):
                 raise GraphChangedError(
@@ -507,14 +493,22 @@ def _same(a: float, b: float) -> bool:
     return a == b or (a != a and b != b)
 
 
-def _refuse_duplicates(values: Sequence[Value], name: str) -> None:
-    """A leaf listed twice would get its gradient added twice (the optimizers refuse
-    it too): raise ValueError naming it."""
+def _leaf_list(values: Iterable[Value], name: str) -> tuple[Value, ...]:
+    """``values`` (``wrt``, ``params``: the leaves whose gradients are computed) as a
+    tuple. Raises ``TypeError`` for an item that is not a Value, ``ValueError`` for the
+    result of an op or a leaf listed twice (its gradient would be added twice; the
+    optimizers refuse it too), naming it."""
+    values = tuple(values)
     seen: set[int] = set()
     for v in values:
+        if not isinstance(v, Value):
+            raise TypeError(f"{name} must hold Values, got {type(v).__name__}: {v!r}")
+        if not v.is_leaf:
+            raise ValueError(f"{name} must hold leaves (inputs, parameters), got {v!r}")
         if id(v) in seen:
             raise ValueError(f"{v!r} appears twice in {name}")
         seen.add(id(v))
+    return values
 
 
 def _split(result: Any, what: str = "compiled") -> tuple[Value, list[Value], Any]:

@@ -110,8 +110,8 @@ from .replay import (
     ReplayError,
     _describe,
     _generate,
+    _leaf_list,
     _op_name,
-    _refuse_duplicates,
     _signature,
     _split,
 )
@@ -207,12 +207,7 @@ class BatchedStep:
             raise TypeError(
                 f"vmap(fn, params): params must be a list of Values, got {type(params).__name__}"
             ) from None
-        for p in params:
-            if not isinstance(p, Value):
-                raise TypeError(f"params must hold Values, got {type(p).__name__}: {p!r}")
-            if not p.is_leaf:
-                raise ValueError(f"params must be leaves (parameters), got {p!r}")
-        _refuse_duplicates(params, "params")
+        params = _leaf_list(params, "params")
         if check_every is not None and (
             isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
         ):
@@ -320,7 +315,7 @@ class BatchedStep:
         self._watched_count = len(watched)
         walk = graph.walk(root)
         self.signature = _signature(walk)
-        self.walk_leaves = [item for item in walk.items if type(item) is not tuple]
+        self.walk_leaves = walk.leaves()
         own = {id(v): i for i, v in enumerate(self._leaves)}
         taken = {id(p) for p in self.params}
         for leaf in self._leaves:
@@ -423,7 +418,7 @@ class BatchedStep:
                     f"tape entry v{i} was {_describe(then)} on sample 0 and is "
                     f"{_describe(now)} on sample {p}: {advice}"
                 )
-        leaves = [item for item in walk.items if type(item) is not tuple]
+        leaves = walk.leaves()
         for k, (now, then) in enumerate(zip(leaves, self.walk_leaves)):
             if now is not then and not (
                 now.data == then.data or (now.data != now.data and then.data != then.data)
