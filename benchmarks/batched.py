@@ -47,6 +47,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plain_mlp import hinge_loss_and_grads  # noqa: E402
+
 from tapegrad import engine  # noqa: E402
 from tapegrad.engine import Value  # noqa: E402
 from tapegrad.nn import MLP, losses, moons  # noqa: E402
@@ -103,40 +106,10 @@ def plain(weights):
     def make(X, y):
         W = [[list(w) for w, _ in layer] for layer in weights]
         B = [[b for _, b in layer] for layer in weights]
-        last = len(W) - 1
 
         def step():
-            gW = [[[0.0] * len(w) for w in layer] for layer in W]
-            gB = [[0.0] * len(layer) for layer in B]
-            scale = 1.0 / len(X)
-            total = 0.0
-            for x, target in zip(X, y):
-                acts, pres, a = [x], [], x
-                for i, (layer, biases) in enumerate(zip(W, B)):
-                    pre = []
-                    for w, b in zip(layer, biases):
-                        s = b
-                        for wi, ai in zip(w, a):
-                            s += wi * ai
-                        pre.append(s)
-                    pres.append(pre)
-                    a = pre if i == last else [s if s > 0.0 else 0.0 for s in pre]
-                    acts.append(a)
-                margin = 1.0 - target * a[0]
-                total += margin if margin > 0.0 else 0.0
-                upstream = [-target * scale if margin > 0.0 else 0.0]
-                for i in range(last, -1, -1):
-                    if i != last:
-                        upstream = [g if s > 0.0 else 0.0 for g, s in zip(upstream, pres[i])]
-                    inputs, below = acts[i], [0.0] * len(acts[i])
-                    for j, (w, g) in enumerate(zip(W[i], upstream)):
-                        gB[i][j] += g
-                        gw = gW[i][j]
-                        for k, ai in enumerate(inputs):
-                            gw[k] += ai * g
-                            below[k] += w[k] * g
-                    upstream = below
-            return total * scale, [
+            total, gW, gB = hinge_loss_and_grads(W, B, X, y)
+            return total * (1.0 / len(X)), [
                 v for gl, gb in zip(gW, gB) for gw, b in zip(gl, gb) for v in (*gw, b)
             ]
 

@@ -31,6 +31,7 @@ import argparse
 import gc
 import itertools
 import math
+import os
 import platform
 import random
 import statistics
@@ -47,6 +48,9 @@ except ImportError:  # pragma: no cover - the bench extra is missing
     sys.exit("benchmarks need micrograd: pip install -e '.[bench]'  (micrograd==0.1.0)")
 
 from tapegrad import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plain_mlp import hinge_loss_and_grads
 
 DEFAULT_RECURSION_LIMIT = sys.getrecursionlimit()
 
@@ -296,42 +300,8 @@ class PlainMLP:
 
     def loss_and_grads(self, X, y):
         W, B = self.W, self.B
-        gW = [[[0.0] * len(row) for row in layer] for layer in W]
-        gB = [[0.0] * len(layer) for layer in B]
-        n = len(X)
-        scale = 1.0 / n
-        data_loss = 0.0
-        last = len(W) - 1
-        for x, target in zip(X, y):
-            # forward, keeping each layer's input and pre-activation
-            acts, pres = [x], []
-            a = x
-            for i, (layer, biases) in enumerate(zip(W, B)):
-                pre = []
-                for w, b in zip(layer, biases):
-                    s = b
-                    for wi, ai in zip(w, a):
-                        s += wi * ai
-                    pre.append(s)
-                pres.append(pre)
-                a = pre if i == last else [s if s > 0.0 else 0.0 for s in pre]
-                acts.append(a)
-            margin = 1.0 + -target * a[0]
-            data_loss += margin if margin > 0.0 else 0.0
-            # backward: d loss / d score, then layer by layer
-            upstream = [-target * scale if margin > 0.0 else 0.0]
-            for i in range(last, -1, -1):
-                if i != last:
-                    upstream = [g if s > 0.0 else 0.0 for g, s in zip(upstream, pres[i])]
-                inputs = acts[i]
-                below = [0.0] * len(inputs)
-                for j, (w, g) in enumerate(zip(W[i], upstream)):
-                    gB[i][j] += g
-                    gw = gW[i][j]
-                    for k, ai in enumerate(inputs):
-                        gw[k] += ai * g
-                        below[k] += w[k] * g
-                upstream = below
+        data_loss, gW, gB = hinge_loss_and_grads(W, B, X, y)
+        scale = 1.0 / len(X)
         reg = 0.0
         for layer, glayer, biases, gbiases in zip(W, gW, B, gB):
             for w, gw in zip(layer, glayer):
