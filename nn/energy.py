@@ -146,6 +146,13 @@ def _make_rng(rng: object) -> random.Random | None:
     return random.Random(int(rng))
 
 
+def _burn_in(value: object) -> int:
+    """A number of Gibbs sweeps to discard: an int ``≥ 0`` (else ``ValueError``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"burn_in must be an int ≥ 0, got {value!r}")
+    return value
+
+
 # -- the shared part: symmetric weights and the energy ------------------------------
 
 
@@ -649,8 +656,7 @@ class BoltzmannMachine(_EnergyModel):
         steps = _checks.count(steps, "steps")
         if samples is not None:
             samples = _checks.count(samples, "samples")
-        if isinstance(burn_in, bool) or not isinstance(burn_in, numbers.Integral) or burn_in < 0:
-            raise ValueError(f"burn_in must be an int ≥ 0, got {burn_in!r}")
+        burn_in = _burn_in(burn_in)
         generator = _make_rng(rng) or random.Random()
         curve = [self.average_log_likelihood(states)]
         for _ in range(steps):
@@ -682,8 +688,7 @@ class BoltzmannMachine(_EnergyModel):
         """
         num_samples = _checks.count(num_samples, "num_samples")
         thin = _checks.count(thin, "thin")
-        if isinstance(burn_in, bool) or not isinstance(burn_in, numbers.Integral) or burn_in < 0:
-            raise ValueError(f"burn_in must be an int ≥ 0, got {burn_in!r}")
+        burn_in = _burn_in(burn_in)
         generator: Any = _make_rng(rng) or random  # the module's functions: the global generator
         if start is None:
             y = [generator.choice((-1, 1)) for _ in range(self.n)]
