@@ -120,7 +120,7 @@ def register(sub) -> None:
 
 
 #: The losses for two classes labelled ±1 (one output whose sign is the class).
-TWO_CLASS_LOSSES = ("bce", "hinge", "logistic", "mse", "perceptron")
+TWO_CLASS_LOSSES = tuple(sorted(name for name in LOSSES if name != "cross_entropy"))
 
 
 def combination_refusal(model: str, dataset: str, loss: str | None, classes: list) -> str | None:
@@ -298,18 +298,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"plot:    {args.plot}")
     if args.graph is not None:
         try:
-            draw_model_graph(model, X[0], args.graph)
+            draw_model_graph(model, args.graph)
         except (ValueError, OSError) as e:
             raise UsageError(f"--graph: {e}") from None
         print(f"graph:   {args.graph}")
     return 0
 
 
-def draw_model_graph(model, x, path: str) -> None:
+def draw_model_graph(model, path: str) -> None:
     """Save the lecture's block diagram of the traditional neural net for ``model``
     (:func:`tapegrad.nn.diagram.draw_model`): linear blocks ``w_k z_k`` and non-linear
-    blocks ``h``, one circle per layer vector with its size, ``ȳ`` last. ``x`` (the
-    first sample) is unused: the diagram reads the model's structure."""
+    blocks ``h``, one circle per layer vector with its size, ``ȳ`` last (the diagram
+    reads the model's structure, no sample)."""
     from ..diagram import draw_model
 
     engine.save_graph(draw_model(model), path)
