@@ -43,11 +43,11 @@ import math
 import numbers
 from collections.abc import Callable, Sequence
 
-from . import backprop, ops
+from . import backprop, graph, ops
 from .modes import enable_grad
 from .ops import MASKED, Op
 from .value import Value, _make, _to_float
-from .wengert import CONSTANT, ROW, Tape, W, inputs_of, local_grads_of
+from .wengert import CONSTANT, ROW, W, inputs_of, local_grads_of
 
 __all__ = [
     "grad",
@@ -504,72 +504,36 @@ def forward_pass(
                 raise TypeError(f"forward_pass: {what}[{k}] must be a Value, got {v!r}")
     if len(tangents) != len(inputs):
         raise ValueError(f"forward_pass: {len(tangents)} tangents for {len(inputs)} inputs")
-    tangent_of_leaf: dict[int, float] = {}  # by id(leaf)
-    tangent_of: dict[Tape, dict[int, float]] = {}  # per tape, by entry
-    seeded: dict[tuple[Tape, int], float] = {}
-    for x, t in zip(inputs, tangents):
-        if x._tape is None:
-            tangent_of_leaf[id(x)] = t
-        else:
-            seeded[(x._tape, x._i)] = t
     # The entries the outputs depend on, oldest tape first, each in creation order.
-    needed: dict[Tape, set[int]] = {}
-    for out in outputs:
-        _mark(out, needed)
-    for tape in sorted(needed, key=lambda t: t.serial):
-        entries = tape.entries
-        own = tangent_of[tape] = {}
-        for i in sorted(needed[tape]):
-            if (tape, i) in seeded:
-                own[i] = seeded[(tape, i)]
-                continue
-            total = None
-            refs = inputs_of(entries, i)
-            local_grads = local_grads_of(entries, i) or (None,) * len(refs)
-            for ref, local in zip(refs, local_grads):
-                if type(ref) is int:
-                    ts = own.get(ref)
-                elif ref._tape is None:
-                    ts = tangent_of_leaf.get(id(ref))
-                else:
-                    ts = tangent_of.get(ref._tape, {}).get(ref._i)
-                if ts is None:
-                    continue  # s does not move with the inputs
-                if local is None:
-                    raise RuntimeError(
-                        f"forward mode reached an op built with Value(data, children, "
-                        f"{entries[i * W + ROW]!r}) and no local_grads: it has no derivative"
-                    )
-                c = local * ts  # dz/ds · ds
-                total = c if total is None else total + c
-            if total is not None:
-                own[i] = total
-    results = []
-    for out in outputs:
-        if out._tape is None:
-            found = tangent_of_leaf.get(id(out))
-        else:
-            found = tangent_of.get(out._tape, {}).get(out._i)
-        results.append(0.0 if found is None else found)
-    return results
-
-
-def _mark(out: Value, needed: dict) -> None:
-    """Add the entries ``out`` depends on to ``needed`` (per tape), without recursion."""
-    if out._tape is None:
-        return
-    stack = [(out._tape, out._i)]
-    while stack:
-        tape, i = stack.pop()
-        marks = needed.setdefault(tape, set())
-        if i in marks:
+    w = graph.walk(*outputs)
+    tangent: list = [None] * len(w.items)  # per position; None: does not move
+    given = set()
+    for x, t in zip(inputs, tangents):
+        k = w.position(x)
+        if k >= 0:
+            tangent[k] = t
+            given.add(k)
+    for k, item in enumerate(w.items):
+        if type(item) is not tuple or k in given:
             continue
-        marks.add(i)
-        for ref in inputs_of(tape.entries, i):
-            if type(ref) is int:
-                stack.append((tape, ref))
-            elif ref._tape is not None:
-                stack.append((ref._tape, ref._i))
+        tape, i = item
+        parents = w.parents[k]
+        local_grads = local_grads_of(tape.entries, i) or (None,) * len(parents)
+        total = None
+        for s, local in zip(parents, local_grads):
+            ts = tangent[s]
+            if ts is None:
+                continue  # s does not move with the inputs
+            if local is None:
+                raise RuntimeError(
+                    f"forward mode reached an op built with Value(data, children, "
+                    f"{w.rows[k]!r}) and no local_grads: it has no derivative"
+                )
+            c = local * ts  # dz/ds · ds
+            total = c if total is None else total + c
+        tangent[k] = total
+    found = [tangent[w.position(out)] for out in outputs]
+    return [0.0 if t is None else t for t in found]
 
 
 # -- the functions of f(*values) ------------------------------------------------------

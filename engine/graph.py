@@ -82,18 +82,26 @@ class Walk:
         return k
 
 
-def walk(root: Value) -> Walk:
-    """The :class:`Walk` of ``root``: mark what it depends on, newest tape first and
-    each tape from its end, then list the marked entries oldest tape first."""
+def walk(*roots: Value) -> Walk:
+    """The :class:`Walk` of ``roots`` (one or more): mark what they depend on, newest
+    tape first and each tape from its end, then list the marked entries oldest tape
+    first. A leaf root no other root reads comes last."""
     result = Walk()
-    t = root._tape
-    if t is None:
-        result._add_leaf(root)
-        return result
-    marks: dict[Tape, bytearray] = {t: bytearray(root._i + 1)}
-    marks[t][root._i] = 1
+    marks: dict[Tape, bytearray] = {}
+    heap: list = []
+    for root in roots:
+        t = root._tape
+        if t is None:
+            continue
+        mark = marks.get(t)
+        if mark is None:
+            mark = marks[t] = bytearray(root._i + 1)
+            heap.append((-t.serial, t))
+        elif len(mark) <= root._i:
+            mark.extend(bytes(root._i + 1 - len(mark)))
+        mark[root._i] = 1
+    heapq.heapify(heap)
     walked: list[Tape] = []  # newest first
-    heap = [(-t.serial, t)]
     while heap:
         _, t = heapq.heappop(heap)
         walked.append(t)
@@ -110,6 +118,8 @@ def walk(root: Value) -> Walk:
                     if other is None:
                         other = marks[ref._tape] = bytearray(len(ref._tape.entries) // W)
                         heapq.heappush(heap, (-ref._tape.serial, ref._tape))
+                    elif len(other) <= ref._i:  # a shorter mark, from another root
+                        other.extend(bytes(ref._i + 1 - len(other)))
                     other[ref._i] = 1
     # Emit oldest tape first, each in creation order, leaves before first use.
     for t in reversed(walked):
@@ -133,4 +143,7 @@ def walk(root: Value) -> Walk:
             result.parents.append(tuple(inputs))
             result.rows.append(entries[i * W + ROW])
             result.constants.append(c if c is None or type(c) is tuple else (1, c))
+    for root in roots:
+        if root._tape is None:
+            result._add_leaf(root)
     return result

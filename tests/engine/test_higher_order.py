@@ -343,6 +343,20 @@ def test_forward_mode_across_tapes_from_intermediates_and_deep_chains():
     assert math.isclose(dz, 1.0001**20_000, rel_tol=1e-9)
 
 
+def test_forward_mode_with_outputs_on_two_tapes_and_a_leaf_output():
+    # a is early on the older tape; the newer tape reads b, later on it
+    x, lone = Value(1.5), Value(2.0)
+    a = x * 2.0
+    b = a.tanh() * 3.0
+    b.backward()
+    c = b * 5.0
+    found = forward_pass([a, c, x, lone], [x], [1.0])
+    expected = [engine.grad(o, [x], allow_unused=True)[0] for o in (a, c, x, lone)]
+    want = [0.0 if g is None else g.data for g in expected]
+    assert all(math.isclose(f, e, rel_tol=1e-15) for f, e in zip(found, want, strict=True))
+    assert want[2:] == [1.0, 0.0]  # the input itself moves at rate 1; the lone leaf not
+
+
 def test_jacobian_modes_count_one_pass_per_output_or_per_input():
     # wide (3 inputs, 1 output) and tall (1 input, 3 outputs): both modes agree
     wide = lambda a, b, c: a * b + c.exp()
