@@ -543,20 +543,15 @@ class _Scene:
 # -- backprop state at one step ---------------------------------------------------
 
 
-def _steps(root: Value) -> Iterable[BackwardStep]:
-    """The chain-rule steps of a backward pass from ``root``, from the engine's pure
-    :func:`tapegrad.engine.backprop_steps`: no ``.grad`` is read or written."""
-    return backprop_steps(root)
-
-
-def _gradients(root: Value, order: list[Value], until: int | None = None):
+def _gradients(root: Value, order: list[Value], steps: Iterable[BackwardStep], until=None):
     """``(grads, last step, steps done per node)`` after step ``until`` (all steps if
-    None), from :func:`_steps`: ``grads[root]`` starts at 1."""
+    None) of ``steps``, the steps of :func:`tapegrad.engine.backprop_steps` (pure: no
+    ``.grad`` is read or written); ``grads[root]`` starts at 1."""
     grads = dict.fromkeys(order, 0.0)
     grads[root] = 1.0
     received = dict.fromkeys(order, 0)
     last = None
-    for step in _steps(root):
+    for step in steps:
         grads[step.parent] = step.parent_grad
         received[step.parent] += 1
         last = step
@@ -583,7 +578,9 @@ class _StepState:
         for node in order:
             for parent in node.parents:
                 expected[parent] += 1
-        self.grads, self.step, received = _gradients(root, order, k)
+        # Every step of the graph: the drawing reserves room for each step's label.
+        self.steps = list(backprop_steps(root))
+        self.grads, self.step, received = _gradients(root, order, self.steps, k)
         self.finished = {node for node in order if received[node] == expected[node]}
         self.total = total
 
@@ -708,7 +705,7 @@ def draw(
     elif derivative:
         # The derivative network's values; the records show the same numbers, so
         # the picture never contradicts itself whatever .grad holds.
-        dgrads = grads = _gradients(roots[0], order)[0]
+        dgrads = grads = _gradients(roots[0], order, backprop_steps(roots[0]))[0]
     else:
         dgrads = {}
     t = THEMES[theme]
@@ -749,6 +746,24 @@ def _too_large(values: int, needs: str, max_nodes: int) -> GraphTooLargeError:
         "pass collapse= (e.g. collapse=1 or collapse='layers') to draw each module as one "
         "block, draw a smaller graph, or raise max_nodes (None: no limit)"
     )
+
+
+def _step_label(step: BackwardStep, plain: bool = True):
+    """``upstream × local = contribution``: the product a step's edge is labelled with."""
+    text = f"{_short(step.upstream)} × {_short(step.local)} = {_short(step.contribution)}"
+    return _plain(text) if plain else text
+
+
+def _edges_showing(scene: _Scene) -> dict[tuple, list[dict]]:
+    """The drawn edges showing each graph edge ``(parent, node, position)``, in drawing
+    order. A drawn edge standing for a chain (a - b recorded as a + b·-1) shows the
+    chain's first step only; the steps inside it light up the block instead."""
+    shown_by: dict[tuple, list[dict]] = {}
+    for edge in scene.edges:
+        graph_edges = edge["graph_edges"][:1] if edge.get("chain") else edge["graph_edges"]
+        for graph_edge in dict.fromkeys(graph_edges):
+            shown_by.setdefault(graph_edge, []).append(edge)
+    return shown_by
 
 
 class _Builder:
@@ -1048,54 +1063,36 @@ class _Builder:
                 # (_render's SINGLE_CLASS), so that every step lays out alike.
                 attrs["peripheries"] = "2"
                 attrs["class"] = " ".join(filter(None, (attrs.get("class"), _render.SINGLE_CLASS)))
-        target = (step.parent, step.node, step.position)
         # Every step of one graph is laid out alike (slides, GIF frames, the slider).
-        self._reserve_step_labels(scene, self.roots[0])
+        shown_by = _edges_showing(scene)
+        self._reserve_step_labels(shown_by, state.steps)
         found = False
-        for edge in scene.edges:
-            # A drawn edge standing for a chain (a - b recorded as a + b·-1) shows the
-            # chain's first step; the steps inside it light up the block instead.
-            inside = edge.get("chain") and edge["graph_edges"][0] != target
-            if target in edge["graph_edges"] and not inside:
-                edge["attrs"].update(
-                    color=highlight,
-                    fontcolor=highlight,
-                    penwidth="3.5",
-                    label=_plain(
-                        f"{_short(step.upstream)} × {_short(step.local)} = "
-                        f"{_short(step.contribution)}"
-                    ),
-                )
-                found = True
+        for edge in shown_by.get((step.parent, step.node, step.position), ()):
+            edge["attrs"].update(
+                color=highlight, fontcolor=highlight, penwidth="3.5", label=_step_label(step)
+            )
+            found = True
         node_element = self._element_of(scene, self.folds.drawn(step.node))
         if node_element is not None:
             node_element["attrs"].update(color=highlight, penwidth="3.5")
             if not found:  # the step's edge is inside the block: a note beside it
                 node_element["attrs"]["fontcolor"] = highlight
                 node_element["attrs"]["xlabel"] = _plain(
-                    f"{step.node_name} → {step.parent_name}: {_short(step.upstream)} × "
-                    f"{_short(step.local)} = {_short(step.contribution)}"
+                    f"{step.node_name} → {step.parent_name}: {_step_label(step, plain=False)}"
                 )
 
-    def _reserve_step_labels(self, scene: _Scene, root: Value) -> None:
+    @staticmethod
+    def _reserve_step_labels(shown_by: dict, steps: list[BackwardStep]) -> None:
         """Give every edge the label of its own step, in the background's colour.
 
         Graphviz makes room for an edge label, so a frame that labels only the edge
         of its step is laid out differently from the next one: in a GIF or a PDF the
         nodes would jump from frame to frame. With every label present (and only
         the current one visible) every frame has the same layout."""
-        for step in _steps(root):
-            target = (step.parent, step.node, step.position)
-            for edge in scene.edges:
-                inside = edge.get("chain") and edge["graph_edges"][0] != target
-                if target in edge["graph_edges"] and not inside and "label" not in edge["attrs"]:
-                    edge["attrs"].update(
-                        fontcolor="transparent",
-                        label=_plain(
-                            f"{_short(step.upstream)} × {_short(step.local)} = "
-                            f"{_short(step.contribution)}"
-                        ),
-                    )
+        for step in steps:
+            for edge in shown_by.get((step.parent, step.node, step.position), ()):
+                if "label" not in edge["attrs"]:
+                    edge["attrs"].update(fontcolor="transparent", label=_step_label(step))
 
     def _element_of(self, scene: _Scene, node: Value) -> dict | None:
         block = self.block_of.get(node)
@@ -1475,7 +1472,7 @@ def _check_size(dpi: object, scale: object) -> tuple[float | None, float]:
 
 def _explanations(root: Value) -> list[str]:
     """Every step's explanation, computed from the graph (no ``.grad`` is touched)."""
-    return [s.explanation for s in _steps(root)]
+    return [s.explanation for s in backprop_steps(root)]
 
 
 def _kernel_with_widgets() -> bool:
