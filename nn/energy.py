@@ -71,6 +71,7 @@ letters of notebook 9 (four stored patterns, recall from a stored letter, ``β =
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 import numbers
@@ -440,10 +441,9 @@ class Hopfield(_EnergyModel):
         steps = self.recall_steps(
             state, max_sweeps=max_sweeps, rng=rng, update=update, gain=gain, tol=tol
         )
-        final = list(_spins(state, self.n, "state")) if update == "sign" else list(state)
-        for step in steps:
-            final = list(step.state)
-        return [float(v) for v in final] if update == "tanh" else final
+        # n ≥ 1 units and max_sweeps ≥ 1: there is always a last step
+        (last,) = collections.deque(steps, maxlen=1)
+        return list(last.state)
 
     def continuous_energy(self, y: Sequence[Any], gain: float = 1.0) -> Value:
         """Hopfield's (1984) energy of graded units, the one ``y_i ← tanh(gain·h_i)``
