@@ -319,13 +319,11 @@ def _d_shape(node: dict, rankdir: str) -> _DShape:
     dx, dy = _DIRECTIONS.get(rankdir, (1, 0))
     if REVERSE_CLASS in _classes(node):
         dx, dy = -dx, -dy
-    extent = 0.0
-    for op in node.get("_ldraw_", []):
-        if op["op"] == "T":
-            extent = max(extent, float(op.get("width", 0)) if dx else 17.0)
-    if not dx:  # along the flow the label's extent is its height, all lines
-        lines = sum(1 for op in node.get("_ldraw_", []) if op["op"] == "T")
-        extent = lines * 16.8
+    texts = [op for op in node.get("_ldraw_", []) if op["op"] == "T"]
+    if dx:
+        extent = max((float(op.get("width", 0)) for op in texts), default=0.0)
+    else:  # along the flow the label's extent is its height, all lines
+        extent = len(texts) * 16.8
     return _DShape((x, y), w, h, (dx, dy), extent)
 
 
@@ -589,6 +587,8 @@ def own_style():
 
 #: The largest raster image painted, in pixels (a 4K slide is 8.3 million).
 MAX_PIXELS = 100_000_000
+#: Pixels per inch of a raster image when no ``dpi`` is given.
+DEFAULT_DPI = 150.0
 
 
 def _check_pixels(fig, dpi: float) -> None:
@@ -608,7 +608,7 @@ def save_figure(fig, fmt: str, *, dpi: float | None = None) -> bytes:
 
     out = io.BytesIO()
     fmt = "jpeg" if fmt == "jpg" else fmt
-    dpi = 150.0 if dpi is None else dpi
+    dpi = DEFAULT_DPI if dpi is None else dpi
     if fmt in RASTER_FORMATS:
         _check_pixels(fig, dpi)
     if fmt == "svg":
@@ -617,14 +617,19 @@ def save_figure(fig, fmt: str, *, dpi: float | None = None) -> bytes:
     elif fmt == "pdf":
         fig.savefig(out, format="pdf", metadata={"CreationDate": None, "ModDate": None})
     elif fmt == "gif":
-        from PIL import Image
-
-        png = io.BytesIO()
-        fig.savefig(png, format="png", dpi=dpi)
-        Image.open(io.BytesIO(png.getvalue())).convert("RGB").save(out, format="GIF")
+        _rgb_image(fig, dpi).save(out, format="GIF")
     else:
         fig.savefig(out, format=fmt, dpi=dpi)
     return out.getvalue()
+
+
+def _rgb_image(fig, dpi: float):
+    """``fig`` painted at ``dpi`` as a PIL image in RGB (a GIF's frame)."""
+    from PIL import Image
+
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=dpi)
+    return Image.open(io.BytesIO(png.getvalue())).convert("RGB")
 
 
 def save_sequence(figures, fmt: str, *, dpi: float | None = None, seconds: float = 1.5) -> bytes:
@@ -643,13 +648,10 @@ def save_sequence(figures, fmt: str, *, dpi: float | None = None, seconds: float
         raise ValueError(f"a sequence is a pdf or a gif, got {fmt!r}")
     from PIL import Image
 
-    frames = []
+    dpi = DEFAULT_DPI if dpi is None else dpi
     for fig in figures:
-        _check_pixels(fig, 150.0 if dpi is None else dpi)
-    for fig in figures:
-        png = io.BytesIO()
-        fig.savefig(png, format="png", dpi=150.0 if dpi is None else dpi)
-        frames.append(Image.open(io.BytesIO(png.getvalue())).convert("RGB"))
+        _check_pixels(fig, dpi)
+    frames = [_rgb_image(fig, dpi) for fig in figures]
     w = max(f.width for f in frames)
     h = max(f.height for f in frames)
     canvas = []
