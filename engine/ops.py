@@ -408,11 +408,10 @@ def _float_source(node: ast.expr, safe: bool, data: Callable[[str], str] | None 
             word = " and " if isinstance(n.op, ast.And) else " or "
             return "(" + word.join(go(v) for v in n.values) + ")"
         name = n.func.id
+        if name in ("where", "mask"):
+            condition, a, b = _split(n)
+            return f"({go(a)} if {go(condition)} else {go(b)})"
         args = [go(a) for a in n.args]
-        if name == "where":
-            return _select(n.args[0], args[1], args[2], go)
-        if name == "mask":
-            return _select(n.args[0], args[1], "_MASKED", go)
         function = FUNCTIONS[name]
         simple = all(isinstance(a, (ast.Name, ast.Constant)) for a in n.args)
         template = function.fast if simple else function.fast_any
@@ -421,13 +420,6 @@ def _float_source(node: ast.expr, safe: bool, data: Callable[[str], str] | None 
         return template.format(*args)
 
     return go(node)
-
-
-def _select(condition: ast.expr, a: str, b: str, go: Callable) -> str:
-    """``a if condition else b``; ``not c`` swaps the branches instead of negating."""
-    if isinstance(condition, ast.UnaryOp) and isinstance(condition.op, ast.Not):
-        return f"({b} if {go(condition.operand)} else {a})"
-    return f"({a} if {go(condition)} else {b})"
 
 
 def _uses(node: ast.expr, name: str) -> bool:
@@ -484,7 +476,8 @@ def _expand(node: ast.expr) -> ast.expr:
 
 
 def _split(node: ast.expr) -> tuple[ast.expr, ast.expr, ast.expr] | None:
-    """``(condition, if_true, if_false)`` of a top-level where/mask, ``not`` removed."""
+    """``(condition, if_true, if_false)`` of a where/mask call, ``not`` removed (it swaps
+    the branches instead of negating); None for another node."""
     if not (isinstance(node, ast.Call) and node.func.id in ("where", "mask")):
         return None
     condition, a = node.args[0], node.args[1]
@@ -544,16 +537,9 @@ def _value_source(node: ast.expr) -> str:
             return f"_op('neg', {go(n.operand)})"
         name = n.func.id
         if name in ("where", "mask"):
-            condition = n.args[0]
-            negate = isinstance(condition, ast.UnaryOp) and isinstance(condition.op, ast.Not)
-            if negate:
-                condition = condition.operand
+            condition, a, b = _split(n)
             test = _float_source(condition, True, data=lambda v: f"_data({v})")
-            a = go(n.args[1])
-            b = go(n.args[2]) if name == "where" else "_MASKED"
-            if negate:
-                a, b = b, a
-            return f"({a} if {test} else {b})"
+            return f"({go(a)} if {test} else {go(b)})"
         return f"_op({name!r}, {', '.join(go(a) for a in n.args)})"
 
     return go(node)
