@@ -171,6 +171,12 @@ def vmap(weights):
     return make, lambda out: out
 
 
+def matrix_result(out):
+    """(loss, gradients in nn.MLP's order) from (loss, [(gW (nin, nout), gb (nout,))])."""
+    loss, grads = out
+    return loss, [v for gW, gb in grads for j in range(len(gb)) for v in (*gW[:, j], gb[j])]
+
+
 def numpy_matrices(weights):
     """The network with matrix products and a hand-written backward pass."""
 
@@ -200,11 +206,7 @@ def numpy_matrices(weights):
 
         return step
 
-    def result(out):
-        loss, grads = out
-        return loss, [v for gW, gb in grads for j in range(len(gb)) for v in (*gW[:, j], gb[j])]
-
-    return make, result
+    return make, matrix_result
 
 
 def torch_tensors(weights):
@@ -239,11 +241,7 @@ def torch_tensors(weights):
 
         return step
 
-    def result(out):
-        loss, grads = out
-        return loss, [v for gW, gb in grads for j in range(len(gb)) for v in (*gW[:, j], gb[j])]
-
-    return make, result
+    return make, matrix_result
 
 
 def implementations() -> dict:
