@@ -491,6 +491,27 @@ def _scope_matches(s: Scope, selector: object) -> bool:
     return any(n in (s.path, s.name, base) or n + "s" == base for n in names)
 
 
+def _check_look(rankdir: object, theme: object) -> None:
+    """Raise ValueError naming a ``rankdir`` or ``theme`` that does not exist."""
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {RANKDIRS}, got {rankdir!r}")
+    if theme not in THEMES:
+        raise ValueError(f"theme must be one of {tuple(THEMES)}, got {theme!r}")
+
+
+def _new_graph(name: str, rankdir: str, t: dict) -> GraphDrawing:
+    """An empty drawing with the direction, background and text colour of theme ``t``."""
+    g = GraphDrawing(name=name, format="svg")
+    g.attr(rankdir=rankdir, bgcolor=t["background"], fontcolor=t["text"], fontname="Helvetica")
+    g.attr("node", fontname="Helvetica", fontcolor=t["text"])
+    return g
+
+
+def _circle_style(t: dict, observed: bool) -> dict:
+    """A variable's circle in theme ``t``: observed (shaded) or computed (hollow)."""
+    return {"shape": "circle", "fontcolor": t["text"], **t["observed" if observed else "computed"]}
+
+
 def _check_collapse(collapse: object) -> None:
     if collapse is None or isinstance(collapse, (bool, str)):
         return
@@ -627,10 +648,7 @@ def draw(
     roots = _roots(root)
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    if rankdir not in RANKDIRS:
-        raise ValueError(f"rankdir must be one of {RANKDIRS}, got {rankdir!r}")
-    if theme not in THEMES:
-        raise ValueError(f"theme must be one of {tuple(THEMES)}, got {theme!r}")
+    _check_look(rankdir, theme)
     _check_collapse(collapse)
     if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int)):
         raise TypeError(f"max_nodes must be an int or None, got {max_nodes!r}")
@@ -895,13 +913,9 @@ class _Builder:
                 # blocks fed the same numbers (the neurons of a first layer) share one x
                 key = frozenset(element["numbers"])
                 name, dot_id = "x", shared.setdefault(key, f"x{len(shared)}")
-            style = self._variable_style_for(observed=True)
+            style = _circle_style(self.t, observed=True)
             scene.add(dot_id, "input", {**style, "label": name}, block.parent)
             scene.connect(dot_id, block_id, **self._arrow())
-
-    def _variable_style_for(self, observed: bool) -> dict:
-        style = dict(self.t["observed"] if observed else self.t["computed"])
-        return {"shape": "circle", "fontcolor": self.t["text"], **style}
 
     def _used_outside(self, leaf: Value) -> bool:
         """Parameters are implicit only in the function that uses them; a parameter
@@ -1230,9 +1244,7 @@ _DENSE = 8  # edges into or out of one node from which they are drawn thin
 
 
 def _emit(scene: _Scene, rankdir: str, t: dict) -> GraphDrawing:
-    g = GraphDrawing(name="tapegrad", format="svg")
-    g.attr(rankdir=rankdir, bgcolor=t["background"], fontcolor=t["text"], fontname="Helvetica")
-    g.attr("node", fontname="Helvetica", fontcolor=t["text"])
+    g = _new_graph("tapegrad", rankdir, t)
     g.attr("edge", fontname="Helvetica", fontcolor=t["text"], fontsize="11")
     for element in scene.elements.values():
         if element["kind"] == "block":

@@ -77,14 +77,9 @@ def draw_model(
     blocks = model_blocks(model)
     if loss is not None and (not isinstance(loss, str) or not loss):
         raise TypeError(f"loss must be the name of a cost (str) or None, got {loss!r}")
-    if rankdir not in drawing.RANKDIRS:
-        raise ValueError(f"rankdir must be one of {drawing.RANKDIRS}, got {rankdir!r}")
-    if theme not in drawing.THEMES:
-        raise ValueError(f"theme must be one of {tuple(drawing.THEMES)}, got {theme!r}")
+    drawing._check_look(rankdir, theme)
     t = drawing.THEMES[theme]
-    g = drawing.GraphDrawing(name="model", format="svg")
-    g.attr(rankdir=rankdir, bgcolor=t["background"], fontcolor=t["text"], fontname="Helvetica")
-    g.attr("node", fontname="Helvetica", fontcolor=t["text"])
+    g = drawing._new_graph("model", rankdir, t)
     g.attr("edge", fontname="Helvetica")
     arrow = dict(t["arrow"])
     function = {
@@ -96,9 +91,8 @@ def draw_model(
     }
 
     def variable(name: str, text: str, size: int, observed: bool = False) -> None:
-        style = dict(t["observed"] if observed else t["computed"])
         label = drawing._plain(f"{text}\n{size}")
-        g.node(name, label=label, shape="circle", fontcolor=t["text"], **style)
+        g.node(name, label=label, **drawing._circle_style(t, observed))
 
     variable("z0", "x = z0", blocks[0][0], observed=True)
     previous = "z0"
