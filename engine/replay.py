@@ -412,16 +412,8 @@ class CompiledStep:
     ) -> None:
         if not callable(fn):
             raise TypeError(f"compile needs a function that builds a loss, got {fn!r}")
-        if check_every is not None:
-            if isinstance(check_every, bool) or not isinstance(check_every, int):
-                raise TypeError(
-                    f"check_every must be a positive int or None, got "
-                    f"{type(check_every).__name__}: {check_every!r}"
-                )
-            if check_every < 1:
-                raise ValueError(f"check_every must be a positive int or None, got {check_every!r}")
         self.fn = fn
-        self.check_every = check_every
+        self.check_every = _check_every(check_every)
         self.calls = 0
         selections = data_dependent_selections()
         result = fn()
@@ -491,6 +483,21 @@ class CompiledStep:
 
 def _same(a: float, b: float) -> bool:
     return a == b or (a != a and b != b)
+
+
+def _check_every(check_every: object) -> int | None:
+    """``check_every`` if it is None or a positive int; else ``TypeError`` (not an int)
+    or ``ValueError`` (below 1), naming it."""
+    if check_every is None:
+        return None
+    if isinstance(check_every, bool) or not isinstance(check_every, int):
+        raise TypeError(
+            f"check_every must be a positive int or None, got "
+            f"{type(check_every).__name__}: {check_every!r}"
+        )
+    if check_every < 1:
+        raise ValueError(f"check_every must be a positive int or None, got {check_every!r}")
+    return check_every
 
 
 def _leaf_list(values: Iterable[Value], name: str) -> tuple[Value, ...]:

@@ -108,10 +108,12 @@ from .replay import (
     _GRADIENT_GRAPH_SELECTS,
     GraphChangedError,
     ReplayError,
+    _check_every,
     _describe,
     _generate,
     _leaf_list,
     _op_name,
+    _same,
     _signature,
     _split,
 )
@@ -208,13 +210,9 @@ class BatchedStep:
                 f"vmap(fn, params): params must be a list of Values, got {type(params).__name__}"
             ) from None
         params = _leaf_list(params, "params")
-        if check_every is not None and (
-            isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
-        ):
-            raise ValueError(f"check_every must be a positive int or None, got {check_every!r}")
         self.fn = fn
         self.params: tuple[Value, ...] = params
-        self.check_every = check_every
+        self.check_every = _check_every(check_every)
         self.calls = 0
         #: The reduced loss of the latest call (the batch mean or sum), summed in
         #: ``backward()``'s order: the number ``losses.mean(...).data`` gives.
@@ -420,9 +418,7 @@ class BatchedStep:
                 )
         leaves = walk.leaves()
         for k, (now, then) in enumerate(zip(leaves, self.walk_leaves)):
-            if now is not then and not (
-                now.data == then.data or (now.data != now.data and then.data != then.data)
-            ):
+            if now is not then and not _same(now.data, then.data):
                 raise GraphChangedError(
                     f"leaf {k} of the tape is a new Value holding {now.data!r} on sample {p}, "
                     f"but {then.data!r} on sample 0: the function makes a leaf from the "

@@ -373,6 +373,11 @@ def test_bad_reduce_params_and_shapes_are_refused():
         engine.vmap(3.0, [w])
     with pytest.raises(TypeError, match="must return a Value"):
         engine.vmap(lambda x: 3.0, [w])([1.0])
+    with pytest.raises(ValueError, match="check_every"):
+        engine.vmap(lambda x: w * x, [w], check_every=0)
+    for wrong_type in ("a", 2.0, True):  # as engine.compile: a wrong type is a TypeError
+        with pytest.raises(TypeError, match="check_every"):
+            engine.vmap(lambda x: w * x, [w], check_every=wrong_type)
     step([1.0, 2.0])
     with pytest.raises(ValueError, match="per-sample shapes"):
         step([[1.0, 2.0]])
