@@ -272,16 +272,16 @@ def _graded(y: object, n: int, name: str) -> list[float]:
         )
     if len(y) != n:
         raise ValueError(f"{name} must have {n} units, got {len(y)}")
-    out = []
-    for i, s in enumerate(y):
-        if isinstance(s, bool) or not isinstance(s, numbers.Real):
-            raise TypeError(
-                f"{name}[{i}] must be a number in [-1, 1], got {type(s).__name__}: {s!r}"
-            )
-        if not -1.0 <= s <= 1.0:  # also refuses nan
-            raise ValueError(f"{name}[{i}] must be in [-1, 1], got {s!r}")
-        out.append(float(s))
-    return out
+    return [_graded_unit(s, f"{name}[{i}]") for i, s in enumerate(y)]
+
+
+def _graded_unit(s: object, name: str) -> float:
+    """One graded unit: a real number in ``[−1, 1]``, as a float."""
+    if isinstance(s, bool) or not isinstance(s, numbers.Real):
+        raise TypeError(f"{name} must be a number in [-1, 1], got {type(s).__name__}: {s!r}")
+    if not -1.0 <= s <= 1.0:  # also refuses nan
+        raise ValueError(f"{name} must be in [-1, 1], got {s!r}")
+    return float(s)
 
 
 def _entropy_term(v: float) -> float:
@@ -458,8 +458,9 @@ class Hopfield(_EnergyModel):
         gain = _checks.positive(gain, "gain")
         if isinstance(y, (str, bytes)) or not isinstance(y, Sequence):
             raise TypeError(f"state must be a list or tuple, got {type(y).__name__}")
-        numbers_only = [v for v in y if not isinstance(v, Value)]
-        _graded(numbers_only, len(numbers_only), "state")  # numbers must lie in [-1, 1]
+        for i, v in enumerate(y):  # every number in [-1, 1], named by its position
+            if not isinstance(v, Value):
+                _graded_unit(v, f"state[{i}]")
         total: Value = self.energy(y)
         for i, v in enumerate(y):
             if isinstance(v, Value):

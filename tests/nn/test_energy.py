@@ -631,3 +631,14 @@ def test_boltzmann_fit_is_repeated_train_steps_and_reports_the_log_likelihood():
         BoltzmannMachine(3).fit(data, lr=0.1, steps=0)
     with pytest.raises(ValueError, match="burn_in"):
         BoltzmannMachine(3).fit(data, lr=0.1, steps=1, samples=3, burn_in=-1)
+
+
+def test_continuous_energy_names_the_bad_unit_by_its_position_in_the_state():
+    import pytest
+
+    from tapegrad.engine import Value
+    from tapegrad.nn import Hopfield
+
+    net = Hopfield(3)
+    with pytest.raises(ValueError, match=r"state\[2\] must be in \[-1, 1\], got 2.0"):
+        net.continuous_energy([Value(0.1), 0.5, 2.0])
