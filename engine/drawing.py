@@ -333,11 +333,7 @@ class _Folds:
     edge stays accounted for, so the step view can still highlight it.
     """
 
-    def __init__(self, order, roots, keep: set, block_of: dict, view: str) -> None:
-        uses = dict.fromkeys(order, 0)
-        for node in order:
-            for parent in node.parents:
-                uses[parent] += 1
+    def __init__(self, order, uses: dict, roots, keep: set, block_of: dict, view: str) -> None:
         self.text: dict[Value, str] = {}
         self.inputs: dict[Value, list] = {}
         self.absorbed: set[Value] = set()
@@ -452,6 +448,16 @@ def _order(roots: list[Value]) -> list[Value]:
                 seen.add(node)
                 out.append(node)
     return out
+
+
+def _use_counts(order: list[Value]) -> dict[Value, int]:
+    """How many times each node is an input of an op in ``order``: the number of
+    chain-rule contributions its gradient is the sum of."""
+    uses = dict.fromkeys(order, 0)
+    for node in order:
+        for parent in node.parents:
+            uses[parent] += 1
+    return uses
 
 
 def _value_set(what: object, argument: str, order: list[Value]) -> set[Value] | None:
@@ -585,24 +591,19 @@ class _StepState:
     """The gradients, the edge in flight and the finished nodes at step ``k``,
     computed from the graph (no ``.grad`` is read or written)."""
 
-    def __init__(self, root: Value, order: list[Value], k: object) -> None:
+    def __init__(self, root: Value, order: list[Value], uses: dict, k: object) -> None:
         if isinstance(k, bool) or not isinstance(k, int):
             raise TypeError(f"step must be an int, got {type(k).__name__}: {k!r}")
-        total = sum(len(node.parents) for node in order)
+        total = sum(uses.values())
         if not 0 <= k < total:
             raise ValueError(
                 f"step must be between 0 and {total - 1} (the graph has {total} backward "
                 f"step{'s' if total != 1 else ''}), got {k}"
             )
-        # How many chain-rule contributions each node's gradient is the sum of.
-        expected = dict.fromkeys(order, 0)
-        for node in order:
-            for parent in node.parents:
-                expected[parent] += 1
         # Every step of the graph: the drawing reserves room for each step's label.
         self.steps = list(backprop_steps(root))
         self.grads, self.step, received = _gradients(root, order, self.steps, k)
-        self.finished = {node for node in order if received[node] == expected[node]}
+        self.finished = {node for node in order if received[node] == uses[node]}
         self.total = total
 
 
@@ -715,8 +716,9 @@ def draw(
 
     # Sums fold into one block, except in the step view: there every chain-rule step
     # must be an edge one can see.
-    folds = _Folds(order, roots, costs_set, block_of, view if step is None else "steps")
-    state = _StepState(roots[0], order, step) if step is not None else None
+    uses = _use_counts(order)
+    folds = _Folds(order, uses, roots, costs_set, block_of, view if step is None else "steps")
+    state = _StepState(roots[0], order, uses, step) if step is not None else None
     grads = state.grads if state is not None else {node: node.grad for node in order}
     if state is not None:
         dgrads = state.grads
