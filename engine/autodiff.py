@@ -588,11 +588,12 @@ def _data(o: object) -> float:
     return o.data if isinstance(o, Value) else _to_float(o)
 
 
-def _float_gradients(out: object, xs: list[Value], seed: float = 1.0) -> list[float]:
-    """d out/d x for each x by one reverse pass, 0.0 where out does not reach x."""
+def _float_gradients(out: object, xs: list[Value]) -> list[float]:
+    """d out/d x for each x by one reverse pass, writing no ``.grad``; 0.0 where out
+    does not reach x, and for an ``out`` that is not a Value (a number, None)."""
     if not isinstance(out, Value):
         return [0.0] * len(xs)
-    found = backprop.gradients([out], xs, [seed])
+    found = backprop.gradients([out], xs, [1.0])
     return [0.0 if g is None else g for g in found]
 
 
@@ -712,5 +713,4 @@ def hvp(f: Callable, inputs: Sequence[object], v: Sequence[float]) -> tuple[floa
     for g, vi in zip(_gradient_graph(out, xs), direction):
         if isinstance(g, Value):
             total = g * vi if total is None else total + g * vi
-    products = [0.0] * len(xs) if total is None else _float_gradients(total, xs)
-    return _data(out), products
+    return _data(out), _float_gradients(total, xs)

@@ -37,8 +37,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import backprop
-from .autodiff import _arguments, _outputs, jacobian, vjp
+from .autodiff import _arguments, _float_gradients, _outputs, jacobian, vjp
 from .value import Value, _to_float, no_grad
 
 __all__ = [
@@ -200,14 +199,11 @@ def gradcheck(
     if not (atol >= 0 and rtol >= 0):  # also refuses nan, which would fail every row
         raise ValueError(f"atol and rtol must be >= 0, got atol={atol!r}, rtol={rtol!r}")
     out = f(*leaves)
-    if isinstance(out, Value):
-        # backprop in the pass's own storage: no .grad is written, so a leaf without a
-        # gradient keeps none (one set to 0.0 and put back would turn a later -0.0 into 0.0)
-        found = backprop.gradients([out], leaves, [1.0])
-        analytic = [0.0 if g is None else g for g in found]
-    else:
+    if not isinstance(out, Value):
         _scalar(out, "f")  # a number: every derivative is 0
-        analytic = [0.0] * len(leaves)
+    # backprop in the pass's own storage: no .grad is written, so a leaf without a
+    # gradient keeps none (one set to 0.0 and put back would turn a later -0.0 into 0.0)
+    analytic = _float_gradients(out, leaves)
     numerical = [row[0] for row in _numerical_columns(f, leaves, eps, n_out=1)]
     rows = []
     for i, (x, a, n) in enumerate(zip(xs, analytic, numerical)):
