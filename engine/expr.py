@@ -24,8 +24,8 @@ import ast
 import math
 import numbers
 
-from .ops import OPS, Op
-from .value import Value, apply
+from .ops import OPS, _value_op
+from .value import Value
 
 __all__ = ["ExpressionError", "parse_expression"]
 
@@ -48,7 +48,10 @@ _WORDS = {
     "JoinedStr": "an f-string",
 }
 
-#: Python's operators and the op rows they apply (as ``Value``'s operators do).
+#: Python's operators and the op rows they apply (as ``Value``'s operators do). Every
+#: operation goes through ``ops._value_op``: recorded when an operand is a Value, else
+#: computed by the row's own ``fn``, so ``49/49`` is the division row's 1.0 and ``1/0``
+#: its IEEE ``inf``, exactly as the same op on Values.
 _BINARY = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
 
 
@@ -142,10 +145,10 @@ def _build(node: ast.AST, leaves: dict[str, Value], used: set[str]) -> Value | f
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left = _build(node.left, leaves, used)
         right = _build(node.right, leaves, used)
-        return _combine(OPS[_BINARY[type(node.op)]], left, right)
+        return _value_op(_BINARY[type(node.op)], left, right)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         operand = _build(node.operand, leaves, used)
-        return _combine(OPS["neg"], operand) if isinstance(node.op, ast.USub) else operand
+        return _value_op("neg", operand) if isinstance(node.op, ast.USub) else operand
     if isinstance(node, ast.Call):
         return _call(node, leaves, used)
     what = _WORDS.get(type(node).__name__, type(node).__name__)
@@ -155,15 +158,6 @@ def _build(node: ast.AST, leaves: dict[str, Value], used: set[str]) -> Value | f
         f"{what} {_where(node)} is not allowed: use numbers, variables, + - * / ** "
         f"and the ops {', '.join(OPS)}"
     )
-
-
-def _combine(row: Op, *operands: Value | float) -> Value | float:
-    """Apply an op row: recorded when an operand is a Value; computed by the row's own
-    ``fn`` when all are numbers, so ``49/49`` is the division row's 1.0 and ``1/0``
-    its IEEE ``inf``, exactly as the same op on Values."""
-    if any(isinstance(a, Value) for a in operands):
-        return apply(row, *operands)
-    return row.fn(*operands)[0]
 
 
 def _call(node: ast.Call, leaves: dict[str, Value], used: set[str]) -> Value | float:
@@ -184,4 +178,4 @@ def _call(node: ast.Call, leaves: dict[str, Value], used: set[str]) -> Value | f
             f"{name}() {_where(node)} takes {row.arity} argument(s), got {len(node.args)}"
         )
     args = [_build(a, leaves, used) for a in node.args]
-    return _combine(row, *args)
+    return _value_op(row.name, *args)
