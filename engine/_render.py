@@ -461,8 +461,8 @@ def figure(graph: dict, *, scale: float = 1.0):
     # then every label on top.
     for c in clusters:
         painter.ops(c.get("_draw_"))
-    labels = []
-    for edge in graph.get("edges", []):
+    edges = graph.get("edges", [])
+    for edge in edges:
         draw = edge.get("_draw_") or []
         pen = painter.ops(draw)
         for key, end in (("_hdraw_", edge["head"]), ("_tdraw_", edge["tail"])):
@@ -475,7 +475,6 @@ def figure(graph: dict, *, scale: float = 1.0):
             _tail_from_d(edge, shapes[edge["tail"]], painter, at_start=True)
         if edge["head"] in shapes and not edge.get("_hdraw_"):
             _tail_from_d(edge, shapes[edge["head"]], painter, at_start=False)
-        labels.append(edge)
     for node in nodes:
         if node["_gvid"] in shapes:
             _paint_d(painter, node, shapes[node["_gvid"]], painter.background)
@@ -487,7 +486,7 @@ def figure(graph: dict, *, scale: float = 1.0):
         painter.ops(c.get("_ldraw_"))
     for node in nodes:
         painter.ops(node.get("_ldraw_"), box=_label_room(node, shapes.get(node["_gvid"])))
-    for edge in labels:
+    for edge in edges:
         for key in ("_ldraw_", "_hldraw_", "_tldraw_"):
             painter.ops(edge.get(key))
     painter.ops(graph.get("_ldraw_"))  # the graph's own label (a caption)

@@ -223,17 +223,18 @@ class GraphDrawing(graphviz.Digraph):
                 quiet=quiet,
                 **kw,
             )
-        if outfile is not None:
+        if outfile is not None and filename is None and directory is None:
             out = pathlib.Path(outfile)
-            if filename is None and directory is None:
-                source_path = out.with_suffix(".gv")
-            else:
-                source_path = pathlib.Path(self.save(filename, directory=directory))
+            source_path = out.with_suffix(".gv")
+            if not cleanup:
+                source_path.write_text(self.source, encoding="utf-8")
         else:
             source_path = pathlib.Path(self.save(filename, directory=directory))
-            out = source_path.with_name(f"{source_path.name}.{fmt}")
-        if outfile is not None and not cleanup:
-            source_path.write_text(self.source, encoding="utf-8")
+            out = (
+                pathlib.Path(outfile)
+                if outfile is not None
+                else source_path.with_name(f"{source_path.name}.{fmt}")
+            )
         out.write_bytes(self.pipe(format=fmt))
         if cleanup:
             source_path.unlink(missing_ok=True)
@@ -1126,7 +1127,7 @@ class _Builder:
         functions = [
             e for e in scene.elements.values() if e["kind"] in ("function", "block", "cost")
         ]
-        variables = [e for e in scene.elements.values() if e["kind"] in ("variable",)]
+        variables = [e for e in scene.elements.values() if e["kind"] == "variable"]
         grad_style = dict(self.t["computed"]) if self.view == "blocks" else dict(self.t["record"])
         for v in variables:
             node = v["node"]
@@ -1183,17 +1184,17 @@ class _Builder:
             scene.connect(mirror(edge["src"]), mirror(edge["dst"]), None, **attrs)
         seed_attrs = {"shape": "plaintext", "label": "1", "fontcolor": self.t["grad"]}
         scene.add("seed", "seed", seed_attrs, None)
-        for r in self.roots[:1]:
-            element = self._element_of(scene, r)
-            if element is not None and element["kind"] == "cost":
-                scene.connect("b" + element["id"], "seed", None, **arrow)
-            else:
-                block = self.block_of.get(r)
-                var = f"n{self.index[r]}"
-                if var in scene.elements:
-                    scene.connect("d" + var, "seed", None, **arrow)
-                elif block is not None:
-                    scene.connect("b" + self.block_ids[block], "seed", None, **arrow)
+        root = self.roots[0]
+        element = self._element_of(scene, root)
+        if element is not None and element["kind"] == "cost":
+            scene.connect("b" + element["id"], "seed", None, **arrow)
+        else:
+            block = self.block_of.get(root)
+            var = f"n{self.index[root]}"
+            if var in scene.elements:
+                scene.connect("d" + var, "seed", None, **arrow)
+            elif block is not None:
+                scene.connect("b" + self.block_ids[block], "seed", None, **arrow)
         if state is not None:
             target = (state.step.parent, state.step.node, state.step.position)
             for edge in scene.edges:
