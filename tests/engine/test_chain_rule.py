@@ -2,7 +2,6 @@
 replay's generated code are the same arithmetic, so they agree bit for bit."""
 
 import math
-import struct
 
 import pytest
 from hypothesis import given
@@ -12,14 +11,7 @@ from tapegrad import engine
 from tapegrad.engine import Value
 from tapegrad.engine.strategies import expressions
 
-
-def bits(x: float) -> bytes:
-    return struct.pack("<d", x)
-
-
-def same(a: float, b: float) -> bool:
-    """Equal bit for bit (0.0 and -0.0 differ); any two nans are equal."""
-    return bits(a) == bits(b) or (math.isnan(a) and math.isnan(b))
+from .test_replay import bits, same
 
 
 def by_backward(expr, numbers, seed):

@@ -8,7 +8,6 @@ the same IEEE operation, within the stated bound for numpy's libm functions.
 
 import math
 import random
-import struct
 
 import numpy as np
 import pytest
@@ -21,16 +20,12 @@ from tapegrad.engine.strategies import expressions
 from tapegrad.engine.vmap import EXTREME_SAMPLES
 from tapegrad.nn import MLP, losses, moons
 
+from .test_replay import same
+
 #: The rows whose array form is the same IEEE operation as their float form.
 EXACT_OPS = ("add", "sub", "mul", "div", "neg", "relu", "abs", "sign", "sqrt")
 #: The bound the module docstring states for graphs with numpy's libm functions.
 RTOL = 1e-12
-
-
-def same(a: float, b: float) -> bool:
-    """Equal bit for bit (0.0 and -0.0 differ); any two nans count as equal."""
-    a, b = float(a), float(b)
-    return struct.pack("<d", a) == struct.pack("<d", b) or (math.isnan(a) and math.isnan(b))
 
 
 def all_same(xs, ys) -> bool:
