@@ -335,22 +335,14 @@ class BatchedStep:
                     "the table's rows (each has an array form: a row added with register_op "
                     "gets one from its formulas)"
                 )
-        try:
-            self.source, namespace, self._reached = _generate(
-                root,
-                walk,
-                self.params,
-                positions,
-                form="array_fn",
-                start=lambda program, k: _Contributions(),
-            )
-        except ReplayError as e:
-            raise BatchingError(
-                str(e).replace(
-                    "so replay has no function to rerun it", "so it has no vectorized form"
-                )
-                + "; engine.vmap runs only the rows of engine.OPS (each has an array form)"
-            ) from None
+        self.source, namespace, self._reached = _generate(
+            root,
+            walk,
+            self.params,
+            positions,
+            form="array_fn",
+            start=lambda program, k: _Contributions(),
+        )
         exec(compile(self.source, "<engine.vmap>", "exec"), namespace)
         self._function = namespace["replay"]
         self._recorded = True
