@@ -454,10 +454,15 @@ class BatchedStep:
         running the batch or writing any ``.grad``; a call records on first use
         otherwise. Raises what a call would raise for a
         graph that cannot be batched. Returns the step."""
-        _, arrays = self._columns(columns)
+        self._recorded_columns(columns)
+        return self
+
+    def _recorded_columns(self, columns: tuple) -> tuple[int, list]:
+        """:meth:`_columns`, recording the graph from them first if not done yet."""
+        batch, arrays = self._columns(columns)
         if not self._recorded:
             self._record(arrays)
-        return self
+        return batch, arrays
 
     def __call__(self, *columns: Any, reduce: str = "mean"):
         """Run the batch: return the per-sample outputs (an array of ``B`` numbers,
@@ -471,9 +476,7 @@ class BatchedStep:
                 f"reduce must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduce!r}"
             )
         np = _numpy()
-        batch, arrays = self._columns(columns)
-        if not self._recorded:
-            self._record(arrays)
+        batch, arrays = self._recorded_columns(columns)
         self._detect_anomaly(arrays)
         self.calls += 1
         if self.check_every is not None and self.calls % self.check_every == 0:
@@ -523,9 +526,7 @@ class BatchedStep:
         alone gives (0.0 for a parameter the function does not reach). No ``.grad``
         is written."""
         np = _numpy()
-        batch, arrays = self._columns(columns)
-        if not self._recorded:
-            self._record(arrays)
+        batch, arrays = self._recorded_columns(columns)
         self._detect_anomaly(arrays)
         out, contributions, watched = self._run(arrays, 1.0)
         grads = []
