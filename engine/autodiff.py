@@ -448,13 +448,36 @@ def _selected_zero(row: Op, arguments: list, out: Value, k: int, found: object) 
     return _make(_MASKED_ZERO, 0.0, (unselected,), (MASKED,), None)
 
 
+class _Factor:
+    """A local derivative that is a Value: ``d · g`` records one mul node, except
+    where ``g`` is the number 1.0 -- the seed, or a gradient passed unchanged through
+    sums -- since ``d · 1`` is ``d`` bit for bit: no ``* 1`` node in the gradient's
+    graph (the seed's mirror of :class:`_Identity`)."""
+
+    __slots__ = ("d",)
+
+    def __init__(self, d: Value) -> None:
+        self.d = d
+
+    def __mul__(self, g: object) -> object:
+        if type(g) is float and g == 1.0:
+            return self.d
+        return self.d * g
+
+    def __repr__(self) -> str:
+        return repr(self.d)
+
+
 def _simplest(d: object) -> object:
-    """The constants 1 and -1 as :data:`_ONE` and :data:`_MINUS_ONE`, else ``d``."""
+    """The constants 1 and -1 as :data:`_ONE` and :data:`_MINUS_ONE`, a Value as a
+    :class:`_Factor`, else ``d``."""
     if type(d) is float:
         if d == 1.0:
             return _ONE
         if d == -1.0:
             return _MINUS_ONE
+    elif isinstance(d, Value):
+        return _Factor(d)
     return d
 
 
