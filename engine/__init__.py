@@ -28,6 +28,7 @@ from .gradcheck import (
     numerical_jacobian,
 )
 from .graph import topological_order
+from .lift import LiftError, lift
 from .modes import (
     AnomalyError,
     Scope,
@@ -104,6 +105,8 @@ __all__ = [
     "vmap",
     "BatchedStep",
     "BatchingError",
+    "lift",
+    "LiftError",
     "numerical_grad",
     "numerical_jacobian",
     "gradcheck",

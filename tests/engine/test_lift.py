@@ -1,0 +1,368 @@
+"""Lifting (engine.lift): one sample's tape regrouped into vector instructions.
+
+Two kinds of checks. The program's *shape*: every op entry of the tape stands in
+exactly one instruction, a layer's weighted sums are one ``linear`` instruction, and
+models written many ways (nn's classes, a student's micrograd-style classes, mixed
+activations, the classic models, a skip connection, shared weights) lift as far as
+their structure allows. And its *numbers*: the lifted program run over a batch
+(:class:`BatchedProgram`) gives every sample's loss and the batch gradient of the
+scalar engine's ``backward()``, within 1e-12 relative (sums re-associate).
+"""
+
+import importlib
+import math
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tapegrad import engine
+from tapegrad.engine import Value
+from tapegrad.engine.lift import BatchedProgram, Instruction, LiftError, Program, Variable, lift
+from tapegrad.nn import MLP, Adaline, Layer, LogisticRegression, Neuron, Perceptron, losses
+
+#: engine.lift is the function; the package's docstring is the module's
+lift_module = importlib.import_module("tapegrad.engine.lift")
+
+#: The bound the module docstring states: relative, and absolute near zero.
+RTOL = 1e-12
+
+
+def close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=RTOL, abs_tol=RTOL)
+
+
+def hinge_loss(model):
+    return lambda x, y: losses.hinge(model(x), y[0])
+
+
+def record(fn, nin: int, x0=None):
+    """One sample's tape of ``fn(x, y)`` with input leaves; returns (loss, x, y)."""
+    rng = random.Random(5)
+    x = [Value(rng.uniform(-1, 1) if x0 is None else x0[i]) for i in range(nin)]
+    y = [Value(1.0)]
+    return fn(x, y), x, y
+
+
+def lifted(fn, nin: int) -> Program:
+    loss, x, y = record(fn, nin)
+    return lift(loss, {"x": x, "y": y})
+
+
+def check_cover(program: Program) -> None:
+    """Every op entry is in exactly one instruction; leaves in none."""
+    walk = program.walk
+    ops = [p for p, parents in enumerate(walk.parents) if parents]
+    covered = [p for ins in program.instructions for p in ins.entries]
+    assert sorted(covered) == ops
+
+
+def check_numbers(fn, params, nin: int, batch: int = 6, seed: int = 0) -> None:
+    """The lifted program over a batch against each sample's backward() of the mean."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, size=(batch, nin))
+    Y = rng.choice([-1.0, 1.0], size=(batch, 1))
+    loss, x, y = record(fn, nin, X[0])
+    program = lift(loss, {"x": x, "y": y})
+    check_cover(program)
+    runner = BatchedProgram(program, params)
+    out, grads, _ = runner.run([X.T, Y.T], seed=1.0 / batch)
+    for p in params:
+        p.grad = None
+    per_sample = [fn([Value(v) for v in X[k]], [Value(Y[k, 0])]) for k in range(batch)]
+    losses.mean(per_sample).backward()
+    assert all(close(a, b.data) for a, b in zip(out.tolist(), per_sample))
+    assert all(close(a, p.grad) for a, p in zip(grads.tolist(), params))
+
+
+# -- the program's shape -------------------------------------------------------------
+
+
+def test_an_mlp_lifts_to_the_lectures_blocks():
+    model = MLP(2, [16, 16, 1], rng=random.Random(0))
+    program = lifted(hinge_loss(model), 2)
+    check_cover(program)
+    # the module docstring shows this program: keep them equal
+    docstring = lift_module.__doc__
+    shown = docstring[docstring.index("    # 644 tape") : docstring.index("\n\n(``x``")]
+    assert str(program) == "\n".join(line[4:] for line in shown.splitlines())
+    assert program.entry_count == 644
+    # the loss's four entries stay per entry: one sample's hinge is four scalars
+    assert program.lifted_count == 640
+    assert program.lifted_fraction == 640 / 644
+    assert "99.4% of the entries lifted" in str(program)
+    w1 = program.variables["w1"]
+    assert (w1.kind, w1.shape, w1.per_sample) == ("parameter", (16, 16), False)
+    # w1's elements are the second layer's weights, neuron by neuron
+    positions = [program.walk.position(w) for n in model.layers[1].neurons for w in n.w]
+    assert w1.entries == tuple(positions)
+    s2 = next(i for i in program.instructions if i.output == "s2")
+    assert (s2.op, s2.inputs, s2.shape, len(s2.entries)) == (
+        "linear",
+        ("w1", "z1", "b1"),
+        (16,),
+        512,
+    )
+
+
+def test_the_representation_is_plain_data():
+    program = lifted(hinge_loss(MLP(3, [4, 1], rng=random.Random(1))), 3)
+    assert all(isinstance(v, Variable) for v in program.variables.values())
+    assert all(isinstance(i, Instruction) for i in program.instructions)
+    assert program.inputs == ["x", "y"]
+    assert program.variables["x"].kind == "input"
+    assert program.output == (program.instructions[-1].output, 0)
+    # each instruction reads variables defined before it
+    defined = {n for n, v in program.variables.items() if v.kind != "result"}
+    for ins in program.instructions:
+        assert set(ins.inputs) <= defined
+        defined.add(ins.output)
+    assert "lifted" in repr(program)
+
+
+class StudentNeuron:
+    """micrograd's Neuron, as a student copies it."""
+
+    def __init__(self, nin, nonlin=True, start_at_zero=False):
+        self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
+        self.b = Value(0.0)
+        self.nonlin = nonlin
+        self.start_at_zero = start_at_zero
+
+    def __call__(self, x):
+        if self.start_at_zero:  # sum() from 0, then the bias: 0 + w0 x0 + ... + b
+            act = sum(wi * xi for wi, xi in zip(self.w, x)) + self.b
+        else:
+            act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        return act.tanh() if self.nonlin else act
+
+    def parameters(self):
+        return [*self.w, self.b]
+
+
+class StudentMLP:
+    def __init__(self, nin, nouts, **kwargs):
+        sizes = [nin, *nouts]
+        self.layers = [
+            [StudentNeuron(sizes[i], nonlin=i != len(nouts) - 1, **kwargs) for _ in range(n)]
+            for i, n in enumerate(nouts)
+        ]
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = [n(x) for n in layer]
+        return x[0] if len(x) == 1 else x
+
+    def parameters(self):
+        return [p for layer in self.layers for n in layer for p in n.parameters()]
+
+
+@pytest.mark.parametrize("start_at_zero", [False, True])
+def test_a_students_own_classes_lift(start_at_zero):
+    random.seed(3)
+    model = StudentMLP(3, [5, 4, 1], start_at_zero=start_at_zero)
+    fn = hinge_loss(model)
+    program = lifted(fn, 3)
+    linear = [i for i in program.instructions if i.op == "linear"]
+    assert [i.shape for i in linear] == [(5,), (4,), (1,)]
+    assert [i.op for i in program.instructions[:2]] == ["linear", "tanh"]
+    assert program.lifted_fraction > 0.95
+    # sum() from 0 adds a constant 0.0, which changes no sum: it is left out
+    assert all(i.bias == ("b",) for i in linear)
+    check_numbers(fn, model.parameters(), 3)
+
+
+def test_mixed_activations_lift_per_activation():
+    model = MLP(2, [6, 4, 1], activation="tanh", output_activation="sigmoid", rng=random.Random(2))
+    model.layers[1].neurons[1]._f = Value.relu  # one relu among the tanh units
+    program = lifted(lambda x, y: losses.mse(model(x), y[0]), 2)
+    check_cover(program)
+    ops = [i.op for i in program.instructions]
+    assert ops.count("linear") == 3
+    assert {"tanh", "relu", "sigmoid"} <= set(ops)
+    # the relu unit reads one element of s2, the tanh units the others: gathers
+    assert "gather" in ops
+    check_numbers(lambda x, y: losses.mse(model(x), y[0]), model.parameters(), 2)
+
+
+@pytest.mark.parametrize("classic", [Perceptron, Adaline, LogisticRegression])
+def test_the_classic_models_lift(classic):
+    model = classic(3, init="uniform", rng=random.Random(4))
+
+    def fn(x, y):
+        return model.criterion(model(x), y[0])
+
+    program = lifted(fn, 3)
+    assert program.instructions[0].op == "linear"
+    assert program.instructions[0].shape == (1,)
+    check_numbers(fn, model.parameters(), 3)
+
+
+def test_a_skip_connection_lifts():
+    model = MLP(3, [3, 3, 1], activation="tanh", rng=random.Random(6))
+    first, second, last = model.layers
+
+    def fn(x, y):
+        h = first(x)
+        h = [a + b for a, b in zip(second(h), h)]  # z2 = tanh(w1 z1 + b1) + z1
+        return losses.hinge(last(h), y[0])
+
+    program = lifted(fn, 3)
+    check_cover(program)
+    skip = [i for i in program.instructions if i.op == "add" and i.shape == (3,)]
+    assert [i.inputs for i in skip] == [("z2", "z1")]
+    assert [i.op for i in program.instructions].count("linear") == 3
+    check_numbers(fn, model.parameters(), 3)
+
+
+def test_shared_weights_lift_and_their_gradients_add():
+    model = MLP(2, [4, 1], rng=random.Random(7))
+    shared = model.layers[0].neurons[0].w[0]
+    model.layers[0].neurons[2].w[0] = shared  # one Value used by two neurons
+    params = list(dict.fromkeys(model.parameters()))
+    program = lifted(hinge_loss(model), 2)
+    w0 = program.variables["w0"]
+    assert w0.entries[0] == w0.entries[2 * 2]  # (neuron 0, input 0) and (neuron 2, input 0)
+    check_numbers(hinge_loss(model), params, 2)
+
+
+def test_a_parameter_used_as_a_constant_gets_no_gradient():
+    model = MLP(2, [3, 1], rng=random.Random(8))
+    frozen = model.layers[0].neurons[1].b
+    params = [p for p in model.parameters() if p is not frozen]
+    program = lifted(hinge_loss(model), 2)
+    runner = BatchedProgram(program, [*params, Value(1.0)])  # one leaf the root does not read
+    assert runner.reached == [True] * len(params) + [False]
+    check_numbers(hinge_loss(model), params, 2)
+
+
+def test_what_does_not_group_stays_per_entry():
+    w = Value(0.5)
+
+    def fn(x, y):
+        a = (x[0] * w).exp()
+        b = (x[1] - a).sin()
+        return b * y[0]
+
+    program = lifted(fn, 2)
+    check_cover(program)
+    assert all(len(i.entries) <= 1 for i in program.instructions)
+    assert program.lifted_fraction == 0.0
+    check_numbers(fn, [w], 2)
+
+
+def test_isomorphic_entries_group_without_a_layer():
+    a, b = Value(0.3), Value(-0.7)
+
+    def fn(x, y):
+        # the same op on each element of x: one vector instruction each
+        u = [(xi * a).tanh() for xi in x]
+        return sum(u[1:], u[0]) * y[0] + b
+
+    program = lifted(fn, 4)
+    tanh = [i for i in program.instructions if i.op == "tanh"]
+    assert len(tanh) == 1 and tanh[0].shape == (4,)
+    check_numbers(fn, [a, b], 4)
+
+
+def test_a_gather_prints_its_slices():
+    layer = Layer(2, 4, rng=random.Random(9))
+    out = Neuron(3, nonlin=False, rng=random.Random(10))
+
+    def fn(x, y):
+        h = layer(x)
+        # the output unit reads an input and part of the layer: a gather
+        return losses.hinge(out([h[3], x[0], h[2]]), y[0])
+
+    program = lifted(fn, 2)
+    # z1 holds the units the loss reads (2 and 3); the weighted sum's terms are
+    # taken in tape order, x[0] first
+    assert program.variables["z1"].shape == (2,)
+    assert "t0 = [x[0], z1[0:2]]" in str(program)
+    check_numbers(fn, [*layer.parameters(), *out.parameters()], 2)
+
+
+# -- numbers on random models -------------------------------------------------------
+
+
+@st.composite
+def models(draw):
+    nin = draw(st.integers(1, 4))
+    sizes = draw(st.lists(st.integers(1, 5), min_size=1, max_size=3))
+    activation = draw(st.sampled_from(["relu", "tanh", "sigmoid", "linear"]))
+    model = MLP(
+        nin,
+        [*sizes, 1],
+        activation=activation,
+        output_activation=draw(st.sampled_from(["linear", "tanh"])),
+        rng=random.Random(draw(st.integers(0, 2**16))),
+    )
+    for layer in model.layers[:-1]:  # some units with another activation
+        for neuron in layer.neurons:
+            if draw(st.booleans()):
+                neuron._f = draw(st.sampled_from([Value.relu, Value.tanh, Value.sigmoid]))
+    loss = draw(st.sampled_from(["hinge", "mse", "logistic_loss"]))
+    return nin, model, loss
+
+
+@given(models(), st.integers(1, 9), st.integers(0, 2**16))
+def test_random_models_equal_backward_of_the_batch(drawn, batch, seed):
+    nin, model, loss = drawn
+    criterion = getattr(losses, loss)
+
+    def fn(x, y):
+        return criterion(model(x), y[0])
+
+    check_numbers(fn, model.parameters(), nin, batch=batch, seed=seed)
+
+
+def test_watched_nodes_and_a_leaf_root():
+    w = Value(2.0)
+    x = [Value(1.0)]
+    s = x[0] * w
+    loss = s.relu()
+    program = lift(loss, {"x": x}, watch=[s, w])
+    runner = BatchedProgram(program, [w])
+    out, grads, watched = runner.run([np.array([[1.0, -2.0, 3.0]])])
+    assert out.tolist() == [2.0, 0.0, 6.0]
+    assert grads.tolist() == [4.0]  # 1 + 3, the relu masks the second sample
+    assert [a.tolist() for a in watched] == [[2.0, -4.0, 6.0], [2.0, 2.0, 2.0]]
+    # a leaf as the root: a parameter, the same for every sample
+    leaf_program = lift(w, {"x": x})
+    out, grads, _ = BatchedProgram(leaf_program, [w]).run([np.array([[1.0, 2.0]])])
+    assert out.tolist() == [2.0, 2.0] and grads.tolist() == [2.0]
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+def test_bad_arguments_are_refused():
+    x = Value(1.0)
+    y = x * 2.0
+    with pytest.raises(TypeError, match="needs a Value"):
+        lift(1.0)
+    with pytest.raises(ValueError, match="must hold leaves"):
+        lift(y, {"x": [y]})
+    with pytest.raises(TypeError, match="must hold Values"):
+        lift(y, {"x": [1.0]})
+    with pytest.raises(ValueError, match="listed twice"):
+        lift(y, {"x": [x], "y": [x]})
+    with pytest.raises(ValueError, match="identifier"):
+        lift(y, {"not a name": [x]})
+    with pytest.raises(ValueError, match="cannot be watched"):
+        lift(y, {"x": [x]}, watch=[Value(3.0)])
+    runner = BatchedProgram(lift(y, {"x": [x]}), [])
+    with pytest.raises(ValueError, match="shape"):
+        runner.run([np.zeros((2, 3))])
+    with pytest.raises(ValueError, match="input arrays"):
+        runner.run([])
+
+
+def test_an_op_made_by_user_code_is_refused():
+    x = Value(1.0)
+    custom = Value(2.0, (x,), "twice", local_grads=(2.0,))
+    with pytest.raises(LiftError, match="twice"):
+        lift(custom * x)
+    assert issubclass(LiftError, engine.ReplayError)
