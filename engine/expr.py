@@ -5,24 +5,35 @@
 formula had been typed in Python with Values -- so ``x*x`` uses one leaf twice and
 the tape, the gradients and the drawings are those of the Python expression.
 
-The text is parsed with :mod:`ast` and only a whitelist is accepted:
+The formula language is a small subset of Python's expressions:
 
-* numbers (``2``, ``-0.5``, ``1e-3``) -- constants, not graph nodes;
+* numbers, written as Python writes them (``2``, ``0.5``, ``1e-3``, ``1_000``,
+  ``0x1f``) -- constants, not graph nodes;
 * variable names bound in ``values``;
-* ``+ - * / **`` and unary ``-`` / ``+``;
-* calls of the op table's names with positional arguments: ``tanh(s)``,
-  ``exp(x)``, ``pow(x, 3)``, ``relu(x)``, ... (see :data:`tapegrad.engine.OPS`).
+* ``+ - * / **`` and unary ``-`` / ``+``, with Python's precedence (``-x**2`` is
+  ``-(x**2)``, ``2**-x`` is ``2**(-x)``, ``**`` groups from the right);
+* parentheses, and calls of the op table's names with positional arguments:
+  ``tanh(s)``, ``exp(x)``, ``pow(x, 3)``, ``relu(x)``, ... (see
+  :data:`tapegrad.engine.OPS`).
 
-Nothing is ever evaluated by Python: attribute access, subscripts, keyword
-arguments, comparisons and every other construct are refused with an
-:class:`ExpressionError` that names the problem and its column.
+The parser is our own, not Python's: a tokenizer and an operator-precedence
+(shunting-yard, Dijkstra 1961) pass into postfix order, then a loop over that order
+that applies the op rows. Neither step recurses, so no formula is too deep: a
+hundred thousand nested minus signs, a 5,000-factor ``**`` chain or thousands of
+nested parentheses each give a graph (in time and memory linear in the formula's
+length), and anything outside the language -- attribute access, subscripts,
+comparisons, strings, keyword arguments, every other construct -- is refused with an
+:class:`ExpressionError` that names the problem and its column. Nothing is ever
+evaluated by Python.
 """
 
 from __future__ import annotations
 
-import ast
+import keyword
 import math
 import numbers
+import re
+from dataclasses import dataclass
 
 from .ops import OPS, _value_op
 from .value import Value
@@ -34,43 +45,79 @@ class ExpressionError(ValueError):
     """A formula that cannot be built: the message names the problem and where it is."""
 
 
-_WORDS = {
-    "Attribute": "attribute access",
-    "Subscript": "a subscript",
-    "Compare": "a comparison",
-    "BoolOp": "and/or",
-    "IfExp": "an if-expression",
-    "Lambda": "a lambda",
-    "List": "a list",
-    "Tuple": "a tuple",
-    "Dict": "a dict",
-    "Set": "a set",
-    "JoinedStr": "an f-string",
+#: One token at a time: the group that matched names its kind. A number is Python's
+#: literal (underscores between digits; hex, octal and binary integers).
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<number>
+        0[xX](?:_?[0-9a-fA-F])+ | 0[oO](?:_?[0-7])+ | 0[bB](?:_?[01])+
+      | (?: \d(?:_?\d)* (?:\.(?:\d(?:_?\d)*)?)? | \.\d(?:_?\d)* ) (?:[eE][+-]?\d(?:_?\d)*)?
+    )
+  | (?P<name>[^\W\d]\w*)
+  | (?P<symbol>\*\*|//|<<|>>|<=|>=|==|!=|:=|->|[-+*/(),%@&|^~<>=.\[\]{}:;!\#\\'"`$?])
+    """,
+    re.VERBOSE,
+)
+
+_WORD = re.compile(r"\w*")
+
+#: The binary operators: the op row each applies (as ``Value``'s operators do), its
+#: precedence (higher binds tighter), and Python's grouping (``**`` from the right).
+_BINARY = {"+": ("add", 1), "-": ("sub", 1), "*": ("mul", 2), "/": ("div", 2), "**": ("pow", 4)}
+_UNARY_MINUS = 3  # between * and **: -x*y is (-x)*y, -x**2 is -(x**2)
+_RIGHT_GROUPING = {"pow"}
+
+#: Python's symbols outside the language, and the words the refusal names them by.
+_SYMBOL_WORDS = {
+    "//": "floor division //",
+    "%": "the remainder %",
+    "@": "matrix multiplication @",
+    "~": "the bitwise operator ~",
+    "&": "the bitwise operator &",
+    "|": "the bitwise operator |",
+    "^": "the bitwise operator ^ (for a power write **)",
+    "<<": "a shift <<",
+    ">>": "a shift >>",
+    "<": "a comparison",
+    ">": "a comparison",
+    "<=": "a comparison",
+    ">=": "a comparison",
+    "==": "a comparison",
+    "!=": "a comparison",
+    "=": "an assignment",
+    ":=": "an assignment :=",
+    "->": "an annotation ->",
+    ":": "':' (a slice, a dict or a lambda)",
+    ";": "a second statement after ;",
+    "{": "a dict or a set",
+    "#": "a comment",
+    "\\": "a backslash",
+    "'": "a string",
+    '"': "a string",
+}
+_KEYWORD_WORDS = {
+    "lambda": "a lambda",
+    "if": "an if-expression",
+    "else": "an if-expression",
+    "and": "and/or",
+    "or": "and/or",
+    "not": "the operator not",
+    "in": "a comparison",
+    "is": "a comparison",
+    "for": "a comprehension",
+    "async": "a comprehension",
 }
 
-#: Python's operators and the op rows they apply (as ``Value``'s operators do). Every
-#: operation goes through ``ops._value_op``: recorded when an operand is a Value, else
-#: computed by the row's own ``fn``, so ``49/49`` is the division row's 1.0 and ``1/0``
-#: its IEEE ``inf``, exactly as the same op on Values.
-_BINARY = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
 
+@dataclass
+class _Open:
+    """A ``(`` on the operator stack: a group, or the argument list of ``function``."""
 
-def _where(node: ast.AST) -> str:
-    return f"at column {node.col_offset + 1}"
-
-
-def _syntax_message(source: str, error: SyntaxError) -> str:
-    """``syntax error at column N: ...`` (columns count from 1 in the formula as parsed,
-    without leading spaces; line L too when the formula has several lines). Python
-    reports a formula that stops too early (``x*``) at offset 0 or past its end: that
-    column is the one just after the last character."""
-    lines = source.splitlines() or [""]
-    line = error.lineno if error.lineno and 1 <= error.lineno <= len(lines) else len(lines)
-    width = len(lines[line - 1])
-    where = f"line {line}, column" if len(lines) > 1 else "column"
-    if error.offset and 1 <= error.offset <= width:
-        return f"syntax error at {where} {error.offset}: {error.msg}"
-    return f"syntax error at {where} {width + 1}: the formula ends too early ({error.msg})"
+    pos: int  # of the function's name, or of the "(" of a group
+    paren: int  # of the "("
+    function: str | None
+    commas: int = 0
 
 
 def parse_expression(text: str, values: dict[str, object]) -> tuple[Value, dict[str, Value]]:
@@ -80,38 +127,22 @@ def parse_expression(text: str, values: dict[str, object]) -> tuple[Value, dict[
     Value (labelled with the name), in the order of ``values``. Raises
     :class:`ExpressionError` for a syntax error, an unknown name, a variable without
     a value, a value that is not a number, a binding the formula never uses, or a
-    construct outside the whitelist.
+    construct outside the language; ``TypeError`` if ``text`` is not a str or
+    ``values`` not a dict. Columns in messages count from 1 in the formula without
+    its leading and trailing whitespace. Any str gives a graph or an
+    ``ExpressionError``; the time and memory are linear in its length.
     """
     if not isinstance(text, str):
         raise TypeError(f"the expression must be a str, got {type(text).__name__}")
     if not isinstance(values, dict):
         raise TypeError(f"values must be a dict of name -> number, got {type(values).__name__}")
-    leaves: dict[str, Value] = {}
-    for name, number in values.items():
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ExpressionError(f"{name!r} is not a variable name")
-        if name in OPS:
-            raise ExpressionError(f"{name!r} is the name of an op; pick another variable name")
-        if isinstance(number, bool) or not isinstance(number, numbers.Real):
-            raise ExpressionError(f"the value of {name} must be a number, got {number!r}")
-        try:
-            leaves[name] = Value(float(number), label=name)
-        except OverflowError:
-            raise ExpressionError(f"the value of {name} is too large for a float") from None
-    if not text.strip():
+    leaves = _leaves(values)
+    text = text.strip()
+    if not text:
         raise ExpressionError("the expression is empty")
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-        used: set[str] = set()
-        root = _build(tree.body, leaves, used)
-    except SyntaxError as e:
-        raise ExpressionError(_syntax_message(text.strip(), e)) from None
-    except RecursionError:
-        # Python's parser (and _build) recurse once per nesting level: a formula such
-        # as x*x*...*x with thousands of factors is too deep for them.
-        raise ExpressionError(
-            "the expression is nested too deeply to parse; build large graphs in Python"
-        ) from None
+    postfix = _Parser(text).postfix()
+    used: set[str] = set()
+    root = _evaluate(text, postfix, leaves, used)
     if not isinstance(root, Value):
         raise ExpressionError(
             "the expression has no variables, so it has no graph; bind at least one name"
@@ -122,60 +153,269 @@ def parse_expression(text: str, values: dict[str, object]) -> tuple[Value, dict[
     return root, leaves
 
 
-def _build(node: ast.AST, leaves: dict[str, Value], used: set[str]) -> Value | float:
-    if isinstance(node, ast.Constant):
-        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise ExpressionError(f"{node.value!r} {_where(node)} is not a real number")
+def _leaves(values: dict[str, object]) -> dict[str, Value]:
+    leaves: dict[str, Value] = {}
+    for name, number in values.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ExpressionError(f"{name!r} is not a variable name")
+        if keyword.iskeyword(name):
+            raise ExpressionError(f"{name!r} is a Python keyword; pick another variable name")
+        if name in OPS:
+            raise ExpressionError(f"{name!r} is the name of an op; pick another variable name")
+        if isinstance(number, bool) or not isinstance(number, numbers.Real):
+            raise ExpressionError(f"the value of {name} must be a number, got {number!r}")
         try:
-            number = float(node.value)
-        except OverflowError:  # an int literal beyond the float range
-            number = math.inf
+            leaves[name] = Value(float(number), label=name)
+        except OverflowError:
+            raise ExpressionError(f"the value of {name} is too large for a float") from None
+    return leaves
+
+
+def _where(text: str, pos: int) -> str:
+    """``at column C`` (``at line L, column C`` in a formula of several lines), from 1."""
+    start = text.rfind("\n", 0, pos) + 1
+    if "\n" in text:
+        return f"at line {text.count(chr(10), 0, pos) + 1}, column {pos - start + 1}"
+    return f"at column {pos - start + 1}"
+
+
+def _allowed() -> str:
+    return f"use numbers, variables, + - * / ** and the ops {', '.join(OPS)}"
+
+
+class _Parser:
+    """Tokens in, postfix order out: Dijkstra's shunting-yard with Python's precedence.
+
+    The output is a list of ``("number", float, pos)``, ``("name", str, pos)``,
+    ``("op", row name, pos)`` and ``("call", function name, pos, argument count)``;
+    ``pos`` is the token's offset in the text. An operand is expected at the start,
+    after an operator, after ``(`` and after ``,``; an operator everywhere else.
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        self.out: list[tuple] = []
+        self.stack: list[tuple[str, int, int] | _Open] = []  # (row, precedence, pos)
+        self.expect_operand = True
+        self.call_opened = False  # name() saw "f(" and stacked the call; skip its "("
+        self.previous = ""  # the last token's text
+
+    def fail(self, pos: int, message: str) -> ExpressionError:
+        return ExpressionError(f"syntax error {_where(self.text, pos)}: {message}")
+
+    def refuse(self, pos: int, what: str) -> ExpressionError:
+        return ExpressionError(f"{what} {_where(self.text, pos)} is not allowed: {_allowed()}")
+
+    def postfix(self) -> list[tuple]:
+        text, pos = self.text, 0
+        while pos < len(text):
+            match = _TOKEN.match(text, pos)
+            if match is None:
+                raise self.refuse(pos, f"the character {text[pos]!r}")
+            kind, token, pos = match.lastgroup, match.group(), match.end()
+            if kind == "space":
+                continue
+            start = match.start()
+            if kind == "number":
+                self.number(token, start, pos)
+            elif kind == "name":
+                self.name(token, start)
+            else:
+                self.symbol(token, start)
+            self.previous = token
+        if self.expect_operand:
+            raise self.fail(len(text), "the formula ends too early")
+        while self.stack:
+            top = self.stack.pop()
+            if isinstance(top, _Open):
+                raise self.fail(top.paren, "'(' was never closed")
+            self.out.append(("op", top[0], top[2]))
+        return self.out
+
+    def operand(self, item: tuple, token: str, pos: int) -> None:
+        if not self.expect_operand:
+            raise self.fail(pos, f"an operator is missing between {self.previous!r} and {token!r}")
+        self.out.append(item)
+        self.expect_operand = False
+
+    def number(self, token: str, start: int, end: int) -> None:
+        follower = _WORD.match(self.text, end).group()
+        if follower[:1] in ("j", "J"):
+            raise ExpressionError(
+                f"{token}{follower} {_where(self.text, start)} is not a real number"
+            )
+        if follower:
+            raise self.fail(
+                start,
+                f"{token + follower!r} is not a number (for a product write {token}*{follower})",
+            )
+        digits = token.replace("_", "")
+        if digits[:2].lower() in ("0x", "0o", "0b"):
+            try:
+                number = float(int(digits, 0))
+            except OverflowError:  # an integer beyond the float range
+                number = math.inf
+        else:
+            if digits.isdigit() and digits[0] == "0" and digits.strip("0"):
+                raise self.fail(
+                    start, f"a decimal number cannot start with 0 ({token!r}; 0o{digits} is octal)"
+                )
+            number = float(digits)  # correctly rounded, as Python reads the literal
         if not math.isfinite(number):
-            raise ExpressionError(f"the number {_where(node)} is too large for a float")
-        return number
-    if isinstance(node, ast.Name):
-        if node.id in leaves:
-            used.add(node.id)
-            return leaves[node.id]
-        if node.id in OPS:
-            raise ExpressionError(f"{node.id!r} {_where(node)} is an op: call it, {node.id}(x)")
-        raise ExpressionError(
-            f"unknown name {node.id!r} {_where(node)}: give it a value (e.g. {node.id}=1.0)"
-        )
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left = _build(node.left, leaves, used)
-        right = _build(node.right, leaves, used)
-        return _value_op(_BINARY[type(node.op)], left, right)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        operand = _build(node.operand, leaves, used)
-        return _value_op("neg", operand) if isinstance(node.op, ast.USub) else operand
-    if isinstance(node, ast.Call):
-        return _call(node, leaves, used)
-    what = _WORDS.get(type(node).__name__, type(node).__name__)
-    if isinstance(node, ast.BinOp):
-        what = f"operator {type(node.op).__name__}"
-    raise ExpressionError(
-        f"{what} {_where(node)} is not allowed: use numbers, variables, + - * / ** "
-        f"and the ops {', '.join(OPS)}"
-    )
+            raise ExpressionError(f"the number {_where(self.text, start)} is too large for a float")
+        self.operand(("number", number, start), token, start)
+
+    def name(self, token: str, start: int) -> None:
+        if token in ("True", "False", "None"):
+            raise ExpressionError(f"{token} {_where(self.text, start)} is not a real number")
+        if keyword.iskeyword(token):
+            raise self.refuse(start, _KEYWORD_WORDS.get(token, f"the keyword {token!r}"))
+        if not token.isidentifier():
+            raise self.refuse(start, f"{token!r} (not a name)")
+        following = _TOKEN.match(self.text, start + len(token))
+        while following is not None and following.lastgroup == "space":
+            following = _TOKEN.match(self.text, following.end())
+        if following is not None and following.group() == "(" and self.expect_operand:
+            self.stack.append(_Open(start, following.start(), token))  # "(" is next
+            self.call_opened = True
+            return
+        self.operand(("name", token, start), token, start)
+
+    def symbol(self, token: str, start: int) -> None:
+        if token == "(" and self.call_opened:
+            self.call_opened = False
+        elif token in _BINARY and not self.expect_operand:
+            self.binary(*_BINARY[token], start)
+        elif token in ("-", "+") and self.expect_operand:
+            if token == "-":  # unary plus is the number itself, as +Value is
+                self.stack.append(("neg", _UNARY_MINUS, start))
+        elif token == "(":
+            if not self.expect_operand:
+                raise ExpressionError(
+                    f"only the op table's functions can be called {_where(self.text, start)}, "
+                    "e.g. tanh(x)"
+                )
+            self.stack.append(_Open(start, start, None))
+        elif token == ")":
+            self.close(start)
+        elif token == ",":
+            self.comma(start)
+        elif token in ("*", "**"):  # where an operand is expected
+            raise self.refuse(start, f"unpacking with {token}")
+        else:
+            self.refuse_symbol(token, start)
+
+    def refuse_symbol(self, token: str, start: int) -> None:
+        if token == "=" and self.previous.isidentifier() and self.inside_call():
+            raise ExpressionError(
+                f"{self.inside_call()}() {_where(self.text, start)} takes no keyword arguments"
+            )
+        if token == "." and not self.expect_operand:
+            raise self.refuse(start, "attribute access")
+        if token == "[":
+            raise self.refuse(start, "a list" if self.expect_operand else "a subscript")
+        if token in ("'", '"'):
+            raise ExpressionError(f"a string {_where(self.text, start)} is not a real number")
+        if token in ("]", "}"):
+            raise self.fail(start, f"unmatched {token!r}")
+        raise self.refuse(start, _SYMBOL_WORDS.get(token, f"the character {token!r}"))
+
+    def inside_call(self) -> str | None:
+        top = self.stack[-1] if self.stack else None
+        return top.function if isinstance(top, _Open) else None
+
+    def binary(self, row: str, precedence: int, start: int) -> None:
+        """Apply every stacked operator that binds at least as tightly, then stack this."""
+        right = row in _RIGHT_GROUPING
+        while self.stack and not isinstance(self.stack[-1], _Open):
+            top_row, top_precedence, top_pos = self.stack[-1]
+            if top_precedence < precedence or (top_precedence == precedence and right):
+                break
+            self.stack.pop()
+            self.out.append(("op", top_row, top_pos))
+        self.stack.append((row, precedence, start))
+        self.expect_operand = True
+
+    def unwind(self) -> _Open | None:
+        """Apply the operators back to the innermost ``(`` and return it (None at top level)."""
+        while self.stack and not isinstance(self.stack[-1], _Open):
+            row, _, pos = self.stack.pop()
+            self.out.append(("op", row, pos))
+        return self.stack[-1] if self.stack else None
+
+    def close(self, start: int) -> None:
+        opened = self.unwind()
+        if opened is None:
+            raise self.fail(start, "unmatched ')'")
+        if opened.function is None and self.previous == "(":
+            raise self.refuse(opened.pos, "a tuple ()")
+        if self.expect_operand and self.previous not in ("(", ","):
+            raise self.fail(start, "expected a number, a variable or '(' before ')'")
+        if opened.function is not None:
+            count = 0 if self.previous == "(" else opened.commas + (self.previous != ",")
+            self.out.append(("call", opened.function, opened.pos, count))
+        self.stack.pop()
+        self.expect_operand = False
+
+    def comma(self, start: int) -> None:
+        if self.expect_operand:
+            raise self.fail(start, "expected a number, a variable or '(' before ','")
+        opened = self.unwind()
+        if opened is None or opened.function is None:
+            raise self.refuse(start if opened is None else opened.pos, "a tuple")
+        opened.commas += 1
+        self.expect_operand = True
 
 
-def _call(node: ast.Call, leaves: dict[str, Value], used: set[str]) -> Value | float:
-    if not isinstance(node.func, ast.Name):
-        raise ExpressionError(
-            f"only the op table's functions can be called {_where(node)}, e.g. tanh(x)"
-        )
-    name = node.func.id
+def _evaluate(
+    text: str, postfix: list[tuple], leaves: dict[str, Value], used: set[str]
+) -> Value | float:
+    """Run the postfix order on a stack: every op through its row (``ops._value_op``),
+    recorded when an operand is a Value, else computed by the row's own ``fn`` -- so
+    ``49/49`` is the division row's 1.0 and ``1/0`` its IEEE ``inf``, exactly as the
+    same op on Values. Names are checked here, left to right."""
+    stack: list[Value | float] = []
+    for item in postfix:
+        kind, payload, pos = item[0], item[1], item[2]
+        if kind == "number":
+            stack.append(payload)
+        elif kind == "name":
+            stack.append(_variable(text, payload, pos, leaves, used))
+        elif kind == "op":
+            arity = OPS[payload].arity
+            args = stack[-arity:]
+            del stack[-arity:]
+            stack.append(_value_op(payload, *args))
+        else:
+            count = item[3]
+            _check_call(text, payload, pos, count, leaves)
+            args = stack[len(stack) - count :]
+            del stack[len(stack) - count :]
+            stack.append(_value_op(payload, *args))
+    (root,) = stack
+    return root
+
+
+def _variable(text: str, name: str, pos: int, leaves: dict[str, Value], used: set[str]):
+    if name in leaves:
+        used.add(name)
+        return leaves[name]
+    where = _where(text, pos)
+    if name in OPS:
+        raise ExpressionError(f"{name!r} {where} is an op: call it, {name}(x)")
+    raise ExpressionError(f"unknown name {name!r} {where}: give it a value (e.g. {name}=1.0)")
+
+
+def _check_call(text: str, name: str, pos: int, count: int, leaves: dict[str, Value]) -> None:
     row = OPS.get(name)
+    if row is not None and count == row.arity:
+        return
+    where = _where(text, pos)
+    if row is None and name in leaves:
+        raise ExpressionError(
+            f"{name} {where} is a variable, not a function: for a product write {name}*(...)"
+        )
     if row is None:
-        raise ExpressionError(
-            f"unknown function {name!r} {_where(node)}; the ops are {', '.join(OPS)}"
-        )
-    if node.keywords:
-        raise ExpressionError(f"{name}() {_where(node)} takes no keyword arguments")
-    if len(node.args) != row.arity or any(isinstance(a, ast.Starred) for a in node.args):
-        raise ExpressionError(
-            f"{name}() {_where(node)} takes {row.arity} argument(s), got {len(node.args)}"
-        )
-    args = [_build(a, leaves, used) for a in node.args]
-    return _value_op(row.name, *args)
+        raise ExpressionError(f"unknown function {name!r} {where}; the ops are {', '.join(OPS)}")
+    if count != row.arity:
+        raise ExpressionError(f"{name}() {where} takes {row.arity} argument(s), got {count}")

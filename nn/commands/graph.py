@@ -2,8 +2,10 @@
 
     tapegrad graph "tanh(x1*w1 + x2*w2 + b)" --at x1=2 x2=0 w1=-3 w2=1 b=6.8814 -o neuron.svg
 
-The formula is parsed by :func:`tapegrad.engine.parse_expression` (Python's ``ast`` and a
-whitelist of the op table's names, never ``eval``), run forward and backward, and
+The formula is parsed by :func:`tapegrad.engine.parse_expression` (a small parser of its
+own that knows numbers, variables, ``+ - * / **`` and the op table's names, never
+``eval``; any formula, however deep, gives a graph or a one-line error, exit 2), run
+forward and backward, and
 drawn by :func:`tapegrad.engine.draw`. The output format follows the file's extension (.svg,
 .png, .jpg, .gif, .pdf, .dot, .gv); without ``-o`` the DOT text goes to standard output.
 ``--steps FILE`` exports backprop step by step (:func:`tapegrad.engine.save_steps`);

@@ -83,11 +83,11 @@ def test_help_still_prints_the_usage(capsys):
     [
         ("x*", "syntax error at column 3: the formula ends too early"),
         ("x**", "syntax error at column 4: the formula ends too early"),
-        ("x y", "syntax error at column 3: invalid syntax"),
+        ("x y", "syntax error at column 3: an operator is missing between 'x' and 'y'"),
         ("(x", "syntax error at column 1: '(' was never closed"),
         ("tanh(x", "syntax error at column 5: '(' was never closed"),
         ("x+)", "syntax error at column 3: unmatched ')'"),
-        ("x = 1", "syntax error at column"),
+        ("x = 1", "an assignment at column 3 is not allowed"),
     ],
 )
 @pytest.mark.parametrize("command", ["graph", "tape"])

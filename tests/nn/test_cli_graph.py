@@ -100,6 +100,28 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys):
     assert re.search(message, err)
 
 
+@pytest.mark.parametrize(
+    "formula, message",
+    [
+        (
+            "-" * 100_000 + "x",
+            "more than --max-nodes 2,000 nodes \\(the formula has 100,000 ops\\)",
+        ),
+        ("**".join(["x"] * 5000), "the formula has 4,999 ops"),
+        ("(" * 100_000 + "x" + ")" * 99_999, "syntax error at column 1: '\\(' was never closed"),
+        ("1" * 100_000 + " * x", "the number at column 1 is too large for a float"),
+        ("not " * 100_000 + "x", "the operator not at column 1 is not allowed"),
+    ],
+    ids=["100k unary minus", "5000 ** chain", "unclosed parentheses", "huge literal", "not"],
+)
+def test_any_formula_is_a_drawing_or_one_line_and_exit_code_2(formula, message, capsys):
+    """Issue 18 item 4: the parser never crashes, however deep the formula."""
+    code, out, err = run(["graph", "--at", "x=1", "--", formula], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("tapegrad graph: error: ")
+    assert re.search(message, err)
+
+
 def test_graph_reports_an_unwritable_output(tmp_path, capsys):
     code, _, err = run(
         ["graph", "x*2", "--at", "x=1", "-o", str(tmp_path / "no/dir/g.dot")], capsys
