@@ -232,7 +232,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(refusal)
     rng = random.Random(args.seed)
     if classic:
-        model = _CLASSIC[args.model](len(X[0]), init="uniform", rng=rng)
+        # Rosenblatt's start, zero weights: the rule makes mistakes and corrects them.
+        # (Random weights could already separate the data and leave nothing to learn.)
+        model = _CLASSIC[args.model](len(X[0]))
     else:
         nout = len(classes) if multiclass else 1
         sizes = [len(X[0]), *hidden, nout]

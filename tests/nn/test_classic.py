@@ -240,3 +240,43 @@ def test_train_rule_refuses_a_bad_last_sample_before_any_update(cls, last):
     with pytest.raises((TypeError, ValueError)):
         train_rule(model, X, y, lr=0.1, batch_size=1, shuffle=False)
     assert [p.data for p in model.parameters()] == before
+
+
+# -- the README's classic examples: Rosenblatt's start, then mistakes fall -------------
+
+
+@pytest.mark.parametrize("model", ["perceptron", "adaline", "logreg"])
+def test_the_cli_s_classic_models_start_from_zero_weights_and_learn(
+    model, tmp_path, monkeypatch, capsys
+):
+    """Issue 20 item 6: ``tapegrad train --model perceptron --dataset blobs`` started from
+    random weights that already separated the blobs, so it learned nothing: --lr 1000 and
+    --lr 0.01 saved the same weights and the plot said "no mistakes in any epoch". From
+    Rosenblatt's zero weights every rule makes mistakes in epoch 1, none in the last, and
+    the learning rate changes what is learned."""
+    from tapegrad.nn import serialize
+    from tapegrad.nn.cli import main
+    from tapegrad.nn.commands import train as train_command
+
+    histories = []
+
+    def recording_fit(*args, **kwargs):
+        histories.append(fit(*args, **kwargs))
+        return histories[-1]
+
+    monkeypatch.setattr(train_command, "fit", recording_fit)
+    saved = {}
+    for lr in ("0.01", "0.1"):  # the default, then ten times it
+        path = tmp_path / f"{model}-{lr}.json"
+        argv = ["train", "--model", model, "--dataset", "blobs", "--lr", lr, "--no-progress"]
+        assert main([*argv, "--save", str(path)]) == 0, capsys.readouterr().err
+        saved[lr] = [p.data for p in serialize.load(path).parameters()]
+        assert serialize.load(path).config()["init"] == "zeros"
+    mistakes = histories[0].mistakes
+    assert mistakes[0] > 0 and mistakes[-1] == 0, mistakes
+    assert saved["0.01"] != saved["0.1"]
+    if model == "perceptron":
+        # From zero, η only scales the weights: the same line, the same mistakes
+        # (every update is η (y − ỹ) x): ten times the rate, ten times the weights.
+        assert saved["0.1"] == pytest.approx([10 * w for w in saved["0.01"]], rel=1e-12)
+        assert histories[0].mistakes == histories[1].mistakes
