@@ -21,7 +21,10 @@ it reads the model's structure.
 
 from __future__ import annotations
 
-from tapegrad.engine import drawing
+from tapegrad.engine.drawing import GraphDrawing
+from tapegrad.engine.drawing.options import check_look
+from tapegrad.engine.drawing.text import plain
+from tapegrad.engine.drawing.themes import THEMES, circle_style, function_style, new_graph
 
 from .classic import Adaline, LinearUnit, LogisticRegression, Perceptron
 from .layers import MLP, Layer, Neuron
@@ -63,7 +66,7 @@ def draw_model(
     loss: str | None = None,
     rankdir: str = "LR",
     theme: str = "light",
-) -> drawing.GraphDrawing:
+) -> GraphDrawing:
     """The lecture's block diagram of ``model``: ``x = z0 → [w0 z0] → s1 → [h] → z1 →
     ... → ȳ``, vectors as single circles with their sizes.
 
@@ -77,22 +80,16 @@ def draw_model(
     blocks = model_blocks(model)
     if loss is not None and (not isinstance(loss, str) or not loss):
         raise TypeError(f"loss must be the name of a cost (str) or None, got {loss!r}")
-    drawing._check_look(rankdir, theme)
-    t = drawing.THEMES[theme]
-    g = drawing._new_graph("model", rankdir, t)
+    check_look(rankdir, theme)
+    t = THEMES[theme]
+    g = new_graph("model", rankdir, t)
     g.attr("edge", fontname="Helvetica")
     arrow = dict(t["arrow"])
-    function = {
-        "shape": "box",
-        **t["function"],
-        "class": "tg-function",
-        "margin": drawing._FUNCTION_MARGIN[rankdir],
-        "fontcolor": t["text"],
-    }
+    function = function_style(t, rankdir)
 
     def variable(name: str, text: str, size: int, observed: bool = False) -> None:
-        label = drawing._plain(f"{text}\n{size}")
-        g.node(name, label=label, **drawing._circle_style(t, observed))
+        label = plain(f"{text}\n{size}")
+        g.node(name, label=label, **circle_style(t, observed))
 
     variable("z0", "x = z0", blocks[0][0], observed=True)
     previous = "z0"
@@ -114,7 +111,7 @@ def draw_model(
             previous = z_name
     if loss is not None:
         cost = {"shape": "box", **t["cost"], "fontcolor": t["text"]}
-        g.node("C", label=drawing._plain(f"C\n{loss}"), **cost)
+        g.node("C", label=plain(f"C\n{loss}"), **cost)
         g.edge(previous, "C", **arrow)
         variable("y", "y", blocks[-1][1], observed=True)
         g.edge("y", "C", **arrow)

@@ -1,0 +1,115 @@
+"""The lecture's derivative network: the drawing mirrored, arrows reversed, seeded with 1.
+
+One gradient node ``dc/ds`` per variable, one derivative module ``∂ f`` per function,
+each edge labelled with the local derivative it multiplies by; the values are
+computed from the graph (:func:`~.stepping.gradients`), whatever ``.grad`` holds.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .scene import Scene
+from .stepping import StepState
+from .text import num, plain, short
+
+__all__ = ["add_derivative_network"]
+
+
+def add_derivative_network(builder, scene: Scene, state: StepState | None) -> None:
+    """Mirror ``scene`` (built by ``builder``, a :class:`~.builder.Builder`): one
+    gradient node per variable, one derivative module per function, arrows reversed
+    (drawn with ``dir=back`` so the layout keeps the forward order and the mirror
+    lines up), seeded with 1 at the cost; ``state``'s step is highlighted."""
+    _mirror_elements(builder, scene)
+    t = builder.t
+    arrow = {**builder.arrow(), "color": t["grad"], "dir": "back"}
+    for edge in list(scene.edges):
+        if "input" in (
+            scene.elements[edge["src"]]["kind"],
+            scene.elements[edge["dst"]]["kind"],
+        ):
+            continue  # a number drawn as an input (a loss's y) has no gradient
+        attrs = dict(arrow)
+        locals_ = [n.local_grads[pos] for _, n, pos in edge["graph_edges"]]
+        # A collapsed module's derivative is a product along its inside: no
+        # single local derivative to write on its edges.
+        # An edge that stands for a chain (a folded sum, a subtraction) carries
+        # the product of the chain's local derivatives.
+        if locals_ and "scope" not in scene.elements[edge["dst"]]:
+            attrs["label"] = plain(f"× {short(math.prod(locals_))}")
+        scene.connect(_mirror(scene, edge["src"]), _mirror(scene, edge["dst"]), None, **attrs)
+    _seed(builder, scene, arrow)
+    if state is not None:
+        target = (state.step.parent, state.step.node, state.step.position)
+        for edge in scene.edges:
+            if target in edge["graph_edges"]:
+                mirrored = scene.edge_index.get(
+                    (_mirror(scene, edge["src"]), _mirror(scene, edge["dst"]))
+                )
+                if mirrored is not None:
+                    mirrored["attrs"].update(color=t["highlight"], penwidth="3.5")
+
+
+def _mirror(scene: Scene, element_id: str) -> str:
+    """The id of the element mirroring ``element_id``."""
+    kind = scene.elements[element_id]["kind"]
+    return ("d" if kind == "variable" else "b") + element_id
+
+
+def _mirror_elements(builder, scene: Scene) -> None:
+    """A gradient node for every variable, a derivative module for every function,
+    each on the rank of what it mirrors."""
+    t = builder.t
+    root_name = builder.names[builder.roots[0]]
+    dgrads = builder.graph.dgrads
+    functions = [e for e in scene.elements.values() if e["kind"] in ("function", "block", "cost")]
+    variables = [e for e in scene.elements.values() if e["kind"] == "variable"]
+    grad_style = dict(t["computed"]) if builder.view == "blocks" else dict(t["record"])
+    for v in variables:
+        node = v["node"]
+        label = f"d{root_name}/d{builder.names[node]}"
+        attrs = {
+            "shape": "ellipse",
+            **grad_style,
+            "fontcolor": t["text"],
+            "color": t["grad"],
+            "label": plain(f"{label}\n{num(dgrads[node])}"),
+        }
+        if builder.view == "blocks":
+            attrs["penwidth"] = "2"
+        scene.add("d" + v["id"], "gradient", attrs, None, node=node)
+        scene.aligned.append((v["id"], "d" + v["id"]))
+    for f in functions:
+        label = plain("∂ " + f["op_text"])
+        if builder.view == "values":
+            attrs = {
+                "shape": "box",
+                "style": "rounded",
+                **t["op"],
+                "color": t["grad"],
+                "label": label,
+                "fontsize": "12",
+            }
+        else:
+            attrs = {**builder.function_style(reverse=True), "color": t["grad"], "label": label}
+        scene.add("b" + f["id"], "derivative", attrs, None)
+        scene.aligned.append((f["id"], "b" + f["id"]))
+
+
+def _seed(builder, scene: Scene, arrow: dict) -> None:
+    """The seed 1 flowing into the mirror of the root (its cost square, its variable
+    or its collapsed block)."""
+    seed_attrs = {"shape": "plaintext", "label": "1", "fontcolor": builder.t["grad"]}
+    scene.add("seed", "seed", seed_attrs, None)
+    root = builder.roots[0]
+    element = builder.element_of(scene, root)
+    if element is not None and element["kind"] == "cost":
+        scene.connect("b" + element["id"], "seed", None, **arrow)
+        return
+    block = builder.block_of.get(root)
+    var = f"n{builder.index[root]}"
+    if var in scene.elements:
+        scene.connect("d" + var, "seed", None, **arrow)
+    elif block is not None:
+        scene.connect("b" + builder.block_ids[block], "seed", None, **arrow)

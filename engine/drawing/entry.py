@@ -1,0 +1,96 @@
+"""The entry point: :func:`draw`, from a graph and its options to a :class:`~.image.GraphDrawing`.
+
+Four stages, each in its own module: the options are checked
+(:class:`~.options.DrawOptions`), the graph is read (:func:`~.select.read_graph`),
+the scene is built (:class:`~.builder.Builder`, then :func:`~.stepping.mark_step`
+and :func:`~.derivative.add_derivative_network`), and the scene is written as DOT
+(:func:`~.emit.emit`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .. import Value, _dot
+from .builder import Builder
+from .derivative import add_derivative_network
+from .emit import emit
+from .image import GraphDrawing
+from .options import DEFAULT_MAX_NODES, DrawOptions
+from .select import as_roots, read_graph, too_large
+from .stepping import mark_step
+
+__all__ = ["draw", "draw_with"]
+
+
+def draw(
+    root: Value | Sequence[Value],
+    view: str = "values",
+    *,
+    rankdir: str = "LR",
+    theme: str = "light",
+    collapse: object = None,
+    step: int | None = None,
+    derivative: bool = False,
+    show_params: bool | None = None,
+    observed: object = None,
+    params: object = None,
+    costs: object = None,
+    max_nodes: int | None = DEFAULT_MAX_NODES,
+) -> GraphDrawing:
+    """Draw the graph behind ``root`` (a Value or a list of output Values).
+
+    ``view``: ``"values"`` (records with data and grad) or ``"blocks"`` (the course's
+    notation). ``rankdir``: ``"LR"`` (the week-2 figures), ``"BT"`` (the energy
+    figures: inputs at the bottom, cost on top), ``"TB"`` or ``"RL"``. ``theme``:
+    ``"light"`` or ``"dark"``. ``collapse``: scopes to draw as single blocks (a depth,
+    a name such as ``"layers"``, a path, a list of names, or True for the outermost).
+    ``step``: draw backprop at this step of ``engine.backprop_steps(root)`` (computed
+    from the graph, whatever ``.grad`` holds). ``derivative``: add the mirrored
+    derivative network (computed likewise; the values view's records then show the
+    same gradients). ``show_params``: draw
+    parameters as side inputs (default: yes in the values view, no in blocks).
+    ``observed`` / ``params``: which leaves are data and which are parameters (Values,
+    labels, or a module with ``parameters()``). ``costs``: the Values drawn as cost
+    squares in the blocks view, besides what was computed in a :func:`cost_scope`
+    (every loss of ``nn.losses``); ``costs=[]`` draws no cost at all. ``max_nodes``: refuse larger
+    drawings (None: no limit).
+
+    Raises :class:`GraphTooLargeError` past ``max_nodes`` and TypeError/ValueError
+    naming any bad argument.
+    """
+    roots = as_roots(root)
+    options = DrawOptions(
+        view=view,
+        rankdir=rankdir,
+        theme=theme,
+        collapse=collapse,
+        step=step,
+        derivative=derivative,
+        show_params=show_params,
+        observed=observed,
+        params=params,
+        costs=costs,
+        max_nodes=max_nodes,
+    )
+    return draw_with(roots, options)
+
+
+def draw_with(roots: list[Value], options: DrawOptions) -> GraphDrawing:
+    """:func:`draw` of the distinct Values ``roots`` with checked ``options``."""
+    if options.step is not None and len(roots) != 1:
+        raise ValueError("step= needs a single root Value to backpropagate from")
+    graph = read_graph(roots, options)
+    builder = Builder(options, graph)
+    scene = builder.build()
+    max_nodes = options.max_nodes
+    if max_nodes is not None and len(scene.elements) > max_nodes:
+        raise too_large(len(graph.order), f"would need {len(scene.elements)}", max_nodes)
+    if graph.state is not None:
+        mark_step(builder, scene, graph.state)
+    if options.derivative:
+        add_derivative_network(builder, scene, graph.state)
+    # Point the graphviz package at a dot program now, so that .render() and
+    # .pipe() work on the result; DOT text itself never needs one.
+    _dot.use_dot(required=False)
+    return emit(scene, options.rankdir, options.colors)

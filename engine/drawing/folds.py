@@ -1,0 +1,119 @@
+"""How each op is drawn in a view: subtraction, negation, sums and means as the lecture writes them.
+
+The engine records ``a - b`` as ``sub`` or as ``a + b·(−1)``, and a neuron's weighted
+sum as a chain of additions. :class:`Folds` decides, once per drawing, the text of
+each op's block and which inputs it shows, folding an intermediate into the op that
+uses it when nothing else needs to see it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import Value
+from .text import MINUS, const, is_negation, op_text
+
+__all__ = ["Folds"]
+
+
+class Folds:
+    """How each op is drawn: its text and its inputs, after writing subtraction,
+    negation, sums and means as the lecture does.
+
+    * ``a + b * -1`` (subtraction recorded as an addition of a negation) is one
+      ``-`` block with inputs ``a, b``; ``b * -1`` alone is ``-`` (negation);
+      ``a + -3`` is ``- 3``. The ``sub``/``neg``/``div`` rows are drawn as ``-``/``/``.
+    * blocks view only: a chain of additions ``((a + b) + c) + d`` is one ``Σ`` block
+      with its terms in order, and ``Σ * (1/P)`` over P terms is one ``1/P Σ`` block
+      (the slides' average loss).
+
+    An intermediate is folded into the op that uses it only when nothing else needs
+    to see it: no label, used once, not a root or a cost, same scope, not collapsed.
+    ``inputs[node]`` lists ``(input Value, [graph edges it stands for])``; every graph
+    edge stays accounted for, so the step view can still highlight it.
+    """
+
+    def __init__(self, order, uses: dict, roots, keep: set, block_of: dict, view: str) -> None:
+        self.text: dict[Value, str] = {}
+        self.inputs: dict[Value, list] = {}
+        self.absorbed: set[Value] = set()
+        self.into: dict[Value, Value] = {}  # an absorbed op -> the op drawn for it
+        roots = set(roots)
+
+        def foldable(inner: Value, outer: Value) -> bool:
+            return (
+                not inner.is_leaf
+                and not inner.label
+                and uses[inner] == 1
+                and inner not in roots
+                and inner not in keep
+                and inner not in block_of
+                and outer not in block_of
+                and inner.scope is outer.scope
+            )
+
+        for node in order:
+            if node.is_leaf:
+                continue
+            edges = [(p, [(p, node, i)]) for i, p in enumerate(node.parents)]
+            text = op_text(node)
+            if is_negation(node) and node.op != "neg":
+                text = MINUS
+            elif node.op == "add":
+                text, edges = self._addition(node, edges, foldable, view)
+            elif (
+                view == "blocks"
+                and node.op == "mul"
+                and node.constant is not None
+                and len(node.parents) == 1
+            ):
+                inner = node.parents[0]
+                terms = self.inputs.get(inner)
+                n = len(terms) if terms is not None and self.text.get(inner) in ("+", "Σ") else 0
+                if n >= 2 and foldable(inner, node) and math.isclose(node.constant[1], 1 / n):
+                    self.absorbed.add(inner)
+                    text = f"1/{n} Σ"
+                    edges = [(p, [*e, (inner, node, 0)]) for p, e in terms]
+            self.text[node] = text
+            self.inputs[node] = edges
+            for inner in {p for _, chain in edges for p, _, _ in chain[:-1]} | {
+                n for _, chain in edges for _, n, _ in chain[:-1]
+            }:
+                if inner in self.absorbed and inner not in self.into:
+                    self.into[inner] = node
+
+    def drawn(self, node: Value) -> Value:
+        """The op whose block shows ``node`` (itself unless folded into another)."""
+        while node in self.into:
+            node = self.into[node]
+        return node
+
+    def _addition(self, node, edges, foldable, view):
+        constant = node.constant
+        # a + (-b) and (-b) + a: a subtraction recorded as an addition.
+        negs = [i for i, (p, _) in enumerate(edges) if is_negation(p) and foldable(p, node)]
+        if constant is None and len(edges) == 2 and negs:
+            i = negs[-1]
+            neg = edges[i][0]
+            other = edges[1 - i]
+            self.absorbed.add(neg)
+            inner = neg.parents[0]
+            return MINUS, [other, (inner, [(inner, neg, 0), *edges[i][1]])]
+        if constant is not None and negs:  # c + (-b): c - b
+            neg = edges[0][0]
+            self.absorbed.add(neg)
+            inner = neg.parents[0]
+            return f"{const(constant[1])} {MINUS}", [(inner, [(inner, neg, 0), *edges[0][1]])]
+        if constant is not None and constant[1] < 0:  # a + -3: a - 3
+            return f"{MINUS} {const(-constant[1])}", edges
+        if view != "blocks" or constant is not None:
+            return op_text(node), edges
+        # A chain of additions is one sum.
+        flat = []
+        for p, e in edges:
+            if p.op == "add" and foldable(p, node) and self.text.get(p) in ("+", "Σ"):
+                self.absorbed.add(p)
+                flat.extend((q, qe + e) for q, qe in self.inputs[p])
+            else:
+                flat.append((p, e))
+        return ("Σ" if len(flat) > 2 else "+"), flat

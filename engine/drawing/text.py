@@ -1,0 +1,93 @@
+"""The words and numbers of a drawing: how values, constants and ops are written.
+
+Numbers as micrograd prints them (four decimals), constants written into their op
+(``* 2``, ``**2``, ``− 3``), the minus sign ``−`` for subtraction and negation, and
+labels escaped so that Graphviz shows them literally.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import graphviz
+
+from .. import BackwardStep, Value
+
+__all__ = [
+    "MINUS",
+    "num",
+    "short",
+    "const",
+    "plain",
+    "record_field",
+    "op_text",
+    "is_negation",
+    "step_label",
+]
+
+MINUS = "\u2212"  # the minus sign, wider and clearer than a hyphen on a slide
+
+
+def num(x: float) -> str:
+    """Four decimals, as micrograd prints them; scientific when that would hide the number."""
+    if not math.isfinite(x):
+        return repr(x)
+    if x == 0.0 or 1e-4 <= abs(x) < 1e6:
+        return f"{x:.4f}"
+    return f"{x:.3e}"
+
+
+def short(x: float) -> str:
+    """Four significant digits: the numbers on edges and in tooltips."""
+    return f"{x:.4g}"
+
+
+def const(c: float) -> str:
+    """A constant operand: ``2`` for a whole number, else four significant digits."""
+    # int(c) only for finite whole numbers: inf and nan (x / 0, x * nan) have no int.
+    return str(int(c)) if math.isfinite(c) and c == int(c) and abs(c) < 1e15 else f"{c:.4g}"
+
+
+def plain(text: str) -> str:
+    """A label shown literally: backslashes doubled, never taken for an HTML label."""
+    return graphviz.nohtml(text.replace("\\", "\\\\").replace("\n", "\\n"))
+
+
+_RECORD_SPECIAL = re.compile(r'([\\{}|<>"])')
+
+
+def record_field(text: str) -> str:
+    """A record field shown literally; a line break stays a line break."""
+    return _RECORD_SPECIAL.sub(r"\\\1", text).replace("\n", "\\n")
+
+
+def op_text(node: Value) -> str:
+    """The op with its constant operand written in: ``+``, ``* 2``, ``**2``, ``2**``,
+    ``− 3``; subtraction and negation are written with the minus sign ``−``."""
+    row = node.op_row
+    name = row.label if row is not None else node.op
+    if node.op in ("sub", "neg"):
+        name = MINUS
+    if node.constant is None:
+        return name
+    position, c = node.constant
+    if row is not None and row.name == "pow":
+        return f"**{const(c)}" if position == 1 else f"{const(c)}**"
+    return f"{name} {const(c)}" if position == 1 else f"{const(c)} {name}"
+
+
+def is_negation(node: Value) -> bool:
+    """``-x`` however it was recorded: the ``neg`` row, or ``x * -1`` (how engines
+    without a ``neg`` row, micrograd's among them, record negation)."""
+    if node.op == "neg":
+        return True
+    c = node.constant
+    return node.op == "mul" and c is not None and c[1] == -1.0
+
+
+def step_label(step: BackwardStep, escaped: bool = True):
+    """``upstream × local = contribution``: the product a step's edge is labelled with
+    (escaped for a DOT label, or as plain text)."""
+    text = f"{short(step.upstream)} × {short(step.local)} = {short(step.contribution)}"
+    return plain(text) if escaped else text
