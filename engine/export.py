@@ -1,0 +1,189 @@
+"""Export to PyTorch: a scalar model, lifted into vector blocks, run as a ``torch.nn.Module``.
+
+A model that outgrows a scalar engine needs no rewrite: :func:`to_torch` records the
+function for one sample (as :func:`tapegrad.engine.vmap` does, refusing a tape that
+changes with the data), lifts the tape into the lecture's blocks
+(:func:`tapegrad.engine.lift`: a layer's weighted sums one matrix-vector product, its
+activations one elementwise operation), and writes that program as the ``forward`` of a
+``torch.nn.Module`` over float64 tensors::
+
+    module = engine.to_torch(lambda x, y: losses.hinge(model(x), y), model.parameters(), X, y)
+    print(module.source)                    # the PyTorch code of the scalar model
+    opt = torch.optim.Adam(module.parameters(), lr=0.03)
+    for epoch in range(30):
+        opt.zero_grad()
+        loss = module(X, y).mean()          # one loss per sample -> their mean
+        loss.backward()
+        opt.step()
+    module.copy_to_values()                 # the trained numbers back into model's Values
+
+**Parameters.** Each parameter vector or matrix of the program is one
+``torch.nn.Parameter`` named as the program names it (``w0`` a layer's ``(m, n)``
+weight matrix, ``b0`` its bias), initialised from the Values' ``.data``. A Value used in
+two places (shared weights) must stay one number: the program's variables holding such
+Values are then gathered, at every forward, from one flat Parameter ``tied`` (and its
+gradient is the sum over the places, as ``backward()`` gives). Shared leaves that are not
+in ``params`` (a Value the function closes over but does not train) are buffers
+(``fixed``, or a buffer named after their variable): read, moved with ``.to(device)``,
+never trained. Leaves of ``params`` the function does not reach are not in the module.
+
+**Copying back.** :meth:`LiftedModule.copy_to_values` writes the parameters' numbers into
+the Values' ``.data`` (PyTorch's ``copy_`` from the module to the Values);
+:meth:`LiftedModule.copy_from_values` reads them again (after training in tapegrad).
+
+**Exactness.** Elementwise instructions are PyTorch's operations of the same name,
+whose float64 results and derivatives are those of the op rows
+(:mod:`tapegrad.engine.ops` quotes PyTorch's ``derivatives.yaml`` for each); a
+``linear`` instruction is ``F.linear`` (its sums in the matrix product's order) and
+PyTorch's autograd sums a gradient's contributions in its own order: the module's
+gradients equal ``backward()``'s within rounding (tested within ``1e-12`` relative on
+random models). ``pow`` with a number exponent is computed as ``torch.pow`` of two
+tensors, as the op row does (PyTorch computes ``tensor ** 0.5`` as ``sqrt``, which
+differs at ``-0.0``).
+
+**Refused, never wrong.** A tape that changes with the data raises
+:class:`~tapegrad.engine.GraphChangedError`; a node made by user code
+(``Value(data, children, op)``), or by a row added with ``register_op`` (which has no
+PyTorch form here), raises :class:`ExportError` naming it. Entries that do not group
+stay per entry: instructions of one element, run in PyTorch as well.
+
+torch is optional: importing :mod:`tapegrad.engine` never imports it; :func:`to_torch`
+does, and raises ``ModuleNotFoundError`` saying how to install it when it is missing.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .lift import Instruction, LiftError, lift
+from .value import Value
+from .vmap import vmap
+
+__all__ = ["to_torch", "ExportError", "TORCH_FORMS"]
+
+#: Each op row's PyTorch form: a source template over its operands' source
+#: (``{0}``, ``{1}``). Rows added with ``register_op`` have none: :class:`ExportError`.
+TORCH_FORMS: dict[str, str] = {
+    "add": "{0} + {1}",
+    "sub": "{0} - {1}",
+    "mul": "{0} * {1}",
+    "div": "{0} / {1}",
+    "pow": "torch.pow({0}, {1})",
+    "neg": "-{0}",
+    "exp": "torch.exp({0})",
+    "log": "torch.log({0})",
+    "tanh": "torch.tanh({0})",
+    "sigmoid": "torch.sigmoid({0})",
+    "relu": "torch.relu({0})",
+    "sign": "torch.sign({0})",
+    "abs": "torch.abs({0})",
+    "sqrt": "torch.sqrt({0})",
+    "sin": "torch.sin({0})",
+    "cos": "torch.cos({0})",
+}
+
+#: Names the generated ``forward`` uses for itself; an input never takes them.
+_RESERVED = frozenset({"self", "torch", "F", "B", "tied", "fixed"})
+
+
+class ExportError(LiftError):
+    """The program cannot be written in PyTorch: an op with no PyTorch form."""
+
+
+def _torch():
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            "engine.to_torch needs PyTorch, an optional dependency of tapegrad: "
+            "pip install torch (tapegrad is tested with torch==2.13.0)"
+        ) from None
+    return torch
+
+
+def to_torch(fn: Callable[..., Any], params: Iterable[Value], *columns: Any):
+    """A ``torch.nn.Module`` running ``fn`` -- written for one sample -- over a batch.
+
+    ``fn`` and ``params`` are as for :func:`tapegrad.engine.vmap`; ``columns`` are example
+    columns (one per argument of ``fn``, one entry per sample: the training data will
+    do), used to record the tape and to check that it does not change with the data.
+    The module's ``forward(*columns)`` takes columns of the same per-sample shapes (torch
+    tensors, numpy arrays or lists; converted to float64 on the parameters' device) and
+    returns a float64 tensor of ``B`` per-sample outputs (``(outputs, *watched)`` if
+    ``fn`` returns ``(loss, *watched)``; a watched list is a ``(B, n)`` tensor). See the
+    module docstring for parameters, copying back, exactness and what is refused.
+
+    Raises ``ModuleNotFoundError`` without torch, what ``vmap`` raises for bad
+    arguments or columns and for a tape that changes with the data, and
+    :class:`ExportError` for an op with no PyTorch form.
+    """
+    torch = _torch()
+    step = vmap(fn, params)
+    step.record(*columns)
+    program, shape = _lifted(step, fn, columns)
+    for instruction in program.instructions:
+        if instruction.op not in ("linear", "gather") and instruction.op not in TORCH_FORMS:
+            raise ExportError(
+                f"op {instruction.op!r} (tape entries {list(instruction.entries)}) has no "
+                "PyTorch form: engine.to_torch writes only the built-in rows of engine.OPS "
+                f"({', '.join(TORCH_FORMS)})"
+            )
+    from .torch_module import LiftedModule
+
+    assert torch is not None
+    return LiftedModule(program, step.params, shape)
+
+
+def _lifted(step, fn, example: tuple):
+    """The lifted program of a recorded step (sample 0 of ``example``), its inputs
+    named after ``fn``'s arguments, and the nesting of the watched outputs (None: fn
+    returns a Value)."""
+    names = _input_names(fn, len(example))
+    columns: dict[str, list[Value]] = {name: [] for name in names}
+    _, arrays = step._columns(example)
+    root, watched, shape = step._trace(arrays, 0)
+    for leaf, (k, _) in zip(step._leaves, step._where):
+        columns[names[k]].append(leaf)
+    return lift(root, columns, watch=watched), shape
+
+
+def _input_names(fn: object, count: int) -> list[str]:
+    """``fn``'s positional argument names where usable as Python names in the
+    generated code, else ``x0``, ``x1``, ... by position; never twice the same."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(fn).parameters.values()  # type: ignore[arg-type]
+        named = [
+            p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        named = []
+    names: list[str] = []
+    for k in range(count):
+        name = named[k] if k < len(named) else f"x{k}"
+        if keyword.iskeyword(name) or name.startswith("_") or name in _RESERVED:
+            name = f"x{k}"
+        while name in names:
+            name += "_"
+        names.append(name)
+    return names
+
+
+def _literal(c: float) -> str | None:
+    """A float's Python literal, or None for inf and nan (they live in buffers)."""
+    return repr(float(c)) if math.isfinite(c) else None
+
+
+def instruction_source(instruction: Instruction, operands: list[str]) -> str:
+    """The PyTorch expression of one instruction, given its operands' source text
+    (a gather is written by the module, which knows its index)."""
+    if instruction.op == "linear":
+        w, z, *rest = operands
+        bias = dict(zip(instruction.bias, rest))
+        text = f"F.linear({z}, {w}, {bias['b']})" if "b" in bias else f"F.linear({z}, {w})"
+        return f"{text} + {bias['c']}" if "c" in bias else text
+    return TORCH_FORMS[instruction.op].format(*operands)
