@@ -16,6 +16,7 @@ from .. import Value, _render
 from .entry import draw
 from .stepping import explanations, step_of
 from .text import plain
+from .webpage import steps_page
 
 __all__ = [
     "FORMATS",
@@ -35,6 +36,7 @@ FORMATS = {
     ".gif": "gif",
     ".dot": "dot",
     ".gv": "dot",
+    ".html": "html",
 }
 
 
@@ -74,6 +76,11 @@ def save_graph(
     Returns the path written.
     """
     path, fmt = _path_and_format(path)
+    if fmt == "html":
+        raise ValueError(
+            f"{str(path)!r}: an .html page shows every backprop step, so it is written by "
+            "save_steps(root, path); save_graph writes one picture (.svg, .png, .pdf, ...)"
+        )
     dpi, scale = check_size(dpi, scale)
     if isinstance(what, (graphviz.Digraph, graphviz.Graph, graphviz.Source)):
         if draw_options:
@@ -103,12 +110,16 @@ def save_steps(
 
     * ``.pdf``: one multi-page vector PDF, a page per step (a slide per step);
     * ``.gif``: one animated GIF, a frame per step (1.5 s each, looping);
+    * ``.html``: one self-contained web page, every step's picture as inline SVG with
+      its caption as text, a slider and buttons; it needs no network and no kernel
+      (:mod:`~tapegrad.engine.drawing.webpage`);
     * ``.svg``, ``.png``, ``.jpg``, ``.dot``: numbered files ``name_00.png``,
       ``name_01.png``, ... next to ``path``.
 
     Each picture is ``draw(root, step=k, **draw_options)`` with, if ``caption``, the
-    step in the lecture's words on top (``dc/ds += dc/dz · h'(s) = ...``). ``dpi`` and
-    ``scale`` as in :func:`save_graph`. No ``.grad`` changes. Returns the paths written.
+    step in the lecture's words on top (``dc/ds += dc/dz · h'(s) = ...``; on the page,
+    as text above the picture). ``dpi`` and ``scale`` as in :func:`save_graph`. No
+    ``.grad`` changes. Returns the paths written.
     """
     if not isinstance(root, Value):
         raise TypeError(f"save_steps expects a Value, got {type(root).__name__}")
@@ -119,24 +130,42 @@ def save_steps(
     texts = explanations(root)
     if not texts:
         raise ValueError(f"{root!r} is a leaf: there is no backward step to draw")
+    captions = [f"{step_of(k, len(texts))}: {text}" for k, text in enumerate(texts)]
     frames = []
-    for k, text in enumerate(texts):
+    for k, text in enumerate(captions):
         g = draw(root, step=k, **draw_options)
-        if caption:
-            g.attr(label=plain(f"{step_of(k, len(texts))}: {text}"), labelloc="t")
+        if caption and fmt != "html":  # the page writes its captions as text
+            g.attr(label=plain(text), labelloc="t")
             g.attr(fontsize="16")
         frames.append(g)
+    if fmt == "html":
+        captions = captions if caption else [step_of(k, len(texts)) for k in range(len(texts))]
+        title = f"Backprop step by step: {root.label}" if root.label else "Backprop step by step"
+        return _page(frames, captions, title, path, size[1])
     write = STEP_WRITERS.get(fmt, _numbered_files)
     return write(frames, path, fmt, *size)
 
 
 def _sequence(frames: list, path: pathlib.Path, fmt: str, dpi, scale) -> list[pathlib.Path]:
     """One file of every frame on one canvas: a multi-page PDF or an animated GIF."""
-    layouts = common_canvas([_render.layout(g.source) for g in frames])
     with _render.own_style():
-        figures = [_render.figure(graph, scale=scale) for graph in layouts]
+        figures = _painted(frames, scale)
         path.write_bytes(_render.save_sequence(figures, fmt, dpi=dpi))
     return [path]
+
+
+def _page(frames: list, captions: list[str], title: str, path: pathlib.Path, scale):
+    """One HTML page of every frame on one canvas, each painted as the .svg files are."""
+    with _render.own_style():
+        pictures = [_render.save_figure(f, "svg").decode("utf-8") for f in _painted(frames, scale)]
+    path.write_text(steps_page(pictures, captions, title=title), encoding="utf-8")
+    return [path]
+
+
+def _painted(frames: list, scale: float) -> list:
+    """The frames laid out on one canvas and painted as figures (inside own_style)."""
+    layouts = common_canvas([_render.layout(g.source) for g in frames])
+    return [_render.figure(graph, scale=scale) for graph in layouts]
 
 
 def _numbered_files(frames: list, path: pathlib.Path, fmt: str, dpi, scale) -> list[pathlib.Path]:

@@ -8,7 +8,8 @@ own that knows numbers, variables, ``+ - * / **`` and the op table's names, neve
 forward and backward, and
 drawn by :func:`tapegrad.engine.draw`. The output format follows the file's extension (.svg,
 .png, .jpg, .gif, .pdf, .dot, .gv); without ``-o`` the DOT text goes to standard output.
-``--steps FILE`` exports backprop step by step (:func:`tapegrad.engine.save_steps`);
+``--steps FILE`` exports backprop step by step (:func:`tapegrad.engine.save_steps`; a
+``.html`` file is one web page with a slider, for a browser or a course site);
 ``--dpi`` and ``--scale`` size the images for slides.
 """
 
@@ -119,8 +120,9 @@ def register(sub) -> None:
     p.add_argument(
         "--steps",
         metavar="FILE",
-        help="export every backprop step: FILE.pdf (one page each), FILE.gif (animated) "
-        "or FILE.png/.svg/.jpg/.dot (numbered FILE_00.png, FILE_01.png, ...)",
+        help="export every backprop step: FILE.html (one web page with a slider), FILE.pdf "
+        "(one page each), FILE.gif (animated) or FILE.png/.svg/.jpg/.dot (numbered "
+        "FILE_00.png, FILE_01.png, ...)",
     )
     p.add_argument("--dpi", type=_positive, help="pixels per inch of .png/.jpg/.gif (default 150)")
     p.add_argument(

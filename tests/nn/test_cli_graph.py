@@ -214,6 +214,15 @@ def test_an_mlp_collapsed_by_neuron_in_values_view():
 # -- slide-ready output ----------------------------------------------------------------
 
 
+def test_graph_steps_exports_one_html_page(tmp_path, capsys):
+    page = tmp_path / "steps.html"
+    code, out, err = run(["graph", *NEURON, "--steps", str(page)], capsys)
+    assert code == 0 and err == "" and out.strip() == f"wrote 1 file: {page}"
+    text = page.read_text(encoding="utf-8")
+    assert text.count('<section class="step') == 9 and text.count("<svg") == 9
+    assert 'type="range"' in text and "dout/dv8 +=" in text
+
+
 def test_graph_steps_exports_a_pdf_a_gif_and_numbered_files(tmp_path, capsys):
     formula = ["(y - ybar)**2", "--at", "y=1", "ybar=0.2", "--view", "blocks"]
     pdf = tmp_path / "steps.pdf"
