@@ -4,4 +4,5 @@ import sys
 
 from tapegrad.nn.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a tool (Sphinx, pydoc) imports this module
+    sys.exit(main())

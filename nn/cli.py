@@ -12,6 +12,7 @@ import importlib
 import itertools
 import os
 import sys
+from importlib import metadata
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = ["train", "demo", "graph", "tape"]
@@ -34,11 +35,21 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
+def version() -> str:
+    """The installed distribution's version (``pyproject.toml``'s ``version``), read
+    from its metadata, so ``tapegrad --version`` and ``pip show tapegrad`` agree."""
+    try:
+        return metadata.version("tapegrad")
+    except metadata.PackageNotFoundError:  # imported from a checkout, never installed
+        return "unknown (not installed: pip install .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="tapegrad",
         description="tapegrad: a tape-based scalar autograd engine for learning deep learning.",
     )
+    parser.add_argument("--version", action="version", version=f"tapegrad {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

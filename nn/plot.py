@@ -408,19 +408,25 @@ def learning_curves(
 _MANY_EPOCHS = 60  # beyond this, mistakes per epoch is one filled outline, not bars
 
 
-def _label_bars(ax: Any, bars: Any, counts: Sequence[int]) -> None:
+def _label_bars(ax: Any, bars: Any) -> None:
     """Write each count on its bar, so an epoch of 0 shows as "0": level when the
-    widest count fits in a bar's pitch, turned upright when only its height does,
-    and not at all when not even that fits (the ticks still read the counts)."""
+    labels fit side by side, turned upright when only that fits, and not at all when
+    neither does (the ticks still read the counts). Fitting is measured on the drawn
+    labels, after everything else on the axes is set (a constrained layout narrows
+    the axes for the title and axis labels), so it holds whatever matplotlib's version
+    and fonts; neighbouring labels keep a gap of a tenth of their height."""
     size = 7.0  # points, matplotlib's "x-small" at the default 10 pt
     fig = ax.get_figure()
-    fig.draw_without_rendering()  # let a constrained layout settle the axes' width
-    pitch = ax.get_window_extent().width * 72 / fig.dpi / max(len(counts), 1)
-    widest = max(len(str(c)) for c in counts) * 0.62 * size  # DejaVu Sans digits
-    if widest <= 0.9 * pitch:
-        ax.bar_label(bars, fontsize=size, padding=1)
-    elif 1.15 * size <= pitch:
-        ax.bar_label(bars, fontsize=size, padding=2, rotation=90)
+    for rotation, padding in ((0, 1), (90, 2)):
+        labels = ax.bar_label(bars, fontsize=size, padding=padding, rotation=rotation)
+        fig.draw_without_rendering()  # settle the layout with the labels in place
+        renderer = fig.canvas.get_renderer()
+        boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+        gap = 0.1 * size * fig.dpi / 72
+        if all(left.x1 + gap <= right.x0 for left, right in zip(boxes, boxes[1:])):
+            return
+        for label in labels:
+            label.remove()
 
 
 def mistakes(
@@ -436,6 +442,7 @@ def mistakes(
 
     runs = _histories(histories)
     ax = _axes(ax, (5.0, 3.6))
+    bars = None
     if len(runs) == 1:
         ((name, h),) = runs.items()
         if h.epochs > _MANY_EPOCHS:
@@ -451,7 +458,6 @@ def mistakes(
             bars = ax.bar(
                 range(1, h.epochs + 1), h.mistakes, color=CLASS_COLORS[0], label=name or None
             )
-            _label_bars(ax, bars, h.mistakes)
         if name:
             ax.legend(fontsize="small")
     else:
@@ -467,6 +473,8 @@ def mistakes(
     ax.set_xlabel("epoch")
     ax.set_ylabel("misclassified samples")
     ax.set_title(title if title is not None else "Mistakes per epoch")
+    if bars is not None:
+        _label_bars(ax, bars)  # last: it measures the labels in the final layout
     return ax
 
 
