@@ -25,6 +25,7 @@ printing in grey.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
@@ -423,7 +424,7 @@ def _label_bars(ax: Any, bars: Any) -> None:
         renderer = fig.canvas.get_renderer()
         boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
         gap = 0.1 * size * fig.dpi / 72
-        if all(left.x1 + gap <= right.x0 for left, right in zip(boxes, boxes[1:])):
+        if all(left.x1 + gap <= right.x0 for left, right in itertools.pairwise(boxes)):
             return
         for label in labels:
             label.remove()
