@@ -43,7 +43,8 @@ from .modes import (
     set_detect_anomaly,
 )
 from .ops import OPS, Op, safe_pow
-from .replay import CompiledStep, GraphChangedError, Replay, ReplayError, compile, record
+from .program import GraphChangedError, ReplayError
+from .replay import CompiledStep, Replay, compile, record
 from .steps import BackwardStep, backprop_steps
 from .tape import Tape, TapeEntry, tape
 from .value import Value, zero_grad

@@ -3,15 +3,15 @@
 A training loop builds the *same* graph at every step: only the numbers in the
 leaves (the parameters, the data) change. :func:`compile` records the graph once
 and turns its tape into a straight-line Python function over floats -- the forward
-pass in tape order, then one line per edge of the backward pass::
+pass in tape order, then one line per sum of the backward pass
+(:mod:`tapegrad.engine.program` writes it, for replay and batched replay alike)::
 
-    # (x * w + b).tanh() with leaves x, w, b = v0, v1, v3
+    # engine.record((x * w + b).tanh()).source, with leaves x, w, b = v0, v1, v3
     v5, d5_0 = _tanh(((v0 * v1) + v3))   # forward: tanh's row gives tanh and tanh'
-    g5 = 0.0 + seed                      # backward, in reverse order, one line per
-    g4 = 0.0 + d5_0 * g5                 # edge: parent.grad += local * node.grad
-    g3 = gin[2] + g4                     # (x * w shares the sum's gradient g4)
-    g0 = gin[0] + v1 * g4
-    g1 = gin[1] + v0 * g4
+    g0 = d5_0 * seed                     # backward, in reverse order: each gradient
+    g1 = gin[2] + g0                     # is parent.grad += local * node.grad
+    g2 = gin[0] + v1 * g0                # (x * w shares the sum's gradient g0)
+    g3 = gin[1] + v0 * g0
 
 Replaying it creates no Value objects and walks no graph, so a step costs a few
 times the bare arithmetic (``benchmarks/``). The code is the tape: every op is
@@ -40,71 +40,15 @@ only from ops -- an MLP with relu, tanh, any loss written with Value operations
 
 from __future__ import annotations
 
-import builtins
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from . import backprop, graph
-from .autodiff import data_dependent_selections
-from .graph import Walk
+from . import graph, program, trace
 from .modes import is_anomaly_enabled
-from .ops import OPS, Op
+from .program import GraphChangedError, ReplayError
 from .value import Value
 
-#: Why a graph built with ``engine.grad(..., create_graph=True)`` through relu or pow
-#: is refused (see :func:`tapegrad.engine.autodiff.data_dependent_selections`).
-_GRADIENT_GRAPH_SELECTS = (
-    "the function takes a gradient with create_graph=True through an op whose "
-    "derivative is chosen by the numbers (relu's and pow's are selections): the graph "
-    "of that gradient holds the branch these numbers chose, not the condition, so "
-    "{what} cannot replay it on other numbers; build the graph every time "
-    "(backward()), or use smooth ops (tanh, sigmoid, x * x) in it"
-)
-
-__all__ = ["compile", "record", "Replay", "CompiledStep", "GraphChangedError", "ReplayError"]
-
-
-class ReplayError(ValueError):
-    """The graph cannot be replayed (it holds an op that is not in the table)."""
-
-
-class GraphChangedError(RuntimeError):
-    """Re-tracing built a different graph than the one recorded."""
-
-
-def _literal(c: float, constants: dict[str, float]) -> str:
-    """Source text for a constant: its repr when finite (exact), else a global name."""
-    if math.isfinite(c):
-        return repr(c)
-    name = f"_c{len(constants)}"
-    constants[name] = c
-    return name
-
-
-def _op_name(row: object) -> str:
-    if row is None:
-        return ""
-    return row if isinstance(row, str) else row.name
-
-
-def _signature(walk: Walk) -> list[tuple | None]:
-    """What must stay the same for a replay to be valid: per tape entry, the op and
-    its inputs (tape indices) and constant; for a leaf, None."""
-    return [
-        None if type(item) is not tuple else (_op_name(row), inputs, constant)
-        for item, inputs, row, constant in zip(walk.items, walk.parents, walk.rows, walk.constants)
-    ]
-
-
-def _describe(entry: tuple | None) -> str:
-    if entry is None:
-        return "a leaf"
-    op, inputs, constant = entry
-    args = [f"v{i}" for i in inputs]
-    if constant is not None:
-        args.insert(constant[0], repr(constant[1]))
-    return f"{op}({', '.join(args)})"
+__all__ = ["compile", "record", "Replay", "CompiledStep"]
 
 
 class Replay:
@@ -121,20 +65,20 @@ class Replay:
             raise TypeError(f"replay records a Value, got {type(root).__name__}: {root!r}")
         walk = graph.walk(root)  # read from the tape directly: no Value per entry
         self.leaves: tuple[Value, ...] = tuple(walk.leaves())
-        self.wrt: tuple[Value, ...] = self.leaves if wrt is None else _leaf_list(wrt, "wrt")
+        self.wrt: tuple[Value, ...] = self.leaves if wrt is None else trace.leaf_list(wrt, "wrt")
         self.size = len(walk.items)
-        self.signature = _signature(walk)
+        self.signature = program.signature(walk)
         self._watch = [walk.position(v) if isinstance(v, Value) else -1 for v in watch]
         for v, i in zip(watch, self._watch):
             if i < 0:
                 raise ValueError(
                     f"{v!r} is not part of the graph of the loss, so replay cannot compute it"
                 )
-        self.source, namespace, reached = _generate(root, walk, self.wrt, self._watch)
+        code = program.generate(root, walk, self.wrt, self._watch, filename="<engine.replay>")
+        self.source = code.source
         # the wrt leaves the root depends on (the others' gradients are left alone)
-        self._reached_flags = reached
-        exec(builtins.compile(self.source, "<engine.replay>", "exec"), namespace)
-        self._function = namespace["replay"]
+        self._reached_flags = code.reached
+        self._function = code.function
         self.watched: list[float] = []
 
     def run(
@@ -182,205 +126,6 @@ class Replay:
         )
 
 
-#: An inlined expression nested deeper than this starts a new line (Python's
-#: compiler recurses on nested expressions).
-_MAX_NESTING = 32
-
-
-class _Symbol:
-    """A number of the backward pass as source text: :func:`backprop.backprop
-    <tapegrad.engine.backprop.backprop>` run on symbols writes the replay code.
-
-    The chain rule only computes ``local * g`` and ``old + c``. On symbols a
-    product stays an expression, written where it is used once (``g9 = g4 + d7_0
-    * g8``); a sum becomes a new variable (one line); a gradient read by the next
-    edges is first given a name. ``1.0 * g`` is ``g`` bit for bit, so an edge of
-    local derivative 1.0 passes ``g`` on unchanged.
-    """
-
-    __slots__ = ("text", "reads", "program", "is_one", "is_product", "exclusive")
-
-    def __init__(self, text: str, program: _Program, reads=frozenset(), *, product=False):
-        self.text = text
-        self.reads = reads  # the gradient variables the text reads
-        self.program = program
-        self.is_one = text == "1.0"
-        self.is_product = product
-        self.exclusive = False  # a variable only this sum holds: it may grow in place
-
-    def __mul__(self, g: _Symbol) -> _Symbol:  # local * g
-        g.name()  # read by several edges (or passed on whole): computed once
-        if self.is_one:
-            g.exclusive = False  # passed on whole: now shared
-            return g
-        return _Symbol(f"{self.text} * {g.text}", self.program, g.reads, product=True)
-
-    def __add__(self, c: _Symbol) -> _Symbol:  # old + c: a line
-        if self.exclusive:  # no other gradient holds it: reuse the variable
-            self.program.lines.append((self.text, f"{self.text} + {c.text}", self.reads | c.reads))
-            self.reads = self.reads | c.reads
-            return self
-        total = self.program.assign(f"{self.text} + {c.text}", self.reads | c.reads)
-        total.exclusive = True
-        return total
-
-    def name(self) -> None:
-        """Make this symbol a variable (write its line) if it is an expression."""
-        if self.is_product:
-            named = self.program.assign(self.text, self.reads)
-            self.text, self.reads, self.is_product = named.text, named.reads, False
-            self.exclusive = True
-
-
-class _Program:
-    """The backward lines written so far: ``(variable, expression, variables read)``."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, frozenset]] = []
-        self.count = 0  # variables named so far
-
-    def symbol(self, text: str) -> _Symbol:
-        return _Symbol(text, self)
-
-    def assign(self, text: str, reads: frozenset) -> _Symbol:
-        name = f"g{self.count}"
-        self.count += 1
-        self.lines.append((name, text, reads))
-        return _Symbol(name, self, frozenset((name,)))
-
-    def live_lines(self, outputs: Iterable[_Symbol]) -> list[str]:
-        """The lines the outputs depend on, in order (gradients of nodes that lead
-        to no ``wrt`` leaf are dropped)."""
-        live = set().union(*(s.reads for s in outputs))
-        kept = []
-        for name, text, reads in reversed(self.lines):
-            if name in live:
-                live |= reads
-                kept.append(f"    {name} = {text}")
-        return kept[::-1]
-
-
-def _generate(
-    root: Value, walk: Walk, wrt, watch, *, form: str = "fn", start: Callable | None = None
-) -> tuple[str, dict[str, Any], list[bool]]:
-    """The replay function's source: forward in tape order, backward in reverse.
-
-    The forward pass is one line per entry: an op whose row has inline templates
-    (plain arithmetic, ``row.inline``) is written as its expression -- inside its
-    reader's line when read once, by a reader whose local derivatives do not name
-    their operands -- any other op calls its row's ``fn``, which returns the result
-    and the local derivatives. The backward pass is :func:`backprop.run` over the
-    same tapes with those local derivatives as symbols (:class:`_Symbol`): the
-    same edges in the same order, so the floats equal ``backward()``'s bit for bit.
-    Also returns, per ``wrt`` leaf, whether the root depends on it.
-
-    ``form`` names the compiled form of each row the code calls: ``"fn"`` (floats)
-    or ``"array_fn"`` (numpy arrays: batched replay, :mod:`tapegrad.engine.vmap`).
-    ``start(program, k)``, if given, is the symbol where the sum of ``wrt[k]``'s
-    gradient starts (default: the name ``gin[k]``).
-    """
-    namespace: dict[str, Any] = {}
-    constants: dict[str, float] = {}
-    program = _Program()
-    n = len(walk.items)
-    parents_of = walk.parents
-    op_names = [_op_name(row) for row in walk.rows]
-    reads = [0] * n
-    reader = [-1] * n
-    for i, ps in enumerate(parents_of):
-        for j in ps:
-            reads[j] += 1
-            reader[j] = i
-    keep = set(watch)
-    keep.add(n - 1)
-
-    lines = ["def replay(x, gin, gout, watched, seed):"]
-    add = lines.append
-    text = [""] * n  # each entry's value in the source: a name, or an inlined expression
-    nesting = [0] * n
-    locals_of: list[list[_Symbol]] = [[] for _ in range(n)]
-    leaf_number = 0
-    for i, row in enumerate(walk.rows):
-        if not parents_of[i]:
-            add(f"    v{i} = x[{leaf_number}]")
-            text[i] = f"v{i}"
-            leaf_number += 1
-            continue
-        if not isinstance(row, Op) or OPS.get(row.name) is not row:
-            raise ReplayError(
-                f"tape entry v{i} was made by Value(..., _op={op_names[i]!r}), not by an op of "
-                "engine.OPS, so replay has no function to rerun it; build it from the table's ops"
-            )
-        operands = [text[j] for j in parents_of[i]]
-        constant = walk.constants[i]
-        if constant is not None:
-            operands.insert(constant[0], _literal(constant[1], constants))
-        value_positions = [k for k in range(row.arity) if constant is None or k != constant[0]]
-        depth = 1 + max((nesting[j] for j in parents_of[i]), default=0)
-        if row.inline is not None:
-            expression, local_templates = row.inline
-            source = expression.format(*operands)
-            locals_of[i] = [
-                program.symbol(local_templates[k].format(*operands)) for k in value_positions
-            ]
-            next_row = walk.rows[reader[i]] if reads[i] == 1 else None
-            inline = (
-                next_row is not None
-                and i not in keep
-                and depth < _MAX_NESTING
-                # the reader's local derivatives must not repeat its operands' text
-                and (
-                    not isinstance(next_row, Op)  # a user's op: refused below, not here
-                    or next_row.inline is None
-                    or "{" not in "".join(next_row.inline[1])
-                )
-            )
-            if inline:
-                text[i] = f"({source})"
-                nesting[i] = depth
-            else:
-                add(f"    v{i} = {source}")
-                text[i] = f"v{i}"
-        else:
-            fn_name = f"_{row.name}"
-            namespace[fn_name] = getattr(row, form)
-            targets = [f"d{i}_{k}" if k in value_positions else "_" for k in range(row.arity)]
-            add(f"    v{i}, {', '.join(targets)} = {fn_name}({', '.join(operands)})")
-            text[i] = f"v{i}"
-            locals_of[i] = [program.symbol(f"d{i}_{k}") for k in value_positions]
-
-    # Backward: the chain rule of backward(), run once on symbols.
-    def local_grads(t, count: int) -> tuple[list, list]:
-        positions = walk.positions[t]
-        columns: tuple[list, list] = ([None] * count, [None] * count)
-        for i in range(count):
-            k = positions[i] if i < len(positions) else -1
-            for column, symbol in zip(columns, locals_of[k] if k >= 0 else ()):
-                column[i] = symbol
-        return columns
-
-    starts = {}
-    for k, w in enumerate(wrt):
-        if id(w) not in starts:
-            starts[id(w)] = program.symbol(f"gin[{k}]") if start is None else start(program, k)
-    zero = program.symbol("0.0")
-    p = backprop.Pass(
-        own_storage=True,
-        leaf_start=lambda leaf: starts.get(id(leaf), zero),
-        local_grads=local_grads,
-    )
-    backprop.run(p, ((root, program.symbol("seed")),))
-    outputs = [p.gradient(w) for w in wrt]
-    lines += program.live_lines(g for g in outputs if g is not None)
-    for k, g in enumerate(outputs):
-        add(f"    gout[{k}] = {g.text if g is not None else f'gin[{k}]'}")
-    for k, i in enumerate(watch):
-        add(f"    watched[{k}] = v{i}")
-    add(f"    return v{n - 1}")
-    namespace.update(constants)
-    return "\n".join(lines) + "\n", namespace, [g is not None for g in outputs]
-
-
 def record(root: Value, wrt: Iterable[Value] | None = None) -> Replay:
     """Compile the tape behind ``root`` for replay (gradients for ``wrt``, default
     every leaf). Change leaves' ``.data`` and call the result to rerun it."""
@@ -413,13 +158,11 @@ class CompiledStep:
         if not callable(fn):
             raise TypeError(f"compile needs a function that builds a loss, got {fn!r}")
         self.fn = fn
-        self.check_every = _check_every(check_every)
+        self.check_every = trace.check_every(check_every)
         self.calls = 0
-        selections = data_dependent_selections()
-        result = fn()
-        if data_dependent_selections() != selections:
-            raise ReplayError(_GRADIENT_GRAPH_SELECTS.format(what="engine.compile"))
-        root, watched, self._shape = _split(result)
+        root, watched, self._shape = trace.call(
+            fn, error=ReplayError, what="engine.compile", kind="compiled"
+        )
         self.replay = Replay(root, wrt, watched)
 
     @property
@@ -439,21 +182,21 @@ class CompiledStep:
         checking = (every is not None and self.calls % every == 0) or is_anomaly_enabled()
         root_value = self.check() if checking else None
         value = self.replay()
-        if root_value is not None and not _same(root_value, value):
+        if root_value is not None and not trace.same(root_value, value):
             raise GraphChangedError(
                 f"replay computed {value!r} but the function computes {root_value!r}: the "
                 "graph reads numbers that replay does not see; use loss.backward() instead"
             )
         if self._shape is None:
             return value
-        return (value, *_fill(self._shape, iter(self.replay.watched)))
+        return (value, *trace.fill(self._shape, iter(self.replay.watched)))
 
     def check(self) -> float:
         """Re-trace the function, compare its graph with the recording, and return the
         re-traced loss value. Raises :class:`GraphChangedError` if they differ."""
-        root, _, _ = _split(self.fn())
+        root, _, _ = trace.split(self.fn())
         walk = graph.walk(root)
-        signature = _signature(walk)
+        signature = program.signature(walk)
         recorded = self.replay.signature
         if len(signature) != len(recorded):
             raise GraphChangedError(
@@ -462,95 +205,23 @@ class CompiledStep:
                 "(an `if` or a loop on .data), which a tape cannot capture; use "
                 "loss.backward() for this model"
             )
-        for i, (now, then) in enumerate(zip(signature, recorded)):
-            if now != then:
-                raise GraphChangedError(
-                    f"tape entry v{i} was {_describe(then)} when recorded and is now "
-                    f"{_describe(now)}: the graph depends on the numbers (an `if` on .data, "
-                    "or a number read from .data used as a constant), which a tape cannot "
-                    "capture; use loss.backward() for this model"
-                )
-        leaves = walk.leaves()
-        for k, (now, then) in enumerate(zip(leaves, self.replay.leaves)):
-            if now is not then and not _same(now.data, then.data):
-                raise GraphChangedError(
-                    f"leaf {k} of the tape is a new Value holding {now.data!r}, but the "
-                    f"recorded one holds {then.data!r}: the function creates its inputs "
-                    "anew from changing numbers; create them once outside and set .data"
-                )
+        i = program.first_difference(signature, recorded)
+        if i is not None:
+            raise GraphChangedError(
+                f"tape entry v{i} was {program.describe(recorded[i])} when recorded and is "
+                f"now {program.describe(signature[i])}: the graph depends on the numbers (an "
+                "`if` on .data, or a number read from .data used as a constant), which a tape "
+                "cannot capture; use loss.backward() for this model"
+            )
+        k = trace.first_new_leaf(walk.leaves(), self.replay.leaves)
+        if k is not None:
+            now, then = walk.leaves()[k], self.replay.leaves[k]
+            raise GraphChangedError(
+                f"leaf {k} of the tape is a new Value holding {now.data!r}, but the "
+                f"recorded one holds {then.data!r}: the function creates its inputs "
+                "anew from changing numbers; create them once outside and set .data"
+            )
         return root.data
-
-
-def _same(a: float, b: float) -> bool:
-    return a == b or (a != a and b != b)
-
-
-def _check_every(check_every: object) -> int | None:
-    """``check_every`` if it is None or a positive int; else ``TypeError`` (not an int)
-    or ``ValueError`` (below 1), naming it."""
-    if check_every is None:
-        return None
-    if isinstance(check_every, bool) or not isinstance(check_every, int):
-        raise TypeError(
-            f"check_every must be a positive int or None, got "
-            f"{type(check_every).__name__}: {check_every!r}"
-        )
-    if check_every < 1:
-        raise ValueError(f"check_every must be a positive int or None, got {check_every!r}")
-    return check_every
-
-
-def _leaf_list(values: Iterable[Value], name: str) -> tuple[Value, ...]:
-    """``values`` (``wrt``, ``params``: the leaves whose gradients are computed) as a
-    tuple. Raises ``TypeError`` for an item that is not a Value, ``ValueError`` for the
-    result of an op or a leaf listed twice (its gradient would be added twice; the
-    optimizers refuse it too), naming it."""
-    values = tuple(values)
-    seen: set[int] = set()
-    for v in values:
-        if not isinstance(v, Value):
-            raise TypeError(f"{name} must hold Values, got {type(v).__name__}: {v!r}")
-        if not v.is_leaf:
-            raise ValueError(f"{name} must hold leaves (inputs, parameters), got {v!r}")
-        if id(v) in seen:
-            raise ValueError(f"{v!r} appears twice in {name}")
-        seen.add(id(v))
-    return values
-
-
-def _split(result: Any, what: str = "compiled") -> tuple[Value, list[Value], Any]:
-    """(root, watched Values flattened, nesting shape) of what ``fn`` returned
-    (``what`` names the function in the error: compiled, batched)."""
-    if isinstance(result, Value):
-        return result, [], None
-    if isinstance(result, tuple) and result and isinstance(result[0], Value):
-        flat: list[Value] = []
-        shape = [_flatten(item, flat) for item in result[1:]]
-        return result[0], flat, shape
-    raise TypeError(
-        f"the {what} function must return a Value (the loss) or a tuple (loss, *watched), "
-        f"got {type(result).__name__}: {result!r}"
-    )
-
-
-def _flatten(item: Any, flat: list[Value]):
-    if isinstance(item, Value):
-        flat.append(item)
-        return None
-    if isinstance(item, (list, tuple)):
-        return type(item), [_flatten(x, flat) for x in item]
-    raise TypeError(f"watched outputs must be Values or lists of Values, got {item!r}")
-
-
-def _fill(shape, values):
-    out = []
-    for item in shape:
-        if item is None:
-            out.append(next(values))
-        else:
-            kind, inner = item
-            out.append(kind(_fill(inner, values)))
-    return out
 
 
 def compile(

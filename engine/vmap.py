@@ -100,26 +100,12 @@ import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import graph
-from .autodiff import data_dependent_selections
+from . import graph, program, trace
 from .modes import enable_grad, is_anomaly_enabled
-from .ops import OPS, Op
-from .replay import (
-    _GRADIENT_GRAPH_SELECTS,
-    GraphChangedError,
-    ReplayError,
-    _check_every,
-    _describe,
-    _generate,
-    _leaf_list,
-    _op_name,
-    _same,
-    _signature,
-    _split,
-)
+from .program import GraphChangedError, ReplayError
 from .value import Value
 
-__all__ = ["vmap", "BatchedStep", "BatchingError", "REDUCTIONS"]
+__all__ = ["vmap", "BatchedStep", "BatchingError", "Recording", "REDUCTIONS"]
 
 #: The reductions a step accepts: ``"mean"`` (``backward()`` of the batch mean) or
 #: ``"sum"`` (of the batch sum).
@@ -133,6 +119,44 @@ EXTREME_SAMPLES = 32
 
 class BatchingError(ReplayError):
     """The graph cannot be batched: it holds a node with no vectorized form."""
+
+
+class Recording:
+    """One sample's recorded tape, as a batched step replays it (``step.recording``,
+    after the first call or :meth:`BatchedStep.record`): for code that compiles the
+    tape further (:mod:`tapegrad.engine.program` writes it as one numpy operation per
+    entry).
+
+    * ``root`` -- the loss Value of sample 0; ``walk`` -- ``graph.walk(root)``, the
+      tape in evaluation order (:class:`tapegrad.engine.graph.Walk`);
+    * ``inputs`` -- the per-sample leaves ``fn`` was given, columns in order, each
+      column's numbers flattened row by row; ``where[k] = (column, index in the
+      flattened row)`` of ``inputs[k]``;
+    * ``sources[j]`` -- for the ``j``-th leaf of ``walk.leaves()``: the index into
+      ``inputs`` when it is a per-sample input, -1 when it is shared (a parameter, or
+      any Value ``fn`` closes over: its ``.data`` is read at every call);
+    * ``watch`` -- the positions in ``walk`` of the watched outputs, in order.
+    """
+
+    __slots__ = ("root", "walk", "inputs", "where", "sources", "watch")
+
+    def __init__(
+        self,
+        root: Value,
+        walk: graph.Walk,
+        inputs: tuple[Value, ...],
+        where: tuple[tuple[int, int], ...],
+        sources: tuple[int, ...],
+        watch: Iterable[int],
+    ) -> None:
+        self.root, self.walk, self.inputs, self.where = root, walk, inputs, where
+        self.sources, self.watch = sources, tuple(watch)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Recording of {len(self.walk.items)} tape entries, "
+            f"{len(self.inputs)} per-sample inputs>"
+        )
 
 
 class _Contributions:
@@ -209,10 +233,10 @@ class BatchedStep:
             raise TypeError(
                 f"vmap(fn, params): params must be a list of Values, got {type(params).__name__}"
             ) from None
-        params = _leaf_list(params, "params")
+        params = trace.leaf_list(params, "params")
         self.fn = fn
         self.params: tuple[Value, ...] = params
-        self.check_every = _check_every(check_every)
+        self.check_every = trace.check_every(check_every)
         self.calls = 0
         #: The reduced loss of the latest call (the batch mean or sum), summed in
         #: ``backward()``'s order: the number ``losses.mean(...).data`` gives.
@@ -288,12 +312,10 @@ class BatchedStep:
 
     def _trace(self, arrays: list, p: int):
         self._set_sample(arrays, p)
-        selections = data_dependent_selections()
         with enable_grad():
-            result = self.fn(*self._args)
-        if data_dependent_selections() != selections:
-            raise BatchingError(_GRADIENT_GRAPH_SELECTS.format(what="engine.vmap"))
-        return _split(result, "batched")
+            return trace.call(
+                self.fn, tuple(self._args), error=BatchingError, what="engine.vmap", kind="batched"
+            )
 
     # -- recording ----------------------------------------------------------------
     def _record(self, arrays: list) -> None:
@@ -312,7 +334,7 @@ class BatchedStep:
         root, watched, self._shape = self._trace(arrays, 0)
         self._watched_count = len(watched)
         walk = graph.walk(root)
-        self.signature = _signature(walk)
+        self.signature = program.signature(walk)
         self.walk_leaves = walk.leaves()
         own = {id(v): i for i, v in enumerate(self._leaves)}
         taken = {id(p) for p in self.params}
@@ -327,24 +349,21 @@ class BatchedStep:
                 raise ValueError(
                     f"{v!r} is not part of the graph of the loss, so it cannot be watched"
                 )
-        for item, row in zip(walk.items, walk.rows):
-            if type(item) is tuple and not (isinstance(row, Op) and OPS.get(row.name) is row):
-                raise BatchingError(
-                    f"the graph holds a node made by Value(..., _op={_op_name(row)!r}), not by "
-                    "an op of engine.OPS, so it has no vectorized form; engine.vmap runs only "
-                    "the table's rows (each has an array form: a row added with register_op "
-                    "gets one from its formulas)"
-                )
-        self.source, namespace, self._reached = _generate(
+        program.check_table_ops(walk, _no_vectorized_form)
+        #: One sample's tape, for code that compiles it further (see :class:`Recording`).
+        self.recording = Recording(
+            root, walk, tuple(self._leaves), tuple(self._where), tuple(self._sources), positions
+        )
+        code = program.generate(
             root,
             walk,
             self.params,
             positions,
             form="array_fn",
-            start=lambda program, k: _Contributions(),
+            start=lambda lines, k: _Contributions(),
+            filename="<engine.vmap>",
         )
-        exec(compile(self.source, "<engine.vmap>", "exec"), namespace)
-        self._function = namespace["replay"]
+        self.source, self._reached, self._function = code.source, code.reached, code.function
         self._recorded = True
         for p in self._samples_to_check(arrays):
             self._check(arrays, p)
@@ -389,7 +408,7 @@ class BatchedStep:
         """Re-trace on sample ``p`` of the checked columns; compare with the recording."""
         root, _, _ = self._trace(arrays, p)
         walk = graph.walk(root)
-        signature = _signature(walk)
+        signature = program.signature(walk)
         recorded = self.signature
         advice = (
             "the graph depends on the numbers of the sample (an `if` on .data, or a "
@@ -402,20 +421,20 @@ class BatchedStep:
                 f"on sample {p} the function builds a graph of {len(signature)} entries, "
                 f"but {len(recorded)} were recorded on sample 0: {advice}"
             )
-        for i, (now, then) in enumerate(zip(signature, recorded)):
-            if now != then:
-                raise GraphChangedError(
-                    f"tape entry v{i} was {_describe(then)} on sample 0 and is "
-                    f"{_describe(now)} on sample {p}: {advice}"
-                )
+        i = program.first_difference(signature, recorded)
+        if i is not None:
+            raise GraphChangedError(
+                f"tape entry v{i} was {program.describe(recorded[i])} on sample 0 and is "
+                f"{program.describe(signature[i])} on sample {p}: {advice}"
+            )
         leaves = walk.leaves()
-        for k, (now, then) in enumerate(zip(leaves, self.walk_leaves)):
-            if now is not then and not _same(now.data, then.data):
-                raise GraphChangedError(
-                    f"leaf {k} of the tape is a new Value holding {now.data!r} on sample {p}, "
-                    f"but {then.data!r} on sample 0: the function makes a leaf from the "
-                    "sample's numbers; pass them as a column instead"
-                )
+        k = trace.first_new_leaf(leaves, self.walk_leaves)
+        if k is not None:
+            raise GraphChangedError(
+                f"leaf {k} of the tape is a new Value holding {leaves[k].data!r} on sample "
+                f"{p}, but {self.walk_leaves[k].data!r} on sample 0: the function makes a "
+                "leaf from the sample's numbers; pass them as a column instead"
+            )
 
     def _detect_anomaly(self, arrays: list) -> None:
         """Under :func:`~tapegrad.engine.detect_anomaly`, run every sample through the
@@ -548,6 +567,15 @@ class BatchedStep:
             f"<BatchedStep of {len(self.signature)} tape entries per sample, "
             f"{len(self._leaves)} per-sample inputs, gradients for {len(self.params)} parameters>"
         )
+
+
+def _no_vectorized_form(position: int, op: str) -> BatchingError:
+    return BatchingError(
+        f"the graph holds a node made by Value(..., _op={op!r}), not by "
+        "an op of engine.OPS, so it has no vectorized form; engine.vmap runs only "
+        "the table's rows (each has an array form: a row added with register_op "
+        "gets one from its formulas)"
+    )
 
 
 def _nest(flat: list, shape: tuple):

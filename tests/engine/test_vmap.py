@@ -530,3 +530,18 @@ def test_a_parameter_listed_twice_is_refused():
     w = Value(0.5)
     with pytest.raises(ValueError, match="appears twice in params"):
         engine.vmap(lambda x: w * x, [w, w])
+
+
+def test_the_recording_shows_one_samples_tape_and_which_leaves_are_per_sample():
+    w = Value(2.0)
+    step = engine.vmap(lambda x, y: ((w * x[1] + x[0]).tanh() - y, x[0]), [w])
+    assert not hasattr(step, "recording")
+    step.record([[1.0, 2.0], [3.0, 4.0]], [0.5, 0.25])
+    rec = step.recording
+    assert rec.where == ((0, 0), (0, 1), (1, 0))
+    leaves = rec.walk.leaves()
+    assert [rec.sources[j] for j in range(len(leaves))] == [
+        -1 if leaf is w else rec.inputs.index(leaf) for leaf in leaves
+    ]
+    assert rec.walk.items[rec.watch[0]] is rec.inputs[0]
+    assert rec.root.data == math.tanh(2.0 * 2.0 + 1.0) - 0.5
