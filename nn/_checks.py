@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import random
+from typing import Any
 
 
 def count(value: object, name: str, minimum: int = 1) -> int:
@@ -39,6 +41,16 @@ def positive(value: object, name: str) -> float:
     if not (math.isfinite(x) and x > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {x!r}")
     return x
+
+
+def random_source(rng: object) -> Any:
+    """``rng`` if it is a ``random.Random``; for None the ``random`` module itself (the
+    global generator, as micrograd uses: ``random.seed()`` controls it)."""
+    if rng is None:
+        return random
+    if not isinstance(rng, random.Random):
+        raise TypeError(f"rng must be a random.Random or None, got {type(rng).__name__}")
+    return rng
 
 
 def _real_type(value: object, name: str) -> float:

@@ -52,7 +52,7 @@ from tapegrad import engine
 from tapegrad.engine import Value
 
 from . import _checks, losses
-from .layers import _check_rng, check_inputs
+from .layers import check_inputs
 from .module import Module
 
 __all__ = ["LinearUnit", "Perceptron", "Adaline", "LogisticRegression", "train_rule"]
@@ -75,7 +75,7 @@ class LinearUnit(Module):
         nin = _checks.count(nin, "nin")
         if init not in _INITS:
             raise ValueError(f"init must be one of {_INITS}, got {init!r}")
-        source = _check_rng(rng)
+        source = _checks.random_source(rng)
         if init == "zeros":
             self.w = [Value(0.0, label=f"w{i}") for i in range(nin)]
         else:

@@ -14,12 +14,10 @@ import os
 import sys
 from importlib import metadata
 
+from .commands import UsageError
+
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = ["train", "demo", "graph", "tape"]
-
-
-class UsageError(Exception):
-    """A bad argument: printed as one line, exit code 2."""
 
 
 class ArgumentParser(argparse.ArgumentParser):

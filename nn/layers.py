@@ -60,14 +60,6 @@ def _check_activation(activation: object) -> str:
     return activation  # type: ignore[return-value]
 
 
-def _check_rng(rng: object) -> Any:
-    if rng is None:
-        return random  # the global generator, as micrograd does: random.seed() controls it
-    if not isinstance(rng, random.Random):
-        raise TypeError(f"rng must be a random.Random or None, got {type(rng).__name__}")
-    return rng
-
-
 def check_inputs(x: object, n: int, owner: object) -> Sequence:
     """Return ``x`` if it is a sequence of ``n`` numbers or Values, else raise.
 
@@ -117,7 +109,7 @@ class Neuron(Module):
         activation = _check_activation(activation)
         if not nonlin and activation != "linear":
             raise ValueError(f"nonlin=False contradicts activation={activation!r}")
-        source = _check_rng(rng)
+        source = _checks.random_source(rng)
         self.w = [Value(source.uniform(-1, 1), label=f"w{i}") for i in range(nin)]
         self.b = Value(0.0, label="b")
         self.nonlin = activation != "linear"
@@ -191,7 +183,7 @@ class MLP(Module):
         sizes = [nin] + [_checks.count(n, "each layer size in nouts") for n in nouts]
         _check_activation(activation)
         _check_activation(output_activation)
-        _check_rng(rng)
+        _checks.random_source(rng)
         last = len(nouts) - 1
         self.layers = [
             Layer(

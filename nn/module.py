@@ -34,23 +34,32 @@ Rebuilding
 ``type(m)(**m.config())`` rebuilds the same architecture (with fresh weights), and
 every subclass registers itself by class name in :data:`MODEL_REGISTRY`; together
 they let :mod:`tapegrad.nn.serialize` save an architecture as data and load it without
-executing anything.
+executing anything. :mod:`tapegrad.nn.serialize` builds on this module (it knows the
+built-in models' sizes), so this module does not import it: :meth:`Module.save` and
+:meth:`Module.load` call the functions it puts in :data:`FILE_FORMAT` when it is
+imported (importing :mod:`tapegrad.nn` does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tapegrad import engine
 from tapegrad.engine import Value
 
-__all__ = ["Module", "MODEL_REGISTRY"]
+__all__ = ["Module", "MODEL_REGISTRY", "FILE_FORMAT"]
 
 #: Every subclass of :class:`Module`, by class name (filled by ``__init_subclass__``).
 #: A later class with the same name replaces the earlier one, so re-running a
 #: notebook cell that defines a model works.
 MODEL_REGISTRY: dict[str, type[Module]] = {}
+
+#: ``"save"`` and ``"load"``: :func:`tapegrad.nn.serialize.save` and
+#: :func:`~tapegrad.nn.serialize.load`, put here by that module when it is imported
+#: (it imports this one, which therefore cannot import it); :meth:`Module.save` and
+#: :meth:`Module.load` call them.
+FILE_FORMAT: dict[str, Callable[..., Any]] = {}
 
 # While a module runs, the top of this stack maps id(child module) -> the child's
 # attribute path in that module; a child called by its parent looks itself up here
@@ -144,24 +153,23 @@ class Module:
                     yield from item.named_modules(name)
 
     def zero_grad(self) -> None:
-        """Set the gradient of every parameter to 0 (before each ``backward``)."""
+        """Clear the gradient of every parameter (before each ``backward``), as PyTorch
+        does: no gradient (None), which ``.grad`` reads as 0.0; the next ``backward``
+        starts each sum at its first contribution (:meth:`Value.zero_grad
+        <tapegrad.engine.Value.zero_grad>`)."""
         for p in self.parameters():
-            p.grad = 0.0
+            p.grad = None
 
     # -- files ------------------------------------------------------------------
     def save(self, path) -> None:
         """Write this module to ``path`` as a safe JSON model file (:func:`tapegrad.nn.save`)."""
-        from .serialize import save
-
-        save(self, path)
+        _file_format("save")(self, path)
 
     @classmethod
     def load(cls, path) -> Module:
         """A new module of this class read from ``path`` (:func:`tapegrad.nn.load`); the file
         must hold this class. To load into an existing module, ``nn.load(path, model)``."""
-        from .serialize import load
-
-        return load(path, cls=None if cls is Module else cls)
+        return _file_format("load")(path, cls=None if cls is Module else cls)
 
     # -- rebuilding -------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -177,6 +185,13 @@ class Module:
         except NotImplementedError:
             args = ""
         return f"{type(self).__name__}({args})"
+
+
+def _file_format(name: str) -> Callable[..., Any]:
+    function = FILE_FORMAT.get(name)
+    if function is None:  # only if tapegrad.nn.serialize was never imported
+        raise RuntimeError(f"Module.{name} needs tapegrad.nn.serialize: import tapegrad.nn")
+    return function
 
 
 def _flatten(value: Any, name: str) -> Iterator[tuple[str, Any]]:

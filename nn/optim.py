@@ -2,7 +2,8 @@
 
 After ``loss.backward()`` every parameter ``w`` holds ``g = ∂loss/∂w`` in ``w.grad``;
 ``optimizer.step()`` changes ``w.data`` and ``optimizer.zero_grad()`` clears the
-gradients before the next backward pass (leaves accumulate gradients). The formulas
+gradients before the next backward pass (leaves accumulate gradients): as in PyTorch,
+to "no gradient" (None), which ``.grad`` reads as 0.0. The formulas
 are PyTorch's, so the same hyperparameters give the same steps:
 
 SGD, with weight decay ``λ`` and momentum ``μ``::
@@ -78,9 +79,11 @@ class Optimizer:
         self.lr = _hyper(lr, "lr", 0.0, math.inf, open_low=True)
 
     def zero_grad(self) -> None:
-        """Set every parameter's gradient to 0."""
+        """Clear every parameter's gradient, as PyTorch does: no gradient (None), which
+        ``.grad`` reads as 0.0; the next ``backward`` starts each sum at its first
+        contribution."""
         for p in self.params:
-            p.grad = 0.0
+            p.grad = None
 
     def step(self) -> None:
         raise NotImplementedError

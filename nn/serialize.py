@@ -56,7 +56,7 @@ from typing import Any
 # Importing the model modules registers their classes, so a file naming a built-in
 # model loads even when nothing else imported it.
 from . import classic, energy, layers
-from .module import MODEL_REGISTRY, Module
+from .module import FILE_FORMAT, MODEL_REGISTRY, Module
 
 __all__ = [
     "FORMAT",
@@ -487,3 +487,8 @@ def _check_names(expected: list[str], found: list[str], source: str) -> None:
 def _some(names: list[str], limit: int = 5) -> str:
     shown = ", ".join(map(repr, names[:limit]))
     return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+# Module.save and Module.load call these (module.py cannot import this module, which
+# imports it).
+FILE_FORMAT.update(save=save, load=load)

@@ -21,7 +21,7 @@ import math
 from tapegrad import engine
 from tapegrad.engine.drawing import DEFAULT_MAX_NODES, RANKDIRS, THEMES, VIEWS
 
-from ..cli import UsageError
+from . import UsageError
 
 
 def add_expression_arguments(p) -> None:

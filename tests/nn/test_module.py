@@ -1,5 +1,6 @@
 """Module: parameter discovery, names, zero_grad, config, registry, scopes."""
 
+import math
 import random
 
 import pytest
@@ -197,3 +198,12 @@ def test_mark_parameters_refuses_non_leaves():
         mark_parameters([x, x * 2.0])
     with pytest.raises(TypeError, match="leaf Values"):
         mark_parameters([1.0])
+
+
+def test_zero_grad_means_no_gradient_as_value_zero_grad_does():
+    model = MLP(1, [1], rng=random.Random(0))
+    model([1.0]).backward()
+    model.zero_grad()
+    (model.parameters()[0] * -0.0).backward()
+    w = model.parameters()[0]
+    assert w.grad == 0.0 and math.copysign(1.0, w.grad) == -1.0  # the sum started at -0.0

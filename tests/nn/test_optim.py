@@ -168,3 +168,19 @@ def test_the_result_of_an_op_is_not_a_parameter():
     w = Value(1.0)
     with pytest.raises(ValueError, match=r"params must be leaves .* op 'mul'"):
         SGD([w, w * 2.0], lr=0.1)
+
+
+@pytest.mark.parametrize("make", [lambda p: SGD(p, lr=0.1), lambda p: Adam(p, lr=0.1)])
+def test_zero_grad_means_no_gradient_as_in_pytorch_and_value(make):
+    # After zero_grad the next backward starts each sum at its first contribution,
+    # exactly as Value.zero_grad does: a -0.0 gradient stays -0.0 (0.0 + -0.0 would be 0.0).
+    w, v = Value(2.0), Value(2.0)
+    opt = make([w])
+    (w * 5.0).backward()
+    (v * 5.0).backward()
+    opt.zero_grad()
+    v.zero_grad()
+    assert w.grad == 0.0
+    (w * -0.0).backward()
+    (v * -0.0).backward()
+    assert math.copysign(1.0, w.grad) == math.copysign(1.0, v.grad) == -1.0

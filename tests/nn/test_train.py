@@ -284,3 +284,27 @@ def test_fit_refuses_a_non_finite_feature_before_any_step(bad, batched):
     with pytest.raises(ValueError, match=r"sample X\[1\] has a non-finite feature 1"):
         fit(model, X, [1, -1, 1, -1], epochs=1, batch_size=4, batched=batched)
     assert [p.data for p in model.parameters()] == before
+
+
+# -- one table of defaults ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, make", [("sgd", SGD), ("adam", Adam)])
+def test_an_optimizer_built_by_name_takes_its_rate_from_the_shared_table(name, make):
+    X, y = moons(12, seed=3)
+    by_name, built = small_mlp(), small_mlp()
+    fit(by_name, X, y, optimizer=name, epochs=2, batch_size=4, progress=False)
+    rate = train_module.LEARNING_RATES[name]
+    fit(built, X, y, optimizer=make(built, lr=rate), epochs=2, batch_size=4, progress=False)
+    assert [p.data for p in by_name.parameters()] == [p.data for p in built.parameters()]
+    assert train_module.LEARNING_RATES == {"sgd": 0.1, "adam": 0.03}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_the_command_line_reads_the_same_table(capsys, optimizer):
+    from tapegrad.nn.cli import main
+
+    args = ["train", "--optimizer", optimizer, "--epochs", "1", "--samples", "8"]
+    assert main([*args, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"{optimizer} lr={train_module.LEARNING_RATES[optimizer]:g}," in out
