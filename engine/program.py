@@ -31,7 +31,7 @@ into ``watched``, and returns the root's value. The same source runs on floats
 
 Public names, for the modules that build on recorded tapes:
 
-* :func:`generate` -> :class:`Program` (``source``, ``function``, ``reached``);
+* :func:`generate` -> :class:`Code` (``source``, ``function``, ``reached``);
 * :func:`signature`, :func:`describe` and :func:`first_difference` -- what must stay
   the same for a recording to stay valid, and the words for a tape entry;
 * :func:`check_table_ops` -- a tape replay can run: every entry made by a row of
@@ -52,7 +52,7 @@ from .ops import OPS, Op
 from .value import Value
 
 __all__ = [
-    "Program",
+    "Code",
     "generate",
     "signature",
     "describe",
@@ -136,7 +136,7 @@ def check_table_ops(walk: Walk, error: Callable[[int, str], Exception]) -> None:
             raise error(i, op_name(row))
 
 
-class Program:
+class Code:
     """A tape written as Python: :attr:`source`, compiled to :attr:`function`.
 
     ``function(x, gin, gout, watched, seed) -> root value`` (see the module
@@ -153,7 +153,7 @@ class Program:
         self.reached = reached
 
     def __repr__(self) -> str:
-        return f"<Program of {self.source.count(chr(10))} lines>"
+        return f"<Code of {self.source.count(chr(10))} lines>"
 
 
 def generate(
@@ -165,7 +165,7 @@ def generate(
     form: str = "fn",
     start: Callable[[Any, int], Any] | None = None,
     filename: str = "<engine.program>",
-) -> Program:
+) -> Code:
     """The program of ``root``'s tape: forward in tape order, backward in reverse.
 
     ``walk`` is ``graph.walk(root)``; ``wrt`` the leaves whose gradients the program
@@ -289,7 +289,7 @@ def generate(
     add(f"    return v{n - 1}")
     namespace.update(constants)
     source = "\n".join(lines) + "\n"
-    return Program(source, namespace, [g is not None for g in outputs], filename)
+    return Code(source, namespace, [g is not None for g in outputs], filename)
 
 
 def _literal(c: float, constants: dict[str, float]) -> str:
