@@ -45,22 +45,26 @@ class ExpressionError(ValueError):
     """A formula that cannot be built: the message names the problem and where it is."""
 
 
-#: One token at a time: the group that matched names its kind. A number is Python's
-#: literal (underscores between digits; hex, octal and binary integers).
+#: One token at a time, after any whitespace: the group that matched names its kind. A
+#: number is Python's literal (underscores between digits; hex, octal and binary integers).
 _TOKEN = re.compile(
     r"""
-    (?P<space>\s+)
-  | (?P<number>
+    \s*
+    (?:
+    (?P<number>
         0[xX](?:_?[0-9a-fA-F])+ | 0[oO](?:_?[0-7])+ | 0[bB](?:_?[01])+
       | (?: \d(?:_?\d)* (?:\.(?:\d(?:_?\d)*)?)? | \.\d(?:_?\d)* ) (?:[eE][+-]?\d(?:_?\d)*)?
     )
   | (?P<name>[^\W\d]\w*)
   | (?P<symbol>\*\*|//|<<|>>|<=|>=|==|!=|:=|->|[-+*/(),%@&|^~<>=.\[\]{}:;!\#\\'"`$?])
+    )
     """,
     re.VERBOSE,
 )
 
 _WORD = re.compile(r"\w*")
+_SPACE = re.compile(r"\s*")
+_CALL = re.compile(r"\s*\(")  # after a name: a call
 
 #: The binary operators: the op row each applies (as ``Value``'s operators do), its
 #: precedence (higher binds tighter), and Python's grouping (``**`` from the right).
@@ -187,7 +191,7 @@ class _Parser:
     """Tokens in, postfix order out: Dijkstra's shunting-yard with Python's precedence.
 
     The output is a list of ``("number", float, pos)``, ``("name", str, pos)``,
-    ``("op", row name, pos)`` and ``("call", function name, pos, argument count)``;
+    ``("op", row name, pos, arity)`` and ``("call", function name, pos, argument count)``;
     ``pos`` is the token's offset in the text. An operand is expected at the start,
     after an operator, after ``(`` and after ``,``; an operator everywhere else.
     """
@@ -195,7 +199,8 @@ class _Parser:
     def __init__(self, text: str):
         self.text = text
         self.out: list[tuple] = []
-        self.stack: list[tuple[str, int, int] | _Open] = []  # (row, precedence, pos)
+        # operators waiting for their right operand: (row, precedence, pos, arity)
+        self.stack: list[tuple[str, int, int, int] | _Open] = []
         self.expect_operand = True
         self.call_opened = False  # name() saw "f(" and stacked the call; skip its "("
         self.previous = ""  # the last token's text
@@ -207,15 +212,15 @@ class _Parser:
         return ExpressionError(f"{what} {_where(self.text, pos)} is not allowed: {_allowed()}")
 
     def postfix(self) -> list[tuple]:
-        text, pos = self.text, 0
-        while pos < len(text):
+        text, pos, end = self.text, 0, len(self.text)  # no whitespace at either end
+        while pos < end:
             match = _TOKEN.match(text, pos)
             if match is None:
+                pos = _SPACE.match(text, pos).end()
                 raise self.refuse(pos, f"the character {text[pos]!r}")
-            kind, token, pos = match.lastgroup, match.group(), match.end()
-            if kind == "space":
-                continue
-            start = match.start()
+            kind = match.lastgroup
+            start, pos = match.span(kind)
+            token = text[start:pos]
             if kind == "number":
                 self.number(token, start, pos)
             elif kind == "name":
@@ -229,7 +234,7 @@ class _Parser:
             top = self.stack.pop()
             if isinstance(top, _Open):
                 raise self.fail(top.paren, "'(' was never closed")
-            self.out.append(("op", top[0], top[2]))
+            self.out.append(("op", top[0], top[2], top[3]))
         return self.out
 
     def operand(self, item: tuple, token: str, pos: int) -> None:
@@ -266,17 +271,15 @@ class _Parser:
         self.operand(("number", number, start), token, start)
 
     def name(self, token: str, start: int) -> None:
-        if token in ("True", "False", "None"):
-            raise ExpressionError(f"{token} {_where(self.text, start)} is not a real number")
         if keyword.iskeyword(token):
+            if token in ("True", "False", "None"):
+                raise ExpressionError(f"{token} {_where(self.text, start)} is not a real number")
             raise self.refuse(start, _KEYWORD_WORDS.get(token, f"the keyword {token!r}"))
         if not token.isidentifier():
             raise self.refuse(start, f"{token!r} (not a name)")
-        following = _TOKEN.match(self.text, start + len(token))
-        while following is not None and following.lastgroup == "space":
-            following = _TOKEN.match(self.text, following.end())
-        if following is not None and following.group() == "(" and self.expect_operand:
-            self.stack.append(_Open(start, following.start(), token))  # "(" is next
+        call = _CALL.match(self.text, start + len(token))
+        if call is not None and self.expect_operand:
+            self.stack.append(_Open(start, call.end() - 1, token))  # "(" is next
             self.call_opened = True
             return
         self.operand(("name", token, start), token, start)
@@ -288,7 +291,7 @@ class _Parser:
             self.binary(*_BINARY[token], start)
         elif token in ("-", "+") and self.expect_operand:
             if token == "-":  # unary plus is the number itself, as +Value is
-                self.stack.append(("neg", _UNARY_MINUS, start))
+                self.stack.append(("neg", _UNARY_MINUS, start, 1))
         elif token == "(":
             if not self.expect_operand:
                 raise ExpressionError(
@@ -328,19 +331,19 @@ class _Parser:
         """Apply every stacked operator that binds at least as tightly, then stack this."""
         right = row in _RIGHT_GROUPING
         while self.stack and not isinstance(self.stack[-1], _Open):
-            top_row, top_precedence, top_pos = self.stack[-1]
+            top_row, top_precedence, top_pos, top_arity = self.stack[-1]
             if top_precedence < precedence or (top_precedence == precedence and right):
                 break
             self.stack.pop()
-            self.out.append(("op", top_row, top_pos))
-        self.stack.append((row, precedence, start))
+            self.out.append(("op", top_row, top_pos, top_arity))
+        self.stack.append((row, precedence, start, 2))
         self.expect_operand = True
 
     def unwind(self) -> _Open | None:
         """Apply the operators back to the innermost ``(`` and return it (None at top level)."""
         while self.stack and not isinstance(self.stack[-1], _Open):
-            row, _, pos = self.stack.pop()
-            self.out.append(("op", row, pos))
+            row, _, pos, arity = self.stack.pop()
+            self.out.append(("op", row, pos, arity))
         return self.stack[-1] if self.stack else None
 
     def close(self, start: int) -> None:
@@ -381,14 +384,10 @@ def _evaluate(
             stack.append(payload)
         elif kind == "name":
             stack.append(_variable(text, payload, pos, leaves, used))
-        elif kind == "op":
-            arity = OPS[payload].arity
-            args = stack[-arity:]
-            del stack[-arity:]
-            stack.append(_value_op(payload, *args))
-        else:
+        else:  # an operator or a call: its operands are the last `count` results
             count = item[3]
-            _check_call(text, payload, pos, count, leaves)
+            if kind == "call":
+                _check_call(text, payload, pos, count, leaves)
             args = stack[len(stack) - count :]
             del stack[len(stack) - count :]
             stack.append(_value_op(payload, *args))
