@@ -232,11 +232,14 @@ class Browser:
         self._buffer = b""
         self._next_id = 0
         self.events = []
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
-            "sessionId"
-        ]
-        self.call("Page.enable", session=True)
+        try:
+            target = self.call("Target.createTarget", url="about:blank")["targetId"]
+            attached = self.call("Target.attachToTarget", targetId=target, flatten=True)
+            self.session = attached["sessionId"]
+            self.call("Page.enable", session=True)
+        except BaseException:
+            self.close()
+            raise
 
     def _message(self):
         while b"\0" not in self._buffer:
@@ -317,7 +320,7 @@ class Browser:
     def close(self):
         try:
             self.call("Browser.close")
-        except (AssertionError, OSError):
+        except (AssertionError, OSError, ValueError):
             pass
         try:
             self.process.wait(timeout=30)
