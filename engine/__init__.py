@@ -64,11 +64,18 @@ _DRAWING = (
 )
 
 
+# A lifted program's block diagram (engine.block_diagram) imports graphviz too.
+_DIAGRAM = ("draw_program",)
+
 # graphviz.Digraph code written for micrograd (draw_dot) finds the bundled dot.
 _dot.install()
 
 
 def __getattr__(name: str):
+    if name in _DIAGRAM:
+        from . import block_diagram
+
+        return getattr(block_diagram, name)
     if name in _DRAWING:
         from . import drawing
 
@@ -128,5 +135,6 @@ __all__ = [
     "cost_scope",
     "mark_parameters",
     *_DRAWING,
+    *_DIAGRAM,
     *_functional_names,
 ]

@@ -16,16 +16,23 @@ for the classic linear units of :mod:`tapegrad.nn.classic`, each with its own
 non-linearity: the perceptron's ``sign``, none for Adaline (``ȳ = s``) and ``tanh``
 for logistic regression. ``loss=`` adds the cost ``C(y, ȳ)`` as a red square with the
 observed target ``y``. Unlike :func:`tapegrad.engine.draw` it needs no forward pass:
-it reads the model's structure.
+it reads the model's structure. Any other model -- a student's own micrograd-style
+``Neuron``/``Layer``/``MLP`` classes -- draws the same way from its tape: given
+``nin=``, it is called once on ``nin`` input Values, its tape lifted into vector
+blocks (:func:`tapegrad.engine.lift`) and drawn by
+:func:`tapegrad.engine.block_diagram.draw_program`.
 """
 
 from __future__ import annotations
 
+from tapegrad.engine import Value, cost_scope, lift
+from tapegrad.engine.block_diagram import draw_program
 from tapegrad.engine.drawing import GraphDrawing
 from tapegrad.engine.drawing.options import check_look
 from tapegrad.engine.drawing.text import plain
 from tapegrad.engine.drawing.themes import THEMES, circle_style, function_style, new_graph
 
+from . import losses
 from .classic import Adaline, LinearUnit, LogisticRegression, Perceptron
 from .layers import MLP, Layer, Neuron
 
@@ -66,6 +73,7 @@ def draw_model(
     loss: str | None = None,
     rankdir: str = "LR",
     theme: str = "light",
+    nin: int | None = None,
 ) -> GraphDrawing:
     """The lecture's block diagram of ``model``: ``x = z0 → [w0 z0] → s1 → [h] → z1 →
     ... → ȳ``, vectors as single circles with their sizes.
@@ -76,7 +84,13 @@ def draw_model(
     :class:`~tapegrad.engine.GraphDrawing` (``.source``, ``.pipe``, ``.render``,
     ``save_graph``). Raises TypeError for an unknown model or a loss that is not a
     str, ValueError for a bad ``rankdir`` or ``theme``.
+
+    ``nin``: for a model of other classes (a student's own), its number of inputs: it
+    is called on ``nin`` Values and drawn from its lifted tape (``loss`` then names one
+    of :data:`tapegrad.nn.losses.LOSSES`). Without it such a model raises TypeError.
     """
+    if not isinstance(model, (MLP, Layer, Neuron, LinearUnit)):
+        return _draw_lifted(model, nin, loss, rankdir, theme)
     blocks = model_blocks(model)
     if loss is not None and (not isinstance(loss, str) or not loss):
         raise TypeError(f"loss must be the name of a cost (str) or None, got {loss!r}")
@@ -116,3 +130,28 @@ def draw_model(
         variable("y", "y", blocks[-1][1], observed=True)
         g.edge("y", "C", **arrow)
     return g
+
+
+def _draw_lifted(model, nin, loss, rankdir: str, theme: str) -> GraphDrawing:
+    """A model of other classes, drawn from its lifted tape (see :func:`draw_model`)."""
+    if nin is None or not callable(model):
+        try:
+            model_blocks(model)
+        except TypeError as e:
+            raise TypeError(f"{e}; for your own model classes pass nin= (its inputs)") from None
+    if isinstance(nin, bool) or not isinstance(nin, int) or nin < 1:
+        raise ValueError(f"nin must be the model's number of inputs (an int >= 1), got {nin!r}")
+    if loss is not None and (not isinstance(loss, str) or loss not in losses.LOSSES):
+        raise ValueError(f"loss must be one of {', '.join(losses.LOSSES)} or None, got {loss!r}")
+    x = [Value(0.1 * (i + 1)) for i in range(nin)]  # numbers away from relu's kink
+    out = model(x)
+    outputs = out if isinstance(out, (list, tuple)) else [out]
+    if loss is None:  # one root reading every output (their sum, not drawn)
+        root = outputs[0]
+        for o in outputs[1:]:
+            root = root + o
+        return draw_program(lift(root, {"x": x}), outputs=outputs, rankdir=rankdir, theme=theme)
+    y = [Value(1.0)] + [Value(0.0) for _ in outputs[1:]]  # a one-hot label for several
+    with cost_scope(loss):  # the cost is drawn under the name it was asked by
+        cost = losses.LOSSES[loss](out, y[0] if len(outputs) == 1 else y)
+    return draw_program(lift(cost, {"x": x, "y": y}), rankdir=rankdir, theme=theme)

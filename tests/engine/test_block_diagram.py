@@ -1,0 +1,124 @@
+"""engine.draw_program: a lifted tape drawn as the lecture's block diagram.
+
+For nn's MLPs it gives draw_model's DOT byte for byte (the same figure, read from the
+tape instead of the classes), so a student's own classes draw as nn's do; costs are
+red squares by cost scope; what is not a layer draws as blocks named by their op.
+"""
+
+import random
+
+import pytest
+
+from tapegrad import engine
+from tapegrad.engine import Value
+from tapegrad.engine.block_diagram import draw_program
+from tapegrad.nn import MLP, Perceptron, losses
+from tapegrad.nn.diagram import draw_model
+
+from .test_lift import StudentMLP
+
+
+def lifted_loss(model, nin: int, loss: str):
+    x = [Value(0.1 * (i + 1)) for i in range(nin)]
+    y = Value(1.0)
+    return engine.lift(losses.LOSSES[loss](model(x), y), {"x": x, "y": [y]})
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("loss", ["hinge", "mse"])
+@pytest.mark.parametrize("rankdir", ["LR", "BT"])
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_an_mlps_program_draws_as_draw_model(activation, loss, rankdir, theme):
+    model = MLP(2, [5, 3, 1], activation=activation, rng=random.Random(0))
+    drawn = engine.draw_program(lifted_loss(model, 2, loss), rankdir=rankdir, theme=theme)
+    expected = draw_model(model, loss=loss, rankdir=rankdir, theme=theme)
+    assert drawn.source == expected.source
+
+
+@pytest.mark.parametrize(
+    "sizes, loss",
+    [
+        ([16, 16, 1], None),
+        ([16, 16, 1], "hinge"),
+        ([16, 16, 1], "mse"),
+        ([4, 3], None),
+        ([4, 3], "cross_entropy"),
+        ([1], "hinge"),
+    ],
+)
+def test_a_students_own_classes_draw_as_nns(sizes, loss):
+    random.seed(1)
+    student = StudentMLP(3, sizes)  # tanh hidden units, a linear output layer
+    ours = MLP(3, sizes, activation="tanh", rng=random.Random(1))
+    assert draw_model(student, nin=3, loss=loss).source == draw_model(ours, loss=loss).source
+
+
+def test_several_costs_and_their_sum():
+    model = MLP(2, [3, 1], rng=random.Random(2))
+    x, y = [Value(0.3), Value(-0.4)], Value(1.0)
+    out = model(x)
+    program = engine.lift(losses.hinge(out, y) + losses.mse(out, y), {"x": x, "y": [y]})
+    source = draw_program(program).source
+    assert 'C [label="C\\nhinge"' in source and 'C1 [label="C\\nmse"' in source
+    # the sum of the two costs is a cost too, joined to them by dashed lines
+    assert "C -> Cv" in source and "C1 -> Cv" in source and "style=dashed" in source
+    assert source.count("-> C ") == 2  # ȳ and y into the hinge
+
+
+def test_a_hand_written_loss_draws_its_last_op_as_the_cost():
+    w, b = Value(0.5), Value(0.1)
+    x, y = [Value(0.3), Value(-0.2)], Value(1.0)
+    loss = (1 - y * (x[0] * w + x[1] * b).tanh()).relu()
+    source = draw_program(engine.lift(loss, {"x": x, "y": [y]})).source
+    assert 'C [label="C\\nrelu"' in source
+    assert '"1 − v0"' in source and '"y · z1"' in source  # ops as the program writes them
+    assert "ȳ" not in source  # no prediction is known without a cost scope
+
+
+def test_outputs_draw_the_model_alone():
+    model = MLP(2, [4, 2], rng=random.Random(3))
+    x, y = [Value(0.3), Value(-0.2)], [Value(1.0), Value(0.0)]
+    out = model(x)
+    program = engine.lift(losses.mse(out, y), {"x": x, "y": y})
+    source = draw_program(program, outputs=out).source
+    assert source == draw_model(model).source
+    inner = program.walk.values()[program.instructions[0].entries[0]]  # a product w*x
+    with pytest.raises(ValueError, match="output"):
+        draw_program(program, outputs=[inner])
+    with pytest.raises(TypeError, match="outputs must be Values"):
+        draw_program(program, outputs=[1.0])
+
+
+def test_bad_arguments_are_refused():
+    model = MLP(2, [1], rng=random.Random(4))
+    program = lifted_loss(model, 2, "hinge")
+    with pytest.raises(TypeError, match="lifted program"):
+        draw_program(model)
+    with pytest.raises(ValueError, match="rankdir"):
+        draw_program(program, rankdir="up")
+    with pytest.raises(ValueError, match="theme"):
+        draw_program(program, theme="pink")
+
+
+def test_draw_model_of_other_classes_needs_nin():
+    random.seed(5)
+    student = StudentMLP(2, [3, 1])
+    with pytest.raises(TypeError, match="pass nin="):
+        draw_model(student)
+    with pytest.raises(TypeError, match="pass nin="):
+        draw_model(object(), nin=2)
+    for nin in (0, 2.0, True):
+        with pytest.raises(ValueError, match="nin must be"):
+            draw_model(student, nin=nin)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        draw_model(student, nin=2, loss="huber")
+    # nn's own models still draw from their classes (nin is not needed)
+    assert draw_model(Perceptron(2), nin=2).source == draw_model(Perceptron(2)).source
+
+
+def test_the_drawing_renders(tmp_path):
+    random.seed(6)
+    drawing = draw_model(StudentMLP(2, [4, 1]), nin=2, loss="hinge")
+    path = tmp_path / "student.png"
+    engine.save_graph(drawing, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
