@@ -86,7 +86,7 @@ TORCH_FORMS: dict[str, str] = {
 }
 
 #: Names the generated ``forward`` uses for itself; an input never takes them.
-_RESERVED = frozenset({"self", "torch", "F", "B", "tied", "fixed"})
+_RESERVED = frozenset({"self", "torch", "F", "B", "flat", "tied", "fixed"})
 
 
 class ExportError(LiftError):
@@ -120,7 +120,7 @@ def to_torch(fn: Callable[..., Any], params: Iterable[Value], *columns: Any):
     arguments or columns and for a tape that changes with the data, and
     :class:`ExportError` for an op with no PyTorch form.
     """
-    torch = _torch()
+    _torch()  # before any work: a clear error without torch
     step = vmap(fn, params)
     step.record(*columns)
     program, shape = _lifted(step, fn, columns)
@@ -133,21 +133,21 @@ def to_torch(fn: Callable[..., Any], params: Iterable[Value], *columns: Any):
             )
     from .torch_module import LiftedModule
 
-    assert torch is not None
     return LiftedModule(program, step.params, shape)
 
 
 def _lifted(step, fn, example: tuple):
-    """The lifted program of a recorded step (sample 0 of ``example``), its inputs
-    named after ``fn``'s arguments, and the nesting of the watched outputs (None: fn
-    returns a Value)."""
+    """The lifted program of a recorded step (its :attr:`~BatchedStep.recording`), its
+    inputs named after ``fn``'s arguments, and the nesting of the watched outputs
+    (None: fn returns a Value)."""
+    recording = step.recording
     names = _input_names(fn, len(example))
     columns: dict[str, list[Value]] = {name: [] for name in names}
-    _, arrays = step._columns(example)
-    root, watched, shape = step._trace(arrays, 0)
-    for leaf, (k, _) in zip(step._leaves, step._where):
+    for leaf, (k, _) in zip(recording.inputs, recording.where):
         columns[names[k]].append(leaf)
-    return lift(root, columns, watch=watched), shape
+    values = recording.walk.values()
+    program = lift(recording.root, columns, watch=[values[p] for p in recording.watch])
+    return program, step._shape  # the nesting fn returned, which the recording lacks
 
 
 def _input_names(fn: object, count: int) -> list[str]:

@@ -306,3 +306,16 @@ def test_the_benchmarks_two_implementations_agree():
     other = MLP(2, [16, 16, 1], rng=random.Random(2))
     with pytest.raises(SystemExit, match="disagree"):
         bench.agree(bench.exported(other, X, y), bench.hand_written(model, X, y))
+
+
+def test_inputs_named_like_the_generated_code_are_renamed():
+    w = Value(0.5)
+
+    def fn(self, torch, *rest):  # names the forward code uses for itself
+        return (self[0] * w).tanh() * torch[0]
+
+    X, Y = columns(1, 4, 13)
+    module = engine.to_torch(fn, [w], X, Y)
+    assert module.program.inputs == ["x0", "x1"]
+    expected = [fn([Value(X[k, 0])], [Value(Y[k, 0])]).data for k in range(4)]
+    assert all(close(a, b) for a, b in zip(module(X, Y).tolist(), expected))
