@@ -102,6 +102,7 @@ def save_steps(
     dpi: float | None = None,
     scale: float = 1.0,
     caption: bool = True,
+    title: str | None = None,
     **draw_options,
 ) -> list[pathlib.Path]:
     """Export backprop through ``root`` as a sequence, one picture per chain-rule step.
@@ -118,14 +119,18 @@ def save_steps(
 
     Each picture is ``draw(root, step=k, **draw_options)`` with, if ``caption``, the
     step in the lecture's words on top (``dc/ds += dc/dz · h'(s) = ...``; on the page,
-    as text above the picture). ``dpi`` and ``scale`` as in :func:`save_graph`. No
-    ``.grad`` changes. Returns the paths written.
+    as text above the picture). ``dpi`` and ``scale`` as in :func:`save_graph`.
+    ``title`` is the heading of an ``.html`` page (default ``Backprop step by step:``
+    and the root's label); TypeError with another format. No ``.grad`` changes.
+    Returns the paths written.
     """
     if not isinstance(root, Value):
         raise TypeError(f"save_steps expects a Value, got {type(root).__name__}")
     path, fmt = _path_and_format(path)
     if "step" in draw_options:
         raise TypeError("save_steps draws every step; use save_graph(root, path, step=k) for one")
+    if title is not None and (fmt != "html" or not isinstance(title, str)):
+        raise TypeError(f"title is the heading of an .html page (a str), got {title!r} for .{fmt}")
     size = check_size(dpi, scale)
     texts = explanations(root)
     if not texts:
@@ -140,7 +145,8 @@ def save_steps(
         frames.append(g)
     if fmt == "html":
         captions = captions if caption else [step_of(k, len(texts)) for k in range(len(texts))]
-        title = f"Backprop step by step: {root.label}" if root.label else "Backprop step by step"
+        if title is None:
+            title = f"Backprop step by step: {root.label}" if root.label else "Backprop steps"
         return _page(frames, captions, title, path, size[1])
     write = STEP_WRITERS.get(fmt, _numbered_files)
     return write(frames, path, fmt, *size)

@@ -168,6 +168,8 @@ def run(args) -> int:
     try:
         if args.steps is not None:
             del options["step"]
+            if args.steps.lower().endswith(".html"):  # the page's heading: the formula
+                options["title"] = f"Backprop step by step: {args.expression}"
             paths = engine.save_steps(root, args.steps, dpi=args.dpi, scale=args.scale, **options)
             print(
                 f"wrote {len(paths)} file{'s' if len(paths) != 1 else ''}: "

@@ -184,6 +184,12 @@ def test_save_steps_page_without_captions_and_save_graph_refusing_html(tmp_path)
     root = neuron()
     (path,) = engine.save_steps(root, tmp_path / "steps.html", caption=False)
     assert Page(path.read_text(encoding="utf-8")).captions == [f"step {k} (0–8)" for k in range(9)]
+    (path,) = engine.save_steps(root, tmp_path / "titled.html", title="Neuron <1>")
+    assert "<title>Neuron &lt;1&gt;</title>" in path.read_text(encoding="utf-8")
+    for bad, where in ((3, "steps.html"), ("Neuron", "steps.pdf")):
+        with pytest.raises(TypeError, match=r"title is the heading of an \.html page"):
+            engine.save_steps(root, tmp_path / where, title=bad)
+    assert not (tmp_path / "steps.pdf").exists()
     with pytest.raises(ValueError, match="written by save_steps"):
         engine.save_graph(root, tmp_path / "one.html")
     assert not (tmp_path / "one.html").exists()

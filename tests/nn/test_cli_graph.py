@@ -221,6 +221,7 @@ def test_graph_steps_exports_one_html_page(tmp_path, capsys):
     text = page.read_text(encoding="utf-8")
     assert text.count('<section class="step') == 9 and text.count("<svg") == 9
     assert 'type="range"' in text and "dout/dv8 +=" in text
+    assert "<title>Backprop step by step: tanh(x1*w1 + x2*w2 + b)</title>" in text
 
 
 def test_graph_steps_exports_a_pdf_a_gif_and_numbered_files(tmp_path, capsys):
