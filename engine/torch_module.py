@@ -6,6 +6,7 @@ Only :func:`tapegrad.engine.export.to_torch` imports this module, so importing
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,10 @@ from .lift import Instruction, Program, Variable
 from .value import Value
 
 __all__ = ["LiftedModule"]
+
+#: Floating dtypes (torch's and numpy's names) a column is refused in: converting them
+#: to float64 is exact, but their numbers already lost tapegrad's precision.
+_LOW_PRECISION = frozenset({"float32", "float16", "bfloat16"})
 
 
 class LiftedModule(torch.nn.Module):
@@ -103,6 +108,13 @@ class LiftedModule(torch.nn.Module):
         device = self._device()
         tensors = []
         for name, column in zip(program.inputs, columns):
+            dtype = getattr(column, "dtype", None)
+            if dtype is not None and str(dtype).split(".")[-1] in _LOW_PRECISION:
+                raise TypeError(
+                    f"column {name!r} holds {dtype} numbers, but the module computes in float64 "
+                    "(tapegrad's precision): pass float64 data, e.g. "
+                    "torch.tensor(X, dtype=torch.float64)"
+                )
             try:
                 t = torch.as_tensor(column, dtype=torch.float64, device=device)
             except (TypeError, ValueError, RuntimeError) as e:
@@ -117,9 +129,9 @@ class LiftedModule(torch.nn.Module):
         batches = {t.shape[0] for t in tensors}
         if len(batches) != 1:
             raise ValueError(f"every column needs one entry per sample, got sizes {batches}")
-        out, *watched = self._run(self, *tensors)
         if self._shape is None:
-            return out
+            return self._run(self, *tensors)
+        out, *watched = self._run(self, *tensors)
         return (out, *_fill(self._shape, iter(watched)))
 
     def _pairs(self):
@@ -174,8 +186,6 @@ class _Writer:
         self.program = program
         self.variables = program.variables
         self.lines = [f"def run(self, {', '.join(program.inputs)}):"]
-        first = program.inputs[0] if program.inputs else None
-        self.add(f"B = {first}.shape[0]" if first else "B = 1")
         if module._gathered:
             parts = [name for name, used in (("self.tied", tied), ("self.fixed", fixed)) if used]
             flat = parts[0] if len(parts) == 1 else f"torch.cat(({', '.join(parts)}))"
@@ -196,7 +206,10 @@ class _Writer:
             self.add(f"{ins.output} = {self.expression(ins)}")
         results = [self.element(*self.program.output)]
         results += [self.element(name, k) for name, k in self.program.watched]
-        self.add(f"return ({', '.join(results)},)")
+        self.add(f"return {results[0]}" if len(results) == 1 else f"return {', '.join(results)}")
+        if any(re.search(r"\bB\b", line) for line in self.lines[1:]):  # the batch size
+            first = self.program.inputs[0] if self.program.inputs else None
+            self.lines.insert(1, f"    B = {first}.shape[0]" if first else "    B = 1")
         return "\n".join(self.lines) + "\n"
 
     def per_sample(self, name: str) -> bool:

@@ -16,10 +16,10 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 
-def test_the_ten_lecture_notebooks_are_present_and_numbered():
+def test_the_eleven_notebooks_are_present_and_numbered():
     names = [p.name for p in PATHS]
-    assert len(names) == 10, names
-    assert [n[:3] for n in names] == [f"{i:02d}_" for i in range(1, 11)], names
+    assert len(names) == 11, names
+    assert [n[:3] for n in names] == [f"{i:02d}_" for i in range(1, 12)], names
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.name for p in PATHS])

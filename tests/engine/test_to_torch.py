@@ -235,6 +235,11 @@ def test_bad_columns_are_refused():
         module(X, Y[:3])
     with pytest.raises(TypeError, match="column 'x' must hold real numbers"):
         module([["a", "b"]], Y[:1])
+    # float32 data has lost tapegrad's precision already: refused, not converted
+    for low in (torch.tensor(X, dtype=torch.float32), X.astype(np.float32)):
+        with pytest.raises(TypeError, match=r"float32 numbers.*float64"):
+            module(low, Y)
+    assert module(torch.tensor(X), torch.tensor(Y, dtype=torch.int64)).dtype == torch.float64
 
 
 def test_a_tape_that_changes_with_the_data_is_refused():
