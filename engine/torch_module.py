@@ -6,6 +6,7 @@ Only :func:`tapegrad.engine.export.to_torch` imports this module, so importing
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -106,8 +107,26 @@ class LiftedModule(torch.nn.Module):
                 f"({', '.join(program.inputs)}), got {len(columns)}"
             )
         device = self._device()
-        tensors = []
-        for name, column in zip(program.inputs, columns):
+        tensors = [
+            self._column(name, column, device) for name, column in zip(program.inputs, columns)
+        ]
+        batches = {t.shape[0] for t in tensors}
+        if len(batches) != 1:
+            raise ValueError(f"every column needs one entry per sample, got sizes {batches}")
+        if self._shape is None:
+            return self._run(self, *tensors)
+        out, *watched = self._run(self, *tensors)
+        return (out, *_fill(self._shape, iter(watched)))
+
+    def _column(self, name: str, column: Any, device: torch.device) -> torch.Tensor:
+        """One column as a float64 ``(B, size)`` tensor on ``device`` (no copy when it
+        already is one); TypeError/ValueError naming the column otherwise."""
+        size = self.program.variables[name].size
+        if not (
+            isinstance(column, torch.Tensor)
+            and column.dtype == torch.float64
+            and column.device == device
+        ):
             dtype = getattr(column, "dtype", None)
             if dtype is not None and str(dtype).split(".")[-1] in _LOW_PRECISION:
                 raise TypeError(
@@ -116,23 +135,16 @@ class LiftedModule(torch.nn.Module):
                     "torch.tensor(X, dtype=torch.float64)"
                 )
             try:
-                t = torch.as_tensor(column, dtype=torch.float64, device=device)
+                column = torch.as_tensor(column, dtype=torch.float64, device=device)
             except (TypeError, ValueError, RuntimeError) as e:
                 raise TypeError(f"column {name!r} must hold real numbers: {e}") from None
-            size = program.variables[name].size
-            if t.ndim == 0 or t[0].numel() != size:
-                raise ValueError(
-                    f"column {name!r} must have one row of {size} number(s) per sample, "
-                    f"got a tensor of shape {tuple(t.shape)}"
-                )
-            tensors.append(t.reshape(t.shape[0], size))
-        batches = {t.shape[0] for t in tensors}
-        if len(batches) != 1:
-            raise ValueError(f"every column needs one entry per sample, got sizes {batches}")
-        if self._shape is None:
-            return self._run(self, *tensors)
-        out, *watched = self._run(self, *tensors)
-        return (out, *_fill(self._shape, iter(watched)))
+        shape = column.shape
+        if not shape or math.prod(shape[1:]) != size:
+            raise ValueError(
+                f"column {name!r} must have one row of {size} number(s) per sample, "
+                f"got a tensor of shape {tuple(shape)}"
+            )
+        return column if len(shape) == 2 else column.reshape(shape[0], size)
 
     def _pairs(self):
         """(tensor, Values) for every parameter and buffer holding Values."""
