@@ -20,8 +20,10 @@ in a notebook). :mod:`tapegrad.nn.plot` draws histories.
 
 Accuracy: for a model with one output, a sample counts as right when the sign of the
 output matches the label (``out > 0`` iff ``y > 0``, which works for labels in
-``{−1, +1}`` and in ``{0, 1}``); for a model with a list of outputs, when the largest
-output is at the label's index.
+``{−1, +1}`` and in ``{0, 1}``); an output of exactly 0 lies on the decision boundary
+and is wrong for either class (the perceptron's ``sign(0) = 0`` is a mistake it learns
+from, so a perceptron's mistakes are its updates); for a model with a list of outputs,
+when the largest output is at the label's index.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ def _number(v: Value | float) -> float:
 def _is_right(output: Any, target: Any) -> bool:
     # outputs are Values, or floats when the step was replayed (engine.compile)
     if isinstance(output, (Value, float)):
-        return (_number(output) > 0) == (target > 0)
+        s = _number(output)
+        return s != 0 and (s > 0) == (target > 0)
     # a list of class scores: right when the largest is at the label's index
     best = max(range(len(output)), key=lambda k: _number(output[k]))
     return best == target
@@ -144,7 +147,7 @@ def _count_right(outputs: Any, y: Sequence) -> int:
 
     labels = np.asarray(y)
     if outputs.ndim == 1:
-        return int(np.sum((outputs > 0) == (labels > 0)))
+        return int(np.sum((outputs != 0) & ((outputs > 0) == (labels > 0))))
     return int(np.sum(np.argmax(outputs, axis=1) == labels))
 
 

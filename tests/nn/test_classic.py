@@ -280,3 +280,26 @@ def test_the_cli_s_classic_models_start_from_zero_weights_and_learn(
         # (every update is η (y − ỹ) x): ten times the rate, ten times the weights.
         assert saved["0.1"] == pytest.approx([10 * w for w in saved["0.01"]], rel=1e-12)
         assert histories[0].mistakes == histories[1].mistakes
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_perceptron_s_mistakes_are_its_updates(seed):
+    """A score of exactly 0 is a mistake (sign(0) = 0 is not the label), as it is for the
+    rule: so from zero weights the first sample always counts, whatever its label (it
+    used not to count when the label was -1, and the plot said "no mistakes")."""
+    X, y = blobs(40, margin=0.1, spread=1.5, seed=seed)
+    history = fit(
+        Perceptron(2),
+        X,
+        y,
+        optimizer="sgd",
+        lr=0.1,
+        epochs=4,
+        batch_size=1,
+        shuffle=False,
+        progress=False,
+    )
+    by_rule, updates = Perceptron(2), []
+    for _ in range(4):
+        updates.append(sum(by_rule.update(xp, yp, 0.1) != 0 for xp, yp in zip(X, y)))
+    assert history.mistakes == updates and updates[0] >= 1
