@@ -598,6 +598,13 @@ def _array_source(node: ast.expr) -> str:
                 out = f"{f}({out}, {go(v)})"
             return out
         name = n.func.id
+        if name == "where" and _is_call(n.args[1], "where"):
+            inner = n.args[1]
+            if ast.dump(inner.args[2]) == ast.dump(n.args[2]):
+                # where(c, where(d, a, b), b) is where(c and d, a, b): numpy's where
+                # costs several multiplications on unsorted conditions, "and" one
+                both = f"np.logical_and({go(n.args[0])}, {go(inner.args[0])})"
+                return f"np.where({both}, {go(inner.args[1])}, {go(n.args[2])})"
         args = [go(a) for a in n.args]
         if name == "where":
             return f"np.where({args[0]}, {args[1]}, {args[2]})"
@@ -606,6 +613,10 @@ def _array_source(node: ast.expr) -> str:
         return f"{FUNCTIONS[name].array}({', '.join(args)})"
 
     return go(node)
+
+
+def _is_call(node: ast.expr, name: str) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
 
 
 def _compile_array_fn(name: str, inputs: tuple[str, ...], forward: ast.expr, derivatives: tuple):
