@@ -35,7 +35,20 @@ Values, and use them as operands (``(1 - y * score).relu()``). The losses of
 :mod:`tapegrad.nn.losses` accept Value labels; softmax cross-entropy takes a
 one-hot (class-probability) label, a column of ``B`` rows of ``K`` numbers.
 
-**Exactly backward() of the batch mean.** ``step(*columns, reduce="mean")`` adds to
+**Lifted by default.** At recording, the tape is also lifted into the lecture's vector
+blocks (:func:`tapegrad.engine.lift`: a layer's weighted sums one matrix product, its
+activations one elementwise operation), and a call runs that program
+(:class:`tapegrad.engine.lift.BatchedProgram`), forward and backward, instead of one
+numpy operation per tape entry: about fifteen operations for an MLP instead of 644.
+Its elementwise operations are the per-entry path's, but a matrix product adds a
+weighted sum's terms in its own order and the batch's gradients are summed by
+products: results equal the per-entry path below within ``1e-12`` relative (tested
+on random models), not bit for bit. ``lift=False`` runs the per-entry path, which
+the rest of this paragraph and the next describe; :meth:`BatchedStep.per_sample_grads`
+always does. :attr:`BatchedStep.lifted` holds the lifted program (``.program``
+prints it, ``.source`` shows its numpy code).
+
+**Exactly backward() of the batch mean** (``lift=False``). ``step(*columns, reduce="mean")`` adds to
 each parameter's ``.grad`` what ``losses.mean([fn(*sample) for sample in batch])
 .backward()`` adds, in the same order: every per-sample contribution is computed
 with the same IEEE operations (seeded with ``1/B``, as the mean's backward seeds
@@ -101,6 +114,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import graph, program, trace
+from .lift import BatchedProgram, lift_recording
 from .modes import enable_grad, is_anomaly_enabled
 from .program import GraphChangedError, ReplayError
 from .value import Value
@@ -222,6 +236,7 @@ class BatchedStep:
         params: Iterable[Value],
         *,
         check_every: int | None = None,
+        lift: bool = True,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"vmap needs a function that builds a loss, got {fn!r}")
@@ -243,6 +258,12 @@ class BatchedStep:
         self.loss: float | None = None
         self._arity = _count_positional(fn)
         self._recorded = False
+        if not isinstance(lift, bool):
+            raise TypeError(f"lift must be True or False, got {type(lift).__name__}: {lift!r}")
+        self.lift = lift
+        #: The lifted program and its numpy runner (None with ``lift=False`` or before
+        #: the recording): see :mod:`tapegrad.engine.lift`.
+        self.lifted: BatchedProgram | None = None
 
     # -- the columns ------------------------------------------------------------
     def _columns(self, columns: tuple) -> tuple[int, list]:
@@ -364,6 +385,9 @@ class BatchedStep:
             filename="<engine.vmap>",
         )
         self.source, self._reached, self._function = code.source, code.reached, code.function
+        if self.lift:
+            lifted = lift_recording(self.recording, self.fn, len(arrays))
+            self.lifted = BatchedProgram(lifted, self.params)
         self._recorded = True
         for p in self._samples_to_check(arrays):
             self._check(arrays, p)
@@ -501,7 +525,11 @@ class BatchedStep:
         if self.check_every is not None and self.calls % self.check_every == 0:
             self._check(arrays, self.calls % batch)
         seed = 1.0 / batch if reduce == "mean" else 1.0
-        out, contributions, watched = self._run(arrays, seed)
+        if self.lifted is not None:
+            out, watched = self._run_lifted(arrays, seed)
+            contributions = []  # added by _run_lifted
+        else:
+            out, contributions, watched = self._run(arrays, seed)
         # The batch's loss, summed one sample after another (losses.mean's order).
         with np.errstate(all="ignore"):
             total = float(np.cumsum(out)[-1])
@@ -537,6 +565,18 @@ class BatchedStep:
             for column, k in enumerate(ks):
                 params[k]._g = sums[column]
         return self._outputs(out, watched)
+
+    def _run_lifted(self, arrays: list, seed: float):
+        """Run the lifted program over the batch; add each reached parameter's
+        gradient into its ``.grad``. Returns the per-sample outputs and watched values."""
+        np = _numpy()
+        batch = len(arrays[0])
+        lifted = self.lifted
+        out, grads, watched = lifted.run([a.reshape(batch, -1).T for a in arrays], seed)
+        for p, g, reached in zip(self.params, grads.tolist(), lifted.reached):
+            if reached:
+                p._g = p._g + g  # no gradient yet: -0.0 + g is g
+        return np.array(out), watched
 
     def per_sample_grads(self, *columns: Any):
         """Per-sample gradients (``torch.func``'s ``vmap(grad(f))``): ``(outputs,
@@ -603,7 +643,11 @@ def _fill_arrays(shape, values):
 
 
 def vmap(
-    fn: Callable[..., Any], params: Iterable[Value], *, check_every: int | None = None
+    fn: Callable[..., Any],
+    params: Iterable[Value],
+    *,
+    check_every: int | None = None,
+    lift: bool = True,
 ) -> BatchedStep:
     """A training step that runs ``fn`` -- written for one sample -- over a batch.
 
@@ -619,6 +663,8 @@ def vmap(
     ``step(*columns, reduce="mean" | "sum")``: one column per argument of ``fn``, each
     with one entry per sample (a number, or a row of numbers: ``fn`` then gets a list
     of Values). See the module docstring for labels, exactness, what is refused, and
-    how this compares with ``jax.vmap`` and ``torch.func.vmap``.
+    how this compares with ``jax.vmap`` and ``torch.func.vmap``. ``lift=False`` runs
+    one numpy operation per tape entry instead of the lifted program (bit for bit
+    ``backward()``'s numbers, where the lifted program is within ``1e-12``).
     """
-    return BatchedStep(fn, params, check_every=check_every)
+    return BatchedStep(fn, params, check_every=check_every, lift=lift)

@@ -4,6 +4,7 @@ implementations that disagree; this runs that check on small batches, so a chang
 that breaks batched replay's numbers (or a baseline's) fails the suite."""
 
 import importlib.util
+import math
 import pathlib
 
 import pytest
@@ -22,10 +23,14 @@ def batched():
 @pytest.mark.parametrize("batch", [2, 7, 40])
 def test_the_implementations_agree(batched, batch):
     results = batched.run_all(batch)
-    assert {"plain", "replay", "eager", "vmap", "numpy"} <= set(results)
+    assert {"plain", "replay", "eager", "vmap", "lifted", "numpy"} <= set(results)
     batched.agree(results)
-    # the engine's three ways are the same arithmetic: equal to the last bit
+    # the engine's three per-entry ways are the same arithmetic: equal to the last bit
     assert results["vmap"] == results["replay"] == results["eager"]
+    # the lifted program re-associates sums: within 1e-12
+    (loss, grads), (lifted_loss, lifted_grads) = results["eager"], results["lifted"]
+    pairs = [(loss, lifted_loss), *zip(grads, lifted_grads)]
+    assert all(math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12) for a, b in pairs)
 
 
 def test_a_disagreement_is_refused(batched):

@@ -10,9 +10,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ..ops import OPS
+from ..ops import OPS, ArrayMasked
 from ..value import Value
-from .program import Instruction, Program
+from .tensor_program import Instruction, TensorProgram
 
 
 def _numpy():
@@ -35,8 +35,29 @@ def _scatter(g, index, contribution, rows: int, shared: bool):
     return out
 
 
+def _product(local, g):
+    """``local * g`` for a local derivative of a row's ``array_fn``: an array, a
+    number, or an :class:`~tapegrad.engine.ops.ArrayMasked` selection.
+
+    A selection's product is ``where(keep, local * g, 0)``; numpy's ``where`` costs
+    several times a multiplication, so it is computed as ``(local * g) * keep``
+    (``keep`` a boolean array: ``x * True`` is ``x``, ``x * False`` a zero), which
+    differs only where ``local * g`` is inf or nan on a masked element (there it
+    gives nan where the selection gives 0): such a product is recomputed by the
+    selection itself. (The zero may be -0.0 where the selection gives 0.0: the same
+    number in every sum.)"""
+    if type(local) is not ArrayMasked:
+        return local * g
+    np = _numpy()
+    product = g if type(local.local) is float and local.local == 1.0 else local.local * g
+    result = np.multiply(product, local.keep)
+    if math.isnan(float(np.add.reduce(result, axis=None))):
+        return local * g  # an inf or nan: the selection decides
+    return result
+
+
 class BatchedProgram:
-    """A :class:`Program` compiled to numpy code that runs it over a batch, forward
+    """A :class:`TensorProgram` compiled to numpy code that runs it over a batch, forward
     and backward (the code is in :attr:`source`).
 
     Every variable is an array with one row per element and one column per sample
@@ -61,7 +82,7 @@ class BatchedProgram:
     ``wrt`` are the shared leaves whose gradients :meth:`run` returns.
     """
 
-    def __init__(self, program: Program, wrt: Sequence[Value]) -> None:
+    def __init__(self, program: TensorProgram, wrt: Sequence[Value]) -> None:
         np = _numpy()
         self.program = program
         self.wrt = tuple(wrt)
@@ -74,7 +95,7 @@ class BatchedProgram:
 
     def read_parameters(self):
         """The shared leaves' current ``.data``, as one array (the order of
-        :attr:`Program.shared`)."""
+        :attr:`TensorProgram.shared`)."""
         np = _numpy()
         return np.array([v.data for v in self.program.shared], dtype=np.float64)
 
@@ -85,7 +106,8 @@ class BatchedProgram:
         batch of ``seed`` times the root with respect to each ``wrt`` leaf (0.0 where
         the root does not depend on it), and each watched node's numbers per sample."""
         np = _numpy()
-        arrays = [np.asarray(a, dtype=np.float64) for a in inputs]
+        # contiguous rows: numpy multiplies a transposed view several times slower
+        arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in inputs]
         if len(arrays) != len(self.program.inputs):
             raise ValueError(f"expected {len(self.program.inputs)} input arrays, got {len(arrays)}")
         batch = arrays[0].shape[1] if arrays else 1
@@ -95,7 +117,8 @@ class BatchedProgram:
                 raise ValueError(f"input {name!r} must have shape {(rows, batch)}, got {a.shape}")
         with np.errstate(all="ignore"):
             out, shared_grads, watched = self._function(arrays, self.read_parameters(), batch, seed)
-        grads = np.where(self._wrt_index >= 0, shared_grads[self._wrt_index], 0.0)
+        # a wrt leaf the root does not read has index -1: the 0.0 appended last
+        grads = np.append(shared_grads, 0.0)[self._wrt_index]
         out = np.broadcast_to(out, (batch,))
         return out, grads, [np.broadcast_to(w, (batch,)) for w in watched]
 
@@ -104,11 +127,15 @@ class _Generator:
     """Writes :class:`BatchedProgram`'s source: forward in instruction order, then
     backward in reverse, one accumulation per edge of the block graph."""
 
-    def __init__(self, program: Program, wrt: set[int]) -> None:
+    def __init__(self, program: TensorProgram, wrt: set[int]) -> None:
         self.program = program
         self.variables = program.variables
         self.lines = ["def run(inputs, theta, B, seed):"]
-        self.namespace: dict[str, Any] = {"np": _numpy(), "_scatter": _scatter}
+        self.namespace: dict[str, Any] = {
+            "np": _numpy(),
+            "_scatter": _scatter,
+            "_product": _product,
+        }
         shared_of = {id(v): k for k, v in enumerate(program.shared)}
         self.theta_index = {
             p: shared_of[id(program.walk.items[p])]
@@ -145,6 +172,11 @@ class _Generator:
     def source(self) -> tuple[str, dict[str, Any]]:
         np = _numpy()
         program = self.program
+        transposed = {
+            i.inputs[0]
+            for i in program.instructions
+            if i.op == "linear" and self.needs[i.inputs[1]]
+        }
         for k, name in enumerate(program.inputs):
             self.add(f"{name} = inputs[{k}]")
         for v in self.variables.values():
@@ -153,6 +185,9 @@ class _Generator:
                 self.namespace[f"_i_{v.name}"] = index.reshape(v.shape)
                 tail = "" if len(v.shape) == 2 else "[:, None]"
                 self.add(f"{v.name} = theta[_i_{v.name}]{tail}")
+                if v.name in transposed:  # Wᵀ for dz = Wᵀ g, read contiguous
+                    self.namespace[f"_i_T_{v.name}"] = index.reshape(v.shape).T.copy()
+                    self.add(f"_T_{v.name} = theta[_i_T_{v.name}]")
             elif v.kind == "constant" and self.text(v.name) == v.name:
                 self.namespace[v.name] = np.array(v.values, dtype=np.float64)[:, None]
         for instruction in program.instructions:
@@ -166,7 +201,9 @@ class _Generator:
         out = ins.output
         names = [self.text(n) for n in ins.inputs]
         if ins.op == "linear":
-            self.add(f"{out} = {' + '.join([f'{names[0]} @ {names[1]}', *names[2:]])}")
+            # one input: each element a single product, w z broadcast (what @ gives)
+            times = "*" if self.variables[ins.inputs[0]].shape[1] == 1 else "@"
+            self.add(f"{out} = {' + '.join([f'{names[0]} {times} {names[1]}', *names[2:]])}")
         elif ins.op == "gather":
             self.gather(ins)
         else:
@@ -180,7 +217,7 @@ class _Generator:
                 self.namespace[fn] = row.array_fn
                 targets = [f"d_{out}_{k}" for k in range(row.arity)]
                 self.add(f"{out}, {', '.join(targets)} = {fn}({', '.join(names)})")
-                self.locals[out] = targets
+                self.locals[out] = [f"_product({t}, {{g}})" for t in targets]
 
     def gather(self, ins: Instruction) -> None:
         np = _numpy()
@@ -247,7 +284,8 @@ class _Generator:
             if ins.op == "linear":
                 W, z = ins.inputs[0], ins.inputs[1]
                 self.accumulate(W, f"{g} @ {z}.T", 1, "1")
-                self.accumulate(z, f"{W}.T @ {g}", self.variables[z].size, cols)
+                times = "*" if self.variables[W].shape[0] == 1 else "@"
+                self.accumulate(z, f"_T_{W} {times} {g}", self.variables[z].size, cols)
                 for name, kind in zip(ins.inputs[2:], ins.bias):
                     if kind == "b":
                         self.accumulate(name, g, rows, cols)
@@ -266,6 +304,8 @@ class _Generator:
                         term = g
                     elif local == "-1.0":
                         term = f"-{g}"
+                    elif local.startswith("_product("):
+                        term = local.format(g=g)
                     else:
                         term = f"{local} * {g}"
                     self.accumulate(name, term, rows, cols)

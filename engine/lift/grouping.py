@@ -5,14 +5,17 @@ See :mod:`tapegrad.engine.lift` for what is grouped and how.
 
 from __future__ import annotations
 
+import inspect
+import keyword
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .. import graph
 from ..graph import Walk
 from ..ops import OPS, Op
 from ..value import Value
-from .program import Instruction, LiftError, Program, Variable
+from .tensor_program import Instruction, LiftError, TensorProgram, Variable
 
 
 @dataclass
@@ -31,7 +34,7 @@ def lift(
     inputs: Mapping[str, Sequence[Value]] | Sequence[Value] = (),
     *,
     watch: Iterable[Value] = (),
-) -> Program:
+) -> TensorProgram:
     """Lift the tape behind ``root`` into vector instructions (see the module docstring).
 
     ``inputs`` are the per-sample leaves: a mapping from a name to a sequence of leaf
@@ -55,12 +58,62 @@ def lift(
     return _Lifter(walk, columns, [walk.position(v) for v in watched]).program()
 
 
+#: Names the generated code of :class:`~tapegrad.engine.lift.BatchedProgram` uses for
+#: itself, which an input cannot take (nor names starting with ``_``, ``g_``, ``d_``).
+RESERVED = frozenset({"inputs", "theta", "B", "seed", "np", "grads", "run"})
+
+
+def usable_name(name: object) -> bool:
+    """Whether ``name`` can name an input variable (see :data:`RESERVED`)."""
+    return (
+        isinstance(name, str)
+        and name.isidentifier()
+        and not keyword.iskeyword(name)
+        and not name.startswith(("_", "g_", "d_"))
+        and name not in RESERVED
+    )
+
+
+def column_names(fn: object, count: int) -> list[str]:
+    """Names for a batched step's ``count`` columns: ``fn``'s positional parameter
+    names where usable (``lambda x, y: ...`` gives ``x``, ``y``), else ``x0``, ``x1``,
+    ... (by position), never twice the same."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()  # type: ignore[arg-type]
+        named = [
+            p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        named = []
+    names: list[str] = []
+    for k in range(count):
+        name = named[k] if k < len(named) and usable_name(named[k]) else f"x{k}"
+        while name in names:
+            name += "_"
+        names.append(name)
+    return names
+
+
+def lift_recording(recording: Any, fn: object, count: int) -> TensorProgram:
+    """Lift a batched step's recording (:class:`tapegrad.engine.vmap.Recording`: one
+    sample's tape and which leaves are per-sample) of ``fn`` with ``count`` columns,
+    each column one input variable named by :func:`column_names`."""
+    names = column_names(fn, count)
+    columns: dict[str, list[Value]] = {name: [] for name in names}
+    for leaf, (k, _) in zip(recording.inputs, recording.where):
+        columns[names[k]].append(leaf)
+    return _Lifter(recording.walk, columns, list(recording.watch)).program()
+
+
 def _input_columns(inputs: object) -> dict[str, list[Value]]:
     if isinstance(inputs, Mapping):
         columns = {}
         for name, leaves in inputs.items():
-            if not isinstance(name, str) or not name.isidentifier():
-                raise ValueError(f"an input's name must be an identifier, got {name!r}")
+            if not usable_name(name):
+                raise ValueError(
+                    f"an input's name must be an identifier that is not a keyword, does not "
+                    f"start with _, g_ or d_ and is not one of {sorted(RESERVED)}; got {name!r}"
+                )
             columns[name] = _leaves(leaves, name)
     else:
         columns = {"x": _leaves(inputs, "x")} if inputs else {}
@@ -219,7 +272,7 @@ class _Lifter:
         return sums, absorbed
 
     # -- grouping
-    def program(self) -> Program:
+    def program(self) -> TensorProgram:
         walk = self.walk
         sums, absorbed = self._find_sums()
         keys: dict[tuple, int] = {}
@@ -258,7 +311,7 @@ class _Lifter:
         root = self.n - 1
         if self.leaf[root] and root not in self.locations:  # a leaf root: a parameter
             self._operand((root,))
-        program = Program(
+        program = TensorProgram(
             walk=walk,
             variables=self.variables,
             instructions=self.instructions,
@@ -334,12 +387,20 @@ class _Lifter:
         walk = self.walk
         row: Op = walk.rows[group[0]]
         constant = walk.constants[group[0]]
+        columns = [
+            tuple(walk.parents[p][k] for p in group) for k in range(len(walk.parents[group[0]]))
+        ]
+        values = [] if constant is None else [walk.constants[p][1] for p in group]
+        # when every operand would broadcast (the same op on the same entries, recorded
+        # more than once), the first is gathered: the result has one element per entry
+        gather_first = (
+            len(group) > 1 and len(set(values)) <= 1 and all(len(set(c)) == 1 for c in columns)
+        )
         operands = [
-            self._operand(tuple(walk.parents[p][k] for p in group))
-            for k in range(len(walk.parents[group[0]]))
+            self._operand(c, broadcast=not (gather_first and k == 0)) for k, c in enumerate(columns)
         ]
         if constant is not None:
-            operands.insert(constant[0], self._constant([walk.constants[p][1] for p in group]))
+            operands.insert(constant[0], self._constant(values))
         per_sample = any(self.variables[o].per_sample for o in operands)
         name = None
         if row.arity == 1 and len(operands) == 1:

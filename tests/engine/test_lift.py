@@ -20,8 +20,18 @@ from hypothesis import strategies as st
 
 from tapegrad import engine
 from tapegrad.engine import Value
-from tapegrad.engine.lift import BatchedProgram, Instruction, LiftError, Program, Variable, lift
-from tapegrad.nn import MLP, Adaline, Layer, LogisticRegression, Neuron, Perceptron, losses
+from tapegrad.engine.lift import (
+    BatchedProgram,
+    Instruction,
+    LiftError,
+    TensorProgram,
+    Variable,
+    column_names,
+    lift,
+    usable_name,
+)
+from tapegrad.engine.strategies import expressions
+from tapegrad.nn import MLP, Adaline, Layer, LogisticRegression, Neuron, Perceptron, losses, moons
 
 #: engine.lift is the function; the package's docstring is the module's
 lift_module = importlib.import_module("tapegrad.engine.lift")
@@ -32,6 +42,10 @@ RTOL = 1e-12
 
 def close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=RTOL, abs_tol=RTOL)
+
+
+def hinge_of(model):
+    return lambda x, y: losses.hinge(model(x), y)
 
 
 def hinge_loss(model):
@@ -46,12 +60,12 @@ def record(fn, nin: int, x0=None):
     return fn(x, y), x, y
 
 
-def lifted(fn, nin: int) -> Program:
+def lifted(fn, nin: int) -> TensorProgram:
     loss, x, y = record(fn, nin)
     return lift(loss, {"x": x, "y": y})
 
 
-def check_cover(program: Program) -> None:
+def check_cover(program: TensorProgram) -> None:
     """Every op entry is in exactly one instruction; leaves in none."""
     walk = program.walk
     ops = [p for p, parents in enumerate(walk.parents) if parents]
@@ -366,3 +380,116 @@ def test_an_op_made_by_user_code_is_refused():
     with pytest.raises(LiftError, match="twice"):
         lift(custom * x)
     assert issubclass(LiftError, engine.ReplayError)
+
+
+# -- engine.vmap runs the lifted program by default ---------------------------------------
+
+
+def test_vmap_lifts_by_default_and_equals_the_per_entry_path():
+    model = MLP(2, [16, 16, 1], rng=random.Random(0))
+    params = model.parameters()
+    X, y = moons(500, seed=1)
+    per_entry = engine.vmap(hinge_of(model), params, lift=False)
+    model.zero_grad()
+    exact = per_entry(X, y)
+    exact_grads = [p.grad for p in params]
+    step = engine.vmap(hinge_of(model), params)
+    model.zero_grad()
+    out = step(X, y)
+    assert per_entry.lifted is None and step.lifted is not None
+    assert step.lifted.program.inputs == ["x", "y"]  # the function's argument names
+    assert "s2 = w1 z1 + b1" in str(step.lifted.program)
+    assert all(close(a, b) for a, b in zip(out.tolist(), exact.tolist()))
+    assert all(close(p.grad, g) for p, g in zip(params, exact_grads))
+    assert sum(g != 0.0 for g in exact_grads) > 250
+    # gradients accumulate onto existing ones, as backward() does
+    step(X, y)
+    assert all(close(p.grad, 2 * g) for p, g in zip(params, exact_grads))
+
+
+@pytest.mark.parametrize("reduce", ["mean", "sum"])
+def test_vmap_lifted_watched_outputs_and_reductions(reduce):
+    model = MLP(2, [4, 3], activation="tanh", rng=random.Random(0))
+    X = [[0.1, 0.2], [0.3, -0.4], [1.0, 0.5]]
+    onehot = [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
+
+    def fn(x, label):
+        logits = model(x)
+        return losses.softmax_cross_entropy(logits, label), logits, logits[0]
+
+    results = []
+    for lift_it in (True, False):
+        model.zero_grad()
+        out, logits, first = engine.vmap(fn, model.parameters(), lift=lift_it)(
+            X, onehot, reduce=reduce
+        )
+        results.append((out, logits, first, [p.grad for p in model.parameters()]))
+    (out, logits, first, grads), (out2, logits2, first2, grads2) = results
+    assert logits.shape == (3, 3) and first.shape == (3,)
+    assert all(close(a, b) for a, b in zip(out.tolist(), out2.tolist()))
+    assert all(close(a, b) for a, b in zip(logits.ravel().tolist(), logits2.ravel().tolist()))
+    assert all(close(a, b) for a, b in zip(first.tolist(), first2.tolist()))
+    assert all(close(a, b) for a, b in zip(grads, grads2))
+
+
+def test_vmap_lifted_refuses_a_tape_that_changes_with_the_data():
+    w = Value(0.5)
+    step = engine.vmap(lambda x: w * x if x.data > 0 else w * x * 3.0, [w])
+    with pytest.raises(engine.GraphChangedError):
+        step([1.0, -1.0, 2.0])
+
+
+def test_vmap_lift_argument_and_column_names():
+    w = Value(2.0)
+    with pytest.raises(TypeError, match="lift must be True or False"):
+        engine.vmap(lambda x: w * x, [w], lift="yes")
+    # names the generated code uses, or no names at all: x0, x1, ...
+    step = engine.vmap(lambda theta, *rest: w * theta + rest[0], [w])
+    assert step([1.0, 2.0], [3.0, 4.0]).tolist() == [5.0, 8.0]
+    assert step.lifted.program.inputs == ["x0", "x1"]
+    assert column_names(lambda x, x0: 0, 3) == ["x", "x0", "x2"]
+    assert column_names(len, 2) == ["obj", "x1"]
+    assert not usable_name("g_x") and not usable_name("class") and usable_name("x")
+    # a column of empty rows is an input of no elements
+    empty = engine.vmap(lambda x, extra: w * x + len(extra), [w])
+    w.grad = None
+    assert empty([1.0, 2.0], np.zeros((2, 0))).tolist() == [2.0, 4.0]
+    assert w.grad == 1.5
+
+
+def test_random_expression_trees_lift_within_the_bound():
+    # every op of the table, random sharing: the lifted vmap against the per-entry one
+    @given(expressions(min_inputs=2, max_ops=12), st.data())
+    def check(expr, data):
+        batch = data.draw(st.integers(1, 5))
+        columns = [
+            [x * data.draw(st.floats(0.9, 1.1)) for _ in range(batch)] for x in expr.inputs[1:]
+        ]
+        w = Value(expr.inputs[0])
+        results = []
+        for lift_it in (True, False):
+            w.grad = None
+            out = engine.vmap(lambda *xs: expr(w, *xs), [w], lift=lift_it)(*columns)
+            results.append((out.tolist(), w.grad))
+        (out, grad), (out2, grad2) = results
+        agree = lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) or (a != a and b != b)
+        assert all(agree(a, b) for a, b in zip(out, out2)) and agree(grad, grad2)
+
+    check()
+
+
+def test_a_masked_product_is_zero_whatever_arrives():
+    from tapegrad.engine.lift.batched import _product
+    from tapegrad.engine.ops import ArrayMasked
+
+    keep = np.array([[True, False, False, True]])
+    g = np.array([[2.0, math.inf, math.nan, -3.0]])
+    np_errors = np.seterr(all="ignore")  # as in BatchedProgram.run
+    for local in (1.0, np.array([[0.5, 0.5, 0.5, 0.5]])):
+        masked = ArrayMasked(keep, local)
+        assert _product(masked, g).tolist() == (masked * g).tolist()
+        assert _product(masked, g).tolist()[0][1:3] == [0.0, 0.0]
+    finite = np.array([[2.0, 5.0, -1.0, -3.0]])
+    assert _product(ArrayMasked(keep, 1.0), finite).tolist() == [[2.0, 0.0, 0.0, -3.0]]
+    assert _product(2.0, finite).tolist() == (2.0 * finite).tolist()
+    np.seterr(**np_errors)

@@ -60,7 +60,7 @@ def test_a_relu_mlp_equals_backward_of_the_batch_bit_for_bit(reduce):
     model = MLP(2, [16, 16, 1], rng=random.Random(0))
     X, y = moons(1000, seed=1)
     total, per_sample, grads = scalar_batch(model, X, y, losses.hinge, reduce)
-    step = engine.vmap(hinge_of(model), model.parameters())
+    step = engine.vmap(hinge_of(model), model.parameters(), lift=False)
     model.zero_grad()
     out = step(X, y, reduce=reduce)
     assert isinstance(out, np.ndarray) and out.shape == (1000,) and out.dtype == np.float64
@@ -94,7 +94,7 @@ def test_gradients_accumulate_onto_existing_grads_as_backward_does():
     _, _, once = scalar_batch(model, X, y, losses.hinge)
     losses.mean([losses.hinge(model(x), float(t)) for x, t in zip(X, y)]).backward()
     twice = [p.grad for p in params]
-    step = engine.vmap(hinge_of(model), params)
+    step = engine.vmap(hinge_of(model), params, lift=False)
     model.zero_grad()
     step(X, y)
     assert all_same([p.grad for p in params], once)
@@ -170,7 +170,7 @@ def test_masked_edges_give_zero_not_nan_as_in_the_scalar_engine():
 
 @given(expressions(min_inputs=2, max_ops=10, ops=EXACT_OPS), st.data())
 def test_random_trees_of_exact_ops_equal_scalar_backward_bit_for_bit(expr, data):
-    check_tree(expr, data, same)
+    check_tree(expr, data, same, lift=False)
 
 
 @given(expressions(min_inputs=2, max_ops=10), st.data())
@@ -180,9 +180,10 @@ def test_random_trees_of_every_op_equal_scalar_backward_within_the_bound(expr, d
     check_tree(expr, data, lambda a, b: close(a, b, 1e-9) or abs(a - b) < 1e-12)
 
 
-def check_tree(expr, data, agree):
+def check_tree(expr, data, agree, lift=True):
     """The first input is a shared parameter, the others per-sample columns drawn
-    near the expression's own inputs."""
+    near the expression's own inputs. (``lift=False``: the per-entry path, bit for
+    bit; the lifted program re-associates sums.)"""
     batch = data.draw(st.integers(1, 6), label="B")
     scales = [
         [data.draw(st.floats(0.9, 1.1), label="scale") for _ in expr.inputs[1:]]
@@ -190,7 +191,7 @@ def check_tree(expr, data, agree):
     ]
     columns = [[x * s[j] for s in scales] for j, x in enumerate(expr.inputs[1:])]
     w = Value(expr.inputs[0])
-    step = engine.vmap(lambda *xs: expr(w, *xs), [w])
+    step = engine.vmap(lambda *xs: expr(w, *xs), [w], lift=lift)
     out, (grad,) = step.per_sample_grads(*columns)
     w.grad = None
     total = step(*columns, reduce="sum")
@@ -224,7 +225,8 @@ def test_watched_outputs_come_back_per_sample_in_the_functions_nesting():
         logits = model(x)
         return losses.softmax_cross_entropy(logits, onehot), logits, logits[0]
 
-    out, logits, first = engine.vmap(fn, model.parameters())(X, [[1, 0, 0], [0, 0, 1]])
+    step = engine.vmap(fn, model.parameters(), lift=False)  # bit for bit: per entry
+    out, logits, first = step(X, [[1, 0, 0], [0, 0, 1]])
     assert logits.shape == (2, 3) and first.shape == (2,)
     with engine.no_grad():
         for k, x in enumerate(X):
