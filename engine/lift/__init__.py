@@ -49,11 +49,11 @@ Whatever does not group stays per entry: an instruction of one element. Nothing
 is guessed: every instruction names the tape entries it stands for
 (:attr:`Instruction.entries`), every op entry of the tape is in exactly one
 instruction, and each computes exactly the entries' arithmetic, re-associated only
-inside a weighted sum. :attr:`TensorProgram.lifted_fraction` is the share of entries that
+inside a weighted sum. :attr:`Program.lifted_fraction` is the share of entries that
 stand in an instruction of more than one entry.
 
 **The representation** (public, documented, for the runners, the PyTorch export
-and the drawings): a :class:`TensorProgram` holds :class:`Variable` objects (inputs,
+and the drawings): a :class:`Program` holds :class:`Variable` objects (inputs,
 parameters, constants, results; each with its per-sample shape and the tape
 positions of its elements) and :class:`Instruction` objects in an order in which
 they can run. Tape positions are positions in :func:`tapegrad.engine.graph.walk`
@@ -67,12 +67,12 @@ lifted programs through it (:class:`BatchedProgram` is its numpy runner).
 
 from .batched import BatchedProgram
 from .grouping import RESERVED, column_names, lift, lift_recording, usable_name
-from .tensor_program import KINDS, Instruction, LiftError, TensorProgram, Variable
+from .tensor_program import KINDS, Instruction, LiftError, Program, Variable
 
 __all__ = [
     "lift",
     "lift_recording",
-    "TensorProgram",
+    "Program",
     "Variable",
     "Instruction",
     "LiftError",

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..ops import OPS, ArrayMasked
 from ..value import Value
-from .tensor_program import Instruction, TensorProgram
+from .tensor_program import Instruction, Program
 
 
 def _numpy():
@@ -57,7 +57,7 @@ def _product(local, g):
 
 
 class BatchedProgram:
-    """A :class:`TensorProgram` compiled to numpy code that runs it over a batch, forward
+    """A :class:`Program` compiled to numpy code that runs it over a batch, forward
     and backward (the code is in :attr:`source`).
 
     Every variable is an array with one row per element and one column per sample
@@ -82,7 +82,7 @@ class BatchedProgram:
     ``wrt`` are the shared leaves whose gradients :meth:`run` returns.
     """
 
-    def __init__(self, program: TensorProgram, wrt: Sequence[Value]) -> None:
+    def __init__(self, program: Program, wrt: Sequence[Value]) -> None:
         np = _numpy()
         self.program = program
         self.wrt = tuple(wrt)
@@ -95,7 +95,7 @@ class BatchedProgram:
 
     def read_parameters(self):
         """The shared leaves' current ``.data``, as one array (the order of
-        :attr:`TensorProgram.shared`)."""
+        :attr:`Program.shared`)."""
         np = _numpy()
         return np.array([v.data for v in self.program.shared], dtype=np.float64)
 
@@ -127,7 +127,7 @@ class _Generator:
     """Writes :class:`BatchedProgram`'s source: forward in instruction order, then
     backward in reverse, one accumulation per edge of the block graph."""
 
-    def __init__(self, program: TensorProgram, wrt: set[int]) -> None:
+    def __init__(self, program: Program, wrt: set[int]) -> None:
         self.program = program
         self.variables = program.variables
         self.lines = ["def run(inputs, theta, B, seed):"]

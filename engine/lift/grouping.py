@@ -15,7 +15,7 @@ from .. import graph
 from ..graph import Walk
 from ..ops import OPS, Op
 from ..value import Value
-from .tensor_program import Instruction, LiftError, TensorProgram, Variable
+from .tensor_program import Instruction, LiftError, Program, Variable
 
 
 @dataclass
@@ -34,7 +34,7 @@ def lift(
     inputs: Mapping[str, Sequence[Value]] | Sequence[Value] = (),
     *,
     watch: Iterable[Value] = (),
-) -> TensorProgram:
+) -> Program:
     """Lift the tape behind ``root`` into vector instructions (see the module docstring).
 
     ``inputs`` are the per-sample leaves: a mapping from a name to a sequence of leaf
@@ -94,7 +94,7 @@ def column_names(fn: object, count: int) -> list[str]:
     return names
 
 
-def lift_recording(recording: Any, fn: object, count: int) -> TensorProgram:
+def lift_recording(recording: Any, fn: object, count: int) -> Program:
     """Lift a batched step's recording (:class:`tapegrad.engine.vmap.Recording`: one
     sample's tape and which leaves are per-sample) of ``fn`` with ``count`` columns,
     each column one input variable named by :func:`column_names`."""
@@ -272,7 +272,7 @@ class _Lifter:
         return sums, absorbed
 
     # -- grouping
-    def program(self) -> TensorProgram:
+    def program(self) -> Program:
         walk = self.walk
         sums, absorbed = self._find_sums()
         keys: dict[tuple, int] = {}
@@ -311,7 +311,7 @@ class _Lifter:
         root = self.n - 1
         if self.leaf[root] and root not in self.locations:  # a leaf root: a parameter
             self._operand((root,))
-        program = TensorProgram(
+        program = Program(
             walk=walk,
             variables=self.variables,
             instructions=self.instructions,

@@ -1,4 +1,4 @@
-"""The lifted program's data: :class:`Variable`, :class:`Instruction`, :class:`TensorProgram`.
+"""The lifted program's data: :class:`Variable`, :class:`Instruction`, :class:`Program`.
 
 Plain, documented data that several consumers read: the batched runner
 (:mod:`.batched`), the printing as the lecture writes it, and later the export to
@@ -59,7 +59,7 @@ class Variable:
 
 @dataclass(frozen=True)
 class Instruction:
-    """One vector operation of a :class:`TensorProgram`: ``output = op(*inputs)``.
+    """One vector operation of a :class:`Program`: ``output = op(*inputs)``.
 
     ``op`` is
 
@@ -87,7 +87,7 @@ class Instruction:
 
 
 @dataclass
-class TensorProgram:
+class Program:
     """A lifted tape: variables and vector instructions (see the module docstring).
 
     ``variables`` by name (inputs first, in ``lift``'s order); ``instructions`` in
@@ -154,7 +154,7 @@ class TensorProgram:
 
     def __repr__(self) -> str:
         return (
-            f"<TensorProgram of {len(self.instructions)} instructions for {self.entry_count} tape "
+            f"<Program of {len(self.instructions)} instructions for {self.entry_count} tape "
             f"entries ({self.lifted_fraction:.1%} lifted)>"
         )
 

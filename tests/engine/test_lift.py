@@ -24,7 +24,7 @@ from tapegrad.engine.lift import (
     BatchedProgram,
     Instruction,
     LiftError,
-    TensorProgram,
+    Program,
     Variable,
     column_names,
     lift,
@@ -60,12 +60,12 @@ def record(fn, nin: int, x0=None):
     return fn(x, y), x, y
 
 
-def lifted(fn, nin: int) -> TensorProgram:
+def lifted(fn, nin: int) -> Program:
     loss, x, y = record(fn, nin)
     return lift(loss, {"x": x, "y": y})
 
 
-def check_cover(program: TensorProgram) -> None:
+def check_cover(program: Program) -> None:
     """Every op entry is in exactly one instruction; leaves in none."""
     walk = program.walk
     ops = [p for p, parents in enumerate(walk.parents) if parents]
