@@ -16,8 +16,6 @@ from importlib import metadata
 
 from .commands import UsageError
 
-from .commands import UsageError
-
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = ["train", "demo", "graph", "tape"]
 

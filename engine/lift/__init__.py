@@ -67,7 +67,7 @@ lifted programs through it (:class:`BatchedProgram` is its numpy runner).
 
 from .batched import BatchedProgram
 from .grouping import RESERVED, column_names, lift, lift_recording, usable_name
-from .tensor_program import KINDS, Instruction, LiftError, Program, Variable
+from .program import KINDS, Instruction, LiftError, Program, Variable
 
 __all__ = [
     "lift",

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..ops import OPS, ArrayMasked
 from ..value import Value
-from .tensor_program import Instruction, Program
+from .program import Instruction, Program
 
 
 def _numpy():

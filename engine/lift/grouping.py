@@ -15,7 +15,7 @@ from .. import graph
 from ..graph import Walk
 from ..ops import OPS, Op
 from ..value import Value
-from .tensor_program import Instruction, LiftError, Program, Variable
+from .program import Instruction, LiftError, Program, Variable
 
 
 @dataclass
