@@ -32,7 +32,7 @@ import json
 import math
 import re
 
-__all__ = ["RASTER_FORMATS", "FORMATS", "layout", "figure", "render", "D_CLASS"]
+__all__ = ["RASTER_FORMATS", "FORMATS", "layout", "figure", "figures", "render", "D_CLASS"]
 
 #: The ``class`` a node carries to be painted as the course's D-shaped function block.
 D_CLASS = "tg-function"
@@ -492,6 +492,29 @@ def figure(graph: dict, *, scale: float = 1.0):
     painter.ops(graph.get("_ldraw_"))  # the graph's own label (a caption)
     _fit_texts(fig, ax, scale)
     return fig
+
+
+def figures(graphs: list[dict], *, scale: float = 1.0) -> list:
+    """The figures of a sequence (backprop's frames), every one the same size.
+
+    ``graphs`` are layouts whose bounding boxes have one size (the frames put on one
+    canvas by :func:`tapegrad.engine.drawing.saving.common_canvas`). Each figure
+    first grows to fit its own texts, as :func:`figure` does; then every figure gets
+    the widest margin on each side, so no text is cut and no frame is larger."""
+    figs = [figure(graph, scale=scale) for graph in graphs]
+    margins = []
+    for graph, fig in zip(graphs, figs, strict=True):
+        x0, y0, x1, y1 = _floats(graph["bb"])
+        (a, c), (b, d) = fig.axes[0].get_xlim(), fig.axes[0].get_ylim()
+        margins.append((x0 - a, c - x1, y0 - b, d - y1))
+    left, right, bottom, top = (max(m[i] for m in margins) for i in range(4))
+    for graph, fig in zip(graphs, figs, strict=True):
+        x0, y0, x1, y1 = _floats(graph["bb"])
+        fig.axes[0].set_xlim(x0 - left, x1 + right)
+        fig.axes[0].set_ylim(y0 - bottom, y1 + top)
+        width, height = x1 - x0 + left + right, y1 - y0 + bottom + top
+        fig.set_size_inches(width * scale / 72, height * scale / 72)
+    return figs
 
 
 def _outer_outline(ops: list[dict]) -> list[dict]:

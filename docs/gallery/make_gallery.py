@@ -59,9 +59,9 @@ def backprop_step():
     with engine.cost_scope("C"):
         c = (z - 1.0) ** 2
     c.label = "c"
-    drawing = engine.draw(c, view="blocks", observed=inputs, step=2, derivative=True)
-    step = list(engine.backprop_steps(c))[2]
-    drawing.attr(label=f"step 2:  {step.explanation}", labelloc="t", fontsize="16")
+    steps = engine.draw_steps(c, view="blocks", observed=inputs, derivative=True)
+    drawing = steps[2]
+    drawing.attr(label=f"step 2:  {steps.explanations[2]}", labelloc="t", fontsize="16")
     return drawing
 
 

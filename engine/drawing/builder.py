@@ -79,6 +79,9 @@ class Builder:
             }
             if not node.label:
                 attrs.update(width="0.3", fixedsize="true")
+                if self.options.step is not None or self.options.derivative:
+                    # the captions and the derivative network name it: show the name
+                    attrs["xlabel"] = plain(name)
         scene.add(dot_id, "variable", attrs, home, node=node)
         return dot_id
 
@@ -132,12 +135,12 @@ class Builder:
         that is also a root must still be drawn."""
         return leaf in self.roots
 
-    def _is_hidden(self, node: Value) -> bool:
+    def is_hidden(self, node: Value) -> bool:
         return node.is_leaf and node in self.parameters and not self.show_params
 
     def _source(self, scene: Scene, parent: Value) -> str | None:
         """The element an edge from ``parent`` starts at (None for a hidden parameter)."""
-        if self._is_hidden(parent):
+        if self.is_hidden(parent):
             return None
         block = self.block_of.get(parent)
         if block is not None:
@@ -173,7 +176,7 @@ class Builder:
     def _add_op(self, scene: Scene, node: Value) -> None:
         i = self.index[node]
         inputs = self.graph.folds.inputs[node]
-        hidden = [self.names[p] for p in dict.fromkeys(p for p, _ in inputs) if self._is_hidden(p)]
+        hidden = [self.names[p] for p in dict.fromkeys(p for p, _ in inputs) if self.is_hidden(p)]
         text = self.graph.folds.text[node]
         if hidden:
             text = f"{text} {', '.join(hidden)}"
@@ -248,7 +251,7 @@ class Builder:
         for position, parent in enumerate(node._parents):
             if self.block_of.get(parent) is block:
                 continue
-            if self._is_hidden(parent):
+            if self.is_hidden(parent):
                 element["hidden_params"].add(parent)
                 continue
             src = self._source(scene, parent)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from .scene import Scene
-from .stepping import StepState
+from .stepping import StepState, root_name
 from .text import num, plain, short
 
 __all__ = ["add_derivative_network"]
@@ -61,14 +61,14 @@ def _mirror_elements(builder, scene: Scene) -> None:
     """A gradient node for every variable, a derivative module for every function,
     each on the rank of what it mirrors."""
     t = builder.t
-    root_name = builder.names[builder.roots[0]]
+    root = root_name(builder)
     dgrads = builder.graph.dgrads
     functions = [e for e in scene.elements.values() if e["kind"] in ("function", "block", "cost")]
     variables = [e for e in scene.elements.values() if e["kind"] == "variable"]
     grad_style = dict(t["computed"]) if builder.view == "blocks" else dict(t["record"])
     for v in variables:
         node = v["node"]
-        label = f"d{root_name}/d{builder.names[node]}"
+        label = f"d{root}/d{builder.names[node]}"
         attrs = {
             "shape": "ellipse",
             **grad_style,

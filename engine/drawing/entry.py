@@ -18,9 +18,9 @@ from .emit import emit
 from .image import GraphDrawing
 from .options import DEFAULT_MAX_NODES, DrawOptions
 from .select import as_roots, read_graph, too_large
-from .stepping import mark_step
+from .stepping import edges_showing, mark_step, show_step
 
-__all__ = ["draw", "draw_with"]
+__all__ = ["draw", "draw_with", "step_captions"]
 
 
 def draw(
@@ -94,3 +94,20 @@ def draw_with(roots: list[Value], options: DrawOptions) -> GraphDrawing:
     # .pipe() work on the result; DOT text itself never needs one.
     _dot.use_dot(required=False)
     return emit(scene, options.rankdir, options.colors)
+
+
+def step_captions(root: Value, **options) -> list[str]:
+    """Every backprop step through ``root`` in the words of ``draw(root, step=k,
+    **options)``: each caption names only what that picture shows (see
+    :func:`~.stepping.show_step`). ``root`` is a Value with at least one step;
+    ``options`` are :func:`draw`'s, without ``step``, and are checked as draw checks
+    them."""
+    graph_drawing = draw(root, step=0, **options)  # checks root and options alike
+    del graph_drawing
+    settings = DrawOptions(step=0, **options)
+    graph = read_graph([root], settings)
+    builder = Builder(settings, graph)
+    scene = builder.build()
+    shown_by = edges_showing(scene)
+    state = graph.state
+    return [show_step(builder, scene, s, state.final, shown_by).caption for s in state.steps]

@@ -1,4 +1,4 @@
-"""How each op is drawn in a view: subtraction, negation, sums and means as the lecture writes them.
+"""How each op is drawn: subtraction, negation, sums and means as the lecture writes them.
 
 The engine records ``a - b`` as ``sub`` or as ``a + b·(−1)``, and a neuron's weighted
 sum as a chain of additions. :class:`Folds` decides, once per drawing, the text of
@@ -23,9 +23,12 @@ class Folds:
     * ``a + b * -1`` (subtraction recorded as an addition of a negation) is one
       ``-`` block with inputs ``a, b``; ``b * -1`` alone is ``-`` (negation);
       ``a + -3`` is ``- 3``. The ``sub``/``neg``/``div`` rows are drawn as ``-``/``/``.
-    * blocks view only: a chain of additions ``((a + b) + c) + d`` is one ``Σ`` block
-      with its terms in order, and ``Σ * (1/P)`` over P terms is one ``1/P Σ`` block
-      (the slides' average loss).
+    * a chain of additions ``((a + b) + c) + d`` is one ``Σ`` block with its terms in
+      order, and ``Σ * (1/P)`` over P terms is one ``1/P Σ`` block (the slides'
+      average loss).
+
+    Every view of one graph (values, blocks, the derivative network, each backprop
+    step) folds alike, so that consecutive slides show the same blocks and variables.
 
     An intermediate is folded into the op that uses it only when nothing else needs
     to see it: no label, used once, not a root or a cost, same scope, not collapsed.
@@ -33,7 +36,7 @@ class Folds:
     edge stays accounted for, so the step view can still highlight it.
     """
 
-    def __init__(self, order, uses: dict, roots, keep: set, block_of: dict, view: str) -> None:
+    def __init__(self, order, uses: dict, roots, keep: set, block_of: dict) -> None:
         self.text: dict[Value, str] = {}
         self.inputs: dict[Value, list] = {}
         self.absorbed: set[Value] = set()
@@ -60,13 +63,8 @@ class Folds:
             if is_negation(node) and node.op != "neg":
                 text = MINUS
             elif node.op == "add":
-                text, edges = self._addition(node, edges, foldable, view)
-            elif (
-                view == "blocks"
-                and node.op == "mul"
-                and node.constant is not None
-                and len(node.parents) == 1
-            ):
+                text, edges = self._addition(node, edges, foldable)
+            elif node.op == "mul" and node.constant is not None and len(node.parents) == 1:
                 inner = node.parents[0]
                 terms = self.inputs.get(inner)
                 n = len(terms) if terms is not None and self.text.get(inner) in ("+", "Σ") else 0
@@ -88,7 +86,7 @@ class Folds:
             node = self.into[node]
         return node
 
-    def _addition(self, node, edges, foldable, view):
+    def _addition(self, node, edges, foldable):
         constant = node.constant
         # a + (-b) and (-b) + a: a subtraction recorded as an addition.
         negs = [i for i, (p, _) in enumerate(edges) if is_negation(p) and foldable(p, node)]
@@ -106,7 +104,7 @@ class Folds:
             return f"{const(constant[1])} {MINUS}", [(inner, [(inner, neg, 0), *edges[0][1]])]
         if constant is not None and constant[1] < 0:  # a + -3: a - 3
             return f"{MINUS} {const(-constant[1])}", edges
-        if view != "blocks" or constant is not None:
+        if constant is not None:
             return op_text(node), edges
         # A chain of additions is one sum.
         flat = []

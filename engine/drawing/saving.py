@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import graphviz
 
 from .. import Value, _render
-from .entry import draw
-from .stepping import explanations, step_of
-from .text import plain
+from .entry import draw, step_captions
+from .stepping import step_of
+from .text import caption_label
 from .webpage import steps_page
 
 __all__ = [
@@ -132,15 +132,15 @@ def save_steps(
     if title is not None and (fmt != "html" or not isinstance(title, str)):
         raise TypeError(f"title is the heading of an .html page (a str), got {title!r} for .{fmt}")
     size = check_size(dpi, scale)
-    texts = explanations(root)
-    if not texts:
+    if root.is_leaf:
         raise ValueError(f"{root!r} is a leaf: there is no backward step to draw")
+    texts = step_captions(root, **draw_options)
     captions = [f"{step_of(k, len(texts))}: {text}" for k, text in enumerate(texts)]
     frames = []
     for k, text in enumerate(captions):
         g = draw(root, step=k, **draw_options)
         if caption and fmt != "html":  # the page writes its captions as text
-            g.attr(label=plain(text), labelloc="t")
+            g.attr(label=caption_label(text), labelloc="t")
             g.attr(fontsize="16")
         frames.append(g)
     if fmt == "html":
@@ -169,20 +169,25 @@ def _page(frames: list, captions: list[str], title: str, path: pathlib.Path, sca
 
 
 def _painted(frames: list, scale: float) -> list:
-    """The frames laid out on one canvas and painted as figures (inside own_style)."""
+    """The frames laid out on one canvas and painted as figures of one size (inside
+    own_style)."""
     layouts = common_canvas([_render.layout(g.source) for g in frames])
-    return [_render.figure(graph, scale=scale) for graph in layouts]
+    return _render.figures(layouts, scale=scale)
 
 
 def _numbered_files(frames: list, path: pathlib.Path, fmt: str, dpi, scale) -> list[pathlib.Path]:
-    """A file per frame, numbered from 00 next to ``path``."""
+    """A file per frame, numbered from 00 next to ``path``; images all of one size,
+    the nodes in the same place in each."""
     width = max(len(str(len(frames) - 1)), 2)
-    written = []
-    for k, g in enumerate(frames):
-        out = path.with_name(f"{path.stem}_{k:0{width}d}{path.suffix}")
-        save_graph(g, out, dpi=dpi, scale=scale)
-        written.append(out)
-    return written
+    paths = [path.with_name(f"{path.stem}_{k:0{width}d}{path.suffix}") for k in range(len(frames))]
+    if fmt == "dot":
+        for out, g in zip(paths, frames, strict=True):
+            out.write_text(g.source, encoding="utf-8")
+        return paths
+    with _render.own_style():
+        for out, fig in zip(paths, _painted(frames, scale), strict=True):
+            out.write_bytes(_render.save_figure(fig, fmt, dpi=dpi))
+    return paths
 
 
 #: How :func:`save_steps` writes each format that is not one file per step:

@@ -173,11 +173,8 @@ def read_graph(roots: list[Value], options: DrawOptions) -> DrawnGraph:
     block_of = _collapsed(order, options.collapse) if options.collapses else {}
     if cost_scopes:
         _add_cost_scopes(order, costs, block_of)
-    # Sums fold into one block, except in the step view: there every chain-rule step
-    # must be an edge one can see.
     uses = _use_counts(order)
-    view = options.view if options.step is None else "steps"
-    folds = Folds(order, uses, roots, costs, block_of, view)
+    folds = Folds(order, uses, roots, costs, block_of)
     state = StepState(roots[0], order, uses, options.step) if options.step is not None else None
     grads = state.grads if state is not None else {node: node.grad for node in order}
     if state is not None:

@@ -7,9 +7,9 @@ In a Jupyter kernel with ipywidgets the steps show as a slider; every other fron
 from __future__ import annotations
 
 from .. import Value, _dot
-from .entry import draw
+from .entry import draw, step_captions
 from .image import GraphDrawing
-from .stepping import explanations, step_of
+from .stepping import step_of
 
 __all__ = ["BackpropSteps", "draw_steps"]
 
@@ -29,10 +29,10 @@ class BackpropSteps:
     """Backprop through ``root`` as a sequence of drawings, one per chain-rule step.
 
     ``steps[k]`` is ``draw(root, step=k, **options)`` and ``steps.explanations[k]``
-    the step in words. In a Jupyter kernel with ipywidgets it shows as a slider that
-    scrubs through the steps; every other front end (nbconvert, GitHub, a kernel
-    without ipywidgets) gets the static sequence of images, at most ``max_static``
-    of them.
+    the step in words, naming only what that picture shows. In a Jupyter kernel
+    with ipywidgets it shows as a slider that scrubs through the steps; every other
+    front end (nbconvert, GitHub, a kernel without ipywidgets) gets the static
+    sequence of images, at most ``max_static`` of them.
     """
 
     def __init__(self, root: Value, max_static: int = 40, **options) -> None:
@@ -45,10 +45,10 @@ class BackpropSteps:
         self.root = root
         self.options = options
         self.max_static = max_static
-        self.explanations = explanations(root)
-        if not self.explanations:
+        if root.is_leaf:
             raise ValueError(f"{root!r} is a leaf: there is no backward step to draw")
-        draw(root, step=0, **options)  # check the options once, here, not at display time
+        # checks the options once, here, not at display time
+        self.explanations = step_captions(root, **options)
         self._svg: dict[int, str] = {}
         self._widget = None
 

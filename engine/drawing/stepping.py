@@ -11,13 +11,24 @@ is laid out alike.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from .. import BackwardStep, Value, _render, backprop_steps
 from .scene import Scene
-from .text import plain, step_label
+from .text import plain, short
 
-__all__ = ["StepState", "gradients", "explanations", "step_of", "mark_step", "edges_showing"]
+__all__ = [
+    "ShownStep",
+    "StepState",
+    "edges_showing",
+    "gradients",
+    "mark_step",
+    "root_name",
+    "show_step",
+    "step_of",
+]
 
 
 def gradients(root: Value, order: list[Value], steps: Iterable[BackwardStep], until=None):
@@ -52,13 +63,9 @@ class StepState:
         # Every step of the graph: the drawing reserves room for each step's label.
         self.steps = list(backprop_steps(root))
         self.grads, self.step, received = gradients(root, order, self.steps, k)
+        self.final = gradients(root, order, self.steps)[0]
         self.finished = {node for node in order if received[node] == uses[node]}
         self.total = total
-
-
-def explanations(root: Value) -> list[str]:
-    """Every step's explanation, computed from the graph (no ``.grad`` is touched)."""
-    return [s.explanation for s in backprop_steps(root)]
 
 
 def step_of(k: int, total: int) -> str:
@@ -82,7 +89,6 @@ def edges_showing(scene: Scene) -> dict[tuple, list[dict]]:
 def mark_step(builder, scene: Scene, state: StepState) -> None:
     """Highlight step ``state.step`` in ``scene``, built by ``builder`` (a
     :class:`~tapegrad.engine.drawing.builder.Builder`)."""
-    step = state.step
     t = builder.t
     view = builder.options.view
     highlight = t["highlight"]
@@ -103,31 +109,98 @@ def mark_step(builder, scene: Scene, state: StepState) -> None:
             attrs["class"] = " ".join(filter(None, (attrs.get("class"), _render.SINGLE_CLASS)))
     # Every step of one graph is laid out alike (slides, GIF frames, the slider).
     shown_by = edges_showing(scene)
-    _reserve_step_labels(shown_by, state.steps)
-    found = False
-    for edge in shown_by.get((step.parent, step.node, step.position), ()):
-        edge["attrs"].update(
-            color=highlight, fontcolor=highlight, penwidth="3.5", label=step_label(step)
-        )
-        found = True
-    node_element = builder.element_of(scene, builder.graph.folds.drawn(step.node))
-    if node_element is not None:
-        node_element["attrs"].update(color=highlight, penwidth="3.5")
-        if not found:  # the step's edge is inside the block: a note beside it
-            node_element["attrs"]["fontcolor"] = highlight
-            node_element["attrs"]["xlabel"] = plain(
-                f"{step.node_name} → {step.parent_name}: {step_label(step, escaped=False)}"
-            )
-
-
-def _reserve_step_labels(shown_by: dict, steps: Iterable[BackwardStep]) -> None:
-    """Give every edge the label of its own step, in the background's colour.
-
-    Graphviz makes room for an edge label, so a frame that labels only the edge
-    of its step is laid out differently from the next one: in a GIF or a PDF the
-    nodes would jump from frame to frame. With every label present (and only
-    the current one visible) every frame has the same layout."""
-    for step in steps:
+    for step in state.steps:
         for edge in shown_by.get((step.parent, step.node, step.position), ()):
             if "label" not in edge["attrs"]:
-                edge["attrs"].update(fontcolor="transparent", label=step_label(step))
+                text = show_step(builder, scene, step, state.final, shown_by).label
+                edge["attrs"].update(fontcolor="transparent", label=plain(text))
+    shown = show_step(builder, scene, state.step, state.final, shown_by)
+    for edge in shown.edges:
+        edge["attrs"].update(
+            color=highlight, fontcolor=highlight, penwidth="3.5", label=plain(shown.label)
+        )
+    node_element = builder.element_of(scene, builder.graph.folds.drawn(state.step.node))
+    if node_element is not None:
+        node_element["attrs"].update(color=highlight, penwidth="3.5")
+        if not shown.edges:  # the step's edge is inside the block: a note beside it
+            node_element["attrs"]["fontcolor"] = highlight
+            node_element["attrs"]["xlabel"] = plain(shown.label)
+
+
+@dataclass
+class ShownStep:
+    """One backprop step as the picture shows it: the drawn ``edges`` it travels
+    (none: it happens inside a block), the edge ``label`` ``upstream × local =
+    contribution`` and the ``caption``, which names only what the picture shows."""
+
+    edges: list[dict]
+    label: str
+    caption: str
+
+
+def root_name(builder) -> str:
+    """The root as the picture names it: its name, or the block it is drawn inside."""
+    root = builder.roots[0]
+    block = builder.block_of.get(root)
+    return block.name if block is not None else builder.names[root]
+
+
+def _element_name(builder, element: dict) -> str:
+    return element["scope"].name if "scope" in element else builder.names[element["node"]]
+
+
+def show_step(builder, scene: Scene, step: BackwardStep, final: dict, shown_by: dict) -> ShownStep:
+    """How ``step`` reads in ``scene``: the values it multiplies, written with the
+    names of what the drawing shows (a variable's name, a parameter named in its
+    block, a collapsed block's name), never a value hidden inside a block.
+
+    ``final``: every node's gradient after the whole pass (a drawn op's gradient is
+    final when the steps into its inputs run); ``shown_by``: :func:`edges_showing`.
+    A step along a folded chain (``a − b`` recorded as ``a + b·(−1)``, a sum, a mean)
+    multiplies the drawn op's gradient by the chain's product of local derivatives."""
+    r, p, n = root_name(builder), step.parent, step.node
+    edges = shown_by.get((p, n, step.position), [])
+    upstream, local, c = step.upstream, step.local, step.contribution
+    if edges:
+        parent = _element_name(builder, scene.elements[edges[0]["src"]])
+    elif builder.is_hidden(p) and p not in builder.block_of:
+        parent = builder.names[p]  # a parameter named in its block's label
+    else:
+        parent = None
+    drawn = builder.graph.folds.drawn(n)
+    block = builder.block_of.get(n)
+    if parent is None or (block is None and drawn is not n and not edges):
+        element = builder.element_of(scene, drawn)
+        inside = _element_text(element) if element is not None else builder.names[drawn]
+        label = _product(upstream, local, c)
+        caption = f"inside {inside}: {upstream:.6g} · {local:.6g} = {c:.6g}, on to its inputs"
+        return ShownStep(edges, label, caption)
+    now = f"  (d{r}/d{parent} is now {step.parent_grad:.6g})"
+    if block is not None:
+        caption = (
+            f"d{r}/d{parent} += {upstream:.6g} · {local:.6g} = {c:.6g} from inside {block.name}"
+        )
+        return ShownStep(edges, _product(upstream, local, c), caption + now)
+    out = builder.names[drawn]
+    if drawn is not n:  # a folded chain: the drawn op's gradient times the chain's locals
+        upstream = final[drawn]
+        local = math.prod(q.local_grads[i] for _, q, i in edges[0]["graph_edges"])
+        local_name = f"∂{out}/∂{parent}"
+    else:
+        row = n.op_row
+        one = row is not None and row.arity == 1
+        local_name = f"{row.name}'({parent})" if one else f"∂{out}/∂{parent}"
+    caption = (
+        f"d{r}/d{parent} += d{r}/d{out} · {local_name} = {upstream:.6g} · {local:.6g} = {c:.6g}"
+    )
+    return ShownStep(edges, _product(upstream, local, c), caption + now)
+
+
+def _product(upstream: float, local: float, contribution: float) -> str:
+    """``upstream × local = contribution``: the product a step's edge is labelled with."""
+    return f"{short(upstream)} × {short(local)} = {short(contribution)}"
+
+
+def _element_text(element: dict) -> str:
+    """What a block shows: a collapsed scope's name or an op's text."""
+    return element["scope"].name if "scope" in element else element.get("op_text", "")

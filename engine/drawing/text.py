@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 
 import graphviz
 
-from .. import BackwardStep, Value
+from .. import Value
 
 __all__ = [
     "MINUS",
@@ -23,7 +24,7 @@ __all__ = [
     "record_field",
     "op_text",
     "is_negation",
-    "step_label",
+    "caption_label",
 ]
 
 MINUS = "\u2212"  # the minus sign, wider and clearer than a hyphen on a slide
@@ -86,8 +87,14 @@ def is_negation(node: Value) -> bool:
     return node.op == "mul" and c is not None and c[1] == -1.0
 
 
-def step_label(step: BackwardStep, escaped: bool = True):
-    """``upstream × local = contribution``: the product a step's edge is labelled with
-    (escaped for a DOT label, or as plain text)."""
-    text = f"{short(step.upstream)} × {short(step.local)} = {short(step.contribution)}"
-    return plain(text) if escaped else text
+#: Characters of a caption line: a caption wraps rather than widening the picture.
+CAPTION_WIDTH = 60
+
+
+def caption_label(text: str, width: int = CAPTION_WIDTH):
+    """``text`` as a DOT graph label of left-aligned lines of at most ``width``
+    characters (a word longer than that keeps its line), so that a long caption
+    wraps instead of running past the drawing."""
+    lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+    escaped = [line.replace("\\", "\\\\") for line in lines or [""]]
+    return graphviz.nohtml("\\l".join(escaped) + "\\l")

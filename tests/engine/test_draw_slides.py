@@ -1,0 +1,100 @@
+"""Pictures a teacher puts on consecutive slides (issue "Teaching surfaces, round 2"):
+one graph in every view, captions that name only what the picture shows, frames of
+one size."""
+
+import re
+
+from PIL import Image
+
+from tapegrad import engine
+from tapegrad.engine import Value
+
+from .test_draw import edges, nodes
+
+
+def _neuron_cost():
+    """The lecture's neuron with an unlabelled weighted sum, and its squared error."""
+    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+    b = Value(6.8813735870195432, label="b")
+    z = (x1 * w1 + x2 * w2 + b).tanh()
+    z.label = "z"
+    with engine.cost_scope("C"):
+        c = (z - 1.0) ** 2
+    c.label = "c"
+    return c, [x1, x2]
+
+
+def _structure(g):
+    """The drawn blocks and variables (their ids and labels) and the arrows between
+    them, without the derivative network, the step marks or invisible edges."""
+
+    def name(label):  # a record's name field, a block's or a circle's label
+        return label.strip("{ ").split(" |")[0]
+
+    forward = {k: name(a.get("label", "")) for k, a in nodes(g).items() if k[0] in "fnmxy"}
+    arrows = {(s, d) for s, d, a in edges(g) if s in forward and d in forward}
+    return forward, arrows
+
+
+# -- item 1: one graph in every view ------------------------------------------------
+
+
+def test_every_view_of_one_graph_draws_the_same_blocks_and_variables():
+    c, observed = _neuron_cost()
+    total = len(list(engine.backprop_steps(c)))
+    for view in ("values", "blocks"):
+        options = {"view": view, "observed": observed, "show_params": True}
+        plain = _structure(engine.draw(c, **options))
+        assert plain == _structure(engine.draw(c, derivative=True, **options))
+        for k in range(total):
+            assert plain == _structure(engine.draw(c, step=k, **options)), (view, k)
+    # values and blocks show the same ops and the same variables (outside the cost,
+    # which the blocks view draws as one square)
+    z = c.parents[0].parents[0]
+    values = _structure(engine.draw(z, view="values", show_params=True))
+    blocks = _structure(engine.draw(z, view="blocks", show_params=True))
+    assert values[1] == blocks[1] and set(values[0]) == set(blocks[0])
+    assert list(values[0].values()).count("Σ") == 1 == list(blocks[0].values()).count("Σ")
+
+
+# -- item 2: captions name only what the picture shows --------------------------------
+
+
+def _shown_names(g):
+    """Every name the picture writes: labels, names beside variables, block names."""
+    shown = set()
+    for a in nodes(g).values():
+        for key in ("label", "xlabel"):
+            text = a.get(key, "")
+            text = re.sub(r"\\[nl]", " ", text.strip("{}"))
+            shown.update(re.findall(r"[^\s|{}*]+", text))
+    return shown
+
+
+def test_captions_name_only_what_the_picture_shows(tmp_path):
+    c, observed = _neuron_cost()
+    for view in ("values", "blocks"):
+        steps = engine.draw_steps(c, view=view, observed=observed)
+        for k, caption in enumerate(steps.explanations):
+            shown = _shown_names(steps[k])
+            named = re.findall(r"d(\w+)/d(\w+)|∂(\w+)/∂(\w+)|'\((\w+)\)|inside (.+?):", caption)
+            for name in {n for group in named for n in group if n}:
+                assert name in shown or name.split(" ")[0] in shown, (view, k, name, caption)
+        assert "v11" not in " ".join(steps.explanations)  # z − 1, inside the cost square
+    # step 0 happens inside the cost square: it is named, the value inside is not
+    assert steps.explanations[0].startswith("inside C: ")
+
+
+def test_captions_wrap_and_every_frame_has_one_size(tmp_path):
+    c, observed = _neuron_cost()
+    paths = engine.save_steps(c, tmp_path / "s.png", view="blocks", observed=observed, dpi=40)
+    sizes = {Image.open(p).size for p in paths}
+    assert len(sizes) == 1
+    width, height = sizes.pop()
+    assert width <= 3 * height * 3  # the caption is wrapped, not one long line
+    dots = engine.save_steps(c, tmp_path / "s.dot", view="blocks", observed=observed)
+    for path in dots:
+        label = re.search(r'label="(step .*?)"', path.read_text(encoding="utf-8")).group(1)
+        lines = label.split("\\l")
+        assert lines[-1] == "" and all(len(line) <= 60 for line in lines)
