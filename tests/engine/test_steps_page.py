@@ -160,7 +160,7 @@ def test_steps_page_refuses_bad_arguments(frames, captions, title, error, messag
 @pytest.mark.parametrize("view", ["values", "blocks"])
 def test_save_steps_writes_one_page_of_every_step(tmp_path, view):
     root = neuron()
-    texts = [s.explanation for s in engine.backprop_steps(root)]
+    texts = engine.draw_steps(root, view=view).explanations  # in the picture's words
     (path,) = engine.save_steps(root, tmp_path / "steps.html", view=view)
     assert path == tmp_path / "steps.html" and list(tmp_path.iterdir()) == [path]
     text = path.read_text(encoding="utf-8")
@@ -363,7 +363,7 @@ SHOWN = """(() => {
 def test_in_a_browser_the_page_opens_on_step_0_and_the_controls_move_it(tmp_path):
     root = neuron()
     (page,) = engine.save_steps(root, tmp_path / "steps.html")
-    texts = [s.explanation for s in engine.backprop_steps(root)]
+    texts = engine.draw_steps(root).explanations  # in the picture's words
     captions = [f"step {k} (0–8): {text}" for k, text in enumerate(texts)]
     frames = page.read_text(encoding="utf-8")
     assert highlighted(frames, 0) and highlighted(frames, 0) != highlighted(frames, 3)
