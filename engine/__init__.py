@@ -16,7 +16,7 @@ one row of :data:`OPS`.
 from . import _dot
 from ._costs import cost_scope, mark_parameters
 from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
-from .export import ExportError, to_torch
+from .export import to_torch
 from .expr import ExpressionError, parse_expression
 from .functional import *  # noqa: F403  (exp, log, tanh, ... generated from the table)
 from .functional import __all__ as _functional_names
@@ -117,7 +117,6 @@ __all__ = [
     "lift",
     "LiftError",
     "to_torch",
-    "ExportError",
     "numerical_grad",
     "numerical_jacobian",
     "gradcheck",

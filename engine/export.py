@@ -41,11 +41,19 @@ random models). ``pow`` with a number exponent is computed as ``torch.pow`` of t
 tensors, as the op row does (PyTorch computes ``tensor ** 0.5`` as ``sqrt``, which
 differs at ``-0.0``).
 
+**Every op row exports.** The built-in rows are PyTorch's own operations
+(:data:`TORCH_FORMS`). A row added with ``register_op`` has no PyTorch operation of its
+own: it runs through :class:`~tapegrad.engine.torch_module.RowFunction`, a
+``torch.autograd.Function`` whose forward and backward are the row's numpy form
+(``row.array_fn``: its result and local derivatives, masked edges included), so its
+numbers are the row's -- on the CPU; on another device each such instruction copies its
+operands to the host and back (correct, slower).
+
 **Refused, never wrong.** A tape that changes with the data raises
 :class:`~tapegrad.engine.GraphChangedError`; a node made by user code
-(``Value(data, children, op)``), or by a row added with ``register_op`` (which has no
-PyTorch form here), raises :class:`ExportError` naming it. Entries that do not group
-stay per entry: instructions of one element, run in PyTorch as well.
+(``Value(data, children, op)``) raises :class:`~tapegrad.engine.BatchingError`, as
+``vmap`` does. Entries that do not group stay per entry: instructions of one element,
+run in PyTorch as well.
 
 torch is optional: importing :mod:`tapegrad.engine` never imports it; :func:`to_torch`
 does, and raises ``ModuleNotFoundError`` saying how to install it when it is missing.
@@ -58,14 +66,14 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .lift import Instruction, LiftError, lift
+from .lift import Instruction, lift
 from .value import Value
 from .vmap import vmap
 
-__all__ = ["to_torch", "ExportError", "TORCH_FORMS"]
+__all__ = ["to_torch", "TORCH_FORMS"]
 
-#: Each op row's PyTorch form: a source template over its operands' source
-#: (``{0}``, ``{1}``). Rows added with ``register_op`` have none: :class:`ExportError`.
+#: Each built-in op row's PyTorch operation: a source template over its operands'
+#: source (``{0}``, ``{1}``). Other rows run as ``RowFunction.apply(OPS[name], ...)``.
 TORCH_FORMS: dict[str, str] = {
     "add": "{0} + {1}",
     "sub": "{0} - {1}",
@@ -87,10 +95,6 @@ TORCH_FORMS: dict[str, str] = {
 
 #: Names the generated ``forward`` uses for itself; an input never takes them.
 _RESERVED = frozenset({"self", "torch", "F", "B", "flat", "tied", "fixed"})
-
-
-class ExportError(LiftError):
-    """The program cannot be written in PyTorch: an op with no PyTorch form."""
 
 
 def _torch():
@@ -116,21 +120,13 @@ def to_torch(fn: Callable[..., Any], params: Iterable[Value], *columns: Any):
     ``fn`` returns ``(loss, *watched)``; a watched list is a ``(B, n)`` tensor). See the
     module docstring for parameters, copying back, exactness and what is refused.
 
-    Raises ``ModuleNotFoundError`` without torch, what ``vmap`` raises for bad
-    arguments or columns and for a tape that changes with the data, and
-    :class:`ExportError` for an op with no PyTorch form.
+    Raises ``ModuleNotFoundError`` without torch, and what ``vmap`` raises for bad
+    arguments or columns and for a tape that cannot be batched.
     """
     _torch()  # before any work: a clear error without torch
     step = vmap(fn, params)
     step.record(*columns)
     program, shape = _lifted(step, fn, columns)
-    for instruction in program.instructions:
-        if instruction.op not in ("linear", "gather") and instruction.op not in TORCH_FORMS:
-            raise ExportError(
-                f"op {instruction.op!r} (tape entries {list(instruction.entries)}) has no "
-                "PyTorch form: engine.to_torch writes only the built-in rows of engine.OPS "
-                f"({', '.join(TORCH_FORMS)})"
-            )
     from .torch_module import LiftedModule
 
     return LiftedModule(program, step.params, shape)
@@ -186,4 +182,7 @@ def instruction_source(instruction: Instruction, operands: list[str]) -> str:
         bias = dict(zip(instruction.bias, rest))
         text = f"F.linear({z}, {w}, {bias['b']})" if "b" in bias else f"F.linear({z}, {w})"
         return f"{text} + {bias['c']}" if "c" in bias else text
-    return TORCH_FORMS[instruction.op].format(*operands)
+    form = TORCH_FORMS.get(instruction.op)
+    if form is None:  # a row added with register_op: its own numpy form, in autograd
+        return f"RowFunction.apply(OPS[{instruction.op!r}], {', '.join(operands)})"
+    return form.format(*operands)

@@ -17,9 +17,10 @@ import torch.nn.functional as F
 
 from .export import _literal, instruction_source
 from .lift import Instruction, Program, Variable
+from .ops import OPS, Op
 from .value import Value
 
-__all__ = ["LiftedModule"]
+__all__ = ["LiftedModule", "RowFunction"]
 
 #: Floating dtypes (torch's and numpy's names) a column is refused in: converting them
 #: to float64 is exact, but their numbers already lost tapegrad's precision.
@@ -84,7 +85,7 @@ class LiftedModule(torch.nn.Module):
             index = torch.tensor([flat.index(p) for p in v.entries]).reshape(v.shape)
             self.register_buffer(f"_i_{name}", index, persistent=False)
         self.source = _Writer(self, program, bool(tied), bool(fixed)).source()
-        namespace: dict[str, Any] = {"torch": torch, "F": F}
+        namespace: dict[str, Any] = {"torch": torch, "F": F, "OPS": OPS, "RowFunction": RowFunction}
         exec(compile(self.source, "<engine.to_torch>", "exec"), namespace)
         self._run = namespace["run"]
 
@@ -175,6 +176,41 @@ class LiftedModule(torch.nn.Module):
             f"{len(p.instructions)} instructions for {p.entry_count} tape entries "
             f"({p.lifted_fraction:.1%} lifted)"
         )
+
+
+class RowFunction(torch.autograd.Function):
+    """An op row with no PyTorch operation of its own (added with ``register_op``), in
+    PyTorch's autograd: ``RowFunction.apply(row, *operands)``.
+
+    Forward runs the row's numpy form ``row.array_fn`` (its result and its local
+    derivatives, computed together as the scalar engine does) on the operands' numbers;
+    backward multiplies each local derivative by the incoming gradient (a masked one
+    gives exactly 0, as in the scalar engine) and sums it over the axes the operand was
+    broadcast along. Operands may be tensors or numbers (no gradient). Runs on the host:
+    tensors on another device are copied there and the results back.
+    """
+
+    @staticmethod
+    def forward(ctx, row: Op, *operands):
+        arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x for x in operands]
+        out, *local = row.array_fn(*arrays)
+        device = next(x.device for x in operands if isinstance(x, torch.Tensor))
+        ctx.local = local
+        ctx.shapes = [x.shape if isinstance(x, torch.Tensor) else None for x in operands]
+        ctx.device = device
+        return torch.as_tensor(out, dtype=torch.float64, device=device)
+
+    @staticmethod
+    def backward(ctx, g):
+        upstream = g.detach().cpu().numpy()
+        grads: list = [None]  # the row
+        for k, (local, shape) in enumerate(zip(ctx.local, ctx.shapes)):
+            if shape is None or not ctx.needs_input_grad[k + 1]:
+                grads.append(None)
+                continue
+            with_local = torch.as_tensor(local * upstream, dtype=torch.float64, device=ctx.device)
+            grads.append(with_local.expand(g.shape).sum_to_size(shape))
+        return tuple(grads)
 
 
 def _fill(shape, values):

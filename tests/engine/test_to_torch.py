@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tapegrad import engine
 from tapegrad.engine import Value
-from tapegrad.engine.export import ExportError
+from tapegrad.engine.value import apply
 from tapegrad.nn import MLP, Layer, Neuron, data, fit, losses, moons
 
 from .test_lift import StudentMLP, hinge_loss, models
@@ -253,16 +253,41 @@ def test_a_tape_that_changes_with_the_data_is_refused():
         engine.to_torch(fn, [w], X, Y)
 
 
-def test_an_op_without_a_torch_form_is_refused():
-    row = engine.Op("cube", 1, "x * x * x", ("3.0 * x * x",), "cube", "x³;  d/dx = 3x²")
-    engine.ops.register_op(row)
-    try:
-        w = Value(0.5)
-        X, Y = columns(1, 3, 12)
-        with pytest.raises(ExportError, match=r"op 'cube'.*no PyTorch form"):
-            engine.to_torch(lambda x, y: (x[0] * w).cube() * y[0], [w], X, Y)
-    finally:
-        engine.ops.unregister_op("cube")
+@pytest.fixture
+def added_rows():
+    """Two rows added with register_op (removed again after the test): a smooth one and
+    one whose derivative is masked (a selection, as relu's)."""
+    rows = [
+        engine.Op("cube", 1, "x * x * x", ("3.0 * x * x",), "cube", "x³;  d/dx = 3x²"),
+        engine.Op(
+            "hinge_at",
+            2,
+            "where(x > y, x - y, 0.0)",
+            ("mask(x > y, 1.0)", "mask(x > y, -1.0)"),
+            "hinge_at",
+            "max(0, x - y);  d/dx = 1, d/dy = -1 where x > y, else 0",
+            operators=("__hinge_at__", "__rhinge_at__"),
+        ),
+    ]
+    for row in rows:
+        engine.ops.register_op(row)
+    yield rows
+    for row in rows:
+        engine.ops.unregister_op(row.name)
+
+
+def test_a_registered_row_exports_through_its_numpy_form(added_rows):
+    model = MLP(2, [3, 1], activation="tanh", rng=random.Random(15))
+
+    def fn(x, y):
+        h = [v.cube() for v in x]  # one elementwise instruction of the new row
+        out = model(h)
+        hinge_at = engine.OPS["hinge_at"]
+        return apply(hinge_at, out, y[0] * 0.5) + apply(hinge_at, out * y[0], x[0])
+
+    module = check_parity(fn, model.parameters(), *columns(2, 6, 14))
+    assert "RowFunction.apply(OPS['cube'], x)" in module.source
+    assert "RowFunction.apply(OPS['hinge_at']" in module.source
 
 
 def test_the_readme_moons_mlp_trains_the_same_in_pytorch():
