@@ -349,3 +349,22 @@ def test_inputs_named_like_the_generated_code_are_renamed():
     assert module.program.inputs == ["x0", "x1"]
     expected = [fn([Value(X[k, 0])], [Value(Y[k, 0])]).data for k in range(4)]
     assert all(close(a, b) for a, b in zip(module(X, Y).tolist(), expected))
+
+
+def test_shared_results_broadcasts_and_a_root_shared_by_every_sample():
+    w, v = Value(0.7), Value(-0.3)
+    h = (w * 2.0).tanh()  # computed outside fn from a parameter: the same for every sample
+
+    def fn(x, y):
+        copies = [x[0].relu() for _ in range(3)]  # three entries of one op on one input
+        return sum((c * h for c in copies), v) * y[0] + x[1] * w
+
+    module = check_parity(fn, [w, v], *columns(2, 5, 16))
+    assert module.program.lifted_fraction > 0.0
+
+    def constant(x, y):  # a loss that reads no sample: every sample gets the same number
+        return (w * v).exp()
+
+    X, Y = columns(2, 3, 17)
+    out = engine.to_torch(constant, [w, v], X, Y)(X, Y)
+    assert out.tolist() == [math.exp(w.data * v.data)] * 3
