@@ -15,8 +15,8 @@ gradient of every parameter, one training step without the update -- at ``B`` =
   replayed over the batch with one numpy operation per tape entry (recording reported
   apart);
 * **lifted** -- ``engine.vmap`` as it runs by default: the recorded tape lifted into
-  the lecture's blocks (``engine.lift``: a layer one matrix product), about fifteen
-  numpy operations per step, forward and backward;
+  the lecture's blocks (``engine.lift``: a layer one matrix product), about forty
+  numpy calls per step, forward and backward;
 * **numpy** -- the same network written with matrix products (``X @ W``), by hand;
 * **torch** -- PyTorch float64 tensors and autograd, when ``torch`` is importable.
 

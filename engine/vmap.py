@@ -39,7 +39,9 @@ one-hot (class-probability) label, a column of ``B`` rows of ``K`` numbers.
 blocks (:func:`tapegrad.engine.lift`: a layer's weighted sums one matrix product, its
 activations one elementwise operation), and a call runs that program
 (:class:`tapegrad.engine.lift.BatchedProgram`), forward and backward, instead of one
-numpy operation per tape entry: about fifteen operations for an MLP instead of 644.
+numpy operation per tape entry: for ``MLP(2, [16, 16, 1])`` with the hinge loss, nine
+vector instructions instead of 644 entries (about forty numpy calls a step, forward
+and backward, instead of well over a thousand).
 Its elementwise operations are the per-entry path's, but a matrix product adds a
 weighted sum's terms in its own order and the batch's gradients are summed by
 products: results equal the per-entry path below within ``1e-12`` relative (tested

@@ -1,8 +1,9 @@
 """The lifted program's data: :class:`Variable`, :class:`Instruction`, :class:`Program`.
 
 Plain, documented data that several consumers read: the batched runner
-(:mod:`.batched`), the printing as the lecture writes it, and later the export to
-PyTorch and the block drawing. Tape positions are positions in
+(:mod:`.batched`), the printing as the lecture writes it, the export to PyTorch
+(:func:`tapegrad.engine.to_torch`) and the block diagram
+(:func:`tapegrad.engine.draw_program`). Tape positions are positions in
 :func:`tapegrad.engine.graph.walk` of the root.
 """
 
