@@ -223,6 +223,30 @@ def test_the_module_moves_between_devices_and_takes_tensors():
     assert torch.equal(a, b)
 
 
+def test_every_tensor_moves_with_the_module():
+    """On PyTorch's meta device (shapes only, no numbers) forward and backward run only
+    if every parameter, buffer, index and constant moved with ``.to``."""
+    model = MLP(3, [3, 3, 1], activation="tanh", rng=random.Random(6))
+    first, second, last = model.layers
+    layer = Layer(3, 4, rng=random.Random(9))
+    out = Neuron(3, nonlin=False, rng=random.Random(10))
+
+    def fn(x, y):  # a gather from two vectors, a skip connection, constants
+        h = first(x)
+        h = [a + b for a, b in zip(second(h), h)]
+        g = layer(h)
+        return losses.hinge(last(h), y[0]) + losses.mse(out([g[3], x[0], g[2]]), y[0])
+
+    params = [*model.parameters(), *layer.parameters(), *out.parameters()]
+    module = engine.to_torch(fn, params, *columns(3, 4, 18)).to("meta")
+    assert "gather" in [i.op for i in module.program.instructions]
+    meta = [torch.empty(shape, dtype=torch.float64, device="meta") for shape in ((4, 3), (4, 1))]
+    result = module(*meta)
+    assert result.device.type == "meta" and result.shape == (4,)
+    result.mean().backward()
+    assert all(p.grad.device.type == "meta" for p in module.parameters())
+
+
 def test_bad_columns_are_refused():
     model = MLP(2, [3, 1], rng=random.Random(14))
     X, Y = columns(2, 4, 10)
