@@ -125,7 +125,7 @@ class _Diagram:
             scopes = {cost_scope_of(values[p]) for p in ins.entries}
             if ins.entries and None not in scopes and len(scopes) == 1:
                 scope = scopes.pop()
-                node = names.setdefault(scope.path, f"C{len(names) or ''}")
+                node = names.setdefault(scope.path, self._free(f"C{len(names) or ''}"))
                 costs[ins.output] = node
                 self.cost_names[node] = scope.name
         readers: dict[str, set[str]] = {}
@@ -139,16 +139,22 @@ class _Diagram:
         for ins in self.instructions:  # ops that only combine costs
             read = {costs.get(n) for n in ins.inputs if n in self.producer}
             if ins.output not in costs and read and None not in read:
-                costs[ins.output] = read.pop() if len(read) == 1 else f"C{ins.output}"
+                costs[ins.output] = read.pop() if len(read) == 1 else self._free(f"C{ins.output}")
         if not costs and not self.outputs and self.instructions:
             root = self.program.output[0]
             if root in self.producer:
-                costs[root] = "C"
+                node = costs[root] = self._free("C")
                 last = self.producer[root]
                 if last.op in OPS:
-                    self.cost_names["C"] = self._elementwise_label(last)
+                    self.cost_names[node] = self._elementwise_label(last)
                 self.fallback = True
         return costs
+
+    def _free(self, node: str) -> str:
+        """A block's or a cost's DOT id, never a vector's (an input may be named C)."""
+        while node in self.variables or node == "z0":
+            node += "_"
+        return node
 
     def _shown_inputs(self) -> list[str]:
         """The variables drawn as circles: inputs and results an arrow leaves from."""
@@ -215,7 +221,7 @@ class _Diagram:
                 if self._is_activation(ins) and layer_output:
                     block = f"h{int(ins.output[1:]) - 1}"  # z{k+1} = h(s{k+1}): block h{k}
             sources = [n for n in dict.fromkeys(ins.inputs) if n in self.shown]
-            self._block(block, label, sources, ins.output)
+            self._block(self._free(block), label, sources, ins.output)
         for cost in dict.fromkeys(self.costs.values()):  # the costs last, as on the slide
             self._cost(cost)
 

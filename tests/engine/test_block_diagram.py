@@ -122,3 +122,12 @@ def test_the_drawing_renders(tmp_path):
     path = tmp_path / "student.png"
     engine.save_graph(drawing, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_vectors_named_like_blocks_keep_their_own_nodes():
+    w = Value(0.5)
+    C, lin0 = [Value(0.3), Value(0.2)], [Value(-1.0)]
+    loss = ((C[0] * w + C[1] * w).tanh() * lin0[0]).relu()
+    source = draw_program(engine.lift(loss, {"C": C, "lin0": lin0})).source
+    assert 'lin0 [label="lin0\\n1"' in source and 'C_ [label="C\\nrelu"' in source
+    assert "lin0_ [label=" in source  # the first layer's block
