@@ -390,9 +390,11 @@ class BatchedStep:
         if self.lift:
             lifted = lift_recording(self.recording, self.fn, len(arrays))
             self.lifted = BatchedProgram(lifted, self.params)
-        self._recorded = True
         for p in self._samples_to_check(arrays):
             self._check(arrays, p)
+        # only a recording that passed its checks is kept: after a refusal, the next
+        # call records (and checks) again instead of replaying the refused tape
+        self._recorded = True
 
     def _samples_to_check(self, arrays: list) -> list[int]:
         """The samples the recording is re-traced on: the last and the middle one, and
