@@ -41,16 +41,17 @@ activations one elementwise operation), and a call runs that program
 (:class:`tapegrad.engine.lift.BatchedProgram`), forward and backward, instead of one
 numpy operation per tape entry: for ``MLP(2, [16, 16, 1])`` with the hinge loss, nine
 vector instructions instead of 644 entries (about forty numpy calls a step, forward
-and backward, instead of well over a thousand).
-Its elementwise operations are the per-entry path's, but a matrix product adds a
-weighted sum's terms in its own order and the batch's gradients are summed by
-products: results equal the per-entry path below within ``1e-12`` relative (tested
-on random models), not bit for bit. ``lift=False`` runs the per-entry path, which
-the rest of this paragraph and the next describe; :meth:`BatchedStep.per_sample_grads`
-always does. :attr:`BatchedStep.lifted` holds the lifted program (``.program``
-prints it, ``.source`` shows its numpy code).
+and backward, instead of well over a thousand). Its elementwise operations are the
+per-entry path's, but a matrix product adds a weighted sum's terms in its own order
+and the batch's gradients are summed by products: results equal the per-entry path
+below within ``1e-12`` relative (``1e-12`` absolute near zero; tested on random
+models), not bit for bit. ``lift=False`` runs the per-entry path, which the next
+paragraph describes; :meth:`BatchedStep.per_sample_grads` always
+does. :attr:`BatchedStep.lifted` holds the lifted program (``.program`` prints it,
+``.source`` shows its numpy code).
 
-**Exactly backward() of the batch mean** (``lift=False``). ``step(*columns, reduce="mean")`` adds to
+**Exactly backward() of the batch mean** (``lift=False``).
+``step(*columns, reduce="mean")`` adds to
 each parameter's ``.grad`` what ``losses.mean([fn(*sample) for sample in batch])
 .backward()`` adds, in the same order: every per-sample contribution is computed
 with the same IEEE operations (seeded with ``1/B``, as the mean's backward seeds
