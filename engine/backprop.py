@@ -106,7 +106,7 @@ class Pass:
     def edge(self, t: Tape, grads: list, i: int, s, local, g, c) -> None:
         """One edge ``s -> z`` (entry ``i`` of ``t``) in the general case: add ``c``
         (``= local * g``) to ``s``'s gradient and record the step if asked; for an op
-        with more than two inputs (``s`` a :class:`Rest`, ``local`` :data:`MORE`)
+        with more than two inputs (``s`` a ``Rest``, ``local`` ``MORE``)
         take its other inputs one at a time, as :func:`backprop` takes the first two."""
         if local is MORE:
             for each, d in zip(s.inputs, s.local_grads):

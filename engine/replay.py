@@ -86,8 +86,8 @@ class Replay:
     ) -> tuple[float, list[float], list[float]]:
         """Forward and backward on floats.
 
-        ``leaf_values`` are the numbers of :attr:`leaves` in order; ``grads`` the
-        starting gradient of each :attr:`wrt` leaf (if None, none: each sum starts at
+        ``leaf_values`` are the numbers of ``leaves`` in order; ``grads`` the
+        starting gradient of each ``wrt`` leaf (if None, none: each sum starts at
         its first contribution, as for a leaf with no gradient yet). Returns the
         root's value, the gradient of each ``wrt`` leaf (``grads`` plus the
         contributions, accumulated in ``backward()``'s order) and the values of

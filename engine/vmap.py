@@ -63,7 +63,7 @@ the same IEEE operation as Python's: ``+ - * /``, ``sqrt``, ``abs``, ``relu``,
 B = 1,000). ``exp``, ``log``, ``tanh``, ``sigmoid``, ``sin``, ``cos`` and ``pow`` use
 numpy's implementations, which may differ from Python's ``math`` by a few ulp
 (results within 4 ulp; the derivatives ``1 - t²`` and ``s(1 - s)`` of tanh and
-sigmoid within ``4 · 2⁻⁵²`` absolute: see :attr:`tapegrad.engine.Op.array_fn`), and
+sigmoid within ``4 · 2⁻⁵²`` absolute: see ``tapegrad.engine.Op.array_fn``), and
 these differences then travel through the rest of the graph as any rounding
 does: tests assert per-sample losses and gradients within ``1e-12`` relative to
 the scalar engine for tanh and sigmoid MLPs and a graph of every libm op, and
@@ -79,7 +79,7 @@ numbers added in another order.)
 ops ran, not the Python that chose them. ``vmap`` records ``fn`` on the first
 sample and re-traces it on others -- the last one, the middle one, and for each
 per-sample input the samples holding its smallest and largest number (up to
-:data:`EXTREME_SAMPLES` of those), so that one input's number used as a constant
+``EXTREME_SAMPLES`` of those), so that one input's number used as a constant
 (a label read as a number) is seen whenever it is not the same for every sample, and
 a threshold on it (``if x.data > c``) whenever samples lie on both sides: if an op,
 an input or a constant differs -- ``if x.data > 0:``, a number read from ``.data``
@@ -230,7 +230,7 @@ class BatchedStep:
     shared Values it closes over); it may return ``(loss, *watched)`` to also get
     other nodes' per-sample values (a model's outputs). ``params`` are the leaves
     whose ``.grad`` a call accumulates into. The graph is recorded at the first
-    call (the tracer needs numbers); :attr:`source` shows the generated code.
+    call (the tracer needs numbers); ``.source`` shows the generated code.
     """
 
     def __init__(
@@ -400,7 +400,7 @@ class BatchedStep:
     def _samples_to_check(self, arrays: list) -> list[int]:
         """The samples the recording is re-traced on: the last and the middle one, and
         for each per-sample input the samples holding its smallest and its largest
-        number (and its first nan), at most :data:`EXTREME_SAMPLES` of those. One
+        number (and its first nan), at most ``EXTREME_SAMPLES`` of those. One
         input's number read as a constant is then seen whenever it is not the same for
         every sample, and a threshold on it (``if x.data > c``) whenever samples lie on
         both sides: the smallest and the largest number do."""

@@ -18,8 +18,8 @@ constant input 1::
 
 because for each loss ``∂L/∂s = −(y − ỹ)``, so one gradient step
 ``w ← w − η ∂L/∂w = w − η (∂L/∂s) x`` is the rule. Each model has both: the
-closed-form :meth:`update`, and a :meth:`loss` built from Values whose autograd step is
-the same update (the tests check them against each other to 1e-12).
+closed-form :meth:`LinearUnit.update`, and a :meth:`LinearUnit.loss` built from Values
+whose autograd step is the same update (the tests check them against each other to 1e-12).
 
 Corrections to the slides (checked numerically in ``tests/nn/test_classic.py``):
 
@@ -37,7 +37,7 @@ Corrections to the slides (checked numerically in ``tests/nn/test_classic.py``):
   is ``L = log(1 + exp(−2 y s))`` -- the usual logistic loss of the logit ``2s``.
 
 Calling a model, ``model(x)``, returns the score ``s`` as a Value (like a logit in
-PyTorch: its sign is the predicted class); :meth:`predict` returns the number ``ỹ``.
+PyTorch: its sign is the predicted class); :meth:`LinearUnit.predict` returns the number ``ỹ``.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ asynchronous update moves ``y_i`` to the minimum of ``E_β`` along ``y_i``, so
 update). As ``β → ∞``, ``tanh(β h) → sign(h)`` and the integral term vanishes:
 the binary network and its energy.
 
-The slide's ``E(y)`` itself (twice :meth:`Hopfield.energy`) is *not* decreased by
+The slide's ``E(y)`` itself (twice ``Hopfield.energy()``) is *not* decreased by
 the continuous update: ``ΔE = −(y_i' − y_i) h_i`` is positive whenever a unit is
 pulled back towards 0, e.g. in the first sweep from a stored pattern, where every
 ``y_i = ±1`` agrees with its field but ``|tanh(h_i)| < 1``. Measured on the 7×7
@@ -251,7 +251,7 @@ class RecallStep(NamedTuple):
     ``field`` is ``h_i = Σ_{j≠i} w_ij y_j``; the unit becomes ``sign(h_i)`` (kept
     when ``h_i = 0``; ints), or ``tanh(β h_i)`` with ``update="tanh"`` (floats);
     ``state`` and ``energy`` are after the update. ``energy`` is the energy the rule
-    never increases: :meth:`Hopfield.energy` for ``sign``,
+    never increases: ``Hopfield.energy()`` for ``sign``,
     :meth:`Hopfield.continuous_energy` for ``tanh``.
     """
 

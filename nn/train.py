@@ -486,7 +486,7 @@ def fit(
       (shuffling it only reorders a sum). ``replay=False`` builds every graph.
     * ``batched`` -- when the model is one of :mod:`tapegrad.nn`'s (``MLP``, ``Layer``,
       ``Neuron``, the classic rules) and the loss one of its losses, and batches hold
-      at least :data:`BATCHED_MIN_BATCH` samples, run each step as batched replay
+      at least ``BATCHED_MIN_BATCH`` samples, run each step as batched replay
       (:func:`tapegrad.engine.vmap`): one sample's graph recorded once, replayed over
       the batch with numpy -- the same gradients as building every graph (bit for bit
       for ``+ - * /``, relu, sign; within a few ulp for tanh, sigmoid, exp, log), many

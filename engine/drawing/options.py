@@ -103,7 +103,7 @@ class DrawOptions:
 
     @property
     def colors(self) -> dict:
-        """The theme's colours and styles (:data:`~tapegrad.engine.drawing.themes.THEMES`)."""
+        """The theme's colours and styles (``THEMES``)."""
         return THEMES[self.theme]
 
     @property

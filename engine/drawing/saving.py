@@ -193,7 +193,7 @@ def _numbered_files(frames: list, path: pathlib.Path, fmt: str, dpi, scale) -> l
 #: How :func:`save_steps` writes each format that is not one file per step:
 #: ``writer(frames, path, fmt, dpi, scale) -> paths written``, ``frames`` the
 #: captioned drawings of every step. A new sequence format is one entry here (and its
-#: extension in :data:`FORMATS`).
+#: extension in ``FORMATS``).
 STEP_WRITERS = {"pdf": _sequence, "gif": _sequence}
 
 
