@@ -110,8 +110,8 @@ def write_api_pages(app=None) -> None:
         lines = [name, "=" * len(name), "", f".. automodule:: {name}"]
         if hasattr(module, "__path__"):
             lines += ["   :no-members:", ""]
-            # public names defined in a private module (engine._costs) are documented
-            # here, where users import them from
+            # public names defined in the package itself (nn.commands.UsageError) or in a
+            # private module (engine._costs) are documented here, where users import them
             elsewhere = {
                 id(getattr(m, n))
                 for m in modules.values()
@@ -121,7 +121,8 @@ def write_api_pages(app=None) -> None:
             for member in getattr(module, "__all__", ()):
                 obj = getattr(module, member)
                 home = getattr(obj, "__module__", "") or ""
-                if home.startswith(name + "._") and callable(obj) and id(obj) not in elsewhere:
+                defined_here = home == name or home.startswith(name + "._")
+                if defined_here and callable(obj) and id(obj) not in elsewhere:
                     kind = "autoclass" if inspect.isclass(obj) else "autofunction"
                     lines += [f".. {kind}:: {name}.{member}", ""]
             children = [n for n in names if n.rpartition(".")[0] == name]
