@@ -10,6 +10,7 @@ scalar engine's ``backward()``, within 1e-12 relative (sums re-associate).
 """
 
 import importlib
+import itertools
 import math
 import random
 
@@ -496,3 +497,60 @@ def test_a_masked_product_is_zero_whatever_arrives():
     assert _product(ArrayMasked(keep, 1.0), finite).tolist() == [[2.0, 0.0, 0.0, -3.0]]
     assert _product(2.0, finite).tolist() == (2.0 * finite).tolist()
     np.seterr(**np_errors)
+
+
+def student_network(rng: random.Random):
+    """A random student-written network: per neuron, its own order of the terms, an
+    optional bias, its own activation; some weights shared with earlier ones; maybe a
+    skip connection around each layer of the same width. Returns (fn, params)."""
+    params: list = []
+
+    def parameter():
+        v = Value(rng.uniform(-1, 1))
+        params.append(v)
+        return v
+
+    sizes = [rng.randint(1, 4)] + [rng.randint(1, 4) for _ in range(rng.randint(1, 3))] + [1]
+    layers = []
+    for nin, nout in itertools.pairwise(sizes):
+        layer = []
+        for _ in range(nout):
+            w = [parameter() for _ in range(nin)]
+            if rng.random() < 0.2:
+                w[0] = rng.choice(params)  # one Value used by two neurons
+            bias = parameter() if rng.random() < 0.8 else None
+            activation = rng.choice(["relu", "tanh", "sigmoid", None])
+            layer.append((w, bias, activation, rng.random() < 0.5))
+        layers.append(layer)
+    skip = rng.random() < 0.5
+
+    def fn(x, y):
+        h = list(x)
+        for layer in layers:
+            out = []
+            for w, bias, activation, reverse in layer:
+                terms = [wi * hi for wi, hi in zip(w, h)]
+                terms = terms[::-1] if reverse else terms
+                s = sum(terms[1:], terms[0]) if bias is None else sum(terms, bias)
+                out.append(getattr(s, activation)() if activation else s)
+            h = [o + a for o, a in zip(out, h)] if skip and len(out) == len(h) else out
+        return (1 + -y[0] * h[0]).relu() + 0.5 * h[0] * h[0]
+
+    return fn, sizes[0], list(dict.fromkeys(params))
+
+
+@given(st.integers(0, 2**32), st.integers(1, 7))
+def test_random_student_networks_lift_within_the_bound(seed, batch):
+    rng = random.Random(seed)
+    fn, nin, params = student_network(rng)
+    X = np.array([[rng.uniform(-2, 2) for _ in range(nin)] for _ in range(batch)])
+    Y = np.array([[rng.choice([-1.0, 1.0])] for _ in range(batch)])
+    results = []
+    for lift_it in (True, False):
+        for p in params:
+            p.grad = None
+        out = engine.vmap(fn, params, lift=lift_it)(X, Y)
+        results.append((out.tolist(), [p.grad for p in params]))
+    (out, grads), (exact_out, exact_grads) = results
+    assert all(close(a, b) for a, b in zip(out, exact_out))
+    assert all(close(a, b) for a, b in zip(grads, exact_grads))
