@@ -10,13 +10,16 @@ and :func:`~.derivative.add_derivative_network`), and the scene is written as DO
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from .. import Value, _dot
 from .builder import Builder
 from .derivative import add_derivative_network
 from .emit import emit
+from .fit import choose_rankdir
 from .image import GraphDrawing
 from .options import DEFAULT_MAX_NODES, DrawOptions
+from .scene import Scene
 from .select import as_roots, read_graph, too_large
 from .stepping import edges_showing, mark_step, show_step
 
@@ -27,7 +30,7 @@ def draw(
     root: Value | Sequence[Value],
     view: str = "values",
     *,
-    rankdir: str = "LR",
+    rankdir: str | None = None,
     theme: str = "light",
     collapse: object = None,
     step: int | None = None,
@@ -42,7 +45,9 @@ def draw(
 
     ``view``: ``"values"`` (records with data and grad) or ``"blocks"`` (the course's
     notation). ``rankdir``: ``"LR"`` (the week-2 figures), ``"BT"`` (the energy
-    figures: inputs at the bottom, cost on top), ``"TB"`` or ``"RL"``. ``theme``:
+    figures: inputs at the bottom, cost on top), ``"TB"`` or ``"RL"``; None (the
+    default) draws left to right unless that is more than 3 times as wide as high, and
+    then vertically (:mod:`~tapegrad.engine.drawing.fit`), so that a slide shows it. ``theme``:
     ``"light"`` or ``"dark"``. ``collapse``: scopes to draw as single blocks (a depth,
     a name such as ``"layers"``, a path, a list of names, or True for the outermost).
     ``step``: draw backprop at this step of ``engine.backprop_steps(root)`` (computed
@@ -81,6 +86,20 @@ def draw_with(roots: list[Value], options: DrawOptions) -> GraphDrawing:
     if options.step is not None and len(roots) != 1:
         raise ValueError("step= needs a single root Value to backpropagate from")
     graph = read_graph(roots, options)
+    rankdir = options.rankdir
+    if rankdir is None:  # left to right, unless too wide for a slide
+        forward = Builder(replace(options, rankdir="LR"), graph).build()
+        steps = len(roots) == 1 and not roots[0].is_leaf
+        rankdir = choose_rankdir(forward, options.view, step_labels=steps)
+    scene = _scene(replace(options, rankdir=rankdir), graph)
+    # Point the graphviz package at a dot program now, so that .render() and
+    # .pipe() work on the result; DOT text itself never needs one.
+    _dot.use_dot(required=False)
+    return emit(scene, rankdir, options.colors)
+
+
+def _scene(options: DrawOptions, graph) -> Scene:
+    """The whole scene: the graph's elements, the step marked, the derivative network."""
     builder = Builder(options, graph)
     scene = builder.build()
     max_nodes = options.max_nodes
@@ -90,10 +109,7 @@ def draw_with(roots: list[Value], options: DrawOptions) -> GraphDrawing:
         mark_step(builder, scene, graph.state)
     if options.derivative:
         add_derivative_network(builder, scene, graph.state)
-    # Point the graphviz package at a dot program now, so that .render() and
-    # .pipe() work on the result; DOT text itself never needs one.
-    _dot.use_dot(required=False)
-    return emit(scene, options.rankdir, options.colors)
+    return scene
 
 
 def step_captions(root: Value, **options) -> list[str]:
@@ -105,6 +121,8 @@ def step_captions(root: Value, **options) -> list[str]:
     graph_drawing = draw(root, step=0, **options)  # checks root and options alike
     del graph_drawing
     settings = DrawOptions(step=0, **options)
+    if settings.rankdir is None:  # the words do not depend on the direction
+        settings = replace(settings, rankdir="LR")
     graph = read_graph([root], settings)
     builder = Builder(settings, graph)
     scene = builder.build()

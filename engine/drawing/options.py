@@ -70,11 +70,12 @@ class DrawOptions:
     ``observed``, ``params`` and ``costs`` are kept as given (Values, labels or a
     module); :mod:`tapegrad.engine.drawing.select` reads them against the graph.
     ``show_params`` None means the view's default (yes for values, no for blocks):
-    :attr:`shows_params` is the answer.
+    :attr:`shows_params` is the answer. ``rankdir`` None: chosen to fit a slide
+    (:mod:`~tapegrad.engine.drawing.fit`).
     """
 
     view: str = "values"
-    rankdir: str = "LR"
+    rankdir: str | None = None
     theme: str = "light"
     collapse: object = None
     step: int | None = None
@@ -88,7 +89,7 @@ class DrawOptions:
     def __post_init__(self) -> None:
         if self.view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}, got {self.view!r}")
-        check_look(self.rankdir, self.theme)
+        check_look("LR" if self.rankdir is None else self.rankdir, self.theme)
         check_collapse(self.collapse)
         max_nodes = self.max_nodes
         if max_nodes is not None and (

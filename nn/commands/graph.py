@@ -88,7 +88,11 @@ def register(sub) -> None:
     add_expression_arguments(p)
     p.add_argument("-o", "--output", help="file to write; the extension picks the format")
     p.add_argument("--view", choices=VIEWS, default="values", help="values (default) or blocks")
-    p.add_argument("--rankdir", choices=RANKDIRS, default="LR", help="direction of flow")
+    p.add_argument(
+        "--rankdir",
+        choices=RANKDIRS,
+        help="direction of flow (default: left to right unless too wide for a slide)",
+    )
     p.add_argument("--theme", choices=tuple(THEMES), default="light")
     p.add_argument("--step", type=int, help="draw backprop at this step (0 is the first)")
     p.add_argument("--derivative", action="store_true", help="add the mirrored derivative network")

@@ -60,7 +60,7 @@ def neuron():
 def test_values_view_has_one_record_per_value_and_one_op_node_per_op():
     z, _ = neuron()
     z.backward()
-    g = engine.draw(z)
+    g = engine.draw(z, rankdir="LR")  # (by default a slide's direction: top to bottom)
     assert isinstance(g, graphviz.Digraph)
     n = nodes(g)
     records = {k: a for k, a in n.items() if a.get("shape") == "record"}

@@ -98,3 +98,35 @@ def test_captions_wrap_and_every_frame_has_one_size(tmp_path):
         label = re.search(r'label="(step .*?)"', path.read_text(encoding="utf-8")).group(1)
         lines = label.split("\\l")
         assert lines[-1] == "" and all(len(line) <= 60 for line in lines)
+
+
+# -- item 4: a picture that fits a slide ----------------------------------------------
+
+
+def _aspect(g):
+    from tapegrad.engine import _render
+
+    x0, y0, x1, y1 = (float(v) for v in _render.layout(g.source)["bb"].split(","))
+    return (x1 - x0) / (y1 - y0)
+
+
+def test_by_default_a_neuron_fits_a_slide_in_every_view_and_a_direction_can_be_forced():
+    c, observed = _neuron_cost()
+    z = c.parents[0].parents[0]
+    for root, view, options in [
+        (z, "values", {}),
+        (c, "values", {}),
+        (z, "blocks", {}),
+        (c, "blocks", {}),
+        (c, "blocks", {"observed": observed, "show_params": True}),
+    ]:
+        drawings = [engine.draw(root, view, **options)]
+        drawings += [engine.draw(root, view, step=k, **options) for k in (0, 3)]
+        drawings.append(engine.draw(root, view, derivative=True, **options))
+        directions = {re.search(r"rankdir=(\w+)", g.source).group(1) for g in drawings}
+        assert len(directions) == 1  # every view of one graph flows alike
+        for g in drawings:
+            assert 1 / 3 <= _aspect(g) <= 3, (view, options, directions, _aspect(g))
+    # left to right, the values view of the neuron is a strip about 6 times as wide as high
+    forced = engine.draw(z, rankdir="LR")
+    assert "rankdir=LR" in forced.source and _aspect(forced) > 3
