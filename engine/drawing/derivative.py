@@ -30,6 +30,8 @@ def add_derivative_network(builder, scene: Scene, state: StepState | None) -> No
             scene.elements[edge["dst"]]["kind"],
         ):
             continue  # a number drawn as an input (a loss's y) has no gradient
+        if _mirror(scene, edge["src"]) not in scene.elements:
+            continue  # an observed input's gradient, not asked for
         attrs = dict(arrow)
         locals_ = [n.local_grads[pos] for _, n, pos in edge["graph_edges"]]
         # A collapsed module's derivative is a product along its inside: no
@@ -39,6 +41,7 @@ def add_derivative_network(builder, scene: Scene, state: StepState | None) -> No
         if locals_ and "scope" not in scene.elements[edge["dst"]]:
             attrs["label"] = plain(f"× {short(math.prod(locals_))}")
         scene.connect(_mirror(scene, edge["src"]), _mirror(scene, edge["dst"]), None, **attrs)
+    _parameter_gradients(builder, scene, arrow)
     _seed(builder, scene, arrow)
     if state is not None:
         target = (state.step.parent, state.step.node, state.step.position)
@@ -49,6 +52,47 @@ def add_derivative_network(builder, scene: Scene, state: StepState | None) -> No
                 )
                 if mirrored is not None:
                     mirrored["attrs"].update(color=t["highlight"], penwidth="3.5")
+
+
+def _wanted(builder, node) -> bool:
+    """Whether the network shows ``node``'s gradient: every computed value's and
+    parameter's; an observed input's (data: nothing learns it) only with
+    ``derivative="all"``, or when no leaf is a parameter (a plain formula)."""
+    if not node.is_leaf or node in builder.parameters or not builder.parameters:
+        return True
+    return builder.options.derivative == "all"
+
+
+def _parameter_gradients(builder, scene: Scene, arrow: dict) -> None:
+    """``dc/dw`` for every parameter drawn inside its block (implicit in ``G(x, w)``):
+    what learning uses, sent out of the block's derivative module sideways."""
+    graph = builder.graph
+    for node in graph.order:
+        for position, parent in enumerate(node.parents):
+            if not (parent.is_leaf and builder.is_hidden(parent)):
+                continue
+            element = builder.element_of(scene, graph.folds.drawn(node))
+            if element is None or "b" + element["id"] not in scene.elements:
+                continue
+            gradient_id = f"dp{graph.index[parent]}"
+            label = f"d{root_name(builder)}/d{builder.names[parent]}"
+            attrs = _gradient_style(builder, f"{label}\n{num(graph.dgrads[parent])}")
+            scene.add(gradient_id, "gradient", attrs, None, node=parent)
+            edge_attrs = dict(arrow)
+            if "scope" not in element and graph.folds.drawn(node) is node:
+                edge_attrs["label"] = plain(f"× {short(node.local_grads[position])}")
+            scene.connect(gradient_id, "b" + element["id"], None, merge=True, **edge_attrs)
+
+
+def _gradient_style(builder, label: str) -> dict:
+    """A gradient node ``dc/ds`` with its value."""
+    t = builder.t
+    style = dict(t["computed"]) if builder.view == "blocks" else dict(t["record"])
+    attrs = {"shape": "ellipse", **style, "fontcolor": t["text"], "color": t["grad"]}
+    attrs["label"] = plain(label)
+    if builder.view == "blocks":
+        attrs["penwidth"] = "2"
+    return attrs
 
 
 def _mirror(scene: Scene, element_id: str) -> str:
@@ -64,21 +108,15 @@ def _mirror_elements(builder, scene: Scene) -> None:
     root = root_name(builder)
     dgrads = builder.graph.dgrads
     functions = [e for e in scene.elements.values() if e["kind"] in ("function", "block", "cost")]
-    variables = [e for e in scene.elements.values() if e["kind"] == "variable"]
-    grad_style = dict(t["computed"]) if builder.view == "blocks" else dict(t["record"])
+    variables = [
+        e
+        for e in scene.elements.values()
+        if e["kind"] == "variable" and _wanted(builder, e["node"])
+    ]
     for v in variables:
         node = v["node"]
-        label = f"d{root}/d{builder.names[node]}"
-        attrs = {
-            "shape": "ellipse",
-            **grad_style,
-            "fontcolor": t["text"],
-            "color": t["grad"],
-            "label": plain(f"{label}\n{num(dgrads[node])}"),
-        }
-        if builder.view == "blocks":
-            attrs["penwidth"] = "2"
-        scene.add("d" + v["id"], "gradient", attrs, None, node=node)
+        label = f"d{root}/d{builder.names[node]}\n{num(dgrads[node])}"
+        scene.add("d" + v["id"], "gradient", _gradient_style(builder, label), None, node=node)
         scene.aligned.append((v["id"], "d" + v["id"]))
     for f in functions:
         label = plain("∂ " + f["op_text"])

@@ -34,7 +34,7 @@ def draw(
     theme: str = "light",
     collapse: object = None,
     step: int | None = None,
-    derivative: bool = False,
+    derivative: bool | str = False,
     show_params: bool | None = None,
     observed: object = None,
     params: object = None,
@@ -53,7 +53,9 @@ def draw(
     ``step``: draw backprop at this step of ``engine.backprop_steps(root)`` (computed
     from the graph, whatever ``.grad`` holds). ``derivative``: add the mirrored
     derivative network (computed likewise; the values view's records then show the
-    same gradients). ``show_params``: draw
+    same gradients): every computed value's and parameter's gradient (a parameter
+    drawn inside its block gets ``dc/dw`` sent out of the block's derivative
+    module), an observed input's only with ``derivative="all"``. ``show_params``: draw
     parameters as side inputs (default: yes in the values view, no in blocks).
     ``observed`` / ``params``: which leaves are data and which are parameters (Values,
     labels, or a module with ``parameters()``). ``costs``: the Values drawn as cost

@@ -79,7 +79,7 @@ class DrawOptions:
     theme: str = "light"
     collapse: object = None
     step: int | None = None
-    derivative: bool = False
+    derivative: bool | str = False
     show_params: bool | None = None
     observed: object = None
     params: object = None
@@ -96,7 +96,9 @@ class DrawOptions:
             isinstance(max_nodes, bool) or not isinstance(max_nodes, int)
         ):
             raise TypeError(f"max_nodes must be an int or None, got {max_nodes!r}")
-        _check_flag(self.derivative, "derivative")
+        d = self.derivative
+        if not (d is None or isinstance(d, bool) or (isinstance(d, str) and d == "all")):
+            raise TypeError(f"derivative must be True, False or 'all', got {d!r}")
         _check_flag(self.show_params, "show_params")
         step = self.step
         if step is not None and (isinstance(step, bool) or not isinstance(step, int)):

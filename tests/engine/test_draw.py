@@ -502,18 +502,21 @@ def test_derivative_network_mirrors_the_graph_seeded_with_one():
     z.backward()
     g = engine.draw(z, view="blocks", observed=["x1", "x2"], derivative=True)
     n = nodes(g)
-    gradients = [k for k in n if k.startswith("d")]
+    gradients = [k for k in n if k.startswith("dn")]
     variables = [k for k, a in n.items() if a.get("shape") == "circle"]
-    assert sorted(gradients) == sorted("d" + v for v in variables)
+    # every variable's gradient but the observed inputs' (x1, x2: data, nothing learns it)
+    assert sorted(gradients) == sorted("d" + v for v in variables if v not in ("n0", "n3"))
+    assert len([k for k in n if k.startswith("dp")]) == 3  # dz/dw1, dz/dw2, dz/db
     modules = [k for k in n if k.startswith("b")]
     assert len(modules) == 4  # * w1, * w2, Σ b, tanh
     assert all("tg-reverse" in n[k]["class"] for k in modules)  # round side upstream
     assert n["seed"]["label"] == "1"
     back = [e for e in edges(g) if e[2].get("dir") == "back"]
     assert ("dn9", "seed") in [(s, d) for s, d, _ in back]
-    assert n["dn0"]["label"] == "dz/dx1\\n-1.5000"
+    assert n["dp1"]["label"] == "dz/dw1\\n1.0000"  # dz/dv2 · x1 = 0.5 · 2
     # one backward edge per forward edge (variable -> function or function -> variable)
-    assert len(back) == len(edges(g)) - len(back) + 1  # and the seed
+    # one backward edge per forward edge but the inputs', one per parameter, the seed
+    assert len(back) == len(edges(g)) - len(back) - 2 + 3 + 1
 
 
 def test_derivative_network_in_values_view_and_with_a_step():
@@ -535,7 +538,7 @@ def test_derivative_network_in_values_view_and_with_a_step():
         ({"observed": ["nope"]}, ValueError, "no Value labelled 'nope'"),
         ({"observed": [1.0]}, TypeError, "must hold Values or labels"),
         ({"max_nodes": 1.5}, TypeError, "max_nodes"),
-        ({"derivative": 1}, TypeError, "derivative must be True or False"),
+        ({"derivative": 1}, TypeError, "derivative must be True, False or 'all'"),
     ],
 )
 def test_bad_arguments_name_the_problem(kwargs, error, message):

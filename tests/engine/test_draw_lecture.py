@@ -142,7 +142,7 @@ def test_a_sum_is_one_block_and_a_mean_shows_its_one_over_p():
 
 def test_derivative_network_and_steps_do_not_depend_on_grad():
     z, leaves = neuron()
-    options = dict(view="blocks", observed=["x1", "x2"], derivative=True)
+    options = dict(view="blocks", observed=["x1", "x2"], derivative="all")
     before = engine.draw(z, **options).source  # no backward yet
     assert "dz/dz\\n1.0000" in before and "dz/dx1\\n-1.5000" in before
     z.backward()

@@ -130,3 +130,20 @@ def test_by_default_a_neuron_fits_a_slide_in_every_view_and_a_direction_can_be_f
     # left to right, the values view of the neuron is a strip about 6 times as wide as high
     forced = engine.draw(z, rankdir="LR")
     assert "rankdir=LR" in forced.source and _aspect(forced) > 3
+
+
+# -- item 3: the derivative network shows what learning uses --------------------------
+
+
+def test_derivative_network_shows_parameter_gradients_and_inputs_on_request():
+    c, observed = _neuron_cost()
+    g = engine.draw(c, "blocks", observed=observed, derivative=True)
+    labels = {a["label"].split("\\n")[0]: k for k, a in nodes(g).items() if k.startswith("d")}
+    assert {"dC/dw1", "dC/dw2", "dC/db"} <= set(labels)  # implicit in their blocks
+    assert not {"dC/dx1", "dC/dx2"} & set(labels)  # data: nothing learns it
+    # dC/dw1 leaves the derivative module of "* w1", multiplied by x1 = 2
+    (into,) = [(d, a) for s, d, a in edges(g) if s == labels["dC/dw1"]]
+    assert nodes(g)[into[0]]["label"] == "∂ * w1" and into[1]["label"] == "× 2"
+    assert "-0.5858" in nodes(g)[labels["dC/dw1"]]["label"]  # = dC/dv2 · x1
+    every = engine.draw(c, "blocks", observed=observed, derivative="all")
+    assert {"dC/dx1", "dC/dx2"} <= {a["label"].split("\\n")[0] for a in nodes(every).values()}
