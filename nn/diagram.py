@@ -25,18 +25,34 @@ blocks (:func:`tapegrad.engine.lift`) and drawn by
 
 from __future__ import annotations
 
+import math
+
 from tapegrad.engine import Value, cost_scope, lift
 from tapegrad.engine.block_diagram import draw_program
 from tapegrad.engine.drawing import GraphDrawing
 from tapegrad.engine.drawing.options import check_look
 from tapegrad.engine.drawing.text import plain
-from tapegrad.engine.drawing.themes import THEMES, circle_style, function_style, new_graph
+from tapegrad.engine.drawing.themes import (
+    THEMES,
+    circle_style,
+    function_style,
+    new_graph,
+    variable_style,
+)
 
 from . import losses
 from .classic import Adaline, LinearUnit, LogisticRegression, Perceptron
+from .energy import BoltzmannMachine, Hopfield, weight_label
 from .layers import MLP, Layer, Neuron
 
-__all__ = ["draw_model", "model_blocks"]
+__all__ = ["draw_model", "model_blocks", "MAX_DRAWN_UNITS", "MAX_NAMED_UNITS"]
+
+#: Up to this many units :func:`draw_model` draws an energy model's every unit and
+#: weight; a larger one is drawn as one vector ``y`` of its ``n`` units.
+MAX_DRAWN_UNITS = 8
+#: Up to this many units each weight's edge carries its name ``w_ij`` (more names
+#: would overlap where the edges meet at a unit).
+MAX_NAMED_UNITS = 5
 
 _CLASSIC_H = {Perceptron: "sign", Adaline: None, LogisticRegression: "tanh"}
 
@@ -71,7 +87,7 @@ def draw_model(
     model,
     *,
     loss: str | None = None,
-    rankdir: str = "LR",
+    rankdir: str | None = None,
     theme: str = "light",
     nin: int | None = None,
 ) -> GraphDrawing:
@@ -80,7 +96,8 @@ def draw_model(
 
     ``loss``: the name of the cost to draw after ``ȳ`` (e.g. ``"mse"``,
     ``"hinge"``), a red square fed by ``ȳ`` and the observed target ``y``; None draws
-    no cost. ``rankdir`` and ``theme`` as in :func:`tapegrad.engine.draw`. Returns a
+    no cost. ``rankdir`` (default ``"LR"``; ``"BT"`` for an energy model) and
+    ``theme`` as in :func:`tapegrad.engine.draw`. Returns a
     :class:`~tapegrad.engine.GraphDrawing` (``.source``, ``.pipe``, ``.render``,
     ``save_graph``). Raises TypeError for an unknown model or a loss that is not a
     str, ValueError for a bad ``rankdir`` or ``theme``.
@@ -88,7 +105,24 @@ def draw_model(
     ``nin``: for a model of other classes (a student's own), its number of inputs: it
     is called on ``nin`` Values and drawn from its lifted tape (``loss`` then names one
     of :data:`tapegrad.nn.losses.LOSSES`). Without it such a model raises TypeError.
+
+    A :class:`~tapegrad.nn.Hopfield` network or a :class:`~tapegrad.nn.BoltzmannMachine`
+    is drawn as the lecture's slide: its units ``y0 … y(n-1)`` inside the dashed
+    circle of the state ``y``, one undirected edge per symmetric weight ``w_ij``, the
+    energy ``E(y)`` as a red square (the course's scalar-valued function) fed by
+    ``y``, and the model's update and learning rules as the caption; past
+    :data:`MAX_DRAWN_UNITS` units, ``y`` is one circle with its size. Its energy is
+    its cost: ``loss`` must be None (else ValueError).
     """
+    if isinstance(model, (Hopfield, BoltzmannMachine)):
+        if loss is not None:
+            raise ValueError(
+                f"an energy model's cost is its energy: loss must be None, got {loss!r}"
+            )
+        rankdir = "BT" if rankdir is None else rankdir
+        check_look(rankdir, theme)
+        return _draw_energy(model, rankdir, THEMES[theme])
+    rankdir = "LR" if rankdir is None else rankdir
     if not isinstance(model, (MLP, Layer, Neuron, LinearUnit)):
         return _draw_lifted(model, nin, loss, rankdir, theme)
     blocks = model_blocks(model)
@@ -155,3 +189,88 @@ def _draw_lifted(model, nin, loss, rankdir: str, theme: str) -> GraphDrawing:
     with cost_scope(loss):  # the cost is drawn under the name it was asked by
         cost = losses.LOSSES[loss](out, y[0] if len(outputs) == 1 else y)
     return draw_program(lift(cost, {"x": x, "y": y}), rankdir=rankdir, theme=theme)
+
+
+# -- energy models ---------------------------------------------------------------
+
+_PAIR_ENERGY = "E(y) = −½ Σᵢⱼ yᵢ wᵢⱼ yⱼ"  # = −Σ_{i<j}: see nn.energy's docstring
+_BIAS_ENERGY = " − Σᵢ bᵢ yᵢ"
+_RULES = {
+    Hopfield: [
+        "recall, one unit at a time:  yᵢ ← sign(Σⱼ wᵢⱼ yⱼ)",
+        "storage (Hebb):  wᵢⱼ ← wᵢⱼ + η yᵢ yⱼ",
+    ],
+    BoltzmannMachine: [
+        "p(y) = exp(−E(y)) / Z",
+        "sampling, one unit at a time:  p(yᵢ = +1) = σ(2 hᵢ)",
+        "learning:  wᵢⱼ ← wᵢⱼ + η (yᵢ yⱼ − ỹᵢ ỹⱼ)   (y: data, ỹ: the model's samples)",
+    ],
+}
+_UNIT = 0.5  # inches: a unit's circle
+_GAP = 0.7  # inches between the state's circle and the energy's square
+#: Where the energy sits from the state, per direction of flow.
+_TOWARDS = {"BT": (0, 1), "TB": (0, -1), "LR": (1, 0), "RL": (-1, 0)}
+
+
+def _energy_rules(model) -> list[str]:
+    """The caption: what the model is, then its update and learning rules."""
+    n = model.n
+    kind = "Hopfield network" if isinstance(model, Hopfield) else "Boltzmann machine"
+    each = ", one line each" if MAX_NAMED_UNITS < n <= MAX_DRAWN_UNITS else ""
+    lines = [f"{kind}: {n} units yᵢ = ±1, {n * (n - 1) // 2:,} symmetric weights wᵢⱼ = wⱼᵢ{each}"]
+    lines += _RULES[type(model)]
+    if isinstance(model, BoltzmannMachine):
+        field = "hᵢ = Σⱼ wᵢⱼ yⱼ" + (" + bᵢ" if model.b else "")
+        lines[2] = lines[2].replace("σ(2 hᵢ)", f"σ(2 hᵢ),  {field}")
+        if model.b:
+            lines.append("bᵢ ← bᵢ + η (yᵢ − ỹᵢ)")
+    return lines
+
+
+def _draw_energy(model, rankdir: str, t: dict) -> GraphDrawing:
+    """An energy model drawn as the lecture's slide (see :func:`draw_model`).
+
+    Graphviz's ``neato`` places the units at fixed points on a circle (a ring
+    shows every pair alike); each weight's name sits along its edge near one end,
+    so that no two names meet where the chords cross."""
+    n = model.n
+    g = new_graph("energy", rankdir, t)
+    caption = plain("\n".join(_energy_rules(model)))
+    g.attr(layout="neato", splines="false", label=caption, labelloc="b", fontsize="14")
+    observed = variable_style(t, "y", "observed")
+    drawn = n <= MAX_DRAWN_UNITS
+    ring = 0.55 * n / math.pi + 0.3 if drawn else 0.0  # inches, room for n units
+    size = 2 * ring + _UNIT + 0.25 if drawn else 0.9
+    if drawn:  # the state y: a dashed circle around its units
+        frame = {**observed, "style": "dashed", "fillcolor": t["background"], "penwidth": "2"}
+        g.node("y", label="", pos="0,0!", width=f"{size:.3f}", fixedsize="true", **frame)
+    else:
+        vector = {"label": plain(f"y\n{n}"), "pos": "0,0!", "width": f"{size:.3f}"}
+        g.node("y", fixedsize="true", **vector, **observed)
+    weight = {
+        "color": t["param"]["color"],
+        "penwidth": "1.5",
+        "fontsize": "12",
+        "fontcolor": t["text"],
+    }
+    for i in range(n if drawn else 0):
+        angle = math.pi / 2 + math.pi / n - 2 * math.pi * i / n  # a flat top
+        at = f"{ring * math.cos(angle):.3f},{ring * math.sin(angle):.3f}!"
+        g.node(f"y{i}", label=f"y{i}", pos=at, width=f"{_UNIT}", fixedsize="true", **observed)
+    for i, j in model.pairs() if drawn else ():
+        # the name near the end the chord leaves clockwise: every unit names as many
+        if (j - i) * 2 <= n:
+            tail, head = f"y{i}", f"y{j}"
+        else:
+            tail, head = f"y{j}", f"y{i}"
+        name = {"taillabel": weight_label(i, j, n)} if n <= MAX_NAMED_UNITS else {}
+        g.edge(tail, head, dir="none", labelangle="0", labeldistance="2.6", **name, **weight)
+    text = _PAIR_ENERGY + (_BIAS_ENERGY if model.b else "")
+    dx, dy = _TOWARDS[rankdir]
+    half = 0.05 * len(text) + 0.3 if dx else 0.3  # half the square along the flow
+    reach = size / 2 + _GAP + half
+    cost = {"shape": "box", **t["cost"], "fontcolor": t["text"]}
+    g.node("E", label=plain(text), pos=f"{dx * reach:.3f},{dy * reach:.3f}!", **cost)
+    named = {"label": "y ", "fontsize": "14", "fontcolor": t["text"]} if drawn else {}
+    g.edge("y", "E", **named, **t["arrow"])
+    return g

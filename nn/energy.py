@@ -79,16 +79,29 @@ import random
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from tapegrad.engine import Value
+from tapegrad.engine import Value, cost_scope, mark_parameters, scope
 
 from . import _checks
 from .module import Module
 
-__all__ = ["Hopfield", "BoltzmannMachine", "RecallStep", "Moments", "MAX_EXACT_UNITS", "UPDATES"]
+__all__ = [
+    "Hopfield",
+    "BoltzmannMachine",
+    "RecallStep",
+    "Moments",
+    "MAX_EXACT_UNITS",
+    "UPDATES",
+    "ENERGY",
+    "weight_label",
+]
 
 #: The largest ``n`` for which :class:`BoltzmannMachine` enumerates all ``2**n``
 #: states to compute the partition function exactly.
 MAX_EXACT_UNITS = 16
+
+#: The name of the cost scope the energy is computed in (:meth:`Hopfield.energy`):
+#: the label of its red square in :func:`tapegrad.engine.draw`'s blocks view.
+ENERGY = "E(y)"
 
 
 # -- argument checks --------------------------------------------------------------
@@ -157,13 +170,20 @@ def _burn_in(value: object) -> int:
 # -- the shared part: symmetric weights and the energy ------------------------------
 
 
+def weight_label(i: int, j: int, n: int) -> str:
+    """The label of the weight between units ``i`` and ``j`` of ``n``: ``w01`` as
+    the slide's ``w_ij``, ``w3,12`` once an index has two digits (``n > 10``)."""
+    return f"w{i}{j}" if n <= 10 else f"w{i},{j}"
+
+
 def _symmetric_weights(n: int) -> list[list[Any]]:
-    """An n×n matrix whose (i, j) and (j, i) entries are one shared Value, zeros on
-    the diagonal as plain floats (so they are not parameters)."""
+    """An n×n matrix whose (i, j) and (j, i) entries are one shared Value labelled
+    ``w_ij`` (:func:`weight_label`), zeros on the diagonal as plain floats (so they
+    are not parameters)."""
     w: list[list[Any]] = [[0.0] * n for _ in range(n)]
     for i in range(n):
         for j in range(i + 1, n):
-            w[i][j] = w[j][i] = Value(0.0)
+            w[i][j] = w[j][i] = Value(0.0, label=weight_label(i, j, n))
     return w
 
 
@@ -184,13 +204,25 @@ class _EnergyModel(Module):
 
     def forward(self, y: Sequence[Any]) -> Value:
         """The energy of state ``y`` (see :meth:`energy`)."""
-        y = _real_state(y, self.n)
+        with cost_scope(ENERGY):
+            return self._energy_value(self._units(y))
+
+    def _units(self, y: Sequence[Any]) -> list[Value]:
+        """State ``y`` (numbers or Values) as Values: each number a leaf labelled ``y_i``."""
+        return [
+            s if isinstance(s, Value) else Value(s, label=f"y{i}")
+            for i, s in enumerate(_real_state(y, self.n))
+        ]
+
+    def _energy_value(self, y: Sequence[Any]) -> Value:
+        """``E(y)`` of numbers or Values, term by term as the slide writes it:
+        ``y_i · w_ij · y_j`` (one product of numbers ``y_i y_j`` times ``w_ij`` for
+        numeric units, one node per weight), then ``b_i · y_i``, summed and negated."""
         total = None
         for i, j in self.pairs():
             yi, yj = y[i], y[j]
-            # With numeric states y_i y_j is one constant: one node per weight.
             if isinstance(yi, Value) or isinstance(yj, Value):
-                term = self.w[i][j] * yi * yj
+                term = yi * self.w[i][j] * yj
             else:
                 term = self.w[i][j] * (yi * yj)
             total = term if total is None else total + term
@@ -202,10 +234,18 @@ class _EnergyModel(Module):
         return -total
 
     def energy(self, y: Sequence[Any]) -> Value:
-        """``E(y) = -Σ_{i<j} w_ij y_i y_j - Σ_i b_i y_i`` as a Value (half the slide's
+        """``E(y) = -Σ_{i<j} y_i w_ij y_j - Σ_i b_i y_i`` as a Value (half the slide's
         ``-Σ_ij y_i w_ij y_j``; see the module docstring), differentiable with respect
-        to the weights and to any unit given as a Value."""
-        return self(y)
+        to the weights and to the units.
+
+        ``y``: ``n`` numbers or Values; each number becomes a leaf Value labelled
+        ``y0``, ``y1``, ... (the units the drawings show), and the ops run in the
+        cost scope :data:`ENERGY`, so :func:`tapegrad.engine.draw` draws the energy
+        as the course's red square of a scalar-valued function, fed by the units,
+        and each term as one product ``y_i w_ij y_j``. Raises TypeError/ValueError
+        for a state of the wrong length or type.
+        """
+        return self(self._units(y))  # the units made outside the model's scope
 
     def local_field(self, y: Sequence[int], i: int) -> float:
         """``h_i = Σ_{j≠i} w_ij y_j + b_i``: minus the slope of ``E`` along ``y_i``,
@@ -533,7 +573,7 @@ class BoltzmannMachine(_EnergyModel):
         self.n = n
         self.bias = bias
         self.w = _symmetric_weights(n)
-        self.b = [Value(0.0) for _ in range(n)] if bias else []
+        self.b = [Value(0.0, label=f"b{i}") for i in range(n)] if bias else []
 
     def config(self) -> dict[str, Any]:
         return {"n": self.n, "bias": self.bias}
@@ -569,11 +609,19 @@ class BoltzmannMachine(_EnergyModel):
         return _moments(states, [1.0 / len(states)] * len(states), self.n)
 
     # -- the same quantities as Values, for autograd ---------------------------------
+    def _scoped(self) -> scope:
+        """The model's scope, its parameters marked for the drawings, as when it is
+        called: the log-likelihood's energies are built by :meth:`_energy_value` of
+        numeric states (one node per weight, not the drawn units of :meth:`energy`)."""
+        mark_parameters(self.parameters())
+        return scope(type(self).__name__)
+
     def log_partition(self) -> Value:
         """``log Z = log Σ_s exp(-E(s))`` as a Value, by a stable log-sum-exp:
         ``m + log Σ_s exp(-E(s) - m)`` with ``m = max_s -E(s)`` held constant (the
         shift cancels, so the gradient is exact). Builds ``2**n`` energies."""
-        neg_e = [-self(s) for s in self.states()]
+        with self._scoped():
+            neg_e = [-self._energy_value(s) for s in self.states()]
         m = max(a.data for a in neg_e)
         total = None
         for a in neg_e:
@@ -584,16 +632,19 @@ class BoltzmannMachine(_EnergyModel):
     def log_prob(self, y: Sequence[int]) -> Value:
         """``log p(y) = -E(y) - log Z`` as a Value."""
         y = _spins(y, self.n, "y")
-        return -self(y) - self.log_partition()
+        with self._scoped():
+            neg_e = -self._energy_value(y)
+        return neg_e - self.log_partition()
 
     def log_likelihood(self, data: Iterable[Sequence[int]]) -> Value:
         """The average log-likelihood ``(1/P) Σ_p log p(y[p])`` as a Value (``log Z``
         is built once). Its gradient is the Boltzmann learning rule."""
         states = _spin_list(data, self.n, "data")
-        total = None
-        for y in states:
-            term = -self(y)
-            total = term if total is None else total + term
+        with self._scoped():
+            neg_e = [-self._energy_value(y) for y in states]
+        total = neg_e[0]
+        for term in neg_e[1:]:
+            total = total + term
         return total * (1.0 / len(states)) - self.log_partition()
 
     # -- learning ---------------------------------------------------------------------

@@ -64,6 +64,8 @@ class Folds:
                 text = MINUS
             elif node.op == "add":
                 text, edges = self._addition(node, edges, foldable)
+            elif node.op == "mul" and node.constant is None:
+                text, edges = self._product(node, edges, foldable)
             elif node.op == "mul" and node.constant is not None and len(node.parents) == 1:
                 inner = node.parents[0]
                 terms = self.inputs.get(inner)
@@ -85,6 +87,18 @@ class Folds:
         while node in self.into:
             node = self.into[node]
         return node
+
+    def _product(self, node, edges, foldable):
+        """A chain of multiplications ``(a * b) * c`` is one product with its factors
+        in order (the slide's ``y_i w_ij y_j``)."""
+        flat = []
+        for p, e in edges:
+            if p.op == "mul" and p.constant is None and foldable(p, node):
+                self.absorbed.add(p)
+                flat.extend((q, qe + e) for q, qe in self.inputs[p])
+            else:
+                flat.append((p, e))
+        return op_text(node), flat
 
     def _addition(self, node, edges, foldable):
         constant = node.constant

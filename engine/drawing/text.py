@@ -34,7 +34,9 @@ def num(x: float) -> str:
     """Four decimals, as micrograd prints them; scientific when that would hide the number."""
     if not math.isfinite(x):
         return repr(x)
-    if x == 0.0 or 1e-4 <= abs(x) < 1e6:
+    if x == 0.0:  # -0.0 too: a product with a zero weight is no "-0.0000" on a slide
+        return "0.0000"
+    if 1e-4 <= abs(x) < 1e6:
         return f"{x:.4f}"
     return f"{x:.3e}"
 

@@ -69,3 +69,61 @@ def test_bad_arguments_are_named():
         draw_model(nn.MLP(2, [1]), rankdir="up")
     with pytest.raises(ValueError, match="theme"):
         draw_model(nn.MLP(2, [1]), theme="blue")
+
+
+# -- energy models (issue 20 item 5) -------------------------------------------------
+
+
+def _edges(g):
+    return re.findall(r"^\t(\w+) -> (\w+) \[(.*)\]$", g.source, re.M)
+
+
+@pytest.mark.parametrize("model", [nn.Hopfield(4), nn.BoltzmannMachine(4)])
+def test_an_energy_model_is_its_units_its_symmetric_weights_and_the_energy_square(model):
+    g = draw_model(model)
+    labels = dict(_labels(g))
+    assert [labels[f"y{i}"] for i in range(4)] == ["y0", "y1", "y2", "y3"]
+    assert "layout=neato" in g.source and "rankdir=BT" in g.source
+    # one undirected edge per pair of units, named by its weight
+    weights = {}
+    for tail, head, attrs in _edges(g):
+        if "dir=none" in attrs:
+            name = re.search(r"taillabel=(\w+)", attrs).group(1)
+            weights[name] = {tail, head}
+    assert weights == {f"w{i}{j}": {f"y{i}", f"y{j}"} for i, j in model.pairs()}
+    # the energy: a red square fed by the state y, with no outgoing arrow
+    assert re.search(r'^\tE \[.*color="#ff3333".*shape=box', g.source, re.M)
+    assert [(a, b) for a, b, _ in _edges(g) if "E" in (a, b)] == [("y", "E")]
+    caption = re.search(r'label="([^"]*)" labelloc=b', g.source).group(1)
+    if isinstance(model, nn.Hopfield):
+        assert labels["E"] == "E(y) = −½ Σᵢⱼ yᵢ wᵢⱼ yⱼ"
+        assert "yᵢ ← sign(Σⱼ wᵢⱼ yⱼ)" in caption and "wᵢⱼ ← wᵢⱼ + η yᵢ yⱼ" in caption
+    else:
+        assert labels["E"] == "E(y) = −½ Σᵢⱼ yᵢ wᵢⱼ yⱼ − Σᵢ bᵢ yᵢ"
+        assert "wᵢⱼ ← wᵢⱼ + η (yᵢ yⱼ − ỹᵢ ỹⱼ)" in caption and "p(yᵢ = +1) = σ(2 hᵢ)" in caption
+    # what the square says is what energy() computes (w_ii = 0; the slide's sum has no ½)
+    for k, p in enumerate(model.parameters()):
+        p.data = 0.25 * k - 0.6
+    y = [1, -1, -1, 1]
+    w = model.weight_matrix()
+    b = [p.data for p in model.b] or [0.0] * 4
+    said = -0.5 * sum(y[i] * w[i][j] * y[j] for i in range(4) for j in range(4))
+    said -= sum(bi * yi for bi, yi in zip(b, y))
+    assert model.energy(y).data == pytest.approx(said, abs=1e-12)
+
+
+def test_a_larger_energy_model_drops_the_names_then_the_units(tmp_path):
+    g = draw_model(nn.Hopfield(7), rankdir="LR", theme="dark")
+    undirected = [attrs for _, _, attrs in _edges(g) if "dir=none" in attrs]
+    assert len(undirected) == 21 and not any("taillabel" in a for a in undirected)
+    assert 'color="#80b1d3"' in g.source  # the dark theme's colour of an observed y
+    e_at = re.search(r'^\tE \[.*pos="([-\d.]+),([-\d.]+)!"', g.source, re.M)
+    assert float(e_at.group(1)) > 0 and float(e_at.group(2)) == 0  # LR: the energy right
+    big = draw_model(nn.BoltzmannMachine(9))
+    assert dict(_labels(big))["y"] == "y\\n9" and "y0" not in dict(_labels(big))
+    assert "36 symmetric weights" in big.source
+    assert save_graph(draw_model(nn.Hopfield(5)), tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="energy"):
+        draw_model(nn.Hopfield(3), loss="mse")
+    with pytest.raises(ValueError, match="rankdir"):
+        draw_model(nn.Hopfield(3), rankdir="up")

@@ -4,6 +4,7 @@ gradient the engine computes, and the energy convention's factors pinned down.""
 import itertools
 import math
 import random
+import re
 
 import pytest
 from hypothesis import assume, given
@@ -80,7 +81,7 @@ def test_energy_is_half_the_slide_sum(n, data):
 def test_energy_ops_are_scoped_by_the_model():
     net = Hopfield(3)
     e = net.energy([1, -1, 1])
-    assert e.scope is not None and e.scope.path == "Hopfield"
+    assert e.scope is not None and e.scope.path == "Hopfield.E(y)"
 
 
 # -- Hebb's rule is a gradient step on the energy ------------------------------------
@@ -642,3 +643,31 @@ def test_continuous_energy_names_the_bad_unit_by_its_position_in_the_state():
     net = Hopfield(3)
     with pytest.raises(ValueError, match=r"state\[2\] must be in \[-1, 1\], got 2.0"):
         net.continuous_energy([Value(0.1), 0.5, 2.0])
+
+
+# -- the engine's drawing of the energy (issue 20 item 5) ------------------------------
+
+
+def test_the_engine_draws_the_energy_with_its_units_weights_and_red_square():
+    from tapegrad.engine import draw
+
+    net = Hopfield(3)
+    net.store([[1, -1, 1]])
+    e = net.energy([1, -1, 1])
+    blocks = draw(e, "blocks").source
+    square = re.search(r'^\t+(\w+) \[label="E\(y\)" color="#ff3333"', blocks, re.M).group(1)
+    feeders = re.findall(rf"^\t(\w+) -> {square} ", blocks, re.M)
+    names = dict(re.findall(r"^\t(\w+) \[label=(\w+)", blocks, re.M))
+    assert [names[f] for f in feeders] == ["y0", "y1", "y2"]  # the weights are implicit
+    assert not re.search(rf"^\t{square} -> ", blocks, re.M)  # a scalar-valued function
+    values = draw(e).source
+    records = re.findall(r'^\t+(\w+) \[label="(\w+) \|', values, re.M)
+    named = {label: node for node, label in records}
+    assert {"w01", "w02", "w12", "y0", "y1", "y2"} <= set(named)
+    # each term y_i w_ij y_j is one product of its unit, its weight and its other unit
+    products = re.findall(r'^\t+(\w+) \[label="\*"', values, re.M)
+    inputs = {p: re.findall(rf"^\t(\w+) -> {p} ", values, re.M) for p in products}
+    expected = [[named[f"y{i}"], named[f"w{i}{j}"], named[f"y{j}"]] for i, j in net.pairs()]
+    assert sorted(inputs.values()) == sorted(expected)
+    # a product with a zero weight reads 0.0000, not -0.0000
+    assert "-0.0000" not in draw(BoltzmannMachine(2).energy([1, -1])).source
