@@ -47,6 +47,7 @@ from .program import GraphChangedError, ReplayError
 from .replay import CompiledStep, Replay, compile, record
 from .steps import BackwardStep, backprop_steps
 from .tape import Tape, TapeEntry, tape
+from .trace import TracedReadError
 from .value import Value, zero_grad
 from .vmap import BatchedStep, BatchingError, vmap
 
@@ -110,6 +111,7 @@ __all__ = [
     "Replay",
     "CompiledStep",
     "GraphChangedError",
+    "TracedReadError",
     "ReplayError",
     "vmap",
     "BatchedStep",

@@ -168,9 +168,10 @@ def generate(
 ) -> Code:
     """The program of ``root``'s tape: forward in tape order, backward in reverse.
 
-    ``walk`` is ``graph.walk(root)``; ``wrt`` the leaves whose gradients the program
-    writes (``gout[k]`` for ``wrt[k]``); ``watch`` positions in ``walk`` whose
-    values it writes into ``watched``.
+    ``walk`` is ``graph.walk(root)`` (or ``graph.walk(root, *others)``: the program
+    then computes the others' values too, to watch them); ``wrt`` the leaves whose
+    gradients the program writes (``gout[k]`` for ``wrt[k]``); ``watch`` positions in
+    ``walk`` whose values it writes into ``watched``.
 
     The forward pass is one line per entry: an op whose row has inline templates
     (plain arithmetic, ``row.inline``) is written as its expression -- inside its
@@ -201,8 +202,9 @@ def generate(
         for j in ps:
             reads[j] += 1
             reader[j] = i
+    root_position = walk.position(root)  # the last entry, unless the walk has more roots
     keep = set(watch)
-    keep.add(n - 1)
+    keep.add(root_position)
 
     lines = ["def replay(x, gin, gout, watched, seed):"]
     add = lines.append
@@ -286,7 +288,7 @@ def generate(
         add(f"    gout[{k}] = {g.text if g is not None else f'gin[{k}]'}")
     for k, i in enumerate(watch):
         add(f"    watched[{k}] = v{i}")
-    add(f"    return v{n - 1}")
+    add(f"    return v{root_position}")
     namespace.update(constants)
     source = "\n".join(lines) + "\n"
     return Code(source, namespace, [g is not None for g in outputs], filename)

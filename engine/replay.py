@@ -28,11 +28,17 @@ once and update them, rather than creating new ones inside the function).
 **What a tape cannot capture.** A tape records which ops ran, not the Python that
 chose them. A graph whose *shape* depends on the numbers -- ``if x.data > 0:``, a
 loop that runs until a value converges, a number read from ``.data`` and used as
-a constant (``x - max(v.data for v in xs)``) -- is recorded for the numbers of
-the first call only. Replay would then compute the wrong function, silently. So
-the compiled step can re-trace: ``compiled.check()`` (or ``check_every=k``)
-calls your function again, builds the graph the ordinary way, and raises
-:class:`GraphChangedError` if any op, input or constant differs from the
+a constant (``x - max(v.data for v in xs)``) -- would be recorded for the numbers of
+the first call only, and replay would compute the wrong function, silently. So
+:func:`compile` sees every read of a number while it traces the function
+(:mod:`tapegrad.engine.trace`): a read of a number that depends on a leaf (whose
+``.data`` the replay reads anew at every call) raises
+:class:`~tapegrad.engine.TracedReadError` naming the read and your line; an
+argument check made with :func:`tapegrad.engine.trace.require` is checked again at
+every call. Second line of defence, for what no read shows (a number taken from
+outside the function): the compiled step can re-trace: ``compiled.check()`` (or
+``check_every=k``) calls your function again, builds the graph the ordinary way,
+and raises :class:`GraphChangedError` if any op, input or constant differs from the
 recording, or if the re-traced loss differs from the replayed one. Models built
 only from ops -- an MLP with relu, tanh, any loss written with Value operations
 -- never change shape and replay safely.
@@ -57,13 +63,25 @@ class Replay:
     ``leaves`` are the tape's leaf Values in tape order; ``wrt`` the leaves whose
     gradients are computed. :meth:`run` is the pure function on floats;
     calling the object reads each leaf's ``.data`` and adds into each ``wrt``
-    leaf's ``.grad``, as ``backward()`` would.
+    leaf's ``.grad``, as ``backward()`` would. ``requirements`` are the argument checks
+    the traced function made on traced numbers (:func:`tapegrad.engine.trace.require`):
+    a call checks them first, and raises their ``ValueError`` before any ``.grad``
+    changes.
     """
 
-    def __init__(self, root: Value, wrt: Iterable[Value] | None = None, watch=()) -> None:
+    def __init__(
+        self,
+        root: Value,
+        wrt: Iterable[Value] | None = None,
+        watch=(),
+        *,
+        requirements: Iterable[trace.Requirement] = (),
+    ) -> None:
         if not isinstance(root, Value):
             raise TypeError(f"replay records a Value, got {type(root).__name__}: {root!r}")
-        walk = graph.walk(root)  # read from the tape directly: no Value per entry
+        self.requirements = tuple(requirements)
+        # read from the tape directly, no Value per entry; the checked numbers too
+        walk = graph.walk(root, *(r.value for r in self.requirements))
         self.leaves: tuple[Value, ...] = tuple(walk.leaves())
         self.wrt: tuple[Value, ...] = self.leaves if wrt is None else trace.leaf_list(wrt, "wrt")
         self.size = len(walk.items)
@@ -74,6 +92,8 @@ class Replay:
                 raise ValueError(
                     f"{v!r} is not part of the graph of the loss, so replay cannot compute it"
                 )
+        self._watched_count = len(self._watch)
+        self._watch += [walk.position(r.value) for r in self.requirements]
         code = program.generate(root, walk, self.wrt, self._watch, filename="<engine.replay>")
         self.source = code.source
         # the wrt leaves the root depends on (the others' gradients are left alone)
@@ -102,7 +122,8 @@ class Replay:
         out_grads = [0.0] * len(self.wrt)
         watched = [0.0] * len(self._watch)
         value = self._function(leaf_values, grads, out_grads, watched, seed)
-        return value, out_grads, watched
+        self._check(watched)
+        return value, out_grads, watched[: self._watched_count]
 
     def __call__(self) -> float:
         """Replay with the leaves' current ``.data``; add gradients into ``.grad`` of
@@ -114,10 +135,18 @@ class Replay:
         out = [0.0] * len(wrt)
         self.watched = [0.0] * len(self._watch)
         value = self._function(values, grads, out, self.watched, 1.0)
+        if self.requirements:
+            self._check(self.watched)
+            del self.watched[self._watched_count :]
         for w, g, r in zip(wrt, out, self._reached_flags):
             if r:
                 w.grad = g
         return value
+
+    def _check(self, watched: list[float]) -> None:
+        """Raise the ``ValueError`` of the first requirement the numbers fail."""
+        for r, number in zip(self.requirements, watched[self._watched_count :]):
+            r.check(number)
 
     def __repr__(self) -> str:
         return (
@@ -160,10 +189,11 @@ class CompiledStep:
         self.fn = fn
         self.check_every = trace.check_every(check_every)
         self.calls = 0
+        requirements: list[trace.Requirement] = []
         root, watched, self._shape = trace.call(
-            fn, error=ReplayError, what="engine.compile", kind="compiled"
+            fn, error=ReplayError, what="engine.compile", kind="compiled", requirements=requirements
         )
-        self.replay = Replay(root, wrt, watched)
+        self.replay = Replay(root, wrt, watched, requirements=requirements)
 
     @property
     def source(self) -> str:
@@ -194,8 +224,15 @@ class CompiledStep:
     def check(self) -> float:
         """Re-trace the function, compare its graph with the recording, and return the
         re-traced loss value. Raises :class:`GraphChangedError` if they differ."""
-        root, _, _ = trace.split(self.fn())
-        walk = graph.walk(root)
+        requirements: list[trace.Requirement] = []
+        root, _, _ = trace.call(
+            self.fn,
+            error=ReplayError,
+            what="engine.compile",
+            kind="compiled",
+            requirements=requirements,
+        )
+        walk = graph.walk(root, *(r.value for r in requirements))
         signature = program.signature(walk)
         recorded = self.replay.signature
         if len(signature) != len(recorded):

@@ -76,25 +76,30 @@ a batch recorded model-outputs-first may interleave them differently: the same
 numbers added in another order.)
 
 **What cannot be batched is refused, never replayed wrong.** A tape records which
-ops ran, not the Python that chose them. ``vmap`` records ``fn`` on the first
-sample and re-traces it on others -- the last one, the middle one, and for each
-per-sample input the samples holding its smallest and largest number (up to
-``EXTREME_SAMPLES`` of those), so that one input's number used as a constant
-(a label read as a number) is seen whenever it is not the same for every sample, and
-a threshold on it (``if x.data > c``) whenever samples lie on both sides: if an op,
-an input or a constant differs -- ``if x.data > 0:``, a number read from ``.data``
-and used as a constant, a label read as a number -- it raises
-:class:`~tapegrad.engine.GraphChangedError` naming the tape entry. ``check_every=k``
+ops ran, not the Python that chose them. So while ``fn`` is traced, every read of a
+number is seen (:mod:`tapegrad.engine.trace`): ``.data``, ``float()``, ``int()``,
+``bool()``, ``round()``, the comparisons, ``format()``. A read of a number that
+depends on a per-sample input or a parameter -- ``if x.data > 0:``, a label read as a
+number, ``int(x.data) % 2`` -- raises :class:`~tapegrad.engine.TracedReadError` (a
+:class:`~tapegrad.engine.GraphChangedError`) naming the read and your line, as JAX's
+``ConcretizationTypeError`` does, before anything runs. Numbers of Values made
+inside ``fn`` from plain numbers are constants and can be read. An argument check
+made with :func:`tapegrad.engine.trace.require` (the losses of :mod:`tapegrad.nn.losses`
+check their labels so) is checked on every sample of every call and raises the
+``ValueError`` that building that sample's graph raises. Second line of defence,
+for what no read shows (a number the function takes from outside, a leaf made under
+``no_grad`` from traced numbers): ``vmap`` records ``fn`` on the first sample and
+re-traces it on others -- the last one, the middle one, and for each per-sample input
+the samples holding its smallest and largest number (up to ``EXTREME_SAMPLES``
+of those): if an op, an input or a constant differs it raises
+:class:`~tapegrad.engine.GraphChangedError` naming the tape entry; ``check_every=k``
 re-traces one more sample at every k-th call. A node made by user code with
 ``Value(data, children, op, local_grads=...)`` has no vectorized form (only the
 rows of :data:`tapegrad.engine.OPS` do; a row added with ``register_op`` gets one
-from its formulas): :class:`BatchingError`. The re-trace can only see the samples
-it re-traces: a branch on a combination of inputs (``if model(x).data > 0``) taken
-by none of them, or a batch of a later call that was not recorded, is not seen
-(``check_every`` re-traces later batches). Under :func:`~tapegrad.engine.detect_anomaly`
+from its formulas): :class:`BatchingError`. Under :func:`~tapegrad.engine.detect_anomaly`
 every sample is built in the scalar engine before the batch runs, so an op making inf
-or nan raises :class:`~tapegrad.engine.AnomalyError` as in ``backward()``. Models built only from
-ops -- an MLP, any loss written with Value operations -- are safe.
+or nan raises :class:`~tapegrad.engine.AnomalyError` as in ``backward()``. Models built
+only from ops -- an MLP, any loss written with Value operations -- are safe.
 
 **Compared with JAX and PyTorch.** ``jax.vmap(f)`` and ``torch.func.vmap(f)``
 transform a function of arrays into one that maps it over a batch axis, and
@@ -103,9 +108,9 @@ per-sample gradients ``vmap(grad(f))``). Here the function is written on scalar
 Values, and the step fuses the three: map over axis 0 of every column
 (``in_axes=0``; closed-over Values are shared, ``in_axes=None``), reduce, and
 backpropagate into ``.grad`` as ``backward()`` does (:meth:`BatchedStep.per_sample_grads`
-is ``vmap(grad(f))``). Like ``jax.jit``, it traces once and replays; where JAX
-raises a ``ConcretizationTypeError`` for Python control flow on traced values,
-tapegrad's tracer sees real numbers, so it re-traces to detect it.
+is ``vmap(grad(f))``). Like ``jax.jit``, it traces once and replays, and like JAX it
+refuses Python control flow on traced values when it reads them (the tracer holds
+real numbers, so the read itself is what is refused).
 """
 
 from __future__ import annotations
@@ -152,10 +157,18 @@ class Recording:
     * ``sources[j]`` -- for the ``j``-th leaf of ``walk.leaves()``: the index into
       ``inputs`` when it is a per-sample input, -1 when it is shared (a parameter, or
       any Value ``fn`` closes over: its ``.data`` is read at every call);
-    * ``watch`` -- the positions in ``walk`` of the watched outputs, in order.
+    * ``watch`` -- the positions in ``walk`` of the watched outputs, in order, and
+      ``nesting`` -- how ``fn`` returned them (None: the loss alone; else a list, per
+      item None for a Value or ``(list or tuple, inner nesting)``: see
+      :func:`tapegrad.engine.trace.split`);
+    * ``checks`` -- the positions in ``walk`` of the numbers ``fn`` checked with
+      :func:`tapegrad.engine.trace.require` (``walk`` is the walk of the root and of
+      them), in the order of :attr:`BatchedStep.requirements`: code that runs the tape
+      must check them on every sample (``requirement.check(numbers)``) before it
+      changes anything.
     """
 
-    __slots__ = ("root", "walk", "inputs", "where", "sources", "watch")
+    __slots__ = ("root", "walk", "inputs", "where", "sources", "watch", "nesting", "checks")
 
     def __init__(
         self,
@@ -168,6 +181,8 @@ class Recording:
     ) -> None:
         self.root, self.walk, self.inputs, self.where = root, walk, inputs, where
         self.sources, self.watch = sources, tuple(watch)
+        self.nesting: Any = None
+        self.checks: tuple[int, ...] = ()
 
     def __repr__(self) -> str:
         return (
@@ -334,12 +349,28 @@ class BatchedStep:
         for leaf, (k, j) in zip(self._leaves, self._where):
             leaf.data = float(arrays[k].reshape(len(arrays[k]), -1)[p, j])
 
-    def _trace(self, arrays: list, p: int):
+    def _trace(
+        self, arrays: list, p: int, requirements: list | None = None
+    ) -> tuple[Value, list, Any, graph.Walk]:
+        """Trace ``fn`` on sample ``p``: (root, watched, nesting, walk) -- the walk of
+        the root and of the numbers the function checked (:func:`trace.require
+        <tapegrad.engine.trace.require>`), whose checks go into ``requirements``."""
         self._set_sample(arrays, p)
+        requirements = [] if requirements is None else requirements
         with enable_grad():
-            return trace.call(
-                self.fn, tuple(self._args), error=BatchingError, what="engine.vmap", kind="batched"
+            root, watched, shape = trace.call(
+                self.fn,
+                tuple(self._args),
+                error=BatchingError,
+                what="engine.vmap",
+                kind="batched",
+                requirements=requirements,
             )
+        walk = graph.walk(root)
+        # a checked number the loss does not depend on is computed too (rare: a label's
+        # check reads the label, which the loss reads)
+        extra = [r.value for r in requirements if walk.position(r.value) < 0]
+        return root, watched, shape, graph.walk(root, *extra) if extra else walk
 
     # -- recording ----------------------------------------------------------------
     def _record(self, arrays: list) -> None:
@@ -355,9 +386,10 @@ class BatchedStep:
             self._where += [(k, j) for j in range(len(flat))]
             args.append(_nest(flat, shape))
         self._args = args
-        root, watched, self._shape = self._trace(arrays, 0)
+        #: The argument checks ``fn`` made on traced numbers: each call checks every sample.
+        self.requirements: list[trace.Requirement] = []
+        root, watched, self._shape, walk = self._trace(arrays, 0, self.requirements)
         self._watched_count = len(watched)
-        walk = graph.walk(root)
         self.signature = program.signature(walk)
         self.walk_leaves = walk.leaves()
         own = {id(v): i for i, v in enumerate(self._leaves)}
@@ -373,11 +405,14 @@ class BatchedStep:
                 raise ValueError(
                     f"{v!r} is not part of the graph of the loss, so it cannot be watched"
                 )
+        checks = [walk.position(r.value) for r in self.requirements]
         program.check_table_ops(walk, _no_vectorized_form)
         #: One sample's tape, for code that compiles it further (see :class:`Recording`).
         self.recording = Recording(
             root, walk, tuple(self._leaves), tuple(self._where), tuple(self._sources), positions
         )
+        self.recording.nesting, self.recording.checks = self._shape, tuple(checks)
+        positions += checks
         code = program.generate(
             root,
             walk,
@@ -388,8 +423,17 @@ class BatchedStep:
             filename="<engine.vmap>",
         )
         self.source, self._reached, self._function = code.source, code.reached, code.function
-        if self.lift:
-            lifted = lift_recording(self.recording, self.fn, len(arrays))
+        if self.lift and walk.position(root) == len(walk.items) - 1:
+            # the lifted program also computes the checked numbers, as watched outputs
+            checked = Recording(
+                root,
+                walk,
+                self.recording.inputs,
+                self.recording.where,
+                self.recording.sources,
+                positions,
+            )
+            lifted = lift_recording(checked, self.fn, len(arrays))
             self.lifted = BatchedProgram(lifted, self.params)
         for p in self._samples_to_check(arrays):
             self._check(arrays, p)
@@ -435,8 +479,7 @@ class BatchedStep:
 
     def _check(self, arrays: list, p: int) -> None:
         """Re-trace on sample ``p`` of the checked columns; compare with the recording."""
-        root, _, _ = self._trace(arrays, p)
-        walk = graph.walk(root)
+        _, _, _, walk = self._trace(arrays, p)
         signature = program.signature(walk)
         recorded = self.signature
         advice = (
@@ -485,11 +528,16 @@ class BatchedStep:
             leaf.data if k < 0 else columns[k] for leaf, k in zip(self.walk_leaves, self._sources)
         ]
         out_grads: list = [None] * len(self.params)
-        watched: list = [None] * self._watched_count
+        watched: list = [None] * (self._watched_count + len(self.requirements))
         with np.errstate(all="ignore"):
             value = self._function(values, [None] * len(self.params), out_grads, watched, seed)
+        self._check_requirements(watched[self._watched_count :], batch)
         out = np.broadcast_to(np.asarray(value, dtype=np.float64), (batch,)).copy()
-        return out, out_grads, [np.broadcast_to(w, (batch,)) for w in watched]
+        return (
+            out,
+            out_grads,
+            [np.broadcast_to(w, (batch,)) for w in watched[: self._watched_count]],
+        )
 
     def _outputs(self, out, watched):
         if self._shape is None:
@@ -578,10 +626,19 @@ class BatchedStep:
         batch = len(arrays[0])
         lifted = self.lifted
         out, grads, watched = lifted.run([a.reshape(batch, -1).T for a in arrays], seed)
+        self._check_requirements(watched[self._watched_count :], batch)
         for p, g, reached in zip(self.params, grads.tolist(), lifted.reached):
             if reached:
                 p._g = p._g + g  # no gradient yet: -0.0 + g is g
-        return np.array(out), watched
+        return np.array(out), watched[: self._watched_count]
+
+    def _check_requirements(self, numbers: list, batch: int) -> None:
+        """The function's argument checks on every sample (``numbers``: the checked
+        numbers, per requirement), before anything changes."""
+        np = _numpy()
+        for r, checked in zip(self.requirements, numbers):
+            shape = getattr(checked, "shape", ())
+            r.check(checked if shape == (batch,) else np.broadcast_to(checked, (batch,)))
 
     def per_sample_grads(self, *columns: Any):
         """Per-sample gradients (``torch.func``'s ``vmap(grad(f))``): ``(outputs,

@@ -21,11 +21,10 @@ overflows (``softplus`` and ``log_sum_exp`` shift by a constant first).
 from __future__ import annotations
 
 import functools
-import math
 import numbers
 from collections.abc import Callable, Sequence
 
-from tapegrad.engine import Value, cost_scope
+from tapegrad.engine import Value, cost_scope, trace
 
 from . import _checks
 
@@ -79,32 +78,56 @@ def _real(y: object, what: str) -> float:
     return _checks.real(y.data if isinstance(y, Value) else y, what)
 
 
+# A Value label's number is checked with trace.require, not read: a batched step
+# (engine.vmap) then checks it on every sample, as building each graph would.
+
+
+def _finite(y: Value, what: str, holds=trace.finite, wrong=None) -> Value:
+    """Require ``y``'s number to be finite and, if given, ``holds`` (a test that implies
+    finite), one check: ``wrong(number)`` is the message for a finite number that fails."""
+
+    def message(number: float) -> str:
+        if wrong is not None and trace.finite(number):
+            return wrong(number)
+        return f"{what} must be finite, got {number!r}"
+
+    trace.require(y, holds, message)
+    return y
+
+
 def _label(y: object, what: str) -> Value | float:
     """A label or target: a number (checked, as a float: a constant of the graph), or
     a Value (its number checked; the Value kept, so the loss reads it as an operand --
     a batched step, :func:`tapegrad.engine.vmap`, passes labels as per-sample Values)."""
-    number = _real(y, what)
-    return y if isinstance(y, Value) else number
+    return _finite(y, what) if isinstance(y, Value) else _checks.real(y, what)
 
 
 def _probability_label(y: object, loss: str) -> Value | float:
     """A label for binary cross-entropy: ``y ∈ [0, 1]``, or ``−1`` read as 0 (for a
     Value label, by ``relu``: the same number, and the same for every label)."""
-    number = _real(y, "label y")
-    if number != -1.0 and not 0.0 <= number <= 1.0:
-        raise ValueError(
-            f"{loss} needs a label y in [0, 1] (or -1, read as 0, for ±1 labels), got {number!r}"
-        )
+
+    def wrong(number: float) -> str:
+        return f"{loss} needs a label y in [0, 1] (or -1, read as 0, for ±1 labels), got {number!r}"
+
     if isinstance(y, Value):
+        _finite(y, "label y", lambda n: (n == -1.0) | ((0.0 <= n) & (n <= 1.0)), wrong)
         return y.relu()
+    number = _checks.real(y, "label y")
+    if number != -1.0 and not 0.0 <= number <= 1.0:
+        raise ValueError(wrong(number))
     return 0.0 if number == -1.0 else number
 
 
 def _pm1(y: object) -> Value | float:
-    number = _real(y, "label y")
+    def wrong(number: float) -> str:
+        return f"label y must be -1 or +1 for this loss, got {number!r}"
+
+    if isinstance(y, Value):
+        return _finite(y, "label y", lambda n: (n == -1.0) | (n == 1.0), wrong)
+    number = _checks.real(y, "label y")
     if number not in (-1.0, 1.0):
-        raise ValueError(f"label y must be -1 or +1 for this loss, got {number!r}")
-    return y if isinstance(y, Value) else number
+        raise ValueError(wrong(number))
+    return number
 
 
 # -- building blocks --------------------------------------------------------------
@@ -154,9 +177,14 @@ def _shift(vs: list[Value], what: str) -> Value:
     skips a nan that is not first, so checking only the largest let ``[1, nan]`` and
     ``[-inf, 1]`` through as a silent nan."""
     for k, v in enumerate(vs):
-        if not math.isfinite(v.data):
-            raise ValueError(f"{what} needs finite inputs, got {v.data!r} at position {k}")
+        trace.require(
+            v, trace.finite, lambda n, k=k: f"{what} needs finite inputs, got {n!r} at position {k}"
+        )
     return maximum(vs)
+
+
+def _not_a_probability(number: float) -> str:
+    return f"softmax_cross_entropy: class probabilities must be in [0, 1], got {number!r}"
 
 
 def log_sum_exp(values: Sequence[Value | float]) -> Value:
@@ -335,11 +363,10 @@ def softmax_cross_entropy(logits: Sequence[Value], target: int | Sequence[Value 
             )
         probabilities = [_label(p, "each class probability of the target") for p in target]
         for p in probabilities:
-            number = p.data if isinstance(p, Value) else p
-            if not 0.0 <= number <= 1.0:
-                raise ValueError(
-                    f"softmax_cross_entropy: class probabilities must be in [0, 1], got {number!r}"
-                )
+            if isinstance(p, Value):
+                trace.require(p, lambda n: (0.0 <= n) & (n <= 1.0), _not_a_probability)
+            elif not 0.0 <= p <= 1.0:
+                raise ValueError(_not_a_probability(p))
         lse = log_sum_exp(vs)
         total = probabilities[0] * (lse - vs[0])
         for p, v in zip(probabilities[1:], vs[1:]):
