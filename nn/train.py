@@ -221,14 +221,17 @@ def _resolve_optimizer(model: Any, optimizer: Optimizer | str, lr: float | None)
 def _show_progress(progress: bool) -> bool:
     if not progress:
         return False
+    return _in_notebook() or sys.stderr.isatty()
+
+
+def _in_notebook() -> bool:
+    """Whether tqdm.auto picked the notebook widget (inside Jupyter; importing
+    tqdm.notebook to do so). In a terminal the text bar shows only on an interactive
+    stderr, not in logs or tests."""
     from tqdm.auto import tqdm as auto_tqdm
 
-    # tqdm.auto picks the notebook widget inside Jupyter (importing tqdm.notebook to do
-    # so): always show it there; in a terminal, show the text bar only on an
-    # interactive stderr, not in logs or tests.
     notebook = sys.modules.get("tqdm.notebook")
-    in_notebook = notebook is not None and issubclass(auto_tqdm, notebook.tqdm_notebook)
-    return in_notebook or sys.stderr.isatty()
+    return notebook is not None and issubclass(auto_tqdm, notebook.tqdm_notebook)
 
 
 def batch_loss(
@@ -525,7 +528,7 @@ def fit(
     rng = random.Random(seed)
     seen = 0  # samples the steps so far used
     start = time.perf_counter()
-    bar = _progress_bar(epochs, progress)
+    bar = _ProgressBar(epochs, progress)
     for epoch in bar:
         if lr_schedule is not None:
             opt.lr = lr_schedule(epoch)
@@ -544,9 +547,7 @@ def fit(
         history.loss.append(total / len(X))
         history.accuracy.append(right / len(X))
         history.mistakes.append(len(X) - right)
-        bar.set_postfix(
-            loss=f"{history.loss[-1]:.4f}", acc=f"{history.accuracy[-1]:.1%}", refresh=False
-        )
+        bar.set_postfix(loss=f"{history.loss[-1]:.4f}", acc=f"{history.accuracy[-1]:.1%}")
     bar.close()
     if record_parameters:
         history.parameters.append([p.data for p in params])
@@ -603,8 +604,57 @@ def _choose_step(
     return _Eager(objective)
 
 
-def _progress_bar(epochs: int, progress: bool):
-    """tqdm's ``trange`` over the epochs, hidden unless :func:`_show_progress`."""
-    from tqdm.auto import trange
+class _ProgressBar:
+    """fit's progress bar: tqdm's ``trange`` over the epochs (a text bar on a terminal,
+    a widget in a notebook), hidden unless :func:`_show_progress`.
 
-    return trange(epochs, desc="train", unit="epoch", disable=not _show_progress(progress))
+    On a pseudo-terminal that reports no size (``script``, some CI runners) tqdm
+    would print an empty line: the bar is then given 80 columns and 24 lines. In a
+    notebook the widget is displayed with a display id and updated when training
+    ends, so a saved notebook shown without its widgets (nbconvert, GitHub) shows
+    the bar's final state as text, not the 0% it showed when it was made.
+    """
+
+    def __init__(self, epochs: int, progress: bool) -> None:
+        from tqdm.auto import trange
+
+        show = _show_progress(progress)
+        notebook = show and _in_notebook()
+        options: dict[str, Any] = {"desc": "train", "unit": "epoch", "disable": not show}
+        if notebook:
+            options["display"] = False  # displayed below, with an id
+        elif show:
+            options.update(_terminal_size())
+        self.bar = trange(epochs, **options)
+        self.display = None
+        if notebook:
+            from IPython.display import display
+
+            self.display = display(self.bar.container, display_id=True)
+            self.bar.displayed = True
+
+    def __iter__(self):
+        return iter(self.bar)
+
+    def set_postfix(self, **values: str) -> None:
+        self.bar.set_postfix(**values, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.display is not None:
+            # the saved output's text/plain becomes the final bar
+            self.display.update(self.bar.container)
+
+
+def _terminal_size() -> dict[str, int]:
+    """tqdm's ``ncols`` and ``nrows`` when stderr is a terminal that reports no size
+    (0 columns or lines: tqdm would then print nothing); empty otherwise."""
+    import os
+
+    try:
+        columns, lines = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if columns and lines:
+        return {}
+    return {"ncols": columns or 80, "nrows": lines or 24}

@@ -278,3 +278,30 @@ def test_a_logic_gate_says_that_samples_does_not_apply(capsys, gate):
     assert f"{gate}, 4 samples, seed 0 (the truth table; --samples 50 does not apply)" in out
     code, out, err = run(capsys, "--dataset", "moons", *QUICK)
     assert code == 0 and "does not apply" not in out
+
+
+def test_the_progress_bar_shows_on_a_pseudo_terminal_of_unknown_size():
+    # A pty that reports 0 columns and 0 lines (script, CI runners): tqdm printed an
+    # empty line; the bar now gets 80 columns.
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    primary, secondary = pty.openpty()
+    command = [sys.executable, "-m", "tapegrad.nn", "train", "--samples", "20", "--epochs", "3"]
+    process = subprocess.Popen(command, stdin=secondary, stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(primary)
+    assert process.wait() == 0
+    text = output.decode("utf-8", "replace")
+    assert re.search(r"train: 100%\|█+\| 3/3", text), text
