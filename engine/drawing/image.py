@@ -82,8 +82,9 @@ class GraphDrawing(graphviz.Digraph):
             source_path.unlink(missing_ok=True)
         return str(out)
 
-    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
-        return {"image/svg+xml": self._repr_image_svg_xml()}
+    # Jupyter display: graphviz's own _repr_mimebundle_ (inherited) picks the
+    # mimetypes -- the format set by graphviz.set_jupyter_format (svg unless changed),
+    # or IPython display's include= and exclude= -- and calls these, which paint.
 
     def _repr_image_svg_xml(self) -> str:
         return self.pipe(format="svg", encoding="utf-8")

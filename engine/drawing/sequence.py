@@ -120,7 +120,10 @@ class BackpropSteps:
         bundle = {"text/plain": repr(self), "text/html": self._repr_html_()}
         if _kernel_with_widgets():
             bundle.update(self.widget()._repr_mimebundle_())
-        return bundle
+        # IPython display's include= and exclude= choose among them
+        wanted = set(bundle) if include is None else set(include)
+        wanted -= set(exclude or ())
+        return {mimetype: data for mimetype, data in bundle.items() if mimetype in wanted}
 
 
 def _strip_xml(svg: str) -> str:

@@ -147,3 +147,35 @@ def test_derivative_network_shows_parameter_gradients_and_inputs_on_request():
     assert "-0.5858" in nodes(g)[labels["dC/dw1"]]["label"]  # = dC/dv2 · x1
     every = engine.draw(c, "blocks", observed=observed, derivative="all")
     assert {"dC/dx1", "dC/dx2"} <= {a["label"].split("\\n")[0] for a in nodes(every).values()}
+
+
+# -- issue 21 item 7: Jupyter display ----------------------------------------------
+
+
+def test_jupyter_display_honours_set_jupyter_format_and_include_exclude():
+    import graphviz
+    from IPython.core.interactiveshell import InteractiveShell
+
+    c, observed = _neuron_cost()
+    g = engine.draw(c, "blocks", observed=observed)
+    formatter = InteractiveShell.instance().display_formatter
+    data, _ = formatter.format(g)
+    assert data["image/svg+xml"].lstrip().startswith("<?xml") and "image/png" not in data
+    old = graphviz.set_jupyter_format("png")
+    try:
+        data, _ = formatter.format(g)
+        assert data["image/png"].startswith(b"\x89PNG") and "image/svg+xml" not in data
+    finally:
+        graphviz.set_jupyter_format(old)
+    data, _ = formatter.format(g, include=["image/jpeg", "image/png"], exclude=["image/png"])
+    assert set(data) == {"image/jpeg"} and data["image/jpeg"][:2] == b"\xff\xd8"
+    # the painter's D-shaped blocks, not Graphviz's boxes: tapegrad paints the PNG too
+    assert g._repr_mimebundle_(include=["image/png"])["image/png"] == g.pipe(format="png")
+
+
+def test_the_steps_sequence_honours_include_and_exclude():
+    c, observed = _neuron_cost()
+    steps = engine.draw_steps(c, view="blocks", observed=observed, max_static=2)
+    assert set(steps._repr_mimebundle_()) == {"text/plain", "text/html"}
+    assert set(steps._repr_mimebundle_(include=["text/plain"])) == {"text/plain"}
+    assert set(steps._repr_mimebundle_(exclude=["text/html"])) == {"text/plain"}
