@@ -35,7 +35,7 @@ from ._costs import cost_scope_of
 from .drawing import GraphDrawing
 from .drawing.options import check_look
 from .drawing.text import const, plain
-from .drawing.themes import THEMES, circle_style, function_style, new_graph
+from .drawing.themes import THEMES, function_style, new_graph, variable_style
 from .lift import Instruction, Program
 from .ops import OPS
 from .value import Value
@@ -194,8 +194,9 @@ class _Diagram:
         node = self.ids.get(name, name)
         if name not in self.drawn:
             self.drawn.add(name)
-            observed = self.variables[name].kind == "input"
-            self.graph.node(node, label=self._label(name), **circle_style(self.t, observed))
+            kind = "observed" if self.variables[name].kind == "input" else "computed"
+            label = self._label(name)  # coloured by its letter in the dark theme, as draw_model
+            self.graph.node(node, label=label, **variable_style(self.t, label, kind))
         return node
 
     def _draw(self) -> None:

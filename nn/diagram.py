@@ -34,7 +34,6 @@ from tapegrad.engine.drawing.options import check_look
 from tapegrad.engine.drawing.text import plain
 from tapegrad.engine.drawing.themes import (
     THEMES,
-    circle_style,
     function_style,
     new_graph,
     variable_style,
@@ -94,9 +93,15 @@ def draw_model(
     """The lecture's block diagram of ``model``: ``x = z0 → [w0 z0] → s1 → [h] → z1 →
     ... → ȳ``, vectors as single circles with their sizes.
 
-    ``loss``: the name of the cost to draw after ``ȳ`` (e.g. ``"mse"``,
-    ``"hinge"``), a red square fed by ``ȳ`` and the observed target ``y``; None draws
-    no cost. ``rankdir`` (default ``"LR"``; ``"BT"`` for an energy model) and
+    ``loss``: the cost to draw after ``ȳ``, a red square fed by ``ȳ`` and the
+    observed target ``y``: a name of :data:`tapegrad.nn.losses.LOSSES` (e.g.
+    ``"mse"``, ``"hinge"``; drawn by its readable name,
+    :data:`tapegrad.nn.losses.COST_NAMES`), any other name (drawn as given), True for
+    the model's own (what :func:`tapegrad.nn.fit` uses without ``loss=``: a classic
+    unit's criterion, hinge for one output, cross-entropy for several), or None (no
+    cost). A classic unit's cost reads its score ``s``, as its criterion does, and
+    shows its formula. Variables are coloured by their letter in the dark theme.
+    ``rankdir`` (default ``"LR"``; ``"BT"`` for an energy model) and
     ``theme`` as in :func:`tapegrad.engine.draw`. Returns a
     :class:`~tapegrad.engine.GraphDrawing` (``.source``, ``.pipe``, ``.render``,
     ``save_graph``). Raises TypeError for an unknown model or a loss that is not a
@@ -126,8 +131,8 @@ def draw_model(
     if not isinstance(model, (MLP, Layer, Neuron, LinearUnit)):
         return _draw_lifted(model, nin, loss, rankdir, theme)
     blocks = model_blocks(model)
-    if loss is not None and (not isinstance(loss, str) or not loss):
-        raise TypeError(f"loss must be the name of a cost (str) or None, got {loss!r}")
+    if loss is not None and loss is not True and (not isinstance(loss, str) or not loss):
+        raise TypeError(f"loss must be the name of a cost (str), True or None, got {loss!r}")
     check_look(rankdir, theme)
     t = THEMES[theme]
     g = new_graph("model", rankdir, t)
@@ -137,7 +142,7 @@ def draw_model(
 
     def variable(name: str, text: str, size: int, observed: bool = False) -> None:
         label = plain(f"{text}\n{size}")
-        g.node(name, label=label, **circle_style(t, observed))
+        g.node(name, label=label, **variable_style(t, text, "observed" if observed else "computed"))
 
     variable("z0", "x = z0", blocks[0][0], observed=True)
     previous = "z0"
@@ -159,11 +164,35 @@ def draw_model(
             previous = z_name
     if loss is not None:
         cost = {"shape": "box", **t["cost"], "fontcolor": t["text"]}
-        g.node("C", label=plain(f"C\n{loss}"), **cost)
-        g.edge(previous, "C", **arrow)
+        g.node("C", label=plain("C\n" + _cost_text(model, loss)), **cost)
+        # a classic unit's criterion reads its score s1, whatever its ȳ
+        g.edge("s1" if isinstance(model, LinearUnit) else previous, "C", **arrow)
         variable("y", "y", blocks[-1][1], observed=True)
         g.edge("y", "C", **arrow)
     return g
+
+
+#: The classic units' criteria (:meth:`~tapegrad.nn.classic.LinearUnit.criterion`)
+#: and their formulas, written under their names in the cost square.
+_CLASSIC_COSTS = {
+    Perceptron: (losses.perceptron_rule_loss, "−(y − ỹ) s,  ỹ = sign(s)"),
+    Adaline: (losses.adaline_loss, "½ (y − s)²"),
+    LogisticRegression: (losses.logistic_loss, "log(1 + exp(−2 y s))"),
+}
+
+
+def _cost_text(model, loss: str | bool) -> str:
+    """The cost square's text: the readable name of ``loss`` (True: the model's own,
+    with its formula for a classic unit)."""
+    if loss is True:
+        for cls, (criterion, formula) in _CLASSIC_COSTS.items():
+            if isinstance(model, cls):
+                return f"{criterion.cost_name}\n{formula}"
+        outputs = model_blocks(model)[-1][1]
+        return losses.hinge.cost_name if outputs == 1 else losses.softmax_cross_entropy.cost_name
+    if loss in losses.LOSSES:
+        return losses.LOSSES[loss].cost_name
+    return loss
 
 
 def _draw_lifted(model, nin, loss, rankdir: str, theme: str) -> GraphDrawing:
@@ -186,7 +215,7 @@ def _draw_lifted(model, nin, loss, rankdir: str, theme: str) -> GraphDrawing:
             root = root + o
         return draw_program(lift(root, {"x": x}), outputs=outputs, rankdir=rankdir, theme=theme)
     y = [Value(1.0)] + [Value(0.0) for _ in outputs[1:]]  # a one-hot label for several
-    with cost_scope(loss):  # the cost is drawn under the name it was asked by
+    with cost_scope(losses.LOSSES[loss].cost_name):  # drawn by its readable name
         cost = losses.LOSSES[loss](out, y[0] if len(outputs) == 1 else y)
     return draw_program(lift(cost, {"x": x, "y": y}), rankdir=rankdir, theme=theme)
 

@@ -49,10 +49,24 @@ __all__ = [
 ]
 
 
+#: How the drawings name a cost whose function name is snake_case: the red square's
+#: label (its cost scope), readable on a slide. Other costs are named by their function.
+COST_NAMES = {
+    "perceptron_criterion": "perceptron criterion",
+    "perceptron_rule_loss": "perceptron loss",
+    "adaline_loss": "Adaline loss",
+    "logistic_loss": "logistic loss",
+    "binary_cross_entropy": "binary cross-entropy",
+    "binary_cross_entropy_with_logits": "binary cross-entropy",
+    "softmax_cross_entropy": "cross-entropy",
+}
+
+
 def _cost(loss: Callable[..., Value]) -> Callable[..., Value]:
-    """Run ``loss`` inside a cost scope named after it, so that drawings show it as
-    the course's red square (``C``) with its inputs, not as the ops inside it."""
-    name = loss.__name__
+    """Run ``loss`` inside a cost scope named after it (:data:`COST_NAMES`, else its
+    function name), so that drawings show it as the course's red square (``C``) with
+    its inputs, not as the ops inside it. The name is the wrapper's ``cost_name``."""
+    name = COST_NAMES.get(loss.__name__, loss.__name__)
     cost_scope(name)  # registers the name; entering it per call costs one scope
 
     @functools.wraps(loss)
@@ -60,6 +74,7 @@ def _cost(loss: Callable[..., Value]) -> Callable[..., Value]:
         with cost_scope(name):
             return loss(*args, **kwargs)
 
+    scoped.cost_name = name  # type: ignore[attr-defined]
     return scoped
 
 
@@ -410,14 +425,49 @@ def average_loss(
     X: Sequence,
     y: Sequence,
 ) -> Value:
-    """The slides' average loss over a set, ``𝓛(S, w) = 1/P Σ_p L(model(x[p]), y[p])``."""
+    """The slides' average loss over a set, ``𝓛(S, w) = 1/P Σ_p L(model(x[p]), y[p])``.
+
+    Every plain number of sample ``p`` becomes a leaf Value named as the slides name
+    it, so that a drawing tells the samples apart: its input ``x[p]`` (``x[p]₀``,
+    ``x[p]₁``, ... for a list) and its label ``y[p]`` (the loss reads it as a Value,
+    as the losses here all accept; a class index for :func:`softmax_cross_entropy`
+    stays an int). Values given are used as they are.
+    """
     if not callable(loss) or not callable(model):
         raise TypeError("average_loss(loss, model, X, y): loss and model must be callable")
     if len(X) != len(y):
         raise ValueError(f"average_loss: {len(X)} inputs but {len(y)} labels")
     if len(X) == 0:
         raise ValueError("average_loss needs at least one sample")
-    return mean([loss(model(xp), yp) for xp, yp in zip(X, y)])
+    index_labels = loss is softmax_cross_entropy
+    terms = []
+    for p, (xp, yp) in enumerate(zip(X, y)):
+        xp = _named_input(xp, p)
+        if _plain_number(yp) and not index_labels:
+            yp = Value(float(yp), label=f"y[{p}]")
+        terms.append(loss(model(xp), yp))
+    return mean(terms)
+
+
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def _plain_number(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _named_input(xp: object, p: int) -> object:
+    """Sample ``p``'s input with its plain numbers as leaves named ``x[p]`` or ``x[p]ᵢ``."""
+    if _plain_number(xp):
+        return Value(float(xp), label=f"x[{p}]")
+    if not isinstance(xp, (list, tuple)):
+        return xp
+    if len(xp) == 1:
+        return [Value(float(xp[0]), label=f"x[{p}]") if _plain_number(xp[0]) else xp[0]]
+    return [
+        Value(float(v), label=f"x[{p}]" + str(i).translate(_SUBSCRIPTS)) if _plain_number(v) else v
+        for i, v in enumerate(xp)
+    ]
 
 
 #: Per-sample losses by name, for :func:`tapegrad.nn.train.fit` and the command line.

@@ -305,21 +305,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"plot:    {args.plot}")
     if args.graph is not None:
         try:
-            draw_model_graph(model, args.graph)
+            draw_model_graph(model, args.graph, loss)
         except (ValueError, OSError) as e:
             raise UsageError(f"--graph: {e}") from None
         print(f"graph:   {args.graph}")
     return 0
 
 
-def draw_model_graph(model, path: str) -> None:
+def draw_model_graph(model, path: str, loss: str | None = None) -> None:
     """Save the lecture's block diagram of the traditional neural net for ``model``
     (:func:`tapegrad.nn.diagram.draw_model`): linear blocks ``w_k z_k`` and non-linear
-    blocks ``h``, one circle per layer vector with its size, ``ȳ`` last (the diagram
-    reads the model's structure, no sample)."""
+    blocks ``h``, one circle per layer vector with its size, ``ȳ``, and the cost it
+    was trained with (``loss``, a name of ``LOSSES``; None: the model's own) as a red
+    square fed by ``ȳ`` and the target ``y`` (the diagram reads the model's
+    structure, no sample)."""
     from ..diagram import draw_model
 
-    engine.save_graph(draw_model(model), path)
+    engine.save_graph(draw_model(model, loss=True if loss is None else loss), path)
 
 
 def plot_training(model, X, y, history, path: str, title: str = "") -> None:

@@ -5,7 +5,8 @@ import re
 import pytest
 
 from tapegrad import nn
-from tapegrad.engine import _render, save_graph
+from tapegrad.engine import _render, draw, save_graph
+from tapegrad.nn.cli import main
 from tapegrad.nn.diagram import draw_model, model_blocks
 
 
@@ -127,3 +128,44 @@ def test_a_larger_energy_model_drops_the_names_then_the_units(tmp_path):
         draw_model(nn.Hopfield(3), loss="mse")
     with pytest.raises(ValueError, match="rankdir"):
         draw_model(nn.Hopfield(3), rankdir="up")
+
+
+# -- slide polish (issue 20 item 7) --------------------------------------------------
+
+
+def test_each_model_draws_its_own_cost_by_a_readable_name_and_the_dark_theme_colours_y(tmp_path):
+    own = {}
+    for model in (nn.Perceptron(2), nn.Adaline(2), nn.LogisticRegression(2)):
+        g = draw_model(model, loss=True)
+        own[type(model)] = dict(_labels(g))["C"]
+        assert ("s1", "C") in [(a, b) for a, b, _ in _edges(g)]  # the criterion reads s
+    assert own == {
+        nn.Perceptron: "C\\nperceptron loss\\n−(y − ỹ) s,  ỹ = sign(s)",
+        nn.Adaline: "C\\nAdaline loss\\n½ (y − s)²",
+        nn.LogisticRegression: "C\\nlogistic loss\\nlog(1 + exp(−2 y s))",
+    }
+    assert dict(_labels(draw_model(nn.MLP(2, [4, 1]), loss=True)))["C"] == "C\\nhinge"
+    assert dict(_labels(draw_model(nn.MLP(2, [4, 3]), loss=True)))["C"] == "C\\ncross-entropy"
+    assert dict(_labels(draw_model(nn.MLP(2, [4, 1]), loss="bce")))["C"] == (
+        "C\\nbinary cross-entropy"
+    )
+    # the engine's squares carry the same names: no snake_case on a slide
+    squares = []
+    for model in (nn.Perceptron(2), nn.Adaline(2), nn.LogisticRegression(2)):
+        blocks = draw(model.loss([1.0, 2.0], 1.0), "blocks").source
+        squares.append(re.search(r'\[label="?([^"\]]*?)"? color="#ff3333"', blocks).group(1))
+    assert squares == ["perceptron loss", "Adaline loss", "logistic loss"]
+    # dark theme: the target y blue, the prediction ȳ purple, x pink (NOTATION.md)
+    dark = draw_model(nn.MLP(2, [4, 1]), loss="mse", theme="dark").source
+    colour = dict(re.findall(r'^\t(\w+) \[.*?\bcolor="(#\w+)"', dark, re.M))
+    assert (colour["z0"], colour["s2"], colour["y"]) == ("#fccde5", "#bc80bd", "#80b1d3")
+    # tapegrad train --graph draws the cost it trained with
+    path = tmp_path / "model.dot"
+    args = ["--graph", str(path), "--samples", "20", "--epochs", "1", "--no-progress"]
+    assert main(["train", "--model", "perceptron", "--dataset", "blobs", *args]) == 0
+    assert 'label="C\\nperceptron loss' in path.read_text()
+    # nn.average_loss names every sample: x[p] (x[p]₀, x[p]₁ for a list) and y[p]
+    neuron = nn.Neuron(2)
+    average = nn.losses.average_loss(nn.losses.hinge, neuron, [[0.1, 0.2], [0.3, -0.4]], [1, -1])
+    shown = re.findall(r"\[label=\"([xy]\[\d\][₀₁]?)\"", draw(average, "blocks").source)
+    assert sorted(shown) == ["x[0]₀", "x[0]₁", "x[1]₀", "x[1]₁", "y[0]", "y[1]"]
