@@ -20,17 +20,23 @@ Coordinates stay Graphviz's points (1/72 inch), so a line ``penwidth=3`` is 3 pt
 wide and a 14 pt label is 14 pt high at any resolution; ``dpi`` only chooses how many
 pixels a raster image spends per inch, and ``scale`` enlarges everything alike.
 
-Text is set in DejaVu Sans (matplotlib ships it); Graphviz measured it as Helvetica,
+Text is set in DejaVu Sans (matplotlib ships it), and what it lacks (CJK, emoji,
+other scripts) in installed fonts that have it (:mod:`tapegrad.engine._fonts`, which
+warns naming what no font has); Graphviz measured it as Helvetica,
 which is narrower, so a line that would overflow the width Graphviz gave it is set a
 little smaller instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import re
+import warnings
+
+from . import _fonts
 
 __all__ = ["RASTER_FORMATS", "FORMATS", "layout", "figure", "figures", "render", "D_CLASS"]
 
@@ -45,9 +51,6 @@ SINGLE_CLASS = "tg-single"
 RASTER_FORMATS = ("png", "jpeg", "jpg", "gif")
 FORMATS = ("svg", "pdf", *RASTER_FORMATS)
 
-# DejaVu Sans, and for what it lacks (the script 𝓛 of the average loss) a font with
-# the mathematical alphabets; matplotlib ships both and falls back glyph by glyph.
-_FONT = ["DejaVu Sans", "DejaVu Math TeX Gyre"]
 _PAD = 4.0  # points of blank border around the drawing
 _DIRECTIONS = {"LR": (1, 0), "RL": (-1, 0), "TB": (0, -1), "BT": (0, 1)}
 
@@ -204,7 +207,7 @@ class _Painter:
         for op in ops:
             if pen.apply(op) or op["op"] != "T" or not op["text"].strip():
                 continue
-            prop = FontProperties(family=_FONT, size=pen.size)
+            prop = FontProperties(family=_fonts.families(op["text"])[0], size=pen.size)
             width, _, _ = self.measure.get_text_width_height_descent(op["text"], prop, False)
             x, y = op["pt"]
             measured = float(op.get("width", width))
@@ -224,6 +227,9 @@ class _Painter:
             return
         size = pen.size * shrink
         x, y = op["pt"]
+        family, missing = _fonts.families(text)  # DejaVu, then installed fonts
+        if missing:
+            _fonts.warn_missing(missing, text)
         self.ax.text(
             x,
             y,
@@ -231,7 +237,7 @@ class _Painter:
             ha={"l": "left", "r": "right"}.get(op.get("align"), "center"),
             va="baseline",
             fontsize=size * self.scale,
-            family=_FONT,
+            family=family,
             color=pen.color,
             parse_math=False,  # a label is shown literally: "$x$" is not TeX
             zorder=10_000 + self._next_z(),
@@ -600,11 +606,20 @@ _STYLE = {
 }
 
 
+@contextlib.contextmanager
 def own_style():
-    """A context in which drawings look the same whatever style the user set."""
+    """A context in which drawings look the same whatever style the user set.
+
+    matplotlib's "Glyph ... missing from font(s)" warnings are silenced in it: the
+    painter warns once per label with :class:`tapegrad.engine._fonts.MissingGlyphWarning`,
+    naming the characters and what to install."""
     import matplotlib
 
-    return matplotlib.rc_context(_STYLE)
+    with matplotlib.rc_context(_STYLE), warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning
+        )
+        yield
 
 
 #: The largest raster image painted, in pixels (a 4K slide is 8.3 million).

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tapegrad import engine
-from tapegrad.engine import Value, _dot, _render, drawing
+from tapegrad.engine import Value, _dot, _fonts, _render, drawing
 from tapegrad.engine.strategies import expressions
 
 # -- reading DOT text back ----------------------------------------------------------
@@ -860,7 +860,7 @@ def test_an_edge_label_stays_within_the_room_graphviz_kept_for_it():
     text = {"op": "T", "pt": [0, 0], "align": "c", "width": 61.46, "text": "1 × 0.5 = 0.5"}
     factor = painter._shrink([*ops, text], _render._Pen())
     full = painter.measure.get_text_width_height_descent(
-        text["text"], FontProperties(family=_render._FONT, size=11.0), False
+        text["text"], FontProperties(family=list(_fonts.BASE), size=11.0), False
     )[0]
     assert full * factor <= 1.05 * 61.46 + 1.0 + 1e-9
     assert factor < 1.0
