@@ -74,6 +74,7 @@ from __future__ import annotations
 from .. import (
     _costs,
     _dot,
+    _fonts,
     _render,  # noqa: F401  (the painter, as drawing._render)
 )
 from .entry import draw, draw_with
@@ -90,6 +91,7 @@ __all__ = [
     "DrawOptions",
     "GraphDrawing",
     "GraphTooLargeError",
+    "MissingGlyphWarning",
     "draw",
     "draw_steps",
     "draw_with",
@@ -105,6 +107,7 @@ __all__ = [
 ]
 
 DotNotFoundError = _dot.DotNotFoundError
+MissingGlyphWarning = _fonts.MissingGlyphWarning
 cost_scope = _costs.cost_scope
 # tests/engine/test_draw.py lays frames out on one canvas as save_steps does.
 _common_canvas = common_canvas

@@ -1,7 +1,8 @@
 """Labels in any script (issue 18 item 5): what DejaVu lacks is painted with an
 installed font that has it, and what no font has is named in a warning with what to
-install. The no-font path runs everywhere (fonts hidden); the CJK and emoji paths run
-where such a font is installed (.ci/run installs fonts-noto-cjk and fonts-symbola)."""
+install. The no-font path runs everywhere (other fonts hidden), and so does a fallback
+to a font matplotlib ships (STIX); the CJK and emoji paths run where such a font is
+installed (Debian/Ubuntu: apt-get install fonts-noto-cjk fonts-symbola)."""
 
 import io
 import warnings
