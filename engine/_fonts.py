@@ -142,8 +142,14 @@ def _family_for(char: str) -> str | None:
         if not names:
             font_manager.fontManager.addfont(path)
             names = _names_of(path)
-        return names[0] if names else None
+        if names:
+            _FILE_OF.setdefault(names[0], path)
+            return names[0]
     return None
+
+
+# The file of each family _family_for chose: later characters try it first.
+_FILE_OF: dict[str, str] = {}
 
 
 def _names_of(path: str) -> list[str]:
@@ -175,6 +181,8 @@ def families(text: str) -> tuple[list[str], str]:
     for char in dict.fromkeys(text):
         if ord(char) in base or not _needs_glyph(char):
             continue
+        if any(ord(char) in _charmap(_FILE_OF[f]) for f in chosen[len(BASE) :]):
+            continue  # a font chosen for an earlier character has it: no search
         family = _family_for(char)
         if family is None:
             missing += char
