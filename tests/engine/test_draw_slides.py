@@ -9,16 +9,12 @@ from PIL import Image
 from tapegrad import engine
 from tapegrad.engine import Value
 
-from .test_draw import edges, nodes
+from .test_draw import edges, neuron, nodes
 
 
 def _neuron_cost():
     """The lecture's neuron with an unlabelled weighted sum, and its squared error."""
-    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-    b = Value(6.8813735870195432, label="b")
-    z = (x1 * w1 + x2 * w2 + b).tanh()
-    z.label = "z"
+    z, (x1, x2, *_) = neuron()
     with engine.cost_scope("C"):
         c = (z - 1.0) ** 2
     c.label = "c"
