@@ -99,7 +99,7 @@ __all__ = [
 #: states to compute the partition function exactly.
 MAX_EXACT_UNITS = 16
 
-#: The name of the cost scope the energy is computed in (:meth:`Hopfield.energy`):
+#: The name of the cost scope the energy is computed in (``Hopfield.energy``):
 #: the label of its red square in :func:`tapegrad.engine.draw`'s blocks view.
 ENERGY = "E(y)"
 

@@ -64,13 +64,18 @@ class History:
 
     Per epoch ``e``:
 
-    * ``loss[e]`` -- the average training loss over the epoch;
-    * ``accuracy[e]`` -- the fraction of samples classified right;
-    * ``mistakes[e]`` -- the number of samples classified wrong (for a perceptron
-      trained one sample at a time, the number of updates that changed it);
+    * ``accuracy[e]`` -- the fraction of the training set the model classifies right
+      at the end of epoch ``e``, after its last step: what :func:`accuracy` gives
+      then (one definition: ``history.accuracy[-1] == accuracy(model, X, y)`` after
+      ``fit``; the progress bar and ``tapegrad train`` show it as ``99.0%``);
+    * ``loss[e]`` -- the average training loss over the epoch, each batch's loss
+      taken just before its step (as micrograd's demo and Keras report it: free, the
+      steps compute it anyway);
+    * ``mistakes[e]`` -- the samples the model got wrong during the epoch, each batch
+      just before its step: for a perceptron trained one sample at a time, the number
+      of updates that changed it -- its mistakes, not ``1 - accuracy[e]``.
 
-    all three measured on each batch just before its step (as micrograd's demo and
-    Keras report them). Per update ``k`` (one optimizer step, ``k = 0, 1, ...``):
+    Per update ``k`` (one optimizer step, ``k = 0, 1, ...``):
 
     * ``update_loss[k]`` -- the loss of the batch the step was computed from (the
       average loss over the set for a full batch; one sample's loss for SGD: noisy);
@@ -131,14 +136,26 @@ def accuracy(model: Callable, X: Sequence, y: Sequence) -> float:
     """The fraction of samples the model classifies right (see the module docstring);
     runs under :func:`tapegrad.engine.no_grad`, so it records no graph. For
     :mod:`tapegrad.nn`'s models on rows of numbers, the outputs are computed for all
-    samples at once by batched replay (:func:`tapegrad.engine.vmap`, the same numbers)."""
+    samples at once by batched replay (:func:`tapegrad.engine.vmap`, the same numbers).
+    :func:`fit` records it after every epoch (``History.accuracy``)."""
     X, y = check_dataset(X, y)
-    outputs = _batched_outputs(model, X) if len(X) >= BATCHED_MIN_BATCH else None
-    if outputs is not None:
-        return _count_right(outputs, y) / len(X)
-    with engine.no_grad():
-        right = sum(_is_right(model(xp), yp) for xp, yp in zip(X, y))
-    return right / len(X)
+    return _Accuracy(model, X, y)()
+
+
+class _Accuracy:
+    """:func:`accuracy` of a model on ``(X, y)``, as its parameters change: the batched
+    outputs step is recorded once and run again at every call."""
+
+    def __init__(self, model: Any, X: list, y: list) -> None:
+        self.model, self.X, self.y = model, X, y
+        self.outputs = _outputs_step(model, X) if len(X) >= BATCHED_MIN_BATCH else None
+
+    def __call__(self) -> float:
+        if self.outputs is not None:
+            return _count_right(self.outputs(), self.y) / len(self.X)
+        with engine.no_grad():
+            right = sum(_is_right(self.model(xp), yp) for xp, yp in zip(self.X, self.y))
+        return right / len(self.X)
 
 
 def _count_right(outputs: Any, y: Sequence) -> int:
@@ -151,10 +168,10 @@ def _count_right(outputs: Any, y: Sequence) -> int:
     return int(np.sum(np.argmax(outputs, axis=1) == labels))
 
 
-def _batched_outputs(model: Any, X: list):
-    """``model`` on every row of ``X`` by batched replay (no gradients), as an array of
-    shape (B,) or (B, classes); None when the model is not nn's own or ``X`` is not
-    rows of numbers."""
+def _outputs_step(model: Any, X: list) -> Callable[[], Any] | None:
+    """A function giving ``model`` on every row of ``X`` by batched replay (no
+    gradients), as an array of shape (B,) or (B, classes), for the model's current
+    parameters; None when the model is not nn's own or ``X`` is not rows of numbers."""
     if not _batchable(model, _default_loss):
         return None
     data = _batched_data(X, [0] * len(X))
@@ -174,10 +191,10 @@ def _batched_outputs(model: Any, X: list):
         return root, out
 
     try:
-        _, result = engine.vmap(outputs, []).record(data[0])(data[0], reduce="sum")
+        step = engine.vmap(outputs, []).record(data[0])
     except (engine.GraphChangedError, engine.BatchingError):
         return None
-    return result
+    return lambda: step(data[0], reduce="sum")[1]
 
 
 def _default_loss(output: Any, target: Any) -> Value:
@@ -525,6 +542,7 @@ def fit(
     shuffle = shuffle and not isinstance(step, _Replayed)
 
     history = History(dataset_size=len(X), batched=step.batched)
+    accuracy_now = _Accuracy(model, X, y)
     rng = random.Random(seed)
     seen = 0  # samples the steps so far used
     start = time.perf_counter()
@@ -545,7 +563,7 @@ def fit(
             total += loss_value * len(xb)
             right += batch_right
         history.loss.append(total / len(X))
-        history.accuracy.append(right / len(X))
+        history.accuracy.append(accuracy_now())
         history.mistakes.append(len(X) - right)
         bar.set_postfix(loss=f"{history.loss[-1]:.4f}", acc=f"{history.accuracy[-1]:.1%}")
     bar.close()

@@ -30,7 +30,7 @@ from .. import data as datasets
 from ..classic import Adaline, LogisticRegression, Perceptron
 from ..layers import ACTIVATIONS, MLP
 from ..losses import LOSSES
-from ..train import LEARNING_RATES, OPTIMIZERS, accuracy, fit
+from ..train import LEARNING_RATES, OPTIMIZERS, fit
 from . import UsageError
 
 MODELS = ("mlp", "perceptron", "adaline", "logreg")
@@ -279,8 +279,8 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
     seconds = time.perf_counter() - start
-    final_accuracy = accuracy(model, X, y)
-    print(f"accuracy: {final_accuracy:.1%} on the {len(X)} training samples")
+    # the accuracy after the last epoch, as the progress bar showed it: accuracy(model, X, y)
+    print(f"accuracy: {history.accuracy[-1]:.1%} on the {len(X)} training samples")
     print(f"loss:    {history.loss[-1]:.4f} (epoch 1: {history.loss[0]:.4f})")
     how = ", batched replay" if history.batched else ""
     print(f"time:    {seconds:.1f} s ({seconds / epochs * 1000:.0f} ms per epoch{how})")

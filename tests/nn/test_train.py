@@ -262,10 +262,23 @@ def test_record_parameters_gives_the_path_before_each_update_and_at_the_end():
     assert moved == sum(history.mistakes)
 
 
-def test_mistakes_per_epoch_match_accuracy():
+@pytest.mark.parametrize("batched", [True, False])
+def test_history_accuracy_is_accuracy_after_each_epoch(batched):
+    # one definition (issue 20 item 8): History, accuracy(), the bar and the CLI agree
     X, y = moons(20, seed=0)
-    history = fit(small_mlp(), X, y, epochs=3, batch_size=4, progress=False)
-    assert history.mistakes == [round((1 - a) * 20) for a in history.accuracy]
+    model = small_mlp()
+    history = fit(
+        model, X, y, epochs=3, batch_size=4, progress=False, batched=batched, record_parameters=True
+    )
+    assert history.accuracy[-1] == accuracy(model, X, y)
+    again = small_mlp()
+    for e in range(3):
+        after_epoch = history.parameters[(e + 1) * 5]  # 5 steps per epoch
+        for p, number in zip(again.parameters(), after_epoch):
+            p.data = number
+        assert history.accuracy[e] == accuracy(again, X, y)
+    # mistakes are counted during the epoch, each batch before its step
+    assert all(0 <= m <= 20 for m in history.mistakes)
 
 
 def test_record_parameters_must_be_a_bool():

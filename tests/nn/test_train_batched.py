@@ -127,15 +127,20 @@ def test_the_safety_check_runs_while_batching(monkeypatch):
     monkeypatch.setattr(train_module, "BATCHED_CHECK_EVERY", 2)
     checks = []
     original = engine.BatchedStep._check
+    # the training step's (it has parameters; fit's accuracy step has none)
     monkeypatch.setattr(
-        engine.BatchedStep, "_check", lambda self, *a: checks.append(1) or original(self, *a)
+        engine.BatchedStep,
+        "_check",
+        lambda self, *a: (self.params and checks.append(1)) or original(self, *a),
     )
     chosen = []
     samples = engine.BatchedStep._samples_to_check
     monkeypatch.setattr(
         engine.BatchedStep,
         "_samples_to_check",
-        lambda self, arrays: chosen.extend(samples(self, arrays)) or samples(self, arrays),
+        lambda self, arrays: (
+            (self.params and chosen.extend(samples(self, arrays))) or samples(self, arrays)
+        ),
     )
     train(True, relu_mlp, moons(40, seed=0), epochs=2, batch_size=10)
     # at recording: the last, the middle and the extreme samples of the whole dataset
@@ -149,8 +154,8 @@ def test_accuracy_runs_batched_with_the_same_answer(make, monkeypatch):
     X, y = moons(50, seed=5) if make is relu_mlp else spirals(50, seed=5)
     model = make()
     batched = train_module.accuracy(model, X, y)
-    assert train_module._batched_outputs(model, X) is not None
-    monkeypatch.setattr(train_module, "_batched_outputs", lambda *a: None)
+    assert train_module._outputs_step(model, X) is not None
+    monkeypatch.setattr(train_module, "_outputs_step", lambda *a: None)
     assert train_module.accuracy(model, X, y) == batched
 
 

@@ -305,3 +305,6 @@ def test_the_progress_bar_shows_on_a_pseudo_terminal_of_unknown_size():
     assert process.wait() == 0
     text = output.decode("utf-8", "replace")
     assert re.search(r"train: 100%\|█+\| 3/3", text), text
+    # the bar's accuracy and the summary's: one definition, one format
+    bar = re.findall(r"acc=(\d+\.\d)%", text)[-1]
+    assert f"accuracy: {bar}% on the 20 training samples" in text
