@@ -404,7 +404,10 @@ def zero_grad(values: Iterable[Value]) -> None:
         if not isinstance(v, Value):
             raise TypeError(f"zero_grad expects Values, got {type(v).__name__}: {v!r}")
     for v in values:
-        v.grad = None
+        if v._tape is None:
+            v._g = NO_GRAD  # what the .grad setter does for a leaf, without its call
+        else:
+            v.grad = None
 
 
 # -- recording ops ----------------------------------------------------------------

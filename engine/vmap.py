@@ -627,9 +627,7 @@ class BatchedStep:
         lifted = self.lifted
         out, grads, watched = lifted.run([a.reshape(batch, -1).T for a in arrays], seed)
         self._check_requirements(watched[self._watched_count :], batch)
-        for p, g, reached in zip(self.params, grads.tolist(), lifted.reached):
-            if reached:
-                p._g = p._g + g  # no gradient yet: -0.0 + g is g
+        lifted.add_to_grads(grads)
         return np.array(out), watched[: self._watched_count]
 
     def _check_requirements(self, numbers: list, batch: int) -> None:
