@@ -364,13 +364,14 @@ class _Replayed:
 
 class _Batched:
     """One sample's graph recorded once and replayed over the batch with numpy
-    (:func:`tapegrad.engine.vmap`), exactly as :func:`batch_loss` and ``backward()``
-    give the gradients. Raises ``GraphChangedError`` or ``BatchingError`` when made for
-    a graph that cannot be batched."""
+    (:func:`tapegrad.engine.vmap`): the gradients :func:`batch_loss` and ``backward()``
+    give, within 1e-12 relative as the lifted program (``lift``), else bit for bit.
+    Raises ``GraphChangedError`` or ``BatchingError`` when made for a graph that cannot
+    be batched."""
 
     batched = True
 
-    def __init__(self, objective: _Objective, X: list, y: list) -> None:
+    def __init__(self, objective: _Objective, X: list, y: list, lift: bool = True) -> None:
         import numpy as np
 
         self.np = np
@@ -389,9 +390,8 @@ class _Batched:
             output = model(x)
             return loss_fn(output, label), output
 
-        # lift=False: fit promises backward()'s numbers bit for bit (the lifted
-        # program, engine.vmap's default, is within 1e-12)
-        self.step = engine.vmap(per_sample, params, check_every=BATCHED_CHECK_EVERY, lift=False)
+        # lift: the lifted program, within 1e-12; lift=False: bit for bit (fit's ``lift``)
+        self.step = engine.vmap(per_sample, params, check_every=BATCHED_CHECK_EVERY, lift=lift)
         self.step.record(*self.columns(X, y))  # raises if the graph cannot be batched
         # The L2 term is shared by the batch: its graph replayed on floats (bit for bit
         # its backward(), without building it at every step).
@@ -484,6 +484,7 @@ def fit(
     progress: bool = True,
     replay: bool = True,
     batched: bool = True,
+    lift: bool = True,
     record_parameters: bool = False,
 ) -> History:
     """Train ``model`` on ``(X, y)`` and return a :class:`History`.
@@ -512,6 +513,14 @@ def fit(
       for ``+ - * /``, relu, sign; within a few ulp for tanh, sigmoid, exp, log), many
       times faster on large batches. Labels go in as Values (class indices as one-hot
       rows). Otherwise, or with ``batched=False``, ``replay`` or building every graph.
+    * ``lift`` -- a batched step runs the lifted program (:func:`tapegrad.engine.lift`,
+      ``engine.vmap``'s default: a layer one matrix product), several times faster than
+      one numpy operation per tape entry. Its sums add in another order: each step's
+      loss and gradients are within ``1e-12`` relative of building every graph, not
+      bit for bit (over many updates such differences can grow, as with any change
+      of summation order, and an output within rounding of 0 may count as right in
+      one and wrong in the other). ``lift=False`` replays the tape entry by entry:
+      bit for bit as stated for ``batched``.
     * ``record_parameters`` -- keep every parameter's value before each update and
       at the end in ``history.parameters`` (costs one float per parameter per
       update: for small models, to draw the path training takes).
@@ -526,7 +535,7 @@ def fit(
     X, y = check_dataset(X, y)
     epochs = _checks.count(epochs, "epochs")
     l2 = _checks.nonnegative(l2, "l2")
-    _check_flags(shuffle=shuffle, batched=batched, record_parameters=record_parameters)
+    _check_flags(shuffle=shuffle, batched=batched, lift=lift, record_parameters=record_parameters)
     if lr_schedule is not None and not callable(lr_schedule):
         raise TypeError(f"lr_schedule must be a function epoch -> lr, got {lr_schedule!r}")
     if not callable(model) or not hasattr(model, "parameters"):
@@ -537,7 +546,7 @@ def fit(
     _check_finite_features(X)
     params = opt.params
     objective = _Objective(model, loss_fn, params, l2)
-    step = _choose_step(objective, X, y, epochs, batch_size, shuffle, replay, batched)
+    step = _choose_step(objective, X, y, epochs, batch_size, shuffle, replay, batched, lift)
     # replayed steps need the same batches every epoch: a full batch in dataset order
     shuffle = shuffle and not isinstance(step, _Replayed)
 
@@ -589,6 +598,7 @@ def _choose_step(
     shuffle: bool,
     replay: bool,
     batched: bool,
+    lift: bool = True,
 ) -> _Eager | _Replayed | _Batched:
     """fit's step, chosen once: batched replay, replay or building every graph (see
     :func:`fit`'s ``batched`` and ``replay``). First runs every sample and label
@@ -614,7 +624,7 @@ def _choose_step(
                 loss_fn(model(xp), yp)
     if rows:
         try:
-            return _Batched(objective, X, y)
+            return _Batched(objective, X, y, lift)
         except (engine.GraphChangedError, engine.BatchingError):
             pass  # build every graph instead (never reached for nn's own)
     if replay and _replays(model, loss_fn, epochs, batch_size, shuffle):

@@ -32,13 +32,37 @@ def relu_mlp():
 )
 def test_batched_training_equals_building_every_graph_bit_for_bit(kwargs):
     data = moons(60, seed=3)
-    batched, params_batched = train(True, relu_mlp, data, **kwargs)
+    batched, params_batched = train(True, relu_mlp, data, lift=False, **kwargs)
     built, params_built = train(False, relu_mlp, data, replay=False, **kwargs)
     assert batched.batched and not built.batched
     assert batched.update_loss == built.update_loss
     assert batched.loss == built.loss and batched.accuracy == built.accuracy
     assert batched.mistakes == built.mistakes
     assert params_batched == params_built
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"epochs": 1, "batch_size": 10, "optimizer": "adam", "lr": 0.03, "l2": 1e-4},
+        {"epochs": 3, "batch_size": None, "lr": 0.1},
+        {"epochs": 2, "batch_size": 16, "loss": "mse", "l2": 1e-3},
+        {"epochs": 2, "batch_size": 8, "loss": "logistic", "optimizer": "adam"},
+    ],
+)
+def test_lifted_training_by_default_is_building_every_graph_within_1e_12(kwargs):
+    data = moons(60, seed=3)
+    lifted, params_lifted = train(True, relu_mlp, data, **kwargs)
+    built, params_built = train(False, relu_mlp, data, replay=False, **kwargs)
+    assert lifted.batched and lifted.accuracy == built.accuracy
+    assert close(lifted.update_loss, built.update_loss, rtol=1e-12)
+    assert close(params_lifted, params_built, rtol=1e-12)
+    assert lifted.update_loss != built.update_loss or params_lifted != params_built
+
+
+def test_lift_must_be_a_bool():
+    with pytest.raises(TypeError, match="lift must be True or False"):
+        fit(relu_mlp(), *moons(8), lift=1, progress=False)
 
 
 def close(a, b, rtol=1e-9):
