@@ -32,6 +32,7 @@ scalar implementations do.
 
     python benchmarks/batched.py            # the full run, a few minutes
     python benchmarks/batched.py --quick    # B = 100 and 1,000 only
+    python benchmarks/batched.py --skip replay,eager   # without the slowest columns
 """
 
 from __future__ import annotations
@@ -327,10 +328,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="B = 100 and 1,000 only")
     parser.add_argument("--budget", type=float, default=2.0, help="seconds per timing")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="implementations not to time, comma-separated (plain, lifted and numpy are "
+        "always timed: the ratios need them)",
+    )
     args = parser.parse_args()
     batches = (100, 1_000) if args.quick else (100, 1_000, 10_000)
     nodes = nodes_per_sample()
     impls = implementations()
+    skip = {name for name in args.skip.split(",") if name}
+    needed = {"plain", "lifted", "numpy"}
+    if skip - set(impls) or skip & needed:
+        optional = ", ".join(n for n in impls if n not in needed)
+        parser.error(f"--skip takes names among {optional}, got {args.skip!r}")
+    impls = {name: impl for name, impl in impls.items() if name not in skip}
     print(
         f"# {platform.python_implementation()} {platform.python_version()}, "
         f"numpy {np.__version__}, {platform.machine()}, one thread; "

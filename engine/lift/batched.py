@@ -270,7 +270,15 @@ class _Generator:
         if ins.op == "linear":
             # one input: each element a single product, w z broadcast (what @ gives)
             times = "*" if self.variables[ins.inputs[0]].shape[1] == 1 else "@"
-            self.add(f"{out} = {' + '.join([f'{names[0]} {times} {names[1]}', *names[2:]])}")
+            self.add(f"{out} = {names[0]} {times} {names[1]}")
+            # the product is a new array of the result's shape unless a bias has more
+            # columns: then ``+`` makes the result, else ``+=`` adds in place (the same
+            # additions in the same order, without a new array per term)
+            widens = self.cols(ins.inputs[1]) == "1" and any(
+                self.cols(n) == "B" for n in ins.inputs[2:]
+            )
+            for name in names[2:]:
+                self.add(f"{out} = {out} + {name}" if widens else f"{out} += {name}")
         elif ins.op == "gather":
             self.gather(ins)
         else:
