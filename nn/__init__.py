@@ -118,9 +118,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # nn.plot imports matplotlib: load it on first use, so `import tapegrad.nn` stays fast.
-    if name == "plot":
+    # nn.plot imports matplotlib: load it on first use, so `import tapegrad.nn` stays fast;
+    # nn.diagram likewise, so `tapegrad.nn.diagram.draw_model` works as the docs write it.
+    if name in ("plot", "diagram"):
         import importlib
 
-        return importlib.import_module(".plot", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

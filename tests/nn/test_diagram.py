@@ -1,6 +1,8 @@
 """The traditional neural net drawn as the lecture draws it (nn.diagram.draw_model)."""
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -8,6 +10,14 @@ from tapegrad import nn
 from tapegrad.engine import _render, draw, save_graph
 from tapegrad.nn.cli import main
 from tapegrad.nn.diagram import draw_model, model_blocks
+
+
+def test_nn_diagram_is_reachable_as_the_docs_write_it():
+    # `tapegrad.nn.diagram.draw_model` after only `from tapegrad import nn`: a fresh
+    # interpreter, since this file's own import has already loaded the module.
+    code = "from tapegrad import nn; print(nn.diagram.draw_model.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "draw_model"
 
 
 def _labels(g):
