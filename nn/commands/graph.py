@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from tapegrad import engine
 from tapegrad.engine.drawing import DEFAULT_MAX_NODES, RANKDIRS, THEMES, VIEWS
@@ -63,7 +64,8 @@ def build(args) -> tuple[engine.Value, dict[str, engine.Value]]:
     try:
         root, leaves = engine.parse_expression(args.expression, parse_bindings(args.at))
     except engine.ExpressionError as e:
-        raise UsageError(str(e)) from None
+        # The parser suggests `w=1.0` (a binding); on the command line that is `--at w=1.0`.
+        raise UsageError(re.sub(r"\(e\.g\. (\w+=1\.0)\)$", r"(e.g. --at \1)", str(e))) from None
     if not root.label and "out" not in leaves:
         root.label = "out"  # so the steps read dout/dx rather than dv9/dx
     return root, leaves

@@ -62,6 +62,12 @@ def _neuron_root():
     return root
 
 
+def test_an_unknown_name_is_told_how_to_give_it_a_value(capsys):
+    code, _, err = run(["graph", "tanh(w*x)", "--at", "x=2"], capsys)
+    assert code == 2
+    assert err.strip().endswith("'w' at column 6: give it a value (e.g. --at w=1.0)")
+
+
 def test_graph_step_highlights_that_step(capsys):
     code, out, _ = run(["graph", *NEURON, "--step", "0"], capsys)
     assert code == 0
