@@ -96,7 +96,7 @@ def draw_model(
     ``loss``: the cost to draw after ``ȳ``, a red square fed by ``ȳ`` and the
     observed target ``y``: a name of :data:`tapegrad.nn.losses.LOSSES` (e.g.
     ``"mse"``, ``"hinge"``; drawn by its readable name,
-    :data:`tapegrad.nn.losses.COST_NAMES`), any other name (drawn as given), True for
+    ``tapegrad.nn.losses.COST_NAMES``), any other name (drawn as given), True for
     the model's own (what :func:`tapegrad.nn.fit` uses without ``loss=``: a classic
     unit's criterion, hinge for one output, cross-entropy for several), or None (no
     cost). A classic unit's cost reads its score ``s``, as its criterion does, and
