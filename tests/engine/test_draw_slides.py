@@ -7,7 +7,6 @@ import re
 from PIL import Image
 
 from tapegrad import engine
-from tapegrad.engine import Value
 
 from .test_draw import edges, neuron, nodes
 
