@@ -18,6 +18,7 @@ from ._costs import cost_scope, mark_parameters
 from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
 from .export import to_torch
 from .expr import ExpressionError, parse_expression
+from .formulas import safe_pow
 from .functional import *  # noqa: F403  (exp, log, tanh, ... generated from the table)
 from .functional import __all__ as _functional_names
 from .gradcheck import (
@@ -42,7 +43,7 @@ from .modes import (
     scope,
     set_detect_anomaly,
 )
-from .ops import OPS, Op, safe_pow
+from .ops import OPS, Op
 from .program import GraphChangedError, ReplayError
 from .replay import CompiledStep, Replay, compile, record
 from .steps import BackwardStep, backprop_steps

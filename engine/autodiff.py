@@ -43,10 +43,11 @@ import math
 import numbers
 from collections.abc import Callable, Sequence
 
-from . import backprop, graph, ops
+from . import backprop, graph
+from .formulas import MASKED, compile_value_grads
 from .modes import enable_grad
-from .ops import MASKED, Op
-from .value import Value, _make, _to_float
+from .ops import Op
+from .value import Value, make_result, to_float
 from .wengert import CONSTANT, ROW, W, inputs_of, local_grads_of
 
 __all__ = [
@@ -193,7 +194,7 @@ def _seeds(grad_outputs: object, n: int, create_graph: bool) -> list:
         elif isinstance(s, Value):
             seeds.append(s if create_graph else s.data)
         elif isinstance(s, numbers.Real) and not isinstance(s, bool):
-            seeds.append(_to_float(s))
+            seeds.append(to_float(s))
         else:
             raise TypeError(
                 f"grad: grad_outputs[{k}] must be a number, a Value or None, got "
@@ -315,7 +316,7 @@ def _selects_on_values(row: Op, arguments: list, positions) -> bool:
     condition reads a Value (an input that is a Value, or the result ``out``)."""
     names = _condition_names.get(row.name)
     if names is None or names[0] is not row:
-        _, trees = row._trees
+        _, trees = row.parsed
         per_input = []
         for tree in trees:
             read: set[str] = set()
@@ -366,7 +367,7 @@ class _MaskedEdge:
         product = self.branch * g
         if not isinstance(product, Value):
             return 0.0  # nothing recorded upstream: a plain masked zero
-        return _make(_MASKED_ZERO, 0.0, (product,), (MASKED,), None)
+        return make_result(_MASKED_ZERO, 0.0, (product,), (MASKED,), None)
 
     def __repr__(self) -> str:
         return f"masked({self.branch!r})"
@@ -409,7 +410,7 @@ def _branch_value_grads(row: Op) -> tuple[Callable, Callable]:
     op table's own compiler from the row's own formulas, once per row."""
     found = _branch_functions.get(row.name)
     if found is None or found[0] is not row:
-        _, trees = row._trees
+        _, trees = row.parsed
         inputs = ("x", "y")[: row.arity]
 
         def branch(tree: ast.expr, k: int) -> ast.expr:
@@ -422,8 +423,8 @@ def _branch_value_grads(row: Op) -> tuple[Callable, Callable]:
 
         found = _branch_functions[row.name] = (
             row,
-            ops._compile_value_grads(row.name, inputs, tuple(branch(t, 0) for t in trees)),
-            ops._compile_value_grads(row.name, inputs, tuple(branch(t, 1) for t in trees)),
+            compile_value_grads(row.name, inputs, tuple(branch(t, 0) for t in trees)),
+            compile_value_grads(row.name, inputs, tuple(branch(t, 1) for t in trees)),
         )
     return found[1], found[2]
 
@@ -445,7 +446,7 @@ def _selected_zero(row: Op, arguments: list, out: Value, k: int, found: object) 
         unselected = a
     if unselected is None or math.copysign(1.0, found) < 0:
         return found
-    return _make(_MASKED_ZERO, 0.0, (unselected,), (MASKED,), None)
+    return make_result(_MASKED_ZERO, 0.0, (unselected,), (MASKED,), None)
 
 
 class _Factor:
@@ -512,7 +513,7 @@ def forward_pass(
     is the dual of :func:`tapegrad.engine.backprop.backprop`, which walks the same
     edges from the end and adds ``dz/ds · dc/dz`` into the *parent*: reverse mode
     computes a row ``uᵀ J``, forward mode a column ``J t``, and ``u · (J t) =
-    (uᵀ J) · t``. A masked edge contributes exactly 0 (:data:`~tapegrad.engine.ops.MASKED`),
+    (uᵀ J) · t``. A masked edge contributes exactly 0 (:data:`~tapegrad.engine.formulas.MASKED`),
     but that 0 is a tangent, which the next edge multiplies: ``0 · inf`` is nan
     (``sqrt(relu(-x))``), as in PyTorch's forward mode, where backward selects 0.
     An input that is an intermediate result takes its tangent as given (its own
@@ -520,7 +521,7 @@ def forward_pass(
     Writes nothing on the graph; ``outputs`` that the inputs do not reach get 0.0.
     """
     outputs, inputs = list(outputs), list(inputs)
-    tangents = [_to_float(t) for t in tangents]
+    tangents = [to_float(t) for t in tangents]
     for what, values in (("outputs", outputs), ("inputs", inputs)):
         for k, v in enumerate(values):
             if not isinstance(v, Value):
@@ -601,14 +602,14 @@ def _directions(v: object, n: int, what: str, against: str) -> list[float]:
             f"{what} must be a sequence of numbers, one per {against}, got "
             f"{type(v).__name__}: {v!r}"
         )
-    numbers_ = [x.data if isinstance(x, Value) else _to_float(x) for x in v]
+    numbers_ = [x.data if isinstance(x, Value) else to_float(x) for x in v]
     if len(numbers_) != n:
         raise ValueError(f"{what} has {len(numbers_)} entries but there are {n} {against}s")
     return numbers_
 
 
 def _data(o: object) -> float:
-    return o.data if isinstance(o, Value) else _to_float(o)
+    return o.data if isinstance(o, Value) else to_float(o)
 
 
 def _float_gradients(out: object, xs: list[Value]) -> list[float]:

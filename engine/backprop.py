@@ -24,7 +24,7 @@ tape's turn (tapes only point at older tapes, so newest first is reverse order).
 
 The arithmetic is only ``local * g`` and ``old + c``, so a pass works unchanged on
 anything with ``*`` and ``+``; a masked edge's local derivative
-(:data:`~tapegrad.engine.ops.MASKED`) makes its product exactly 0 whatever ``g`` is.
+(:data:`~tapegrad.engine.formulas.MASKED`) makes its product exactly 0 whatever ``g`` is.
 """
 
 from __future__ import annotations

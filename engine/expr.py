@@ -35,8 +35,8 @@ import numbers
 import re
 from dataclasses import dataclass
 
-from .ops import OPS, _value_op
-from .value import Value
+from .ops import OPS
+from .value import Value, apply_op
 
 __all__ = ["ExpressionError", "parse_expression"]
 
@@ -373,7 +373,7 @@ class _Parser:
 def _evaluate(
     text: str, postfix: list[tuple], leaves: dict[str, Value], used: set[str]
 ) -> Value | float:
-    """Run the postfix order on a stack: every op through its row (``ops._value_op``),
+    """Run the postfix order on a stack: every op through its row (``value.apply_op``),
     recorded when an operand is a Value, else computed by the row's own ``fn`` -- so
     ``49/49`` is the division row's 1.0 and ``1/0`` its IEEE ``inf``, exactly as the
     same op on Values. Names are checked here, left to right."""
@@ -390,7 +390,7 @@ def _evaluate(
                 _check_call(text, payload, pos, count, leaves)
             args = stack[len(stack) - count :]
             del stack[len(stack) - count :]
-            stack.append(_value_op(payload, *args))
+            stack.append(apply_op(payload, *args))
     (root,) = stack
     return root
 

@@ -38,7 +38,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .autodiff import _arguments, _float_gradients, _outputs, jacobian, vjp
-from .value import Value, _to_float, no_grad
+from .modes import no_grad
+from .value import Value, to_float
 
 __all__ = [
     "GradcheckError",
@@ -53,7 +54,7 @@ __all__ = [
 
 
 def _check_eps(eps: float) -> float:
-    eps = _to_float(eps)
+    eps = to_float(eps)
     if not (eps > 0.0 and math.isfinite(eps)):
         raise ValueError(f"eps must be a positive finite number, got {eps!r}")
     return eps
@@ -63,7 +64,7 @@ def _scalar(out: object, what: str) -> float:
     if isinstance(out, Value):
         return out.data
     try:
-        return _to_float(out)
+        return to_float(out)
     except TypeError:
         raise TypeError(
             f"{what} must return a Value or a number, got {type(out).__name__}"
@@ -195,7 +196,7 @@ def gradcheck(
     leaves = _arguments(inputs)
     xs = [leaf.data for leaf in leaves]
     eps = _check_eps(eps)
-    atol, rtol = _to_float(atol), _to_float(rtol)
+    atol, rtol = to_float(atol), to_float(rtol)
     if not (atol >= 0 and rtol >= 0):  # also refuses nan, which would fail every row
         raise ValueError(f"atol and rtol must be >= 0, got atol={atol!r}, rtol={rtol!r}")
     out = f(*leaves)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from . import backprop
 from .graph import topological_order
-from .value import Value, _canonical, _retire, _seed
+from .value import Value, canonical_handle, retire_tape, seed_gradient
 
 __all__ = ["BackwardStep", "backprop_steps"]
 
@@ -103,7 +103,7 @@ def backprop_steps(root: Value, grad: float = 1.0) -> Iterator[BackwardStep]:
     """
     if not isinstance(root, Value):
         raise TypeError(f"backprop_steps expects a Value, got {type(root).__name__}: {root!r}")
-    seed = _seed(grad)
+    seed = seed_gradient(grad)
     order = topological_order(root)
     p = backprop.run(backprop.Pass(own_storage=True, record_steps=True), ((root, seed),))
     yield from _steps(order, p)
@@ -111,10 +111,10 @@ def backprop_steps(root: Value, grad: float = 1.0) -> Iterator[BackwardStep]:
 
 def backward_steps(root: Value, grad: float = 1.0) -> Iterator[BackwardStep]:
     """:meth:`Value.backward_steps`: ``backward()``'s own pass, shown step by step."""
-    seed = _seed(grad)
+    seed = seed_gradient(grad)
     order = topological_order(root)
     if root._tape is not None:
-        _retire(root._tape)  # as backward() does: the next op starts a new tape
+        retire_tape(root._tape)  # as backward() does: the next op starts a new tape
     p = backprop.Pass(own_storage=True, leaf_start=_leaf_grad, record_steps=True)
     backprop.run(p, ((root, seed),))
     for node in order:  # the intermediates this pass reaches start again from 0
@@ -142,7 +142,7 @@ def _steps(order: list[Value], p: backprop.Pass) -> Iterator[BackwardStep]:
         position = position + 1 if (t, i) == previous else 0
         previous = (t, i)
         node = t.view(i)
-        parent = t.view(ref) if type(ref) is int else _canonical(ref)
+        parent = t.view(ref) if type(ref) is int else canonical_handle(ref)
         yield BackwardStep(
             index,
             node,

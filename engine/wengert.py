@@ -18,7 +18,7 @@ an op's inputs exist before it does, so no graph search is needed.
 * ``input0``/``input1``: the inputs in order (``x * x`` names ``x`` twice); ``input1``
   is None for one input; an op with more inputs keeps the others in a
   :class:`Rest` (and ``local1`` is :data:`MORE`);
-* ``local0``/``local1``: d(result)/d(input); :data:`~tapegrad.engine.ops.MASKED`
+* ``local0``/``local1``: d(result)/d(input); :data:`~tapegrad.engine.formulas.MASKED`
   for an edge PyTorch selects zero on; :class:`NoLocalGrads` when user code gave none;
 * ``constant``: a number operand, a float on the right (``x * 2.0``) or
   ``(0, c)`` on the left (``2.0 * x``), else None; ``scope``: the :class:`Scope`.

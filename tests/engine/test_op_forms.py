@@ -29,15 +29,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapegrad.engine import OPS, Value
-from tapegrad.engine.ops import (
-    FUNCTIONS,
-    MASKED,
-    ArrayMasked,
-    FormulaError,
-    Op,
-    register_op,
-    unregister_op,
-)
+from tapegrad.engine.formulas import FUNCTIONS, MASKED, ArrayMasked, FormulaError
+from tapegrad.engine.ops import Op, register_op, unregister_op
 from tapegrad.engine.strategies import op_inputs
 
 from .test_golden import ATOL, GOLDEN, ULPS, agree
@@ -404,8 +397,18 @@ def test_register_op_refuses_bad_rows_and_changes_nothing():
         register_op("tanh")
     with pytest.raises(ValueError, match="already in the table"):
         register_op(Op("tanh", 1, "tanh(x)", ("1.0 - out * out",), "t", "t;  d/dx = 1"))
-    with pytest.raises(ValueError, match="needs operators"):
-        register_op(Op("avg", 2, "0.5 * (x + y)", ("0.5", "0.5"), "avg", "avg;  d/dx = 1/2"))
+    with pytest.raises(ValueError, match=r"needs operators=\(\) or \(forward, reflected\)"):
+        register_op(
+            Op(
+                "avg",
+                2,
+                forward="0.5 * (x + y)",
+                derivatives=("0.5", "0.5"),
+                label="avg",
+                doc="avg;  d/dx = 1/2",
+                operators=("__matmul__",),
+            )
+        )
     with pytest.raises(ValueError, match="belongs to op 'mul'"):
         register_op(
             Op(
@@ -445,10 +448,23 @@ REGISTRATION = textwrap.dedent(
         operators=("__matmul__", "__rmatmul__"),
     ))
 
+    # A binary row needs no operator: it is a method by its name, either side a number.
+    avg = register_op(Op(
+        "avg", 2, forward="0.5 * (x + y)", derivatives=("0.5", "0.5"), label="avg",
+        doc="(x + y) / 2;  d/dx = 1/2,  d/dy = 1/2", domain=((-2.0, 2.0), (-2.0, 2.0)),
+    ))
+    u, v = Value(1.0), Value(3.0)
+    m = u.avg(v)
+    assert m.data == 2.0 and m.op == "avg" and u.avg(5).data == 3.0
+    assert engine.avg(5.0, v).data == 4.0 and engine.avg(5.0, v).constant == (0, 5.0)
+    (m * engine.avg(2.0, u)).backward()
+    assert (u.grad, v.grad) == (0.5 * 1.5 + 2.0 * 0.5, 0.5 * 1.5), (u.grad, v.grad)
+
     # Value methods, operators, functional forms, number operands on either side.
     x, y = Value(0.7, label="x"), Value(1.3, label="y")
     assert x.softplus().data == math.log(1.0 + math.exp(0.7))
     assert (x @ y).data == math.sqrt(0.7 * 0.7 + 1.3 * 1.3) == engine.hypot(x, y).data
+    assert x.hypot(y).data == (x @ y).data and Value.hypot is Value.__matmul__
     assert (x @ 2.0).data == engine.hypot(0.7, 2.0).data == (2.0 @ Value(0.7)).data
     assert engine.softplus(x).op == "softplus"
 

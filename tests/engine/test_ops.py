@@ -12,7 +12,7 @@ from hypothesis import example, given
 
 from tapegrad import engine
 from tapegrad.engine import OPS, Value
-from tapegrad.engine.ops import MASKED
+from tapegrad.engine.formulas import MASKED
 from tapegrad.engine.strategies import MARGIN, op_inputs
 
 EPS = 1e-6
