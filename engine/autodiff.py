@@ -42,6 +42,7 @@ import ast
 import math
 import numbers
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from . import backprop, graph
 from .formulas import MASKED, compile_value_grads
@@ -121,7 +122,7 @@ def grad(
             found = _value_gradients(outputs, inputs, seeds)
     else:
         found = backprop.gradients(outputs, inputs, seeds)
-    results = []
+    results: list[Value | None] = []
     for k, (x, g) in enumerate(zip(inputs, found)):
         if g is None:
             if materialize_grads:
@@ -148,7 +149,7 @@ def grad(
 
 
 def _number(g: object) -> float:
-    return g.data if isinstance(g, Value) else float(g)
+    return g.data if isinstance(g, Value) else to_float(g)
 
 
 def _values(given: object, what: str) -> list[Value]:
@@ -222,7 +223,7 @@ class _Negation:
 
     __slots__ = ()
 
-    def __mul__(self, g: object) -> object:
+    def __mul__(self, g: Any) -> Any:
         return -g
 
     def __repr__(self) -> str:
@@ -274,9 +275,11 @@ def _entry_value_grads(t, i: int) -> tuple:
             "gradient could not be differentiated again; add the op as a row "
             "(engine.ops.register_op) to give it a derivative formula"
         )
-    refs = [t.view(r) if type(r) is int else r for r in inputs_of(entries, i)]
+    refs = [t.view(r) if type(r) is int else r for r in inputs_of(t, i)]
     constant = entries[i * W + CONSTANT]
     out = t.view(i)
+    arguments: list[Any]
+    positions: Sequence[int]
     if constant is None:
         arguments, positions = refs, range(len(refs))
     elif type(constant) is tuple:  # the number on the left: 2.0 * x
@@ -286,7 +289,7 @@ def _entry_value_grads(t, i: int) -> tuple:
     if _selects_on_values(row, arguments, positions):
         global _selections
         _selections += 1
-    found = row.value_grads(arguments, out)
+    found: Sequence[Any] = row.value_grads(arguments, out)
     if constant is None:  # (with a number operand PyTorch's backward is an ``if``)
         found = [_selected_zero(row, arguments, out, k, d) for k, d in enumerate(found)]
     locals_ = tuple(_simplest(found[k]) for k in positions)
@@ -360,10 +363,10 @@ class _MaskedEdge:
 
     __slots__ = ("branch",)
 
-    def __init__(self, branch: object) -> None:
+    def __init__(self, branch: Any) -> None:
         self.branch = branch
 
-    def __mul__(self, g: object) -> object:
+    def __mul__(self, g: Any) -> Any:
         product = self.branch * g
         if not isinstance(product, Value):
             return 0.0  # nothing recorded upstream: a plain masked zero
@@ -460,7 +463,7 @@ class _Factor:
     def __init__(self, d: Value) -> None:
         self.d = d
 
-    def __mul__(self, g: object) -> object:
+    def __mul__(self, g: Any) -> Any:
         if type(g) is float and g == 1.0:
             return self.d
         return self.d * g
@@ -542,7 +545,7 @@ def forward_pass(
             continue
         tape, i = item
         parents = w.parents[k]
-        local_grads = local_grads_of(tape.entries, i) or (None,) * len(parents)
+        local_grads = local_grads_of(tape, i) or (None,) * len(parents)
         total = None
         for s, local in zip(parents, local_grads):
             ts = tangent[s]

@@ -22,17 +22,40 @@ tape's turn (tapes only point at older tapes, so newest first is reverse order).
 * gradients that are Values (``create_graph``): ``Pass.local_grads`` gives the local
   derivatives as Values, and ``*`` and ``+`` then record a graph.
 
-The arithmetic is only ``local * g`` and ``old + c``, so a pass works unchanged on
-anything with ``*`` and ``+``; a masked edge's local derivative
-(:data:`~tapegrad.engine.formulas.MASKED`) makes its product exactly 0 whatever ``g`` is.
+**What ``*`` and ``+`` mean in a pass.** The arithmetic is only ``local * g`` and
+``old + c``, so a pass works unchanged on anything with ``*`` and ``+``. These are
+all the objects that give them a meaning other than float arithmetic:
+
+=============================  ===========================  =====================================
+object (module)                appears as                   ``local * g`` / ``old + c``
+=============================  ===========================  =====================================
+``MASKED`` (formulas)          a masked edge's local        exactly ``0.0`` whatever ``g`` is
+                               (relu at x <= 0, sign, pow)  (``inf``, ``nan`` included)
+``ArrayMasked`` (formulas)     the same over a batch        ``np.where(keep, local * g, 0.0)``
+``NO_GRAD`` (wengert)          a leaf's gradient before     a ``-0.0``: ``NO_GRAD + c`` is ``c``
+                               any pass (a float)           bit for bit (the sum starts at ``c``)
+``Value`` (value)              locals and gradients of      records ``mul`` / ``add`` nodes
+                               ``create_graph=True``
+``_Identity`` (autodiff)       a local 1 as a Value         ``g`` itself: no ``* 1`` node
+``_Negation`` (autodiff)       a local -1 as a Value        ``-g``: one ``neg`` node
+``_Factor`` (autodiff)         a local that is a Value      ``d * g``, or ``d`` when ``g`` is 1.0
+``_MaskedEdge`` (autodiff)     a masked local as a Value    a recorded zero over ``d * g``
+``_Symbol`` (replay)           locals and gradients as      source text: the code replay writes
+                               names (replay, vmap)
+=============================  ===========================  =====================================
+
+A local derivative is None for an op built with ``Value(data, children, op)`` and
+no ``local_grads``: the product raises ``TypeError``, which :func:`backprop` turns
+into a ``RuntimeError`` naming the op.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
-from .wengert import INPUT0, INPUT1, LOCAL0, LOCAL1, MORE, Tape, W
+from .wengert import INPUT0, INPUT1, LOCAL0, LOCAL1, ROW, W, WengertList
 
 __all__ = ["Pass", "backprop", "run", "gradients"]
 
@@ -50,9 +73,9 @@ class Pass:
     written; ``leaf_start(leaf)``, if given, is where a leaf's sum starts (its
     ``.grad`` to repeat ``backward()``'s arithmetic; a name for replay).
     ``local_grads(tape, n)``, if given, replaces the numbers on the tape: two
-    columns ``(local0, local1)`` indexable by entry. ``steps``, if recording, gets
-    one ``(tape, entry, parent, upstream, local, contribution, parent's new
-    gradient)`` per edge, in order.
+    columns ``(local0, local1)`` indexable by entry, read only for the entries the
+    pass reaches. ``steps``, if recording, gets one ``(tape, entry, parent, upstream,
+    local, contribution, parent's new gradient)`` per edge, in order.
     """
 
     __slots__ = ("tapes", "heap", "leaves", "leaf_start", "local_grads", "steps")
@@ -61,18 +84,18 @@ class Pass:
         self,
         own_storage: bool = False,
         *,
-        leaf_start: Callable | None = None,
-        local_grads: Callable | None = None,
+        leaf_start: Callable[[Any], Any] | None = None,
+        local_grads: Callable[[WengertList, int], tuple[Sequence, Sequence]] | None = None,
         record_steps: bool = False,
     ) -> None:
-        self.tapes: dict[Tape, list] = {}
-        self.heap: list[tuple[int, Tape]] = []
+        self.tapes: dict[WengertList, list] = {}
+        self.heap: list[tuple[int, WengertList]] = []
         self.leaves: dict[int, tuple] | None = {} if own_storage else None
         self.leaf_start = leaf_start
         self.local_grads = local_grads
         self.steps: list | None = [] if record_steps else None
 
-    def add(self, ref, c, grads: list):
+    def add(self, ref: Any, c: Any, grads: list) -> Any:
         """Add the contribution ``c`` to the gradient of ``ref`` and return the sum:
         ``ref`` is an index into ``grads`` (the tape being walked), a leaf, or a
         Value of an older tape (whose walk this schedules)."""
@@ -92,10 +115,11 @@ class Pass:
                     total = c
                 self.leaves[key] = (ref, total)
                 return total
-            grads = self.tapes.get(t)
-            if grads is None:
-                grads = self.tapes[t] = []
+            found = self.tapes.get(t)
+            if found is None:
+                found = self.tapes[t] = []
                 heapq.heappush(self.heap, (-t.serial, t))
+            grads = found
             ref = ref._i
             if len(grads) <= ref:
                 grads.extend([None] * (ref + 1 - len(grads)))
@@ -103,20 +127,14 @@ class Pass:
         grads[ref] = total = c if old is None else old + c
         return total
 
-    def edge(self, t: Tape, grads: list, i: int, s, local, g, c) -> None:
+    def edge(self, t: WengertList, grads: list, i: int, s: Any, local: Any, g: Any, c: Any) -> None:
         """One edge ``s -> z`` (entry ``i`` of ``t``) in the general case: add ``c``
-        (``= local * g``) to ``s``'s gradient and record the step if asked; for an op
-        with more than two inputs (``s`` a ``Rest``, ``local`` ``MORE``)
-        take its other inputs one at a time, as :func:`backprop` takes the first two."""
-        if local is MORE:
-            for each, d in zip(s.inputs, s.local_grads):
-                self.edge(t, grads, i, each, d, g, d * g)
-            return
+        (``= local * g``) to ``s``'s gradient and record the step if asked."""
         total = self.add(s, c, grads)
         if self.steps is not None:
             self.steps.append((t, i, s, g, local, c, total))
 
-    def gradient(self, v):
+    def gradient(self, v: Any) -> Any:
         """The gradient this pass computed for the Value ``v`` (None: not reached)."""
         t = v._tape
         if t is None:
@@ -140,52 +158,97 @@ def run(p: Pass, seeds: Iterable[tuple]) -> Pass:
     return p
 
 
-def backprop(t: Tape, grads: list, p: Pass) -> None:
+def backprop(t: WengertList, grads: list, p: Pass) -> None:
     """The chain rule over tape ``t``, from its last seeded entry down to its first.
 
     ``grads[i]`` holds d(root)/d(entry i) once every later entry has passed its
-    share back (None: the root does not depend on entry i). For the first input
-    ``s`` of each entry ``z``, then its second, it computes ``dz/ds · dc/dz`` and
-    adds it to ``dc/ds``: inline for an input on this tape and for a leaf's
-    ``.grad`` in ``backward()``, through :meth:`Pass.edge` for every other case
-    (views, older tapes, more than two inputs). This is the only place the chain
-    rule is written; the two inputs are spelled out rather than looped over
-    because a loop costs ~5% of a training step (measured with callgrind).
+    share back (None: the root does not depend on entry i). The loop takes the
+    tape's *edges* -- each entry's first input, then its second -- from the last
+    entry down, and for each computes ``dz/ds · dc/dz`` and adds it to ``dc/ds``:
+    inline for an input on this tape and for a leaf's ``.grad`` in ``backward()``,
+    through :meth:`Pass.edge` for every other case (views, older tapes). This is
+    the only place the chain rule is written.
     """
     n = len(grads)
-    end = n * W
-    entries = t.entries
-    # The columns backprop reads, sliced out at C speed.
-    inputs0, inputs1 = entries[INPUT0:end:W], entries[INPUT1:end:W]
-    if p.local_grads is None:
-        locals0, locals1 = entries[LOCAL0:end:W], entries[LOCAL1:end:W]
-    else:
-        locals0, locals1 = p.local_grads(t, n)
+    entry_of, parents, tape_locals = _edges(t, n)
+    locals_: Iterable = tape_locals
+    if p.local_grads is not None:  # read lazily: only for entries the pass reaches
+        locals_ = _reached_locals(t, p.local_grads(t, n), grads, n)
     direct = p.leaves is None and p.steps is None  # backward(): the common cases inline
-    for i in range(n - 1, -1, -1):
-        g = grads[i]  # dc/dz
-        if g is None:
-            continue  # the root does not depend on this entry
-        s, local = inputs0[i], locals0[i]
-        c = local * g  # dz/ds · dc/dz, s the first input
-        if direct and type(s) is int:  # s on this tape
-            old = grads[s]
-            grads[s] = c if old is None else old + c
-        elif direct and s._tape is None:  # a leaf: into its .grad
-            s._g += c  # a leaf starts at NO_GRAD, -0.0: the sum starts at c
-        else:
-            p.edge(t, grads, i, s, local, g, c)
-        s = inputs1[i]
-        if s is not None:  # the second input, the same way
-            local = locals1[i]
-            c = local * g
-            if direct and type(s) is int:
+    i = -1
+    try:
+        for i, s, local in zip(entry_of, parents, locals_):
+            if s is None:
+                continue  # an entry with one input has no second edge
+            g = grads[i]  # dc/dz
+            if g is None:
+                continue  # the root does not depend on this entry
+            c = local * g  # dz/ds · dc/dz
+            if direct and type(s) is int:  # s on this tape
                 old = grads[s]
                 grads[s] = c if old is None else old + c
-            elif direct and s._tape is None:
-                s._g += c
+            elif direct and s._tape is None:  # a leaf: into its .grad
+                s._g += c  # a leaf starts at NO_GRAD, -0.0: the sum starts at c
             else:
                 p.edge(t, grads, i, s, local, g, c)
+    except TypeError:
+        if i >= 0 and t.entries[i * W + LOCAL0] is None:
+            raise RuntimeError(
+                f"a Value built with Value(data, _children, _op={t.entries[i * W + ROW]!r}) "
+                "but no local_grads is on the path of this backward pass, so it cannot pass "
+                "through it; pass local_grads=(d data/d child, ...) or build it from "
+                "tapegrad's ops"
+            ) from None
+        raise
+
+
+def _edges(t: WengertList, n: int) -> tuple[list, list, list]:
+    """The edges of entries ``n - 1`` down to 0, as three columns: the entry, the
+    input and the local derivative; each entry's first input, then its second (None
+    for an op of one input), then any more. Sliced out of the tape at C speed."""
+    entries = t.entries
+    extra = t.extra_inputs
+    if extra is None and n > 0:
+        last = (n - 1) * W
+        entry_of: list = [0] * (2 * n)
+        entry_of[0::2] = entry_of[1::2] = range(n - 1, -1, -1)
+        parents: list = [None] * (2 * n)
+        parents[0::2] = entries[last + INPUT0 :: -W]
+        parents[1::2] = entries[last + INPUT1 :: -W]
+        locals_: list = [None] * (2 * n)
+        locals_[0::2] = entries[last + LOCAL0 :: -W]
+        locals_[1::2] = entries[last + LOCAL1 :: -W]
+        return entry_of, parents, locals_
+    entry_of, parents, locals_ = [], [], []
+    for i in range(n - 1, -1, -1):
+        k = i * W
+        more = () if extra is None else extra.get(i, ())
+        for s, local in (
+            (entries[k + INPUT0], entries[k + LOCAL0]),
+            (entries[k + INPUT1], entries[k + LOCAL1]),
+            *more,
+        ):
+            entry_of.append(i)
+            parents.append(s)
+            locals_.append(local)
+    return entry_of, parents, locals_
+
+
+def _reached_locals(
+    t: WengertList, columns: tuple[Sequence, Sequence], grads: list, n: int
+) -> Iterator:
+    """The local derivative of each edge, in :func:`_edges`' order, from a pass's own
+    columns: read only for an entry the pass reaches (its gradient is complete by
+    the time the loop asks, since the loop asks for one edge at a time)."""
+    column0, column1 = columns
+    extra = t.extra_inputs
+    for i in range(n - 1, -1, -1):
+        reached = grads[i] is not None
+        yield column0[i] if reached else None
+        yield column1[i] if reached else None
+        if extra is not None:
+            for _, local in extra.get(i, ()):
+                yield local
 
 
 def gradients(outputs: list, inputs: list, seeds: list) -> list:

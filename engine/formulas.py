@@ -117,7 +117,7 @@ class ArrayMasked:
         import numpy as np
 
         with np.errstate(all="ignore"):
-            return np.where(self.keep, self.local * grad, 0.0)
+            return np.where(self.keep, self.local * grad, 0.0)  # type: ignore[call-overload,operator]
 
     __rmul__ = __mul__
 
@@ -302,6 +302,18 @@ _COMPARISONS = {
 }
 
 
+def _called(n: ast.expr) -> str:
+    """The function a checked formula's call names (``where``, ``exp``, ...)."""
+    assert isinstance(n, ast.Call) and isinstance(n.func, ast.Name), ast.dump(n)
+    return n.func.id
+
+
+def _number(n: ast.expr) -> float:
+    """The number of a checked formula's numeric constant, as a float."""
+    assert isinstance(n, ast.Constant) and isinstance(n.value, (int, float)), ast.dump(n)
+    return float(n.value)
+
+
 def parse_formula(formula: object, names: tuple[str, ...], where: str) -> ast.expr:
     """Parse and check one formula; raise :class:`FormulaError` naming ``where``."""
     if not isinstance(formula, str):
@@ -381,7 +393,7 @@ def _float_source(node: ast.expr, safe: bool, data: Callable[[str], str] | None 
 
     def go(n: ast.expr) -> str:
         if isinstance(n, ast.Constant):
-            return repr(n.value) if isinstance(n.value, bool) else repr(float(n.value))
+            return repr(n.value) if isinstance(n.value, bool) else repr(_number(n))
         if isinstance(n, ast.Name):
             if n.id == "MASKED":
                 return "_MASKED"
@@ -403,9 +415,10 @@ def _float_source(node: ast.expr, safe: bool, data: Callable[[str], str] | None 
         if isinstance(n, ast.BoolOp):
             word = " and " if isinstance(n.op, ast.And) else " or "
             return "(" + word.join(go(v) for v in n.values) + ")"
-        name = n.func.id
+        name = _called(n)
+        assert isinstance(n, ast.Call)
         if name in ("where", "mask"):
-            condition, a, b = _split(n)
+            condition, a, b = _split_call(n)
             return f"({go(a)} if {go(condition)} else {go(b)})"
         args = [go(a) for a in n.args]
         function = FUNCTIONS[name]
@@ -427,7 +440,7 @@ def _may_raise(node: ast.expr) -> bool:
     for n in ast.walk(node):
         if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div):
             return True
-        if isinstance(n, ast.Call) and n.func.id in ("exp", "log", "sqrt", "sin", "cos", "pow"):
+        if isinstance(n, ast.Call) and _called(n) in ("exp", "log", "sqrt", "sin", "cos", "pow"):
             return True
     return False
 
@@ -454,7 +467,7 @@ def _expand(node: ast.expr) -> ast.expr:
     class Expand(ast.NodeTransformer):
         def visit_Call(self, n: ast.Call) -> ast.expr:
             self.generic_visit(n)
-            function = FUNCTIONS.get(n.func.id)
+            function = FUNCTIONS.get(_called(n))
             if function is None or not function.definition:
                 return n
             if not all(isinstance(a, (ast.Name, ast.Constant)) for a in n.args):
@@ -474,13 +487,20 @@ def _expand(node: ast.expr) -> ast.expr:
 def _split(node: ast.expr) -> tuple[ast.expr, ast.expr, ast.expr] | None:
     """``(condition, if_true, if_false)`` of a where/mask call, ``not`` removed (it swaps
     the branches instead of negating); None for another node."""
-    if not (isinstance(node, ast.Call) and node.func.id in ("where", "mask")):
+    if not (isinstance(node, ast.Call) and _called(node) in ("where", "mask")):
         return None
     condition, a = node.args[0], node.args[1]
-    b = node.args[2] if node.func.id == "where" else ast.Name("MASKED", ast.Load())
+    b = node.args[2] if _called(node) == "where" else ast.Name("MASKED", ast.Load())
     if isinstance(condition, ast.UnaryOp) and isinstance(condition.op, ast.Not):
         return condition.operand, b, a
     return condition, a, b
+
+
+def _split_call(node: ast.expr) -> tuple[ast.expr, ast.expr, ast.expr]:
+    """:func:`_split` of a node that is a where/mask call."""
+    found = _split(node)
+    assert found is not None, ast.dump(node)
+    return found
 
 
 def _branches(outputs: list[ast.expr], safe: bool, indent: str) -> list[str]:
@@ -493,8 +513,8 @@ def _branches(outputs: list[ast.expr], safe: bool, indent: str) -> list[str]:
         shared = [i for i, t in enumerate(splits) if t is not None and ast.dump(t[0]) == key]
         if len(shared) < 2:
             continue
-        then = [splits[i][1] if i in shared else n for i, n in enumerate(outputs)]
-        other = [splits[i][2] if i in shared else n for i, n in enumerate(outputs)]
+        then = [_split_call(outputs[i])[1] if i in shared else n for i, n in enumerate(outputs)]
+        other = [_split_call(outputs[i])[2] if i in shared else n for i, n in enumerate(outputs)]
         return [
             f"{indent}if {_float_source(s[0], safe)}:",
             *_branches(then, safe, indent + "    "),
@@ -524,16 +544,17 @@ def _value_source(node: ast.expr) -> str:
 
     def go(n: ast.expr) -> str:
         if isinstance(n, ast.Constant):
-            return repr(float(n.value))
+            return repr(_number(n))
         if isinstance(n, ast.Name):
             return "_MASKED" if n.id == "MASKED" else n.id
         if isinstance(n, ast.BinOp):
             return f"_op({_OPERATOR_ROWS[type(n.op)]!r}, {go(n.left)}, {go(n.right)})"
         if isinstance(n, ast.UnaryOp):  # unary minus (not appears only in conditions)
             return f"_op('neg', {go(n.operand)})"
-        name = n.func.id
+        name = _called(n)
+        assert isinstance(n, ast.Call)
         if name in ("where", "mask"):
-            condition, a, b = _split(n)
+            condition, a, b = _split_call(n)
             test = _float_source(condition, True, data=lambda v: f"_data({v})")
             return f"({go(a)} if {test} else {go(b)})"
         return f"_op({name!r}, {', '.join(go(a) for a in n.args)})"
@@ -553,7 +574,7 @@ def compile_value_grads(name: str, inputs: tuple[str, ...], derivatives: tuple):
 
 
 def _data(v: object) -> float:
-    return v if isinstance(v, float) else v.data
+    return v if isinstance(v, float) else v.data  # type: ignore[attr-defined]
 
 
 def _values_not_connected(name: str, *args: object) -> object:
@@ -579,7 +600,7 @@ def _apply_op(name: str, *args: object) -> object:
 def _array_source(node: ast.expr) -> str:
     def go(n: ast.expr) -> str:
         if isinstance(n, ast.Constant):
-            return repr(n.value) if isinstance(n.value, bool) else repr(float(n.value))
+            return repr(n.value) if isinstance(n.value, bool) else repr(_number(n))
         if isinstance(n, ast.Name):
             return "_ARRAY_MASKED" if n.id == "MASKED" else n.id
         if isinstance(n, ast.BinOp):
@@ -596,9 +617,11 @@ def _array_source(node: ast.expr) -> str:
             for v in n.values[1:]:
                 out = f"{f}({out}, {go(v)})"
             return out
-        name = n.func.id
+        name = _called(n)
+        assert isinstance(n, ast.Call)
         if name == "where" and _is_call(n.args[1], "where"):
             inner = n.args[1]
+            assert isinstance(inner, ast.Call)
             if ast.dump(inner.args[2]) == ast.dump(n.args[2]):
                 # where(c, where(d, a, b), b) is where(c and d, a, b): numpy's where
                 # costs several multiplications on unsorted conditions, "and" one
@@ -684,7 +707,7 @@ def inline_templates(inputs: tuple[str, ...], forward: ast.expr, derivatives: tu
             return ast.Name(id=f"{{{inputs.index(n.id)}}}", ctx=ast.Load())
 
         def visit_Constant(self, n: ast.Constant) -> ast.Constant:
-            return ast.Constant(float(n.value))
+            return ast.Constant(_number(n))
 
     def template(node: ast.expr) -> str:
         return ast.unparse(Placeholders().visit(ast.parse(ast.unparse(node), mode="eval").body))

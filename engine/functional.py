@@ -10,24 +10,22 @@ so a row registered later (``register_op``) gets its function here, and as
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from .ops import Op, on_register
-from .value import apply
+from .value import Value, apply
 
 __all__: list[str] = []
 
 
-def _functional(row: Op):
-    if row.arity == 1:
+def _functional(row: Op) -> Callable[..., Value]:
+    def unary(x: Value | float) -> Value:
+        return apply(row, x)
 
-        def f(x):
-            return apply(row, x)
+    def binary(x: Value | float, y: Value | float) -> Value:
+        return apply(row, x, y)
 
-    else:
-
-        def f(x, y):
-            return apply(row, x, y)
-
+    f = unary if row.arity == 1 else binary
     f.__name__ = f.__qualname__ = row.name
     f.__doc__ = f"{row.doc}\n\nAccepts a Value or a number; returns a Value."
     f.__module__ = __name__

@@ -1,7 +1,7 @@
 """Graph walks: the part of the tape(s) a root depends on, in evaluation order.
 
 :func:`topological_order` hands back a Value per node (views of tape entries, see
-:meth:`tapegrad.engine.wengert.Tape.view`); :func:`walk` reads the same order
+:meth:`tapegrad.engine.wengert.WengertList.view`); :func:`walk` reads the same order
 straight from the tapes, without a Value per entry, for code that compiles the
 graph (replay). Both are linear in the number of entries and tapes, and need no
 recursion however deep the graph is.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
-from .wengert import CONSTANT, ROW, Tape, W, inputs_of
+from .wengert import CONSTANT, ROW, W, WengertList, inputs_of
 
 if TYPE_CHECKING:
     from .value import Value
@@ -29,7 +29,7 @@ def topological_order(root: Value) -> list[Value]:
     Values returned for intermediate results are views of their tape entries: the
     same object for the same entry while one is held.
     """
-    if not isinstance(root, Tape.handle):  # Value (this module sits below value.py)
+    if not isinstance(root, WengertList.handle):  # Value (this module sits below value.py)
         raise TypeError(f"expected a Value, got {type(root).__name__}")
     t = root._tape
     if t is not None:
@@ -51,7 +51,7 @@ class Walk:
         self.parents: list[tuple[int, ...]] = []
         self.rows: list = []
         self.constants: list = []
-        self.positions: dict[Tape, list[int]] = {}  # per tape, per entry: -1 if not walked
+        self.positions: dict[WengertList, list[int]] = {}  # per tape, per entry: -1 if not walked
         self._leaf_positions: dict[int, int] = {}
 
     def position(self, v: Value) -> int:
@@ -87,7 +87,7 @@ def walk(*roots: Value) -> Walk:
     tape first and each tape from its end, then list the marked entries oldest tape
     first. A leaf root no other root reads comes last."""
     result = Walk()
-    marks: dict[Tape, bytearray] = {}
+    marks: dict[WengertList, bytearray] = {}
     heap: list = []
     for root in roots:
         t = root._tape
@@ -101,7 +101,7 @@ def walk(*roots: Value) -> Walk:
             mark.extend(bytes(root._i + 1 - len(mark)))
         mark[root._i] = 1
     heapq.heapify(heap)
-    walked: list[Tape] = []  # newest first
+    walked: list[WengertList] = []  # newest first
     while heap:
         _, t = heapq.heappop(heap)
         walked.append(t)
@@ -110,7 +110,7 @@ def walk(*roots: Value) -> Walk:
         for i in range(len(mark) - 1, -1, -1):
             if not mark[i]:
                 continue
-            for ref in inputs_of(entries, i):
+            for ref in inputs_of(t, i):
                 if type(ref) is int:
                     mark[ref] = 1
                 elif ref._tape is not None:
@@ -130,7 +130,7 @@ def walk(*roots: Value) -> Walk:
             if not mark[i]:
                 continue
             inputs = []
-            for ref in inputs_of(entries, i):
+            for ref in inputs_of(t, i):
                 if type(ref) is int:
                     inputs.append(positions[ref])
                 elif ref._tape is not None:

@@ -91,7 +91,7 @@ class Tape:
         """The entries with no inputs: the graph's inputs, parameters and constants."""
         return [e for e in self.entries if e.is_leaf]
 
-    def rows(self) -> list[tuple[str, str, str, str, str]]:
+    def rows(self) -> list[tuple[str, str, str, str, str, str]]:
         """The table as strings: index, name, op, inputs, value, local derivatives."""
         names = [e.name for e in self.entries]
         out = []

@@ -22,20 +22,17 @@ import decimal
 import numbers
 import sys
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from . import backprop, formulas, modes
 from .ops import OPS, Op, on_register
 from .wengert import (
     CONSTANT,
-    MORE,
     NO_GRAD,
     ROW,
     SCOPE,
-    NoLocalGrads,
-    Rest,
-    Tape,
+    WengertList,
     inputs_of,
     local_grads_of,
     next_serial,
@@ -80,20 +77,20 @@ def _no_tape() -> None:
     return None
 
 
-_current = _no_tape
+_current: Callable[[], WengertList | None] = _no_tape
 
 
-def _fresh_tape() -> Tape:
+def _fresh_tape() -> WengertList:
     global _current
     old = _current()
     if old is not None:
         old.open = False
-    t = Tape(next_serial())
+    t = WengertList(next_serial())
     _current = weakref.ref(t)
     return t
 
 
-def retire_tape(t: Tape) -> None:
+def retire_tape(t: WengertList) -> None:
     """backward() ran on ``t``: the next op starts a new tape (a new training step)."""
     global _current
     t.open = False
@@ -158,6 +155,15 @@ class Value:
 
     __slots__ = ("data", "_g", "_tape", "_i", "_label", "_sc", "__dict__", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators: np.float64(2) * v
+
+    # The slots, typed: a result has ``_tape`` and ``_i``; a leaf ``_tape = None``,
+    # ``_g``, ``_label`` and ``_sc``.
+    data: float
+    _tape: WengertList | None
+    _i: int
+    _g: float
+    _label: str
+    _sc: Scope | None
 
     def __init__(
         self,
@@ -238,7 +244,14 @@ class Value:
 
     # DeZero's (and Chainer's) word for the same thing: ``z.name = "z"`` labels the
     # node itself, so a graph walk that reaches ``z`` by another handle sees it too.
-    name = property(label.fget, label.fset, doc="The same as ``label`` (DeZero's name).")
+    @property
+    def name(self) -> str:
+        """The same as ``label`` (DeZero's name)."""
+        return self.label
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.label = value
 
     @property
     def parents(self) -> tuple[Value, ...]:
@@ -251,14 +264,14 @@ class Value:
     _parents = parents  # the name drawing used; ``parents`` is the public one
 
     def _inputs(self) -> tuple:
-        return inputs_of(self._tape.entries, self._i)
+        t = self._tape
+        return () if t is None else inputs_of(t, self._i)
 
     @property
     def _local_grads(self) -> tuple[float, ...] | None:
         """The local derivatives, or None when the node was built without them."""
-        if self._tape is None:
-            return ()
-        return local_grads_of(self._tape.entries, self._i)
+        t = self._tape
+        return () if t is None else local_grads_of(t, self._i)
 
     @property
     def local_grads(self) -> tuple[float, ...]:
@@ -913,7 +926,7 @@ _row_cos = OPS["cos"]
 _fn_cos = _row_cos.fn
 # END GENERATED OP ROWS
 
-Tape.handle = Value
+WengertList.handle = Value
 
 _NO_CLOSURES = (
     "tapegrad records local derivatives, not _backward closures: define an op as "
@@ -975,18 +988,20 @@ def _record(node: Value, row: object, inputs: tuple, local_grads: tuple | None, 
         t = _fresh_tape()
     refs = [v._i if v._tape is t else v for v in inputs]
     if local_grads is None:  # user code gave none: backward says so if it needs them
-        local_grads = (NoLocalGrads(row),) * len(refs)
+        local_grads = (None,) * len(refs)
     second = d_second = None
-    if len(refs) == 2:
+    if len(refs) >= 2:
         second, d_second = refs[1], local_grads[1]
-    elif len(refs) > 2:
-        second, d_second = Rest(tuple(refs[1:]), tuple(local_grads[1:])), MORE
     e = t.entries
     node._tape = t
     e += (node.data, row, refs[0], second, local_grads[0], d_second, constant, _scope)
     # The index is read after the append, with no call in between: another thread
     # can only run at a call's end, so it cannot append between the two.
-    node._i = len(e) // _W - 1
+    node._i = i = len(e) // _W - 1
+    if len(refs) > 2:  # the inputs past the second: the tape keeps them by entry
+        if t.extra_inputs is None:
+            t.extra_inputs = {}
+        t.extra_inputs[i] = tuple(zip(refs[2:], local_grads[2:]))
 
 
 def make_result(row: Op, data: float, inputs: tuple, local_grads: tuple, constant) -> Value:

@@ -16,10 +16,11 @@ an op's inputs exist before it does, so no graph search is needed.
 * ``row``: the op's row of :data:`tapegrad.engine.ops.OPS` (a str for an op
   defined by user code with ``Value(data, children, op, local_grads=...)``);
 * ``input0``/``input1``: the inputs in order (``x * x`` names ``x`` twice); ``input1``
-  is None for one input; an op with more inputs keeps the others in a
-  :class:`Rest` (and ``local1`` is :data:`MORE`);
+  is None for one input; an op with more inputs (user code's ``Value(data, (a, b,
+  c), ...)``) keeps the others in the tape's ``extra_inputs``, by entry;
 * ``local0``/``local1``: d(result)/d(input); :data:`~tapegrad.engine.formulas.MASKED`
-  for an edge PyTorch selects zero on; :class:`NoLocalGrads` when user code gave none;
+  for an edge PyTorch selects zero on; None when user code gave none (backward
+  says so when it reaches the entry);
 * ``constant``: a number operand, a float on the right (``x * 2.0``) or
   ``(0, c)`` on the left (``2.0 * x``), else None; ``scope``: the :class:`Scope`.
 
@@ -39,6 +40,7 @@ micrograd's time).
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 W = 8  # list items per entry
 DATA, ROW, INPUT0, INPUT1, LOCAL0, LOCAL1, CONSTANT, SCOPE = range(W)
@@ -73,82 +75,34 @@ class _NoGrad(float):
 NO_GRAD = _NoGrad(-0.0)
 
 
-class Rest:
-    """The inputs after the first of an op with more than two (a user-defined op):
-    ``input1`` holds it and ``local1`` is :data:`MORE`. Backprop hands it to
-    ``Pass.edge``, which takes its inputs one at a time."""
-
-    __slots__ = ("inputs", "local_grads")
-    _tape = ()  # not None: backprop's inline cases (an index, a leaf) pass it on
-
-    def __init__(self, inputs: tuple, local_grads: tuple) -> None:
-        self.inputs = inputs
-        self.local_grads = local_grads
-
-
-class _More:
-    __slots__ = ()
-
-    def __mul__(self, upstream: object) -> None:
-        return None  # the products are taken input by input, from the Rest
-
-    __rmul__ = __mul__
-
-    def __repr__(self) -> str:
-        return "MORE"
-
-
-#: ``local1`` of an entry whose ``input1`` is a :class:`Rest`.
-MORE = _More()
-
-
-class NoLocalGrads:
-    """The local derivative of an input of ``Value(data, children, op)`` built without
-    ``local_grads``: backward cannot pass through it, and says so when it tries."""
-
-    __slots__ = ("op",)
-
-    def __init__(self, op: str) -> None:
-        self.op = op
-
-    def __mul__(self, upstream: object):
-        raise RuntimeError(
-            f"a Value built with Value(data, _children, _op={self.op!r}) but no "
-            "local_grads is on the path of this backward pass, so it cannot pass through "
-            "it; pass local_grads=(d data/d child, ...) or build it from tapegrad's ops"
-        )
-
-    __rmul__ = __mul__
-
-    def __repr__(self) -> str:
-        return "NoLocalGrads"
-
-
-def inputs_of(entries: list, i: int) -> tuple:
-    """The input references of entry ``i`` (ints and Values), in order."""
+def inputs_of(t: WengertList, i: int) -> tuple:
+    """The input references of entry ``i`` of ``t`` (ints and Values), in order."""
+    entries = t.entries
     first = entries[i * W + INPUT0]
-    rest = entries[i * W + INPUT1]
-    if rest is None:
+    second = entries[i * W + INPUT1]
+    if second is None:
         return (first,)
-    if type(rest) is Rest:
-        return (first, *rest.inputs)
-    return (first, rest)
+    extra = t.extra_inputs
+    if extra is not None and i in extra:
+        return (first, second, *(ref for ref, _ in extra[i]))
+    return (first, second)
 
 
-def local_grads_of(entries: list, i: int) -> tuple | None:
-    """The local derivatives of entry ``i``, or None if it was built without them."""
+def local_grads_of(t: WengertList, i: int) -> tuple | None:
+    """The local derivatives of entry ``i`` of ``t``, or None if it was built without them."""
+    entries = t.entries
     first = entries[i * W + LOCAL0]
-    if type(first) is NoLocalGrads:
+    if first is None:
         return None
-    rest = entries[i * W + INPUT1]
-    if rest is None:
+    if entries[i * W + INPUT1] is None:
         return (first,)
-    if type(rest) is Rest:
-        return (first, *rest.local_grads)
+    extra = t.extra_inputs
+    if extra is not None and i in extra:
+        return (first, entries[i * W + LOCAL1], *(local for _, local in extra[i]))
     return (first, entries[i * W + LOCAL1])
 
 
-class Tape:
+class WengertList:
     """The record of one computation: entries in creation order (see the module).
 
     Besides the entries it keeps what belongs to intermediate results, which have
@@ -157,10 +111,19 @@ class Tape:
     walks, so that one entry has one Value while one is held.
     """
 
-    __slots__ = ("entries", "serial", "open", "grads", "labels", "views", "__weakref__")
+    __slots__ = (
+        "entries",
+        "serial",
+        "open",
+        "grads",
+        "labels",
+        "views",
+        "extra_inputs",
+        "__weakref__",
+    )
 
     #: The class of the handles :meth:`view` makes (``Value``, set by its module).
-    handle: type
+    handle: Any
 
     def __init__(self, serial: int) -> None:
         self.entries: list = []
@@ -169,22 +132,25 @@ class Tape:
         self.grads: list | None = None
         self.labels: dict[int, str] | None = None
         self.views: weakref.WeakValueDictionary | None = None
+        # entry -> ((input, local derivative), ...) past the second, for an op of
+        # more than two inputs (a user's ``Value(data, (a, b, c), ...)``)
+        self.extra_inputs: dict[int, tuple[tuple[object, object], ...]] | None = None
 
     def __getstate__(self) -> tuple:
         # The cache of views holds weak references, which cannot be pickled (and
         # need not be: it refills on demand).
-        return (self.entries, self.grads, self.labels)
+        return (self.entries, self.grads, self.labels, self.extra_inputs)
 
     def __setstate__(self, state: tuple) -> None:
         # A copy (pickle, deepcopy) is a new tape: newer than every tape so far, and
         # never the current one. Copies of the tapes it refers to are made first,
         # so they stay older.
-        self.entries, self.grads, self.labels = state
+        self.entries, self.grads, self.labels, self.extra_inputs = state
         self.serial = next_serial()
         self.open = False
         self.views = None
 
-    def view(self, i: int):
+    def view(self, i: int) -> Any:
         """The canonical Value for entry ``i`` while one is alive, else a new one."""
         views = self.views
         if views is None:
