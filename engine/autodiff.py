@@ -60,6 +60,9 @@ __all__ = [
     "hessian",
     "hvp",
     "data_dependent_selections",
+    "float_gradients",
+    "leaf_arguments",
+    "output_list",
 ]
 
 
@@ -566,7 +569,7 @@ def forward_pass(
 # -- the functions of f(*values) ------------------------------------------------------
 
 
-def _arguments(inputs: Sequence[object], what: str = "inputs") -> list[Value]:
+def leaf_arguments(inputs: Sequence[object], what: str = "inputs") -> list[Value]:
     """The Values ``f`` is called with: each leaf Value given is used itself; numbers
     and results of ops become fresh leaves holding their number."""
     if isinstance(inputs, (str, bytes, Value)) or not hasattr(inputs, "__iter__"):
@@ -586,7 +589,7 @@ def _arguments(inputs: Sequence[object], what: str = "inputs") -> list[Value]:
     return result
 
 
-def _outputs(out: object) -> list:
+def output_list(out: object) -> list:
     """``f``'s result as a list of Values and numbers (a number has zero derivatives)."""
     items = list(out) if isinstance(out, (list, tuple)) else [out]
     for k, o in enumerate(items):
@@ -615,7 +618,7 @@ def _data(o: object) -> float:
     return o.data if isinstance(o, Value) else to_float(o)
 
 
-def _float_gradients(out: object, xs: list[Value]) -> list[float]:
+def float_gradients(out: object, xs: list[Value]) -> list[float]:
     """d out/d x for each x by one reverse pass, writing no ``.grad``; 0.0 where out
     does not reach x, and for an ``out`` that is not a Value (a number, None)."""
     if not isinstance(out, Value):
@@ -634,8 +637,8 @@ def vjp(
     [d_g × d_f]``). Writes no ``.grad``. Raises ``ValueError`` if ``v`` does not have
     one entry per output.
     """
-    xs = _arguments(inputs)
-    outs = _outputs(f(*xs))
+    xs = leaf_arguments(inputs)
+    outs = output_list(f(*xs))
     weights = _directions(v, len(outs), "v", "output")
     pairs = [(o, w) for o, w in zip(outs, weights) if isinstance(o, Value)]
     if pairs:
@@ -656,9 +659,9 @@ def jvp(
     when the inputs move along ``t`` (see :func:`forward_pass`). Writes no ``.grad``.
     Raises ``ValueError`` if ``tangents`` does not have one entry per input.
     """
-    xs = _arguments(inputs)
+    xs = leaf_arguments(inputs)
     t = _directions(tangents, len(xs), "tangents", "input")
-    outs = _outputs(f(*xs))
+    outs = output_list(f(*xs))
     values = [o for o in outs if isinstance(o, Value)]
     moved = iter(forward_pass(values, xs, t))
     return [_data(o) for o in outs], [next(moved) if isinstance(o, Value) else 0.0 for o in outs]
@@ -681,10 +684,10 @@ def jacobian(f: Callable, inputs: Sequence[object], mode: str = "reverse") -> li
     """
     if mode not in ("reverse", "forward"):
         raise ValueError(f"jacobian: mode must be 'reverse' or 'forward', got {mode!r}")
-    xs = _arguments(inputs)
-    outs = _outputs(f(*xs))
+    xs = leaf_arguments(inputs)
+    outs = output_list(f(*xs))
     if mode == "reverse":
-        return [_float_gradients(o, xs) for o in outs]
+        return [float_gradients(o, xs) for o in outs]
     values = [o for o in outs if isinstance(o, Value)]
     columns = []
     for j in range(len(xs)):
@@ -701,7 +704,7 @@ def _scalar_output(f: Callable, xs: list[Value], what: str) -> object:
         if len(out) != 1:
             raise ValueError(f"{what}: f must return a single scalar, got {len(out)} outputs")
         out = out[0]
-    return _outputs(out)[0]
+    return output_list(out)[0]
 
 
 def _gradient_graph(out: object, xs: list[Value]) -> list:
@@ -719,9 +722,9 @@ def hessian(f: Callable, inputs: Sequence[object]) -> list[list[float]]:
     at x <= 0, sign, pow's exponent 0) have zero second derivatives, as in PyTorch.
     Raises ``ValueError`` if ``f`` returns more than one output.
     """
-    xs = _arguments(inputs)
+    xs = leaf_arguments(inputs)
     gradient = _gradient_graph(_scalar_output(f, xs, "hessian"), xs)
-    return [_float_gradients(g, xs) for g in gradient]
+    return [float_gradients(g, xs) for g in gradient]
 
 
 def hvp(f: Callable, inputs: Sequence[object], v: Sequence[float]) -> tuple[float, list[float]]:
@@ -733,11 +736,11 @@ def hvp(f: Callable, inputs: Sequence[object], v: Sequence[float]) -> tuple[floa
     is symmetric, so this is also ``vᵀ H``). Raises ``ValueError`` if ``v`` does not
     have one entry per input.
     """
-    xs = _arguments(inputs)
+    xs = leaf_arguments(inputs)
     direction = _directions(v, len(xs), "v", "input")
     out = _scalar_output(f, xs, "hvp")
     total = None
     for g, vi in zip(_gradient_graph(out, xs), direction):
         if isinstance(g, Value):
             total = g * vi if total is None else total + g * vi
-    return _data(out), _float_gradients(total, xs)
+    return _data(out), float_gradients(total, xs)

@@ -37,7 +37,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .autodiff import _arguments, _float_gradients, _outputs, jacobian, vjp
+from .autodiff import float_gradients, jacobian, leaf_arguments, output_list, vjp
 from .modes import no_grad
 from .value import Value, to_float
 
@@ -73,7 +73,7 @@ def _scalar(out: object, what: str) -> float:
 
 def _evaluate(f: Callable, args: list[Value]) -> list[float]:
     with no_grad():
-        return [_scalar(o, "f") for o in _outputs(f(*args))]
+        return [_scalar(o, "f") for o in output_list(f(*args))]
 
 
 def numerical_grad(f: Callable, inputs: Sequence[object], eps: float = 1e-6) -> list[float]:
@@ -82,7 +82,7 @@ def numerical_grad(f: Callable, inputs: Sequence[object], eps: float = 1e-6) -> 
     ``f(*values)`` must return a scalar Value (or number). Leaf Values among the
     inputs are moved in place and restored (see the module docstring).
     """
-    args = _arguments(inputs)
+    args = leaf_arguments(inputs)
     eps = _check_eps(eps)
     return [row[0] for row in _numerical_columns(f, args, eps, n_out=1)]
 
@@ -110,7 +110,7 @@ def numerical_jacobian(
     f: Callable, inputs: Sequence[object], eps: float = 1e-6
 ) -> list[list[float]]:
     """Central-difference Jacobian: ``J[i][j] ≈ ∂out_i/∂in_j``."""
-    args = _arguments(inputs)
+    args = leaf_arguments(inputs)
     eps = _check_eps(eps)
     columns = _numerical_columns(f, args, eps, n_out=None)
     n_out = len(_evaluate(f, args))
@@ -193,7 +193,7 @@ def gradcheck(
     loss is built from its own parameters; their ``.data`` and ``.grad`` are left as
     they were (see the module docstring).
     """
-    leaves = _arguments(inputs)
+    leaves = leaf_arguments(inputs)
     xs = [leaf.data for leaf in leaves]
     eps = _check_eps(eps)
     atol, rtol = to_float(atol), to_float(rtol)
@@ -204,7 +204,7 @@ def gradcheck(
         _scalar(out, "f")  # a number: every derivative is 0
     # backprop in the pass's own storage: no .grad is written, so a leaf without a
     # gradient keeps none (one set to 0.0 and put back would turn a later -0.0 into 0.0)
-    analytic = _float_gradients(out, leaves)
+    analytic = float_gradients(out, leaves)
     numerical = [row[0] for row in _numerical_columns(f, leaves, eps, n_out=1)]
     rows = []
     for i, (x, a, n) in enumerate(zip(xs, analytic, numerical)):

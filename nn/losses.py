@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import numbers
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from tapegrad.engine import Value, cost_scope, trace
 
@@ -235,9 +236,10 @@ def softmax(logits: Sequence[Value | float]) -> list[Value]:
 def _as_values(values: object, what: str) -> list[Value]:
     if isinstance(values, (str, bytes, Value, numbers.Number)) or not hasattr(values, "__len__"):
         raise TypeError(f"{what} expects a list of Values or numbers, got {type(values).__name__}")
-    if len(values) == 0:  # type: ignore[arg-type]
+    items = cast("Sequence[object]", values)
+    if len(items) == 0:
         raise ValueError(f"{what} expects at least one value, got an empty list")
-    return [_as_value(v, f"each input of {what}") for v in values]  # type: ignore[attr-defined]
+    return [_as_value(v, f"each input of {what}") for v in items]
 
 
 # -- losses -----------------------------------------------------------------------
@@ -251,10 +253,11 @@ def mse(pred: Value | Sequence[Value], target: float | Sequence[float]) -> Value
     preds = _as_values(pred, "mse")
     if isinstance(target, (str, bytes)) or not hasattr(target, "__len__"):
         raise TypeError(f"mse: target must be a list like pred, got {type(target).__name__}")
-    if len(target) != len(preds):
-        raise ValueError(f"mse: {len(preds)} predictions but {len(target)} targets")
-    total = (preds[0] - _label(target[0], "target")) ** 2
-    for p, t in zip(preds[1:], target[1:]):
+    targets = cast("Sequence[float]", target)
+    if len(targets) != len(preds):
+        raise ValueError(f"mse: {len(preds)} predictions but {len(targets)} targets")
+    total = (preds[0] - _label(targets[0], "target")) ** 2
+    for p, t in zip(preds[1:], targets[1:]):
         total = total + (p - _label(t, "target")) ** 2
     return total * (1.0 / len(preds))
 
@@ -266,9 +269,8 @@ def hinge(score: Value, y: float, margin: float = 1.0) -> Value:
     Written as micrograd's demo writes it, ``(1 + -y*score).relu()``, so the two give
     identical numbers. ``∂/∂s = −y`` while the margin is violated, else 0.
     """
-    y = _pm1(y)
-    margin = _real(margin, "margin")
-    return (margin + -y * _as_value(score, "score")).relu()
+    label = _pm1(y)
+    return (_real(margin, "margin") + -label * _as_value(score, "score")).relu()
 
 
 @_cost
@@ -284,16 +286,16 @@ def perceptron_rule_loss(score: Value, y: float) -> Value:
     ``sign`` is flat, so autograd gives ``∂L/∂s = −(y − ỹ)``: one SGD step is the
     perceptron rule. On a mistake it is ``2 |s|``, twice :func:`perceptron_criterion`.
     """
-    y = _pm1(y)
+    label = _pm1(y)
     s = _as_value(score, "score")
-    return -(y - s.sign()) * s
+    return -(label - s.sign()) * s
 
 
 @_cost
 def adaline_loss(score: Value, y: float) -> Value:
     """Adaline's (LMS) loss ``½ (y − s)²``; ``∂L/∂s = −(y − s)``."""
-    y = _label(y, "label y")
-    return 0.5 * (y - _as_value(score, "score")) ** 2
+    label = _label(y, "label y")
+    return 0.5 * (label - _as_value(score, "score")) ** 2
 
 
 @_cost
@@ -305,8 +307,8 @@ def logistic_loss(score: Value, y: float) -> Value:
     sign and gives ``tanh(s/2)``; see :mod:`tapegrad.nn.classic`.) Computed with
     :func:`softplus`, so large scores do not overflow.
     """
-    y = _pm1(y)
-    return softplus(-2.0 * y * _as_value(score, "score"))
+    label = _pm1(y)
+    return softplus(-2.0 * label * _as_value(score, "score"))
 
 
 @_cost
@@ -322,7 +324,8 @@ def binary_cross_entropy(p: Value, y: float, eps: float = 1e-12) -> Value:
     loss builds a different graph for different samples: a batched step
     (:func:`tapegrad.engine.vmap`) refuses it; a Value label is read as its number.
     """
-    y = _probability_label(y.data if isinstance(y, Value) else y, "binary_cross_entropy")
+    label = _probability_label(y.data if isinstance(y, Value) else y, "binary_cross_entropy")
+    assert not isinstance(label, Value)  # a number label gives a number
     p = _as_value(p, "probability p")
     if not 0.0 <= p.data <= 1.0:
         raise ValueError(f"binary_cross_entropy needs a probability p in [0, 1], got {p.data!r}")
@@ -331,9 +334,9 @@ def binary_cross_entropy(p: Value, y: float, eps: float = 1e-12) -> Value:
         p = p + (eps - p.data)
     elif p.data > 1.0 - eps:
         p = p - (p.data - (1.0 - eps))
-    out = -y * p.log() if y > 0 else None
-    if y < 1:
-        rest = -(1.0 - y) * (1.0 - p).log()
+    out = -label * p.log() if label > 0 else None
+    if label < 1:
+        rest = -(1.0 - label) * (1.0 - p).log()
         out = rest if out is None else out + rest
     return out  # type: ignore[return-value]
 
@@ -349,9 +352,9 @@ def binary_cross_entropy_with_logits(z: Value, y: float) -> Value:
     predicts class +1 where ``z > 0`` (``p > ½``), the sign convention of every
     two-class loss here. Raises ``ValueError`` for a label outside ``[0, 1] ∪ {−1}``.
     """
-    y = _probability_label(y, "binary_cross_entropy_with_logits")
-    z = _as_value(z, "logit z")
-    return softplus(z) - y * z
+    label = _probability_label(y, "binary_cross_entropy_with_logits")
+    logit = _as_value(z, "logit z")
+    return softplus(logit) - label * logit
 
 
 @_cost
@@ -371,6 +374,7 @@ def softmax_cross_entropy(logits: Sequence[Value], target: int | Sequence[Value 
     if not isinstance(target, (bool, numbers.Number, str, bytes, Value)) and hasattr(
         target, "__len__"
     ):
+        target = cast("Sequence[Value | float]", target)
         if len(target) != len(vs):
             raise ValueError(
                 f"softmax_cross_entropy: {len(vs)} logits but {len(target)} class "
