@@ -236,7 +236,7 @@ def _python_reference(text: str, values: dict[str, float]):
     """What Python's own parser makes of ``text``: the formula built node by node from
     :mod:`ast` with the same op rows, or None where Python or the language refuses it.
     An oracle for precedence, grouping and number syntax (recursive: small formulas)."""
-    from tapegrad.engine.ops import _value_op
+    from tapegrad.engine.value import apply_op as _value_op
 
     leaves = {name: Value(number, label=name) for name, number in values.items()}
     binary = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
