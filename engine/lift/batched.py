@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
-from ..ops import _INPUTS as _INPUT_NAMES
-from ..ops import OPS, ArrayMasked, _array_namespace, _array_source
+from ..formulas import INPUT_NAMES as _INPUT_NAMES
+from ..formulas import ArrayMasked, _array_namespace, _array_source
+from ..ops import OPS
 from ..value import Value
 from .program import Instruction, Program
 
@@ -77,7 +78,7 @@ def _where(keep, a, b):
 
 def _product(local, g):
     """``local * g`` for a local derivative of a row's array forms: an array, a
-    number, or an :class:`~tapegrad.engine.ops.ArrayMasked` selection, whose product
+    number, or an :class:`~tapegrad.engine.formulas.ArrayMasked` selection, whose product
     is ``where(keep, local * g, 0)`` (exactly 0 where masked, even for an inf or nan
     ``g``), computed by :func:`_where`."""
     if type(local) is not ArrayMasked:
