@@ -47,6 +47,7 @@ __all__ = [
     "mean",
     "average_loss",
     "LOSSES",
+    "COST_NAMES",
 ]
 
 
