@@ -303,7 +303,7 @@ class _Generator:
         it; a comparison both use is computed once (``_c_out_k``), and ``np.where``
         is :func:`_where` (the same bits). Saves the call, its ``asarray`` and
         ``errstate`` (``run`` holds one for the whole program)."""
-        forward, derivatives = row._trees
+        forward, derivatives = row.parsed
         rename = dict(zip(_INPUT_NAMES[row.arity], names))
         rename["out"] = out
         trees = [_Renamer(rename).visit(copy.deepcopy(t)) for t in (forward, *derivatives)]
