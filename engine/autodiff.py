@@ -48,8 +48,15 @@ from . import backprop, graph
 from .formulas import MASKED, compile_value_grads
 from .modes import enable_grad
 from .ops import Op
-from .value import Value, make_result, to_float
-from .wengert import CONSTANT, ROW, W, inputs_of, local_grads_of
+from .value import (
+    Value,
+    made_since,
+    make_result,
+    recording_mark,
+    set_graph_backward,
+    to_float,
+)
+from .wengert import CONSTANT, NO_GRAD, ROW, W, WengertList, inputs_of, local_grads_of
 
 __all__ = [
     "grad",
@@ -98,6 +105,9 @@ def grad(
       1``) is a Value with no history. Passing through an op built as ``Value(data,
       children, op, local_grads=numbers)`` raises ``RuntimeError``: its derivative is
       numbers, so it cannot be differentiated again (register it as an op row).
+      Every gradient returned is a new node, never one of the graph's own (nor a
+      ``grad_outputs`` Value): where the chain rule's result is an existing node
+      (``d(x·y)/dx = y``), it is returned as the recorded copy ``y · 1``.
     * An input the outputs do not depend on raises ``ValueError`` naming it, unless
       ``allow_unused=True``: then its entry is ``None`` (as PyTorch); with
       ``materialize_grads=True`` it is a Value 0.0 with no history instead.
@@ -122,7 +132,8 @@ def grad(
             raise TypeError(f"grad: {name} must be True or False, got {type(flag).__name__}")
     if create_graph:
         with enable_grad():
-            found = _value_gradients(outputs, inputs, seeds)
+            mark = recording_mark()
+            found = [_new_node(g, mark) for g in _value_gradients(outputs, inputs, seeds)]
     else:
         found = backprop.gradients(outputs, inputs, seeds)
     results: list[Value | None] = []
@@ -488,16 +499,46 @@ def _simplest(d: object) -> object:
     return d
 
 
+def _value_local_grads(t: WengertList, n: int) -> tuple[_Column, _Column]:
+    """The local derivatives of tape ``t`` as Values, computed as backprop reads them."""
+    value_locals = _ValueLocals(t)
+    return _Column(value_locals, 0), _Column(value_locals, 1)
+
+
 def _value_gradients(outputs: list[Value], inputs: list[Value], seeds: list) -> list:
     """The chain rule of :func:`backprop.backprop` on Values: the same pass as
     :func:`backprop.gradients`, with each entry's local derivatives as Values."""
-
-    def local_grads(t, n: int) -> tuple:
-        value_locals = _ValueLocals(t)
-        return _Column(value_locals, 0), _Column(value_locals, 1)
-
-    p = backprop.run(backprop.Pass(own_storage=True, local_grads=local_grads), zip(outputs, seeds))
+    p = backprop.Pass(own_storage=True, local_grads=_value_local_grads)
+    backprop.run(p, zip(outputs, seeds))
     return [p.gradient(v) for v in inputs]
+
+
+def _new_node(g: object, mark: tuple[int, int]) -> object:
+    """A gradient as a new node, as PyTorch's are new tensors: one that is a node made
+    before ``mark`` (d(x·y)/dx is ``y`` itself, d(exp x)/dx the node ``exp(x)``, a
+    seed passed through sums) is copied as ``g · 1.0``, exact for every float."""
+    return g * 1.0 if isinstance(g, Value) and not made_since(g, mark) else g
+
+
+def _backward_with_graph(root: Value, seed: float) -> None:
+    """``root.backward(create_graph=True)``: the pass of :func:`grad` with
+    ``create_graph=True``, written into ``.grad`` as ``backward()`` writes: each entry
+    reached shows its gradient (a Value, or a number where it depends on no Value),
+    and each leaf's ``.grad`` becomes ``old + new`` (``new`` when it had none, as
+    PyTorch's accumulation). Recorded even inside ``no_grad()``."""
+    with enable_grad():
+        mark = recording_mark()
+        p = backprop.Pass(own_storage=True, local_grads=_value_local_grads)
+        backprop.run(p, ((root, seed),))
+        for t, grads in p.tapes.items():
+            t.keep_grads([_new_node(g, mark) for g in grads])
+        assert p.leaves is not None
+        for leaf, total in p.leaves.values():
+            total = _new_node(total, mark)
+            leaf.grad = total if leaf._g is NO_GRAD else leaf._g + total
+
+
+set_graph_backward(_backward_with_graph)
 
 
 # -- forward mode ---------------------------------------------------------------------

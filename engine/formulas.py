@@ -574,7 +574,7 @@ def compile_value_grads(name: str, inputs: tuple[str, ...], derivatives: tuple):
 
 
 def _data(v: object) -> float:
-    return v if isinstance(v, float) else v.data  # type: ignore[attr-defined]
+    return v if isinstance(v, float) else v._data  # type: ignore[attr-defined]
 
 
 def _values_not_connected(name: str, *args: object) -> object:
@@ -735,7 +735,7 @@ def _exec(source: str, name: str, namespace: dict) -> Callable:
 _UNARY_METHOD = """
 def {def_name}(self) -> Value:
     {doc}
-    out, local = _fn_{name}(self.data)
+    out, local = _fn_{name}(self._data)
     t = self._tape
     if _plain and (t is None or t.open):
         first: Value | int
@@ -748,7 +748,7 @@ def {def_name}(self) -> Value:
             first = self._i
         e = t.entries
         node = _new(Value)
-        node.data = out
+        node._data = out
         node._tape = t
         e += (out, _row_{name}, first, None, local, None, None, _scope)
         node._i = len(e) // _W - 1  # after the append: see record
@@ -765,7 +765,7 @@ def {def_name}(self, other: Value | float) -> Value:
     first: Value | int = self if t is None else self._i
     second: Value | int | None
     if isinstance(other, Value):
-        out, d_self, d_other = _fn_{name}(self.data, other.data)
+        out, d_self, d_other = _fn_{name}(self._data, other._data)
         constant = None
         u = other._tape
         if u is None:
@@ -777,7 +777,7 @@ def {def_name}(self, other: Value | float) -> Value:
             return make_result(_row_{name}, out, (self, other), (d_self, d_other), None)
     else:
         constant = other if type(other) is float else to_float(other)
-        out, d_self, _ = _fn_{name}(self.data, constant)
+        out, d_self, _ = _fn_{name}(self._data, constant)
         second = d_other = None
     if _plain and (t is None or t.open):
         if t is None:  # leaves and constants only: the current tape
@@ -786,7 +786,7 @@ def {def_name}(self, other: Value | float) -> Value:
                 t = _fresh_tape()
         e = t.entries
         node = _new(Value)
-        node.data = out
+        node._data = out
         node._tape = t
         e += (out, _row_{name}, first, second, d_self, d_other, constant, _scope)
         node._i = len(e) // _W - 1  # after the append: see record
@@ -800,7 +800,7 @@ _REFLECTED_METHOD = """
 def {def_name}(self, other: float) -> Value:
     {doc}
     c = to_float(other)
-    out, _, d_self = _fn_{name}(c, self.data)
+    out, _, d_self = _fn_{name}(c, self._data)
     return make_result(_row_{name}, out, (self,), (d_self,), (0, c))
 """
 

@@ -186,7 +186,8 @@ def gradcheck(
 
     An input passes when ``|analytic - numerical| <= atol + rtol·|numerical|``.
     Returns a :class:`GradcheckReport`; raises :class:`GradcheckError` carrying it if
-    any input fails and ``raise_on_failure`` is true.
+    any input fails and ``raise_on_failure`` is true, and ``TypeError`` when ``f``
+    returns anything but a Value (a number has no graph: its gradients would be 0).
 
     Leaf Values among ``inputs`` are checked in place -- ``f`` is called with them --
     so ``gradcheck(lambda *_: loss(model), model.parameters())`` checks a model whose
@@ -201,7 +202,13 @@ def gradcheck(
         raise ValueError(f"atol and rtol must be >= 0, got atol={atol!r}, rtol={rtol!r}")
     out = f(*leaves)
     if not isinstance(out, Value):
-        _scalar(out, "f")  # a number: every derivative is 0
+        # PyTorch's gradcheck refuses an output that does not require grad: a number has
+        # no graph, so every analytic gradient would be 0 and a wrong f would pass.
+        raise TypeError(
+            f"gradcheck: f must return a Value (the output to differentiate), got "
+            f"{type(out).__name__}: {out!r}; a number has no graph, so the check would "
+            "compare zeros and pass whatever f computes"
+        )
     # backprop in the pass's own storage: no .grad is written, so a leaf without a
     # gradient keeps none (one set to 0.0 and put back would turn a later -0.0 into 0.0)
     analytic = float_gradients(out, leaves)

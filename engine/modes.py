@@ -158,11 +158,11 @@ def detect_anomaly() -> Iterator[None]:
 def check_anomaly(node, parents: tuple, local_grads: tuple) -> None:
     """Raise :class:`AnomalyError` if ``node`` (just recorded from ``parents``) made
     the first non-finite number: its result or a local derivative, from finite inputs."""
-    values = (node.data, *local_grads)
+    values = (node._data, *local_grads)
     if all(math.isfinite(v) for v in values):
         return
     constant = node.constant
-    inputs = [p.data for p in parents]
+    inputs = [p._data for p in parents]
     if constant is not None:
         inputs.insert(constant[0], constant[1])
     if not all(math.isfinite(v) for v in inputs):

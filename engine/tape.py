@@ -71,7 +71,7 @@ class Tape:
                 node.op_row,
                 tuple(index[p] for p in node.parents),
                 node.constant,
-                node.data,
+                node._data,
                 node.local_grads,
             )
             for i, node in enumerate(order)

@@ -23,7 +23,7 @@ import numbers
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import backprop, formulas, modes
 from .ops import OPS, Op, on_register
@@ -34,6 +34,7 @@ from .wengert import (
     SCOPE,
     WengertList,
     inputs_of,
+    last_serial,
     local_grads_of,
     next_serial,
 )
@@ -45,12 +46,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Value",
+    "read_number",
+    "set_read_hook",
     "apply",
     "apply_op",
     "canonical_handle",
+    "made_since",
     "make_result",
+    "recording_mark",
     "retire_tape",
     "seed_gradient",
+    "set_graph_backward",
     "to_float",
     "zero_grad",
 ]
@@ -88,6 +94,22 @@ def _fresh_tape() -> WengertList:
     t = WengertList(next_serial())
     _current = weakref.ref(t)
     return t
+
+
+def recording_mark() -> tuple[int, int]:
+    """Where the next op is recorded, as ``(tape serial, entry index)``: a result is
+    made after this call exactly when :func:`made_since` says so."""
+    t = _current()
+    if t is None or not t.open or len(t.entries) >= _TAPE_CAP:
+        return (last_serial() + 1, 0)  # the next op starts a new tape
+    return (t.serial, len(t.entries) // _W)
+
+
+def made_since(v: Value, mark: tuple[int, int]) -> bool:
+    """Whether ``v`` is the result of an op recorded after :func:`recording_mark`
+    returned ``mark`` (a leaf never is: leaves are not recorded)."""
+    t = v._tape
+    return t is not None and (t.serial, v._i) >= mark
 
 
 def retire_tape(t: WengertList) -> None:
@@ -132,6 +154,83 @@ def to_float(data: object) -> float:
         ) from None
 
 
+# -- reading the number -------------------------------------------------------------
+# Every read of a Value's number that user code makes -- ``.data``, ``float()``,
+# ``int()``, ``bool()``, ``round()``, ``format()`` with a spec, ``< <= > >=`` -- goes
+# through read_number, so that a trace (vmap, compile, lift) can see each one.
+
+_read_hook: Callable[[Value, str], None] | None = None
+
+
+def read_number(v: Value, how: str) -> float:
+    """The number of ``v``, read by user code; ``how`` names the read (``".data"``,
+    ``"float()"``, ``"int()"``, ``"bool()"``, ``"round()"``, ``"format()"``, ``"<"``,
+    ``"<="``, ``">"``, ``">="``).
+
+    **The hook's contract** (for tracing, :func:`set_read_hook`): when a hook is set,
+    it is called as ``hook(v, how)`` *before* the number is returned, once per read
+    and per Value (a comparison of two Values calls it for each, the left one first),
+    from the thread that reads. It may raise: the exception propagates from the user's
+    read (``if v > 0:``, ``v.data``) unchanged, so a trace can refuse a read of a
+    per-sample number there, with the user's line in the traceback; if it returns,
+    the read returns the number. The engine's own reads -- the op methods, backward,
+    the tape, drawing, ``repr`` -- read the slot directly and are never reported.
+    Costs nothing per op: ops do not read through here.
+    """
+    hook = _read_hook
+    if hook is not None:
+        hook(v, how)
+    return v._data
+
+
+def set_read_hook(hook: Callable[[Value, str], None] | None) -> Callable[[Value, str], None] | None:
+    """Set the hook :func:`read_number` calls (None: none) and return the one it
+    replaces, so that a trace restores it when it ends (``try``/``finally``): one hook
+    at a time, process-wide. Raises ``TypeError`` for a hook that is not callable."""
+    global _read_hook
+    if hook is not None and not callable(hook):
+        raise TypeError(f"set_read_hook expects a callable or None, got {type(hook).__name__}")
+    previous, _read_hook = _read_hook, hook
+    return previous
+
+
+def _no_graph_backward(root: Value, seed: float) -> None:
+    raise RuntimeError("backward(create_graph=True) needs tapegrad.engine.autodiff")
+
+
+#: ``Value.backward(create_graph=True)``'s pass: :mod:`tapegrad.engine.autodiff` (which
+#: builds gradients as graphs and imports this module) sets it when it is imported.
+_graph_backward: Callable[[Value, float], None] = _no_graph_backward
+
+
+def set_graph_backward(run: Callable[[Value, float], None]) -> None:
+    """Give ``Value.backward(create_graph=True)`` its pass (``run(root, seed)``)."""
+    global _graph_backward
+    _graph_backward = run
+
+
+def _data_number(value: object) -> float:
+    """A number assigned to ``.data`` as a float, or ``TypeError`` naming what was given."""
+    try:
+        return to_float(value)
+    except TypeError:
+        raise TypeError(
+            f"Value.data must be a real number (int, float, Fraction, Decimal, numpy scalar "
+            f"or 0-d array), got {type(value).__name__}: {value!r}"
+        ) from None
+
+
+def _other_number(other: object, how: str) -> float:
+    """The right side of an ordering comparison as a number (a Value's is a read)."""
+    if isinstance(other, Value):
+        return read_number(other, how)
+    if isinstance(other, bool) or not isinstance(other, (numbers.Real, decimal.Decimal)):
+        raise TypeError(
+            f"'{how}' not supported between a Value and {type(other).__name__}: {other!r}"
+        )
+    return to_float(other)
+
+
 class Value:
     """A scalar node of the computation graph.
 
@@ -139,10 +238,15 @@ class Value:
     that defines its own op this way passes ``local_grads`` -- the derivative of
     ``data`` with respect to each child -- so backprop can use it.
 
-    The constructor and every op make ``data`` a Python float. Assigning to ``data``,
-    ``grad`` or ``label`` afterwards (``p.data -= lr * p.grad``) is unchecked,
-    because the update loop runs it for every parameter at every step: assign
-    floats. What an op recorded does not change when ``data`` is reassigned.
+    ``data`` is always a Python float: the constructor, every op and assignment
+    (``p.data -= lr * p.grad``; a non-number is refused there, naming it) make it
+    one. What an op recorded does not change when ``data`` is reassigned.
+
+    As PyTorch's 0-dim tensors, a Value reads as its number where Python asks for
+    one: ``float(v)``, ``int(v)``, ``bool(v)`` (``if v:``), ``round(v)``,
+    ``f"{v:.3f}"`` and the ordering comparisons ``< <= > >=`` (with Values or
+    numbers). ``==`` is not numeric: it is node identity (see ``__eq__``). Every such
+    read, and ``.data``, goes through :func:`read_number`.
 
     A Value made by an op is a handle on its tape entry (``_tape``, ``_i``). A leaf
     keeps its own gradient (``_g``), label and scope (``_sc``). ``name`` is the
@@ -153,12 +257,12 @@ class Value:
     that does not carry them.
     """
 
-    __slots__ = ("data", "_g", "_tape", "_i", "_label", "_sc", "__dict__", "__weakref__")
+    __slots__ = ("_data", "_g", "_tape", "_i", "_label", "_sc", "__dict__", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators: np.float64(2) * v
 
     # The slots, typed: a result has ``_tape`` and ``_i``; a leaf ``_tape = None``,
     # ``_g``, ``_label`` and ``_sc``.
-    data: float
+    _data: float
     _tape: WengertList | None
     _i: int
     _g: float
@@ -170,7 +274,7 @@ class Value:
         data: object,
         _children: Iterable[Value] = (),
         _op: str = "",
-        label: str = "",
+        label: str | None = "",
         *,
         local_grads: Iterable[float] | None = None,
     ) -> None:
@@ -179,8 +283,10 @@ class Value:
         for p in parents:
             if not isinstance(p, Value):
                 raise TypeError(f"_children must be Values, got {type(p).__name__}: {p!r}")
+        if label is None:  # DeZero's name=None: no name
+            label = ""
         if not isinstance(label, str):
-            raise TypeError(f"label must be a str, got {type(label).__name__}")
+            raise TypeError(f"label must be a str or None, got {type(label).__name__}")
         if not isinstance(_op, str):
             raise TypeError(f"_op must be a str, got {type(_op).__name__}")
         if local_grads is not None:
@@ -189,7 +295,7 @@ class Value:
                 raise ValueError(
                     f"local_grads has {len(local_grads)} entries for {len(parents)} children"
                 )
-        self.data = data
+        self._data = data
         if parents and _grad_enabled:
             _record(self, _op or None, parents, local_grads, None)
             if label:
@@ -202,10 +308,51 @@ class Value:
             self._label = label
             self._sc = _scope
 
+    # -- the number ----------------------------------------------------------------
+    @property
+    def data(self) -> float:
+        """The number this Value holds, a Python float (a read: :func:`read_number`)."""
+        return read_number(self, ".data")
+
+    @data.setter
+    def data(self, value: float) -> None:
+        # The update loop assigns a float per parameter per step: that case is one check.
+        self._data = value if type(value) is float else _data_number(value)
+
+    def __float__(self) -> float:
+        return read_number(self, "float()")
+
+    def __int__(self) -> int:
+        return int(read_number(self, "int()"))
+
+    def __bool__(self) -> bool:
+        return read_number(self, "bool()") != 0.0
+
+    def __round__(self, ndigits: int | None = None) -> float:
+        return round(read_number(self, "round()"), ndigits)
+
+    def __format__(self, spec: str) -> str:
+        if not spec:  # f"{v}" is str(v), as for a tensor
+            return str(self)
+        return format(read_number(self, "format()"), spec)
+
+    def __lt__(self, other: Value | float) -> bool:
+        return read_number(self, "<") < _other_number(other, "<")
+
+    def __le__(self, other: Value | float) -> bool:
+        return read_number(self, "<=") <= _other_number(other, "<=")
+
+    def __gt__(self, other: Value | float) -> bool:
+        return read_number(self, ">") > _other_number(other, ">")
+
+    def __ge__(self, other: Value | float) -> bool:
+        return read_number(self, ">=") >= _other_number(other, ">=")
+
     # -- what the node records ---------------------------------------------------
     @property
-    def grad(self) -> float:
-        """d(root)/d(self) from the latest backward pass (0.0 before any)."""
+    def grad(self) -> Any:
+        """d(root)/d(self) from the latest backward pass (0.0 before any): a float, or
+        a Value after ``backward(create_graph=True)``."""
         t = self._tape
         if t is not None:
             return t.grad(self._i)
@@ -213,7 +360,7 @@ class Value:
         return 0.0 if g is NO_GRAD else g
 
     @grad.setter
-    def grad(self, value: float | None) -> None:
+    def grad(self, value: Any) -> None:
         # None is PyTorch's "no gradient yet": it reads as 0.0, and the next backward
         # pass starts the sum with its first contribution (a -0.0 stays -0.0)
         t = self._tape
@@ -231,9 +378,11 @@ class Value:
         return "" if t.labels is None else t.labels.get(self._i, "")
 
     @label.setter
-    def label(self, value: str) -> None:
+    def label(self, value: str | None) -> None:
+        if value is None:  # DeZero's ``self.name = name`` with name=None: no name
+            value = ""
         if not isinstance(value, str):
-            raise TypeError(f"label must be a str, got {type(value).__name__}")
+            raise TypeError(f"label must be a str or None, got {type(value).__name__}")
         t = self._tape
         if t is None:
             self._label = value
@@ -250,7 +399,7 @@ class Value:
         return self.label
 
     @name.setter
-    def name(self, value: str) -> None:
+    def name(self, value: str | None) -> None:
         self.label = value
 
     @property
@@ -358,21 +507,39 @@ class Value:
     def __repr__(self) -> str:
         label = self.label
         if label:
-            return f"Value(data={self.data!r}, grad={self.grad!r}, label={label!r})"
-        return f"Value(data={self.data!r}, grad={self.grad!r})"
+            return f"Value(data={self._data!r}, grad={self.grad!r}, label={label!r})"
+        return f"Value(data={self._data!r}, grad={self.grad!r})"
 
     # -- backprop ----------------------------------------------------------------
-    def backward(self, grad: float = 1.0) -> None:
+    def backward(
+        self, grad: float = 1.0, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
         """Backpropagate from this Value, seeded with ``d self / d self = grad``.
 
         Gradients of intermediate nodes are recomputed on each call and show the
         latest pass; gradients of leaves accumulate across calls, as in PyTorch
         (clear them with ``zero_grad``). Works from any node, not only a loss.
+
+        ``create_graph=True`` is PyTorch's (and DeZero's): the pass records its own
+        graph, with the same local derivatives as Values (see
+        :func:`tapegrad.engine.grad`), and each ``.grad`` it writes holds a Value --
+        a new node whose graph can be differentiated again (``gx = x.grad;
+        x.cleargrad(); gx.backward()``), to any order. A leaf's gradient accumulates
+        as ``old + new``. Plain ``backward()`` keeps floats. ``retain_graph`` is
+        accepted for PyTorch code and ignored: a pass never frees the tape. Raises
+        ``TypeError`` for a seed that is not a real number or a flag that is not a bool.
         """
         seed = seed_gradient(grad)
+        if not isinstance(create_graph, bool):
+            raise TypeError(
+                f"backward: create_graph must be True or False, got {type(create_graph).__name__}"
+            )
         if self._tape is not None:
             retire_tape(self._tape)
-        backprop.run(backprop.Pass(), ((self, seed),))
+        if create_graph:
+            _graph_backward(self, seed)
+        else:
+            backprop.run(backprop.Pass(), ((self, seed),))
 
     def backward_steps(self, grad: float = 1.0) -> Iterator:
         """Yield every chain-rule step (a :class:`~tapegrad.engine.steps.BackwardStep`)
@@ -387,6 +554,11 @@ class Value:
 
     def zero_grad(self) -> None:
         """Set this Value's gradient to 0 (to "no gradient yet", as PyTorch does)."""
+        self.grad = None
+
+    def cleargrad(self) -> None:
+        """DeZero's name for :meth:`zero_grad` (``x.cleargrad()`` before differentiating
+        ``x.grad`` again): no gradient, which ``.grad`` reads as 0.0."""
         self.grad = None
 
     # -- the ops: one method per row of the op table (engine/ops.py) -----------------
@@ -404,7 +576,7 @@ class Value:
         first: Value | int = self if t is None else self._i
         second: Value | int | None
         if isinstance(other, Value):
-            out, d_self, d_other = _fn_add(self.data, other.data)
+            out, d_self, d_other = _fn_add(self._data, other._data)
             constant = None
             u = other._tape
             if u is None:
@@ -416,7 +588,7 @@ class Value:
                 return make_result(_row_add, out, (self, other), (d_self, d_other), None)
         else:
             constant = other if type(other) is float else to_float(other)
-            out, d_self, _ = _fn_add(self.data, constant)
+            out, d_self, _ = _fn_add(self._data, constant)
             second = d_other = None
         if _plain and (t is None or t.open):
             if t is None:  # leaves and constants only: the current tape
@@ -425,7 +597,7 @@ class Value:
                     t = _fresh_tape()
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_add, first, second, d_self, d_other, constant, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -440,7 +612,7 @@ class Value:
         The reflected form: the number on the left (``2.0 * x``).
         """
         c = to_float(other)
-        out, _, d_self = _fn_add(c, self.data)
+        out, _, d_self = _fn_add(c, self._data)
         return make_result(_row_add, out, (self,), (d_self,), (0, c))
 
     add = __add__
@@ -453,7 +625,7 @@ class Value:
         first: Value | int = self if t is None else self._i
         second: Value | int | None
         if isinstance(other, Value):
-            out, d_self, d_other = _fn_sub(self.data, other.data)
+            out, d_self, d_other = _fn_sub(self._data, other._data)
             constant = None
             u = other._tape
             if u is None:
@@ -465,7 +637,7 @@ class Value:
                 return make_result(_row_sub, out, (self, other), (d_self, d_other), None)
         else:
             constant = other if type(other) is float else to_float(other)
-            out, d_self, _ = _fn_sub(self.data, constant)
+            out, d_self, _ = _fn_sub(self._data, constant)
             second = d_other = None
         if _plain and (t is None or t.open):
             if t is None:  # leaves and constants only: the current tape
@@ -474,7 +646,7 @@ class Value:
                     t = _fresh_tape()
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_sub, first, second, d_self, d_other, constant, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -489,7 +661,7 @@ class Value:
         The reflected form: the number on the left (``2.0 * x``).
         """
         c = to_float(other)
-        out, _, d_self = _fn_sub(c, self.data)
+        out, _, d_self = _fn_sub(c, self._data)
         return make_result(_row_sub, out, (self,), (d_self,), (0, c))
 
     sub = __sub__
@@ -502,7 +674,7 @@ class Value:
         first: Value | int = self if t is None else self._i
         second: Value | int | None
         if isinstance(other, Value):
-            out, d_self, d_other = _fn_mul(self.data, other.data)
+            out, d_self, d_other = _fn_mul(self._data, other._data)
             constant = None
             u = other._tape
             if u is None:
@@ -514,7 +686,7 @@ class Value:
                 return make_result(_row_mul, out, (self, other), (d_self, d_other), None)
         else:
             constant = other if type(other) is float else to_float(other)
-            out, d_self, _ = _fn_mul(self.data, constant)
+            out, d_self, _ = _fn_mul(self._data, constant)
             second = d_other = None
         if _plain and (t is None or t.open):
             if t is None:  # leaves and constants only: the current tape
@@ -523,7 +695,7 @@ class Value:
                     t = _fresh_tape()
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_mul, first, second, d_self, d_other, constant, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -538,7 +710,7 @@ class Value:
         The reflected form: the number on the left (``2.0 * x``).
         """
         c = to_float(other)
-        out, _, d_self = _fn_mul(c, self.data)
+        out, _, d_self = _fn_mul(c, self._data)
         return make_result(_row_mul, out, (self,), (d_self,), (0, c))
 
     mul = __mul__
@@ -551,7 +723,7 @@ class Value:
         first: Value | int = self if t is None else self._i
         second: Value | int | None
         if isinstance(other, Value):
-            out, d_self, d_other = _fn_div(self.data, other.data)
+            out, d_self, d_other = _fn_div(self._data, other._data)
             constant = None
             u = other._tape
             if u is None:
@@ -563,7 +735,7 @@ class Value:
                 return make_result(_row_div, out, (self, other), (d_self, d_other), None)
         else:
             constant = other if type(other) is float else to_float(other)
-            out, d_self, _ = _fn_div(self.data, constant)
+            out, d_self, _ = _fn_div(self._data, constant)
             second = d_other = None
         if _plain and (t is None or t.open):
             if t is None:  # leaves and constants only: the current tape
@@ -572,7 +744,7 @@ class Value:
                     t = _fresh_tape()
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_div, first, second, d_self, d_other, constant, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -587,7 +759,7 @@ class Value:
         The reflected form: the number on the left (``2.0 * x``).
         """
         c = to_float(other)
-        out, _, d_self = _fn_div(c, self.data)
+        out, _, d_self = _fn_div(c, self._data)
         return make_result(_row_div, out, (self,), (d_self,), (0, c))
 
     div = __truediv__
@@ -600,7 +772,7 @@ class Value:
         first: Value | int = self if t is None else self._i
         second: Value | int | None
         if isinstance(other, Value):
-            out, d_self, d_other = _fn_pow(self.data, other.data)
+            out, d_self, d_other = _fn_pow(self._data, other._data)
             constant = None
             u = other._tape
             if u is None:
@@ -612,7 +784,7 @@ class Value:
                 return make_result(_row_pow, out, (self, other), (d_self, d_other), None)
         else:
             constant = other if type(other) is float else to_float(other)
-            out, d_self, _ = _fn_pow(self.data, constant)
+            out, d_self, _ = _fn_pow(self._data, constant)
             second = d_other = None
         if _plain and (t is None or t.open):
             if t is None:  # leaves and constants only: the current tape
@@ -621,7 +793,7 @@ class Value:
                     t = _fresh_tape()
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_pow, first, second, d_self, d_other, constant, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -636,14 +808,14 @@ class Value:
         The reflected form: the number on the left (``2.0 * x``).
         """
         c = to_float(other)
-        out, _, d_self = _fn_pow(c, self.data)
+        out, _, d_self = _fn_pow(c, self._data)
         return make_result(_row_pow, out, (self,), (d_self,), (0, c))
 
     pow = __pow__
 
     def __neg__(self) -> Value:
         """-x;  d/dx = -1"""
-        out, local = _fn_neg(self.data)
+        out, local = _fn_neg(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -656,7 +828,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_neg, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -667,7 +839,7 @@ class Value:
 
     def exp(self) -> Value:
         """e^x;  d/dx = e^x"""
-        out, local = _fn_exp(self.data)
+        out, local = _fn_exp(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -680,7 +852,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_exp, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -689,7 +861,7 @@ class Value:
 
     def log(self) -> Value:
         """ln x;  d/dx = 1/x"""
-        out, local = _fn_log(self.data)
+        out, local = _fn_log(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -702,7 +874,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_log, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -711,7 +883,7 @@ class Value:
 
     def tanh(self) -> Value:
         """tanh x;  d/dx = 1 - tanh² x"""
-        out, local = _fn_tanh(self.data)
+        out, local = _fn_tanh(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -724,7 +896,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_tanh, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -733,7 +905,7 @@ class Value:
 
     def sigmoid(self) -> Value:
         """σ(x) = 1/(1 + e^-x);  d/dx = σ(x)(1 - σ(x))"""
-        out, local = _fn_sigmoid(self.data)
+        out, local = _fn_sigmoid(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -746,7 +918,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_sigmoid, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -755,7 +927,7 @@ class Value:
 
     def relu(self) -> Value:
         """max(0, x);  d/dx = 1 if x > 0 else 0"""
-        out, local = _fn_relu(self.data)
+        out, local = _fn_relu(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -768,7 +940,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_relu, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -777,7 +949,7 @@ class Value:
 
     def sign(self) -> Value:
         """sign x ∈ {-1, 0, 1};  d/dx = 0"""
-        out, local = _fn_sign(self.data)
+        out, local = _fn_sign(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -790,7 +962,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_sign, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -799,7 +971,7 @@ class Value:
 
     def __abs__(self) -> Value:
         """|x|;  d/dx = sign x (0 at 0)"""
-        out, local = _fn_abs(self.data)
+        out, local = _fn_abs(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -812,7 +984,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_abs, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -823,7 +995,7 @@ class Value:
 
     def sqrt(self) -> Value:
         """√x;  d/dx = 1/(2√x)"""
-        out, local = _fn_sqrt(self.data)
+        out, local = _fn_sqrt(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -836,7 +1008,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_sqrt, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -845,7 +1017,7 @@ class Value:
 
     def sin(self) -> Value:
         """sin x;  d/dx = cos x"""
-        out, local = _fn_sin(self.data)
+        out, local = _fn_sin(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -858,7 +1030,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_sin, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -867,7 +1039,7 @@ class Value:
 
     def cos(self) -> Value:
         """cos x;  d/dx = -sin x"""
-        out, local = _fn_cos(self.data)
+        out, local = _fn_cos(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -880,7 +1052,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_cos, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -1008,7 +1180,7 @@ def make_result(row: Op, data: float, inputs: tuple, local_grads: tuple, constan
     """A result of ``row`` made the general way (see ``_record``): any inputs, on any
     tapes, under ``detect_anomaly``; a leaf under ``no_grad``. ``constant`` as on the tape."""
     node = _new(Value)
-    node.data = data
+    node._data = data
     if not _grad_enabled:
         node._g, node._tape, node._label, node._sc = NO_GRAD, None, "", _scope
         return node
@@ -1054,7 +1226,7 @@ def apply(row: Op, *inputs: object) -> Value:
         if row.operators:
             return getattr(y, row.operators[1])(x)
         c = to_float(x)
-        out, _, d_y = row.fn(c, y.data)
+        out, _, d_y = row.fn(c, y._data)
         return make_result(row, out, (y,), (d_y,), (0, c))
     return Value(row.fn(to_float(x), to_float(y))[0])
 

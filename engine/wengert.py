@@ -158,7 +158,7 @@ class WengertList:
         v = views.get(i)
         if v is None:
             v = object.__new__(self.handle)
-            v.data = self.entries[i * W]
+            v._data = self.entries[i * W]
             v._tape = self
             v._i = i
             views[i] = v
@@ -199,6 +199,12 @@ _serial = 0
 
 
 def next_serial() -> int:
+    """The serial of a new tape: larger than every serial so far."""
     global _serial
     _serial += 1
+    return _serial
+
+
+def last_serial() -> int:
+    """The serial of the newest tape (0 before any)."""
     return _serial

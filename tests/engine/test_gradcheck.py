@@ -59,8 +59,20 @@ def test_gradcheck_bad_arguments():
         engine.gradcheck(f, [1.0], atol=math.nan)
     with pytest.raises(ValueError, match="rtol"):
         engine.gradcheck(f, [1.0], rtol=math.nan)
-    with pytest.raises(TypeError, match="Value or a number"):
+    with pytest.raises(TypeError, match=r"must return a Value.*got str: 'nope'"):
         engine.gradcheck(lambda x: "nope", [1.0])
+
+
+@pytest.mark.parametrize("out", [3.0, 0, math.nan, None, [1.0]])
+def test_gradcheck_refuses_an_output_that_is_not_a_value(out):
+    # A plain number has no graph: the check compared zeros with zeros and passed
+    # whatever f computed (issue 18 item 6). PyTorch refuses it too.
+    with pytest.raises(TypeError, match=rf"f must return a Value.*got {type(out).__name__}"):
+        engine.gradcheck(lambda x: out, [1.0])
+    x = engine.Value(0.5)
+    with pytest.raises(TypeError, match="no graph"):
+        engine.gradcheck(lambda v: v.data * 3.0, [x])
+    assert x.data == 0.5 and x.grad == 0.0
 
 
 def module(x0, x1, x2):
