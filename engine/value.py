@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Value",
     "read_number",
-    "set_read_hook",
     "apply",
     "apply_op",
     "canonical_handle",
@@ -157,41 +156,22 @@ def to_float(data: object) -> float:
 # -- reading the number -------------------------------------------------------------
 # Every read of a Value's number that user code makes -- ``.data``, ``float()``,
 # ``int()``, ``bool()``, ``round()``, ``format()`` with a spec, ``< <= > >=`` -- goes
-# through read_number, so that a trace (vmap, compile, lift) can see each one.
-
-_read_hook: Callable[[Value, str], None] | None = None
+# through read_number. While a function is traced (vmap, compile, lift), engine.trace
+# wraps these methods of Value and sees each read (issue 18 item 1).
 
 
 def read_number(v: Value, how: str) -> float:
-    """The number of ``v``, read by user code; ``how`` names the read (``".data"``,
-    ``"float()"``, ``"int()"``, ``"bool()"``, ``"round()"``, ``"format()"``, ``"<"``,
-    ``"<="``, ``">"``, ``">="``).
+    """The number of ``v`` as a user-facing read gets it; ``how`` names the read
+    (``".data"``, ``"float()"``, ``"int()"``, ``"bool()"``, ``"round()"``,
+    ``"format()"``, ``"<"``, ``"<="``, ``">"``, ``">="``).
 
-    **The hook's contract** (for tracing, :func:`set_read_hook`): when a hook is set,
-    it is called as ``hook(v, how)`` *before* the number is returned, once per read
-    and per Value (a comparison of two Values calls it for each, the left one first),
-    from the thread that reads. It may raise: the exception propagates from the user's
-    read (``if v > 0:``, ``v.data``) unchanged, so a trace can refuse a read of a
-    per-sample number there, with the user's line in the traceback; if it returns,
-    the read returns the number. The engine's own reads -- the op methods, backward,
-    the tape, drawing, ``repr`` -- read the slot directly and are never reported.
-    Costs nothing per op: ops do not read through here.
+    The one place where Value's user-facing methods (the property ``data`` and the
+    dunders that read the number) get it. The engine's own reads -- the op methods,
+    backward, the tape, drawing, ``repr`` -- read the slot ``_data`` directly, so a
+    tracer that wraps these methods (:mod:`tapegrad.engine.trace` does, while a
+    function is traced) sees user code's reads only; ops pay nothing for them.
     """
-    hook = _read_hook
-    if hook is not None:
-        hook(v, how)
     return v._data
-
-
-def set_read_hook(hook: Callable[[Value, str], None] | None) -> Callable[[Value, str], None] | None:
-    """Set the hook :func:`read_number` calls (None: none) and return the one it
-    replaces, so that a trace restores it when it ends (``try``/``finally``): one hook
-    at a time, process-wide. Raises ``TypeError`` for a hook that is not callable."""
-    global _read_hook
-    if hook is not None and not callable(hook):
-        raise TypeError(f"set_read_hook expects a callable or None, got {type(hook).__name__}")
-    previous, _read_hook = _read_hook, hook
-    return previous
 
 
 def _no_graph_backward(root: Value, seed: float) -> None:
