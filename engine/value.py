@@ -19,6 +19,7 @@ nodes: the entry keeps them (``node.constant``), as PyTorch does with Python sca
 from __future__ import annotations
 
 import decimal
+import math
 import numbers
 import sys
 import weakref
@@ -224,6 +225,7 @@ class Value:
 
     As PyTorch's 0-dim tensors, a Value reads as its number where Python asks for
     one: ``float(v)``, ``int(v)``, ``bool(v)`` (``if v:``), ``round(v)``,
+    ``math.floor/ceil/trunc(v)``,
     ``f"{v:.3f}"`` and the ordering comparisons ``< <= > >=`` (with Values or
     numbers). ``==`` is not numeric: it is node identity (see ``__eq__``). Every such
     read, and ``.data``, goes through :func:`read_number`.
@@ -310,6 +312,15 @@ class Value:
 
     def __round__(self, ndigits: int | None = None) -> float:
         return round(read_number(self, "round()"), ndigits)
+
+    def __trunc__(self) -> int:
+        return math.trunc(read_number(self, "math.trunc()"))
+
+    def __floor__(self) -> int:
+        return math.floor(read_number(self, "math.floor()"))
+
+    def __ceil__(self) -> int:
+        return math.ceil(read_number(self, "math.ceil()"))
 
     def __format__(self, spec: str) -> str:
         if not spec:  # f"{v}" is str(v), as for a tensor

@@ -44,6 +44,11 @@ def test_bool_float_int_round_format_read_the_number(a):
     if math.isfinite(a):
         assert int(v) == int(a)
         assert round(v) == round(a) and round(v, 3) == round(a, 3)
+        assert (math.floor(v), math.ceil(v), math.trunc(v)) == (
+            math.floor(a),
+            math.ceil(a),
+            math.trunc(a),
+        )
         assert f"{v:.3f}" == f"{a:.3f}" and format(v, "g") == format(a, "g")
     elif a != a:
         with pytest.raises(ValueError):
