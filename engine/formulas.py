@@ -24,7 +24,7 @@ for each consumer, ``exec``-ed once when the row is made:
 **The formula language.** Inputs are ``x`` (and ``y`` for a binary op); the
 derivatives may also read ``out``. Allowed: float literals, ``+ - * /``, unary ``-``,
 comparisons, ``and``/``or``/``not`` (in conditions only), and the functions of
-:data:`FUNCTIONS` (``exp log sqrt sin cos tanh sigmoid pow abs sign``: each has a
+:data:`FUNCTIONS` (``exp log log1p expm1 sqrt sin cos tanh sigmoid pow abs sign``: each has a
 float, a Value and an array implementation; its Value implementation is the op row
 of the same name), plus
 
@@ -180,6 +180,21 @@ def _ln(x: float) -> float:
     return -INF if x == 0.0 else (math.log(x) if x == INF else NAN)
 
 
+def _log1p(x: float) -> float:
+    """``ln(1 + x)`` accurate near 0 (C's log1p): ``log1p(-1) = -inf``, ``nan`` below -1."""
+    if x > -1.0:
+        return math.log1p(x)
+    return -INF if x == -1.0 else NAN
+
+
+def _expm1(x: float) -> float:
+    """``e^x - 1`` accurate near 0 (C's expm1): ``inf`` where it overflows."""
+    try:
+        return math.expm1(x)
+    except OverflowError:
+        return INF
+
+
 def _sqrt(x: float) -> float:
     """``sqrt(-0.0) = -0.0`` (IEEE), ``sqrt(x < 0) = nan``."""
     return math.sqrt(x) if x >= 0.0 else NAN
@@ -238,6 +253,14 @@ FUNCTIONS: dict[str, _Function] = {
     "log": _Function(
         1, "(_math_log({0}) if {0} > 0.0 else _safe_log({0}))", "_math_log({0})", _ln, "np.log"
     ),
+    "log1p": _Function(
+        1,
+        "(_math_log1p({0}) if {0} > -1.0 else _safe_log1p({0}))",
+        "_math_log1p({0})",
+        _log1p,
+        "np.log1p",
+    ),
+    "expm1": _Function(1, "_math_expm1({0})", "_math_expm1({0})", _expm1, "np.expm1"),
     "sqrt": _Function(1, "_math_sqrt({0})", "_math_sqrt({0})", _sqrt, "np.sqrt"),
     "sin": _Function(1, "_math_sin({0})", "_math_sin({0})", _sin, "np.sin"),
     "cos": _Function(1, "_math_cos({0})", "_math_cos({0})", _cos, "np.cos"),
@@ -273,6 +296,8 @@ FUNCTIONS: dict[str, _Function] = {
 _FLOAT_NAMESPACE = {
     "_math_exp": math.exp,
     "_math_log": math.log,
+    "_math_log1p": math.log1p,
+    "_math_expm1": math.expm1,
     "_math_sqrt": math.sqrt,
     "_math_sin": math.sin,
     "_math_cos": math.cos,
@@ -435,12 +460,15 @@ def uses(node: ast.expr, name: str) -> bool:
     return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
 
 
+_MATH_CALLS = ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "pow")
+
+
 def _may_raise(node: ast.expr) -> bool:
     """Whether the fast float path may raise: a division or a math-module call."""
     for n in ast.walk(node):
         if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div):
             return True
-        if isinstance(n, ast.Call) and _called(n) in ("exp", "log", "sqrt", "sin", "cos", "pow"):
+        if isinstance(n, ast.Call) and _called(n) in _MATH_CALLS:
             return True
     return False
 

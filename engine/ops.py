@@ -303,6 +303,18 @@ for _row in (
         "log", 1, forward="log(x)", derivatives=("1.0 / x",), label="log",
         doc="ln x;  d/dx = 1/x", domain=(_POSITIVE,),
     ),
+    # torch: log1p_backward(grad, self) = grad / (self + 1). C's log1p: accurate for
+    # |x| < 2^-53 where log(1 + x) rounds 1 + x to 1 (log1p(1e-20) = 1e-20, not 0).
+    Op(
+        "log1p", 1, forward="log1p(x)", derivatives=("1.0 / (1.0 + x)",), label="log1p",
+        doc="ln(1 + x);  d/dx = 1/(1 + x)", domain=((-0.99, 20.0),),
+    ),
+    # torch: self: grad * (result.conj() + 1), i.e. e^x = expm1(x) + 1. C's expm1:
+    # accurate near 0 where exp(x) - 1 cancels (expm1(1e-20) = 1e-20, not 0).
+    Op(
+        "expm1", 1, forward="expm1(x)", derivatives=("out + 1.0",), label="expm1",
+        doc="e^x - 1;  d/dx = e^x = expm1(x) + 1", domain=((-10.0, 10.0),),
+    ),
     # torch: tanh_backward(grad, result) = grad * (1 - result * result)
     Op(
         "tanh", 1, forward="tanh(x)", derivatives=("1.0 - out * out",), label="tanh",

@@ -872,6 +872,50 @@ class Value:
             return node
         return make_result(_row_log, out, (self,), (local,), None)
 
+    def log1p(self) -> Value:
+        """ln(1 + x);  d/dx = 1/(1 + x)"""
+        out, local = _fn_log1p(self.data)
+        t = self._tape
+        if _plain and (t is None or t.open):
+            first: Value | int
+            if t is None:  # a leaf: record on the current tape
+                first = self
+                t = _current()
+                if t is None or len(t.entries) >= _TAPE_CAP:
+                    t = _fresh_tape()
+            else:  # a result on the open tape: its index
+                first = self._i
+            e = t.entries
+            node = _new(Value)
+            node.data = out
+            node._tape = t
+            e += (out, _row_log1p, first, None, local, None, None, _scope)
+            node._i = len(e) // _W - 1  # after the append: see record
+            return node
+        return make_result(_row_log1p, out, (self,), (local,), None)
+
+    def expm1(self) -> Value:
+        """e^x - 1;  d/dx = e^x = expm1(x) + 1"""
+        out, local = _fn_expm1(self.data)
+        t = self._tape
+        if _plain and (t is None or t.open):
+            first: Value | int
+            if t is None:  # a leaf: record on the current tape
+                first = self
+                t = _current()
+                if t is None or len(t.entries) >= _TAPE_CAP:
+                    t = _fresh_tape()
+            else:  # a result on the open tape: its index
+                first = self._i
+            e = t.entries
+            node = _new(Value)
+            node.data = out
+            node._tape = t
+            e += (out, _row_expm1, first, None, local, None, None, _scope)
+            node._i = len(e) // _W - 1  # after the append: see record
+            return node
+        return make_result(_row_expm1, out, (self,), (local,), None)
+
     def tanh(self) -> Value:
         """tanh x;  d/dx = 1 - tanh² x"""
         out, local = _fn_tanh(self._data)
@@ -1071,6 +1115,10 @@ _row_exp = OPS["exp"]
 _fn_exp = _row_exp.fn
 _row_log = OPS["log"]
 _fn_log = _row_log.fn
+_row_log1p = OPS["log1p"]
+_fn_log1p = _row_log1p.fn
+_row_expm1 = OPS["expm1"]
+_fn_expm1 = _row_expm1.fn
 _row_tanh = OPS["tanh"]
 _fn_tanh = _row_tanh.fn
 _row_sigmoid = OPS["sigmoid"]

@@ -159,13 +159,25 @@ def softplus(z: Value | float) -> Value:
     (−1 where z > 0, else +1): a selector with no gradient (sign's derivative is a
     masked zero), so ``d(s z)/dz`` is ``s`` -- +1 at z = 0, where ``|z|`` has none --
     and no op depends on the sign of ``z``: the same graph for every ``z``, which a
-    batched step (:func:`tapegrad.engine.vmap`) needs. The numbers are those of the
-    two branches ``z + log(e^{−z} + 1)`` and ``log(e^z + 1)``, bit for bit.
+    batched step (:func:`tapegrad.engine.vmap`) needs. The tail is ``log1p``, not
+    ``log(1 + ·)``: ``1 + e^{−40}`` rounds to 1, so ``log`` gave ``softplus(−40) = 0``
+    where the value is ``4.248354255291589e-18`` (issue 18 item 3).
+
+    Equal within 4 ulp, value and derivative, to PyTorch float64's
+    ``-logsigmoid(-z)`` over the whole float range (±0, subnormals, ±1e300, ±inf,
+    nan; ``tests/engine/golden``). Deliberate difference from
+    ``torch.nn.functional.softplus(z)``: its default ``threshold=20`` returns ``z``
+    itself for ``z > 20``, off by ``log1p(e^{−z})`` (``2.06e-9`` at 20) until
+    ``z > 37``; this function has no threshold and keeps that term.
     """
     z = _as_value(z, "softplus input")
+    return z.relu() + _softplus_tail(z)  # relu(z) last: backward adds its part to z first
+
+
+def _softplus_tail(z: Value) -> Value:
+    """``log1p(e^{−|z|})``, the same graph for every ``z`` (see :func:`softplus`)."""
     s = 1.0 - 2.0 * z.sign().relu()  # -1 where z > 0, else +1; no gradient
-    tail = ((s * z).exp() + 1.0).log()  # log(1 + e^-|z|)
-    return z.relu() + tail  # relu(z) last: backward adds its part to z first
+    return (s * z).exp().log1p()  # log(1 + e^-|z|), exact for tiny e^-|z|
 
 
 def maximum(values: Sequence[Value | float]) -> Value:
@@ -355,7 +367,15 @@ def binary_cross_entropy_with_logits(z: Value, y: float) -> Value:
     """
     label = _probability_label(y, "binary_cross_entropy_with_logits")
     logit = _as_value(z, "logit z")
-    return softplus(logit) - label * logit
+    # PyTorch's (1 − y) z − logsigmoid(z), logsigmoid(z) = min(z, 0) − log1p(e^{−|z|}),
+    # is (1 − y) z + (relu(−z) + log1p(e^{−|z|})), rounding for rounding. softplus(z) − y z
+    # cancelled: at z = 40, y = 1 it gave (40 + 4e-18) − 40 = 0.
+    minus = -logit
+    # −|z| as s z, s = −1 where z >= 0 (or nan), else +1: at z = 0, d(s z)/dz = −1
+    # matches relu(−z)'s 0 there (the derivative σ(0) − y).
+    s = 2.0 * minus.sign().relu() - 1.0
+    tail = (s * logit).exp().log1p()
+    return (1.0 - label) * logit + (minus.relu() + tail)
 
 
 @_cost

@@ -23,7 +23,8 @@ How numbers are compared (:func:`agree`):
   by :data:`LIBM_ULPS` ulps (:data:`POW_ULPS` for pow, whose d/dy multiplies two
   libm results). The derivatives of tanh and sigmoid, ``1 - t²`` and ``s(1 - s)``,
   subtract from a result near 1 and so carry that result's rounding as an absolute
-  error: they may also differ by up to :data:`CANCELLATION_ATOL`.
+  error: they may also differ by up to :data:`CANCELLATION_ATOL`, and so may
+  ``expm1``'s, ``expm1(x) + 1`` (PyTorch's formula) for ``x`` far below 0.
 * every op is also seeded with upstream gradients inf, -inf and nan
   (``out.backward(float("inf"))``): where PyTorch's backward selects 0 instead of
   multiplying (relu at x <= 0, sign, pow's d/dx at exponent 0) the gradient is 0,
@@ -75,13 +76,22 @@ ULPS = {
     "sqrt": SQRT_ULPS,
     "exp": LIBM_ULPS,
     "log": LIBM_ULPS,
+    "log1p": LIBM_ULPS,
+    "expm1": LIBM_ULPS,
     "tanh": LIBM_ULPS,
     "sigmoid": LIBM_ULPS,
     "sin": LIBM_ULPS,
     "cos": LIBM_ULPS,
     "pow": POW_ULPS,
 }  # every other op: 0 (bit for bit)
-ATOL = {"tanh": CANCELLATION_ATOL, "sigmoid": CANCELLATION_ATOL}  # derivatives only
+#: expm1' = expm1(x) + 1 (torch's formula) adds 1 to a result near -1 for x << 0: the
+#: same absolute error (torch's expm1(-37.0) is -1.0, math's the correctly rounded
+#: -0.9999999999999999, so their derivatives are 0.0 and 1.1e-16; e^-37 = 8.5e-17).
+ATOL = {
+    "tanh": CANCELLATION_ATOL,
+    "sigmoid": CANCELLATION_ATOL,
+    "expm1": CANCELLATION_ATOL,
+}  # derivatives only
 
 # How a learner writes each op: Python's operator where there is one, else the method.
 BINARY_OPERATORS = {
@@ -210,7 +220,37 @@ def _pow_reference(args, seed):
     return out, [dx * seed]
 
 
-DELIBERATE = [(_sigmoid_band, _sigmoid_reference), (_pow_sqrt_special, _pow_reference)]
+def _log1p_negative_subnormal(name, args, const):
+    """log1p of a negative subnormal: PyTorch 2.13's CPU log1p gives 0.0 at -5e-324
+    (measured; it gives 5e-324 at 5e-324); log1p(x) = x - x²/2 + ... rounds to ``x``
+    itself there, as C's log1p (and tapegrad) gives."""
+    return name == "log1p" and -2.2250738585072014e-308 < args[0] < 0.0
+
+
+def _log1p_reference(args, seed):
+    (x,) = args
+    return x, [seed / (1.0 + x)]
+
+
+def _expm1_near_minus_one(name, args, const):
+    """expm1 for x < -36.7, where e^x < 2^-53: PyTorch may round expm1(x) to -1.0
+    (measured at -37.0) where C's correctly rounded result is -0.9999999999999999, so
+    the derivative ``expm1(x) + 1`` is 0.0 in torch and 1.1e-16 here (e^-37 = 8.5e-17),
+    and an upstream inf gives nan there and inf here."""
+    return name == "expm1" and -745.2 < args[0] < -36.7
+
+
+def _expm1_reference(args, seed):
+    out = math.expm1(args[0])
+    return out, [(out + 1.0) * seed]
+
+
+DELIBERATE = [
+    (_sigmoid_band, _sigmoid_reference),
+    (_pow_sqrt_special, _pow_reference),
+    (_log1p_negative_subnormal, _log1p_reference),
+    (_expm1_near_minus_one, _expm1_reference),
+]
 
 
 def check_rows(name: str, rows: list[list[str]], n_in: int, n_grads: int, const, seeds):
@@ -328,6 +368,18 @@ def test_the_deliberate_differences_are_real_and_few():
         r for r in special if not agree(OPS["pow"].fn(num(r[0]), num(r[1]))[0], num(r[2]), 0)
     ]
     assert differs, "PyTorch agrees with C pow here now: drop _pow_sqrt_special"
+    log1p = [
+        r
+        for r in GOLDEN["ops"]["log1p"]["cases"]
+        if _log1p_negative_subnormal("log1p", [num(r[0])], None)
+    ]
+    assert 0 < len(log1p) <= 2 and any(num(r[1]) != num(r[0]) for r in log1p)
+    expm1 = [
+        r
+        for r in GOLDEN["ops"]["expm1"]["cases"]
+        if _expm1_near_minus_one("expm1", [num(r[0])], None)
+    ]
+    assert 0 < len(expm1) <= 6 and any(num(r[2]) != math.expm1(num(r[0])) + 1.0 for r in expm1)
 
 
 def test_the_golden_table_has_trees_and_hessians():

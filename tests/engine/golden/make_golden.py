@@ -33,7 +33,16 @@ keeps ``inf``, ``-inf``, ``nan`` and ``-0.0``):
   subexpressions, number constants), their values and the leaves' gradients; about
   50 of them also carry their Hessian (``torch.autograd.functional.hessian``).
   Only well-conditioned trees are kept (see :func:`conditioned`), so that tapegrad's
-  different but correct rounding stays far inside the test's tolerance.
+  different but correct rounding stays far inside the test's tolerance. Rows added
+  later (:data:`LATER_ROWS`: log1p, expm1) get 40 more trees through them, drawn from
+  their own generator, so the first trees stay as drawn.
+* ``losses``: softplus, binary_cross_entropy_with_logits and logistic_loss as PyTorch
+  computes them (:data:`LOSSES`), value and derivative per logit over the grid, the
+  loss edges and random logits, for each label; read by ``tests/nn/test_losses_golden.py``.
+
+Torch's last bits vary between machines (measured: re-run on another machine, some
+exp, tanh and sqrt results moved by an ulp): when sections are only added, merge them
+into the committed table rather than rewrite it whole.
 """
 
 from __future__ import annotations
@@ -68,7 +77,12 @@ UNARY = {
     "sqrt": torch.sqrt,
     "sin": torch.sin,
     "cos": torch.cos,
+    "log1p": torch.log1p,
+    "expm1": torch.expm1,
 }
+#: Rows added after the table's first version draw their random points from their own
+#: seeded generator, so the earlier rows', the number operands' and the trees' stay.
+LATER_ROWS = ("log1p", "expm1")
 BINARY = {
     "add": torch.add,
     "sub": torch.sub,
@@ -151,6 +165,8 @@ UNARY_EDGES = {
     "sqrt": [4.0, 1e-8, 1e8, 1.7976931348623157e308],
     "sin": [math.pi / 2, -math.pi / 2, math.pi, -math.pi, 1e22, -1e22, 2.0**53, 1e-8, 1e8],
     "cos": [math.pi / 2, -math.pi / 2, math.pi, -math.pi, 1e22, -1e22, 2.0**53, 1e-8, 1e8],
+    "log1p": [-1.0 + 2.0**-53, -1.0 - 2.0**-52, 1e-17, -1e-17, 1e-8, -0.5, 10.0, 1e8, 1e-20],
+    "expm1": [709.782712893384, 710.0, -37.0, -40.0, 1e-17, -1e-17, 1e-8, 1e-20, 10.0, -745.2],
 }
 #: Extra points for binary ops (both operands): pow's exponents and bases of interest.
 BINARY_EDGES = {
@@ -278,10 +294,70 @@ def const_right(fn, name):
     return lambda x, c: fn(x, c)
 
 
+# -- losses ------------------------------------------------------------------------
+
+#: The losses of ``nn/losses.py`` written with log1p (issue 18 item 3), each as PyTorch
+#: float64 computes it, as a function of the logit or score ``z`` and the label ``y``.
+#: softplus is ``-logsigmoid(-z)``: ``F.softplus``'s default ``threshold=20`` returns
+#: ``z`` itself above 20 (tapegrad keeps the ``log1p(e^-z)`` term, see its docstring).
+#: logistic_loss is ``log(1 + e^(-2 y s))`` = ``-logsigmoid(2 y s)``.
+LOSSES = {
+    "softplus": (lambda z, y: -torch.nn.functional.logsigmoid(-z), [0.0]),
+    "binary_cross_entropy_with_logits": (
+        lambda z, y: torch.nn.functional.binary_cross_entropy_with_logits(z, scalar(y)),
+        [0.0, 1.0, 0.25, 0.7],
+    ),
+    "logistic_loss": (
+        lambda z, y: -torch.nn.functional.logsigmoid(2.0 * y * z),
+        [-1.0, 1.0],
+    ),
+}
+#: Logits beyond the common grid: where 1 + e^-|z| rounds to 1 (|z| > 36.7), where
+#: F.softplus switches (20), where e^|z| overflows (709.78) and e^-|z| underflows.
+LOSS_EDGES = [
+    20.0,
+    -20.0,
+    30.0,
+    -30.0,
+    37.0,
+    -37.0,
+    40.0,
+    -40.0,
+    100.0,
+    -100.0,
+    1e-8,
+    -1e-8,
+    709.8,
+    -709.8,
+    745.2,
+    -745.2,
+    800.0,
+    -800.0,
+    1e20,
+    -1e20,
+]
+
+
+def loss_cases() -> dict[str, dict]:
+    """Every loss of :data:`LOSSES` at every label over the grid and random logits."""
+    points = SPECIAL + ORDINARY + LOSS_EDGES + random_points(random.Random("losses"), 300)
+    out = {}
+    for name, (fn, labels) in LOSSES.items():
+        out[name] = {
+            "columns": "z, result, dz for each seed; one list per label",
+            "labels": [enc(y) for y in labels],
+            "cases": [
+                [op_row(lambda z, y=y, fn=fn: fn(z, y), [z], [True]) for z in points]
+                for y in labels
+            ],
+        }
+    return out
+
+
 # -- random expression trees ---------------------------------------------------------
 
 ALL_OPS = {**UNARY, **BINARY}
-TREE_OPS = sorted(ALL_OPS)
+TREE_OPS = sorted(set(ALL_OPS) - set(LATER_ROWS))  # the first 300 trees' ops
 TREE_CONSTANTS = [2.0, 3.0, 0.5, -1.0, 1.0, 0.0, -2.0, 1.5, 10.0]
 SPECIAL_LEAVES = [0.0, -0.0, 1e-200, -1e-200, 1e200, -1e200, 1e-320, INF, -INF, 1.0, -1.0]
 
@@ -314,7 +390,7 @@ def evaluate(program, leaves, perturb=None):
     return nodes[-1]
 
 
-def make_tree(rng: random.Random, special: bool):
+def make_tree(rng: random.Random, special: bool, ops: list[str] = TREE_OPS):
     """A random program: several leaves, shared subexpressions, number constants.
 
     Each op reads the newest node or any earlier one (so nodes are shared); at the
@@ -337,7 +413,7 @@ def make_tree(rng: random.Random, special: bool):
     attempts = 0
     while len(program) < n_ops and attempts < 200:
         attempts += 1
-        name = rng.choice(TREE_OPS)
+        name = rng.choice(ops)
         first = len(values) - 1 if rng.random() < 0.5 else rng.randrange(len(values))
         if name in UNARY:
             refs = [first]
@@ -472,7 +548,8 @@ def main() -> None:
 
     ops: dict[str, dict] = {}
     for name, fn in UNARY.items():
-        points = unary_grid(name) + random_points(rng, 300)
+        op_rng = random.Random(name) if name in LATER_ROWS else rng
+        points = unary_grid(name) + random_points(op_rng, 300)
         ops[name] = {
             "arity": 1,
             "columns": "x, result, dx for each seed",
@@ -542,6 +619,34 @@ def main() -> None:
         else:
             n_hessians += 1
 
+    # Trees through the rows added later (LATER_ROWS), from their own generator so the
+    # first 300 stay as drawn: 40 that use one of them, each with its Hessian if
+    # well-conditioned.
+    later_rng = random.Random("later rows")
+    n_later = 0
+    while n_later < 40:
+        leaves, program = make_tree(later_rng, n_later % 5 == 4, sorted(ALL_OPS))
+        if not any(instr[0] in LATER_ROWS for instr in program):
+            continue
+        if not conditioned(tree_grads, program, leaves, later_rng):
+            n_rejected += 1
+            continue
+        out, grads = tree_grads(program, leaves)
+        tree = {
+            "leaves": [enc(v) for v in leaves],
+            "program": program,
+            "result": enc(out),
+            "grad": [enc(g) for g in grads],
+        }
+        finite = all(math.isfinite(v) for v in leaves)
+        if finite and len(leaves) >= 2 and conditioned(tree_hessian, program, leaves, later_rng):
+            h = tree_hessian(program, leaves)
+            if all(math.isfinite(v) for v in flatten(h)):
+                tree["hessian"] = [[enc(v) for v in row] for row in h]
+                n_hessians += 1
+        trees.append(tree)
+        n_later += 1
+
     for note, leaves, program in NAMED_TREES:
         out, grads = tree_grads(program, leaves)
         if not conditioned(tree_grads, program, leaves, tree_rng):
@@ -567,6 +672,7 @@ def main() -> None:
         "ops": ops,
         "constants": constants,
         "trees": trees,
+        "losses": loss_cases(),
     }
     OUT.write_text(dump(table) + "\n")
     n_cases = sum(len(o["cases"]) for o in ops.values())
