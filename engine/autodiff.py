@@ -42,7 +42,7 @@ import ast
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 from . import backprop, graph
 from .formulas import MASKED, compile_value_grads
@@ -74,6 +74,43 @@ __all__ = [
 
 
 # -- engine.grad --------------------------------------------------------------------
+
+
+# For type checkers: an entry is None only with allow_unused=True and
+# materialize_grads=False (issue 21 item 2: `ga + 1` type-checks in a user's code).
+@overload
+def grad(
+    outputs: Value | Sequence[Value],
+    inputs: Value | Sequence[Value],
+    grad_outputs: object = None,
+    create_graph: bool = False,
+    allow_unused: Literal[False] = False,
+    *,
+    retain_graph: bool | None = None,
+    materialize_grads: bool = False,
+) -> tuple[Value, ...]: ...
+@overload
+def grad(
+    outputs: Value | Sequence[Value],
+    inputs: Value | Sequence[Value],
+    grad_outputs: object = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+    *,
+    retain_graph: bool | None = None,
+    materialize_grads: Literal[True],
+) -> tuple[Value, ...]: ...
+@overload
+def grad(
+    outputs: Value | Sequence[Value],
+    inputs: Value | Sequence[Value],
+    grad_outputs: object = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+    *,
+    retain_graph: bool | None = None,
+    materialize_grads: bool = False,
+) -> tuple[Value | None, ...]: ...
 
 
 def grad(

@@ -269,3 +269,74 @@ def test_version_option(capsys):
         main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out == f"tapegrad {version()}\n"
+
+
+# -- types for users (issue 21 item 2) -------------------------------------------------
+
+USER_CODE = """\
+from tapegrad import engine
+from tapegrad.engine import Value
+from tapegrad.nn import MLP
+
+y = Value(1.0).tanh().relu() + 2
+first: Value = y
+
+model = MLP(2, [4, 4, 1])
+xs = [[2.0, 3.0], [3.0, -1.0], [0.5, 1.0]]
+ys = [1.0, -1.0, 1.0]
+for step in range(3):
+    ypred = [model(x) for x in xs]
+    loss = sum(((yout - ygt) ** 2 for ygt, yout in zip(ys, ypred)), Value(0.0))
+    model.zero_grad()
+    loss.backward()
+    for p in model.parameters():
+        p.data += -0.05 * p.grad
+    print(step, loss.data)
+
+a, b = Value(2.0), Value(3.0)
+ga, gb = engine.grad(a * b + a.exp(), [a, b])
+print((ga + 1.0).data, gb.data)
+"""
+
+USER_MISTAKES = """\
+from tapegrad.engine import Value
+
+y = Value(1.0).tanh().relu() + "2"
+z = Value(1.0).tanhh()
+"""
+
+
+def _mypy(python: Path, folder: Path, source: str) -> subprocess.CompletedProcess:
+    """mypy --strict on ``source``, resolving imports in ``python``'s site-packages only
+    (run from ``folder``: no checkout on the path, no project config)."""
+    (folder / "snippet.py").write_text(source)
+    env = {k: v for k, v in os.environ.items() if k not in ("MYPYPATH", "PYTHONPATH")}
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", f"--python-executable={python}", "snippet.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def test_the_wheel_ships_py_typed_and_a_users_code_type_checks(built, tmp_path):
+    names = zipfile.ZipFile(built["wheel"]).namelist()
+    assert {"tapegrad/engine/py.typed", "tapegrad/nn/py.typed"} <= set(names)
+    # the INSTALLED wheel (not the checkout): a fresh venv holding only tapegrad
+    where = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    python = where / ("Scripts" if os.name == "nt" else "bin") / "python"
+    _pip_install(python.parent, "--no-deps", str(built["wheel"]))
+    work = tmp_path / "user"
+    work.mkdir()
+    done = _mypy(python, work, USER_CODE)
+    assert (done.returncode, done.stdout) == (0, "Success: no issues found in 1 source file\n")
+    # the snippet is real code: it runs
+    subprocess.run([sys.executable, "snippet.py"], cwd=work, check=True, capture_output=True)
+    # and mypy sees the package's types: real mistakes are errors
+    done = _mypy(python, work, USER_MISTAKES)
+    assert done.returncode == 1, done.stdout
+    assert 'snippet.py:3: error: Unsupported operand types for + ("Value" and "str")' in done.stdout
+    assert 'snippet.py:4: error: "Value" has no attribute "tanhh"' in done.stdout
+    assert "Found 2 errors in 1 file" in done.stdout
