@@ -874,7 +874,7 @@ class Value:
 
     def log1p(self) -> Value:
         """ln(1 + x);  d/dx = 1/(1 + x)"""
-        out, local = _fn_log1p(self.data)
+        out, local = _fn_log1p(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -887,7 +887,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_log1p, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
@@ -896,7 +896,7 @@ class Value:
 
     def expm1(self) -> Value:
         """e^x - 1;  d/dx = e^x = expm1(x) + 1"""
-        out, local = _fn_expm1(self.data)
+        out, local = _fn_expm1(self._data)
         t = self._tape
         if _plain and (t is None or t.open):
             first: Value | int
@@ -909,7 +909,7 @@ class Value:
                 first = self._i
             e = t.entries
             node = _new(Value)
-            node.data = out
+            node._data = out
             node._tape = t
             e += (out, _row_expm1, first, None, local, None, None, _scope)
             node._i = len(e) // _W - 1  # after the append: see record
