@@ -154,13 +154,26 @@ def test_values_not_trained_are_buffers():
 
 
 def test_a_parameter_used_as_a_constant_is_a_constant():
+    # The constant is read before the trace: a read of w.data inside fn is refused
+    # (issue 18 item 1), since the tape would not follow w when it is trained.
     w, v = Value(0.5), Value(-1.5)
+    w_now, v_now = w.data, v.data
 
     def fn(x, y):
-        return (x[0] * w + x[1] * w.data + v.data).tanh() * y[0]
+        return (x[0] * w + x[1] * w_now + v_now).tanh() * y[0]
 
     module = check_parity(fn, [w, v], *columns(2, 5, 5))
     assert [name for name, _ in module.named_parameters()] == ["p0"]
+
+
+def test_reading_a_parameters_number_inside_the_function_is_refused():
+    w = Value(0.5)
+
+    def fn(x, y):
+        return (x[0] * w + x[1] * w.data).tanh() * y[0]
+
+    with pytest.raises(engine.TracedReadError, match=r"\.data"):
+        engine.to_torch(fn, [w], *columns(2, 5, 5))
 
 
 def test_what_does_not_group_runs_per_entry():
