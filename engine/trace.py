@@ -270,6 +270,9 @@ def _hooked_read(name: str, method: Callable) -> Callable:
 
     def hooked(self: Value, *args: Any) -> Any:
         _seen(self, f"`{how}`")
+        for other in args:  # a comparison reads both sides: `c < x` reads x too
+            if isinstance(other, Value):
+                _seen(other, f"`{how}`")
         return method(self, *args)
 
     hooked.__name__ = name

@@ -43,6 +43,21 @@ def test_a_read_of_a_parameter_is_refused_too_its_number_changes_between_calls()
         engine.vmap(lambda x: (w * x).relu() if w.data > 0 else w * x, [w])([1.0, 2.0])
 
 
+@pytest.mark.parametrize("compare", ["<", "<=", ">", ">="])
+def test_a_comparison_reads_both_sides_a_constant_on_the_left_is_no_escape(compare):
+    # `c < x` calls c.__lt__(x): c is a constant made inside the function, x a
+    # per-sample input; the read of x must be seen as well (it was not, at first).
+    w = Value(1.0)
+
+    def fn(x):
+        c = Value(2.0)
+        return w * x * 3 if eval(f"c {compare} x") else w * x
+
+    with pytest.raises(TracedReadError, match="inputs or parameters"):
+        engine.vmap(fn, [w])([1.0, 3.0, 5.0])
+    assert w.grad == 0.0
+
+
 def test_numbers_of_values_made_inside_the_function_are_constants_and_can_be_read():
     w = Value(0.5)
 
