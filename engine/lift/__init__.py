@@ -15,11 +15,11 @@ from the tape alone -- not from ``nn``'s classes, so a student's own
     z1 = relu(s1)    # 16 values,  16 tape entries
     s2 = w1 z1 + b1  # 16 values, 512 tape entries
     z2 = relu(s2)    # 16 values,  16 tape entries
-    s3 = w2 z2 + b2  #  1 values,  32 tape entries
-    v0 = -y          #  1 values,   1 tape entries
-    v1 = v0 * s3     #  1 values,   1 tape entries
-    v2 = 1 + v1      #  1 values,   1 tape entries
-    v3 = relu(v2)    #  1 values,   1 tape entries
+    s3 = w2 z2 + b2  #  1 value,   32 tape entries
+    v0 = -y          #  1 value,    1 tape entry
+    v1 = v0 * s3     #  1 value,    1 tape entry
+    v2 = 1 + v1      #  1 value,    1 tape entry
+    v3 = relu(v2)    #  1 value,    1 tape entry
 
 (``x`` the sample's two inputs, ``y`` its label, ``loss = losses.hinge(model(x), y)``:
 the loss's four entries are one sample's scalars and stay per entry.)

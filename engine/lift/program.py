@@ -148,7 +148,8 @@ class Program:
             f"{self.lifted_fraction:.1%} of the entries lifted"
         )
         lines = [
-            f"{text:<{widths[0]}}  # {size:>{widths[1]}} values, {count:>{widths[2]}} tape entries"
+            f"{text:<{widths[0]}}  # {size:>{widths[1]}} {'value, ' if size == '1' else 'values,'}"
+            f" {count:>{widths[2]}} {'tape entry' if count == '1' else 'tape entries'}"
             for text, size, count in rows
         ]
         return "\n".join([head, *lines])
