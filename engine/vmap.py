@@ -625,9 +625,10 @@ class BatchedStep:
         np = _numpy()
         batch = len(arrays[0])
         lifted = self.lifted
-        out, grads, watched = lifted.run([a.reshape(batch, -1).T for a in arrays], seed)
+        columns = [np.ascontiguousarray(a.reshape(batch, -1).T) for a in arrays]
+        out, grads, watched = lifted._run(columns, batch, seed)
         self._check_requirements(watched[self._watched_count :], batch)
-        lifted.add_to_grads(grads)
+        lifted._add(grads)
         return np.array(out), watched[: self._watched_count]
 
     def _check_requirements(self, numbers: list, batch: int) -> None:

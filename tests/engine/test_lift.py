@@ -350,6 +350,34 @@ def test_watched_nodes_and_a_leaf_root():
     assert out.tolist() == [2.0, 2.0] and grads.tolist() == [2.0]
 
 
+def test_gradients_go_to_wrt_in_any_order_twice_or_unreached():
+    # the generated code holds the shared leaves in its own order (wrt's first):
+    # every way of listing wrt must still get each leaf its own gradient
+    a, b, c, outside, unused = Value(2.0), Value(-3.0), Value(0.5), Value(4.0), Value(9.0)
+    x = [Value(1.0)]
+    loss = (x[0] * a + b) * c + outside * x[0]
+    program = lift(loss, {"x": x})
+    X = np.array([[1.0, -2.0, 3.0]])
+    # d/da = c x, d/db = c, d/dc = a x + b, summed over the batch
+    want = {"a": 0.5 * 2.0, "b": 0.5 * 3, "c": 2.0 * 2.0 - 9.0, "outside": 2.0, "unused": 0.0}
+    named = {"a": a, "b": b, "c": c, "outside": outside, "unused": unused}
+    for names in (["a", "b", "c"], ["c", "unused", "a", "b"], ["b", "a", "b", "c"]):
+        runner = BatchedProgram(program, [named[n] for n in names])
+        out, grads, _ = runner.run([X])
+        assert out.tolist() == [(v * 2.0 - 3.0) * 0.5 + 4.0 * v for v in (1.0, -2.0, 3.0)]
+        assert grads.tolist() == [want[n] for n in names]
+        assert runner.reached == [n != "unused" for n in names]
+        for v in named.values():
+            v.grad = None
+        runner.add_to_grads(grads)  # a leaf listed twice adds twice
+        assert [named[n].grad for n in "abc"] == [want[n] * names.count(n) for n in "abc"]
+        assert outside.grad == 0.0 and unused.grad == 0.0
+        assert runner.read_parameters().tolist() == [v.data for v in program.shared]
+        a.data = 2.5  # a number changed between runs is read anew
+        assert runner.run([X])[0].tolist()[0] == (2.5 - 3.0) * 0.5 + 4.0
+        a.data = 2.0
+
+
 # -- errors ----------------------------------------------------------------------------
 
 
@@ -569,6 +597,32 @@ def test_the_branchless_where_is_numpys_where_bit_for_bit():
                 got, want = _where(keep, a, b), np.where(keep, a, b)
                 assert got.shape == want.shape and got.dtype == want.dtype
                 assert np.array_equal(got.view(np.int64), want.view(np.int64))
+
+
+def test_a_relus_backward_selection_is_the_masked_product_bit_for_bit():
+    # the generated code writes a unit derivative masked by a comparison as
+    # _masked_unless(c, g); it must give _product(ArrayMasked(not c, 1.0), g)'s bits
+    from tapegrad.engine.formulas import ArrayMasked
+    from tapegrad.engine.lift.batched import _BLEND_FROM, _masked_unless, _product
+
+    rng = np.random.default_rng(1)
+    special = [math.nan, math.inf, -math.inf, -0.0, 0.0, 5e-324, -1.5]
+    np_errors = np.seterr(all="ignore")
+    for size in (3, _BLEND_FROM, 3 * _BLEND_FROM + 1):
+        g = rng.normal(size=(2, size))
+        g.flat[: len(special)] = special
+        x = rng.normal(size=(2, size))
+        for masked in (x <= 0.0, x[:, :1] <= 0.0, np.ones_like(x, dtype=bool), True, False):
+            want = _product(ArrayMasked(np.logical_not(masked), 1.0), g)
+            got = _masked_unless(masked, g)
+            assert got.shape == want.shape
+            assert np.array_equal(got.view(np.int64), want.view(np.int64))
+    np.seterr(**np_errors)
+    # and the code of a relu uses it, with the forward's comparison
+    model = MLP(2, [3, 1], rng=random.Random(0))
+    runner = BatchedProgram(lifted(hinge_loss(model), 2), model.parameters())
+    assert "_masked_unless(_c_z1_0, g_z1)" in runner.source
+    assert "logical_not" not in runner.source
 
 
 def test_nan_inf_and_signed_zeros_lift_as_the_per_entry_path_gives_them():
