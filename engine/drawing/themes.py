@@ -31,43 +31,58 @@ __all__ = [
     "variable_style",
 ]
 
-LIGHT = {
-    "background": "#ffffff",
-    "text": "#000000",
-    "observed": {"style": "filled", "fillcolor": "#dddddd", "color": "#000000", "penwidth": "3"},
-    "computed": {"style": "filled", "fillcolor": "#ffffff", "color": "#9999ff", "penwidth": "3"},
-    "function": {"style": "filled", "fillcolor": "#ffffff", "color": "#6666ff", "penwidth": "3"},
-    "cost": {"style": "filled", "fillcolor": "#ffe1e1", "color": "#ff3333", "penwidth": "3"},
-    "param": {"style": "dashed", "color": "#888888", "penwidth": "2"},
-    "arrow": {"color": "#000000", "penwidth": "2.5", "arrowhead": "normal"},
-    "record": {"color": "#000000", "fontcolor": "#000000"},
-    "op": {"color": "#000000", "fontcolor": "#000000"},
-    "value_arrow": {"color": "#000000"},
-    "cluster": {"color": "#aaaaaa", "fontcolor": "#555555"},
-    "highlight": "#ff7f00",
-    "dense": "#8c8c8c",
-    "done": "#e5f5e0",
-    "grad": "#31a354",
+
+#: The colours of the two themes, side by side: ``(light, dark)``. A kind of element
+#: (observed, computed, function, cost) has a stroke and, when it is filled, a fill
+#: (None: unfilled).
+_PALETTE = {
+    "background": ("#ffffff", "#000000"),
+    "text": ("#000000", "#f0f0f0"),  # text, lines and arrows
+    "observed": ("#000000", "#fccde5"),
+    "observed fill": ("#dddddd", "#282828"),
+    "computed": ("#9999ff", "#b3de69"),
+    "computed fill": ("#ffffff", None),
+    "function": ("#6666ff", "#bebada"),
+    "function fill": ("#ffffff", None),
+    "cost": ("#ff3333", "#fb8072"),
+    "cost fill": ("#ffe1e1", None),
+    "param": ("#888888", "#d9d9d9"),  # a parameter's dashed outline
+    "arrow width": ("2.5", "1"),
+    "cluster": ("#aaaaaa", "#595959"),
+    "cluster text": ("#555555", "#d9d9d9"),
+    "highlight": ("#ff7f00", "#fdb462"),  # the edge of a backprop step
+    "dense": ("#8c8c8c", "#777777"),  # the thin edges of a dense layer
+    "done": ("#e5f5e0", "#1f3d1f"),  # a gradient that is final
+    "grad": ("#31a354", "#8dd3c7"),  # the derivative network
 }
 
-DARK = {
-    "background": "#000000",
-    "text": "#f0f0f0",
-    "observed": {"style": "filled", "fillcolor": "#282828", "color": "#fccde5", "penwidth": "3"},
-    "computed": {"style": "solid", "color": "#b3de69", "penwidth": "3"},
-    "function": {"style": "solid", "color": "#bebada", "penwidth": "3"},
-    "cost": {"style": "solid", "color": "#fb8072", "penwidth": "3"},
-    "param": {"style": "dashed", "color": "#d9d9d9", "penwidth": "2"},
-    "arrow": {"color": "#f0f0f0", "penwidth": "1", "arrowhead": "normal"},
-    "record": {"color": "#f0f0f0", "fontcolor": "#f0f0f0"},
-    "op": {"color": "#f0f0f0", "fontcolor": "#f0f0f0"},
-    "value_arrow": {"color": "#f0f0f0"},
-    "cluster": {"color": "#595959", "fontcolor": "#d9d9d9"},
-    "highlight": "#fdb462",
-    "dense": "#777777",
-    "done": "#1f3d1f",
-    "grad": "#8dd3c7",
-}
+
+def _theme(colours: dict) -> dict:
+    """A theme's styles from its colours (one column of :data:`_PALETTE`)."""
+    text = colours["text"]
+
+    def element(kind: str) -> dict:
+        fill = colours[kind + " fill"]
+        if fill is None:
+            return {"style": "solid", "color": colours[kind], "penwidth": "3"}
+        return {"style": "filled", "fillcolor": fill, "color": colours[kind], "penwidth": "3"}
+
+    return {
+        "background": colours["background"],
+        "text": text,
+        **{kind: element(kind) for kind in ("observed", "computed", "function", "cost")},
+        "param": {"style": "dashed", "color": colours["param"], "penwidth": "2"},
+        "arrow": {"color": text, "penwidth": colours["arrow width"], "arrowhead": "normal"},
+        "record": {"color": text, "fontcolor": text},
+        "op": {"color": text, "fontcolor": text},
+        "value_arrow": {"color": text},
+        "cluster": {"color": colours["cluster"], "fontcolor": colours["cluster text"]},
+        **{key: colours[key] for key in ("highlight", "dense", "done", "grad")},
+    }
+
+
+LIGHT = _theme({name: pair[0] for name, pair in _PALETTE.items()})
+DARK = _theme({name: pair[1] for name, pair in _PALETTE.items()})
 
 THEMES = {"light": LIGHT, "dark": DARK}
 
