@@ -580,21 +580,28 @@ def compare(a: pathlib.Path, b: pathlib.Path) -> int:
     return 1 if (only_left or only_right or changed) else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def command(argv, doc: str, build_corpus, images: bool = False) -> int:
+    """The command line of a corpus script: write ``build_corpus(images)``'s manifest,
+    or ``--compare A B``. ``images``: offer ``--images`` (else it is always False)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("out", nargs="?", type=pathlib.Path, help="manifest to write")
-    parser.add_argument("--images", action="store_true", help="add PNG/GIF bytes of a sample")
+    if images:
+        parser.add_argument("--images", action="store_true", help="add PNG/GIF bytes of a sample")
     parser.add_argument("--compare", nargs=2, type=pathlib.Path, metavar=("A", "B"))
     args = parser.parse_args(argv)
     if args.compare:
         return compare(*args.compare)
     if args.out is None:
         parser.error("give a manifest path to write, or --compare A B")
-    corpus = build(args.images)
+    corpus = build_corpus(images and args.images)
     hashes = corpus.hashes
     args.out.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"{len(hashes)} entries, {len(corpus.raised)} of them an error message -> {args.out}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command(argv, __doc__, build, images=True)
 
 
 if __name__ == "__main__":
