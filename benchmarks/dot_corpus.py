@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.util
 import io
 import itertools
 import json
@@ -73,14 +74,20 @@ class Corpus:
 # -- graphs ------------------------------------------------------------------------
 
 
+def _gallery():
+    """docs/gallery/make_gallery.py: the README's figures, which the corpus draws too."""
+    path = pathlib.Path(__file__).resolve().parent.parent / "docs" / "gallery" / "make_gallery.py"
+    spec = importlib.util.spec_from_file_location("make_gallery", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GALLERY = _gallery()
+
+
 def neuron(backward: bool = True):
-    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-    b = Value(6.8813735870195432, label="b")
-    s = x1 * w1 + x2 * w2 + b
-    s.label = "s"
-    z = s.tanh()
-    z.label = "z"
+    z, (x1, x2, w1, w2, b) = GALLERY.neuron()
     if backward:
         z.backward()
     return z, {"observed": [x1, x2], "params": [w1, w2, b]}
@@ -157,18 +164,7 @@ def boltzmann():
 
 
 def average_loss_figure():
-    w = Value(0.7, label="w")
-    rng = random.Random(0)
-    samples = [(Value(rng.uniform(-1, 1), label=f"x[{p}]"), rng.uniform(-1, 1)) for p in range(3)]
-    costs, observed = [], []
-    for p, (x, y) in enumerate(samples):
-        with engine.scope("G"):
-            y_bar = (w * x).tanh()
-        y_bar.label = f"ȳ[{p}]"
-        costs.append(nn.losses.mse(y_bar, y))
-        observed.append(x)
-    average = nn.losses.mean(costs)
-    average.label = "𝓛"
+    average, observed = GALLERY.average_loss_graph()
     return average, {"observed": observed, "collapse": "G"}
 
 

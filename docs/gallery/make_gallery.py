@@ -27,7 +27,10 @@ HERE = pathlib.Path(__file__).resolve().parent
 DPI = 110
 
 
-def _neuron():
+def neuron():
+    """micrograd's neuron, z = tanh(x1·w1 + x2·w2 + b), labelled: ``(z, (x1, x2, w1, w2, b))``.
+
+    ``benchmarks/dot_corpus.py`` draws this graph (and :func:`average_loss_graph`) too."""
     x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
     w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
     b = Value(6.8813735870195432, label="b")
@@ -35,31 +38,31 @@ def _neuron():
     s.label = "s"
     z = s.tanh()
     z.label = "z"
-    return z, [x1, x2]
+    return z, (x1, x2, w1, w2, b)
 
 
 def neuron_values():
     """micrograd's neuron after ``backward()``: the values view."""
-    z, _ = _neuron()
+    z, _ = neuron()
     z.backward()
     return engine.draw(z)
 
 
 def neuron_blocks():
     """The same neuron in the course's notation: x observed, weights implicit."""
-    z, inputs = _neuron()
-    return engine.draw(z, view="blocks", observed=inputs)
+    z, (x1, x2, *_) = neuron()
+    return engine.draw(z, view="blocks", observed=[x1, x2])
 
 
 def backprop_step():
     """Step 2 of backprop through the neuron's squared error -- the slide's
     "backprop through a non-linear function", dc/ds = dc/dz · tanh'(s) -- with the
     mirrored derivative network seeded with 1 at the cost."""
-    z, inputs = _neuron()
+    z, (x1, x2, *_) = neuron()
     with engine.cost_scope("C"):
         c = (z - 1.0) ** 2
     c.label = "c"
-    steps = engine.draw_steps(c, view="blocks", observed=inputs, derivative=True)
+    steps = engine.draw_steps(c, view="blocks", observed=[x1, x2], derivative=True)
     drawing = steps[2]
     drawing.attr(label=f"step 2:  {steps.explanations[2]}", labelloc="t", fontsize="16")
     return drawing
@@ -71,8 +74,9 @@ def traditional_net():
     return draw_model(model, loss="mse")
 
 
-def average_loss():
-    """The lecture's average loss over P = 3 samples, bottom to top."""
+def average_loss_graph():
+    """The lecture's average loss over P = 3 samples, each sample's model in a scope
+    ``G``: ``(𝓛, [x[0], x[1], x[2]])``."""
     w = Value(0.7, label="w")
     rng = random.Random(0)
     samples = [(Value(rng.uniform(-1, 1), label=f"x[{p}]"), rng.uniform(-1, 1)) for p in range(3)]
@@ -85,6 +89,12 @@ def average_loss():
         observed.append(x)
     average = nn.losses.mean(costs)
     average.label = "𝓛"
+    return average, observed
+
+
+def average_loss():
+    """The lecture's average loss over P = 3 samples, bottom to top."""
+    average, observed = average_loss_graph()
     return engine.draw(average, view="blocks", observed=observed, collapse="G", rankdir="BT")
 
 
