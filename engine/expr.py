@@ -33,6 +33,7 @@ import keyword
 import math
 import numbers
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .ops import OPS
@@ -124,7 +125,7 @@ class _Open:
     commas: int = 0
 
 
-def parse_expression(text: str, values: dict[str, object]) -> tuple[Value, dict[str, Value]]:
+def parse_expression(text: str, values: dict[str, float]) -> tuple[Value, dict[str, Value]]:
     """Build the graph of ``text`` with each variable a leaf holding ``values[name]``.
 
     Returns ``(root, leaves)`` where ``leaves`` maps each variable name to its leaf
@@ -157,7 +158,7 @@ def parse_expression(text: str, values: dict[str, object]) -> tuple[Value, dict[
     return root, leaves
 
 
-def _leaves(values: dict[str, object]) -> dict[str, Value]:
+def _leaves(values: Mapping[str, object]) -> dict[str, Value]:
     leaves: dict[str, Value] = {}
     for name, number in values.items():
         if not isinstance(name, str) or not name.isidentifier():
@@ -216,9 +217,11 @@ class _Parser:
         while pos < end:
             match = _TOKEN.match(text, pos)
             if match is None:
-                pos = _SPACE.match(text, pos).end()
-                raise self.refuse(pos, f"the character {text[pos]!r}")
+                space = _SPACE.match(text, pos)
+                assert space is not None  # \s* matches everywhere
+                raise self.refuse(space.end(), f"the character {text[space.end()]!r}")
             kind = match.lastgroup
+            assert kind is not None  # each alternative of _TOKEN is a named group
             start, pos = match.span(kind)
             token = text[start:pos]
             if kind == "number":
@@ -244,7 +247,9 @@ class _Parser:
         self.expect_operand = False
 
     def number(self, token: str, start: int, end: int) -> None:
-        follower = _WORD.match(self.text, end).group()
+        word = _WORD.match(self.text, end)
+        assert word is not None  # \w* matches everywhere
+        follower = word.group()
         if follower[:1] in ("j", "J"):
             raise ExpressionError(
                 f"{token}{follower} {_where(self.text, start)} is not a real number"
@@ -341,10 +346,14 @@ class _Parser:
 
     def unwind(self) -> _Open | None:
         """Apply the operators back to the innermost ``(`` and return it (None at top level)."""
-        while self.stack and not isinstance(self.stack[-1], _Open):
-            row, _, pos, arity = self.stack.pop()
+        while self.stack:
+            top = self.stack[-1]
+            if isinstance(top, _Open):
+                return top
+            self.stack.pop()
+            row, _, pos, arity = top
             self.out.append(("op", row, pos, arity))
-        return self.stack[-1] if self.stack else None
+        return None
 
     def close(self, start: int) -> None:
         opened = self.unwind()

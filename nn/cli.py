@@ -13,6 +13,7 @@ import itertools
 import os
 import sys
 from importlib import metadata
+from typing import NoReturn
 
 from .commands import UsageError
 
@@ -29,7 +30,7 @@ class ArgumentParser(argparse.ArgumentParser):
     subcommands' parsers are made by ``add_subparsers``, which uses this class too.
     """
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
@@ -56,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
-    return parser._subparsers._group_actions[0].choices[name]
+    """The parser of subcommand ``name`` (build_parser made it with add_subparsers)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise ValueError(f"{parser.prog} has no subcommands")
 
 
 #: Subcommands whose positional argument is a formula, which may start with '-'.

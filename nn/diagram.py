@@ -26,6 +26,7 @@ blocks (:func:`tapegrad.engine.lift`) and drawn by
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from tapegrad.engine import Value, cost_scope, lift
 from tapegrad.engine.block_diagram import draw_program
@@ -85,7 +86,7 @@ def _h(activation: str) -> str | None:
 def draw_model(
     model,
     *,
-    loss: str | None = None,
+    loss: str | Literal[True] | None = None,
     rankdir: str | None = None,
     theme: str = "light",
     nin: int | None = None,
@@ -181,7 +182,7 @@ _CLASSIC_COSTS = {
 }
 
 
-def _cost_text(model, loss: str | bool) -> str:
+def _cost_text(model, loss: str | Literal[True]) -> str:
     """The cost square's text: the readable name of ``loss`` (True: the model's own,
     with its formula for a classic unit)."""
     if loss is True:

@@ -164,7 +164,7 @@ def _burn_in(value: object) -> int:
     """A number of Gibbs sweeps to discard: an int ``≥ 0`` (else ``ValueError``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(f"burn_in must be an int ≥ 0, got {value!r}")
-    return value
+    return int(value)
 
 
 # -- the shared part: symmetric weights and the energy ------------------------------
@@ -259,7 +259,7 @@ class _EnergyModel(Module):
         return [b.data for b in self.b] if self.b else [0.0] * self.n
 
     @staticmethod
-    def _field(w: list[list[float]], b: list[float], y: Sequence[int], i: int) -> float:
+    def _field(w: list[list[float]], b: list[float], y: Sequence[float], i: int) -> float:
         row = w[i]
         h = b[i]
         for j, yj in enumerate(y):
@@ -267,7 +267,7 @@ class _EnergyModel(Module):
                 h += row[j] * yj
         return h
 
-    def _energy_float(self, w: list[list[float]], b: list[float], y: Sequence[int]) -> float:
+    def _energy_float(self, w: list[list[float]], b: list[float], y: Sequence[float]) -> float:
         e = 0.0
         n = self.n
         for i in range(n):
@@ -319,7 +319,7 @@ def _graded_unit(s: object, name: str) -> float:
     """One graded unit: a real number in ``[−1, 1]``, as a float."""
     if isinstance(s, bool) or not isinstance(s, numbers.Real):
         raise TypeError(f"{name} must be a number in [-1, 1], got {type(s).__name__}: {s!r}")
-    if not -1.0 <= s <= 1.0:  # also refuses nan
+    if s < -1.0 or not s <= 1.0:  # "not <=" also refuses nan
         raise ValueError(f"{name} must be in [-1, 1], got {s!r}")
     return float(s)
 
@@ -623,10 +623,10 @@ class BoltzmannMachine(_EnergyModel):
         with self._scoped():
             neg_e = [-self._energy_value(s) for s in self.states()]
         m = max(a.data for a in neg_e)
-        total = None
-        for a in neg_e:
-            term = (a - m).exp()
-            total = term if total is None else total + term
+        first, *rest = neg_e  # 2**n ≥ 2 states
+        total = (first - m).exp()
+        for a in rest:
+            total = total + (a - m).exp()
         return total.log() + m
 
     def log_prob(self, y: Sequence[int]) -> Value:

@@ -57,10 +57,10 @@ def _check_activation(activation: object) -> str:
         raise ValueError(
             f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}; got {activation!r}"
         )
-    return activation  # type: ignore[return-value]
+    return activation
 
 
-def check_inputs(x: object, n: int, owner: object) -> Sequence:
+def check_inputs(x: Sequence[object], n: int, owner: object) -> Sequence[object]:
     """Return ``x`` if it is a sequence of ``n`` numbers or Values, else raise.
 
     Strings, single numbers and single Values are refused with a ``TypeError``, and
@@ -75,16 +75,16 @@ def check_inputs(x: object, n: int, owner: object) -> Sequence:
         raise TypeError(
             f"{owner} expects a sequence of {n} numbers or Values, got {type(x).__name__}: {x!r}"
         )
-    if len(x) != n:  # type: ignore[arg-type]
-        raise ValueError(f"{owner} expects {n} inputs, got {len(x)}")  # type: ignore[arg-type]
-    for xi in x:  # type: ignore[attr-defined]
+    if len(x) != n:
+        raise ValueError(f"{owner} expects {n} inputs, got {len(x)}")
+    for xi in x:
         if type(xi) is float or type(xi) is Value:
             continue
         if isinstance(xi, bool) or not isinstance(xi, (numbers.Real, Value)):
             raise TypeError(
                 f"{owner} expects numbers or Values as inputs, got {type(xi).__name__}: {xi!r}"
             )
-    return x  # type: ignore[return-value]
+    return x
 
 
 class Neuron(Module):
@@ -197,11 +197,11 @@ class MLP(Module):
 
     def forward(self, x: Sequence) -> Value | list[Value]:
         check_inputs(x, len(self.layers[0].neurons[0].w), self)
-        for layer in self.layers:
-            if isinstance(x, Value):
-                x = [x]  # a one-unit hidden layer returned a bare Value
-            x = layer(x)
-        return x
+        out: Value | list[Value] = self.layers[0](x)
+        for layer in self.layers[1:]:
+            # a one-unit hidden layer returned a bare Value
+            out = layer([out] if isinstance(out, Value) else out)
+        return out
 
     def config(self) -> dict[str, Any]:
         return {

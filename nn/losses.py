@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import numbers
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import ParamSpec, Protocol, TypeGuard, cast
 
 from tapegrad.engine import Value, cost_scope, trace
 
@@ -48,6 +48,7 @@ __all__ = [
     "average_loss",
     "LOSSES",
     "COST_NAMES",
+    "Loss",
 ]
 
 
@@ -64,7 +65,20 @@ COST_NAMES = {
 }
 
 
-def _cost(loss: Callable[..., Value]) -> Callable[..., Value]:
+_P = ParamSpec("_P")
+
+
+class Loss(Protocol[_P]):
+    """What the losses of this module are (:data:`LOSSES`): functions with their own
+    parameters, returning a Value built inside a cost scope, and ``cost_name``, that
+    scope's name (how drawings label the cost's red square)."""
+
+    cost_name: str
+
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> Value: ...
+
+
+def _cost(loss: Callable[_P, Value]) -> Loss[_P]:
     """Run ``loss`` inside a cost scope named after it (:data:`COST_NAMES`, else its
     function name), so that drawings show it as the course's red square (``C``) with
     its inputs, not as the ops inside it. The name is the wrapper's ``cost_name``."""
@@ -72,12 +86,14 @@ def _cost(loss: Callable[..., Value]) -> Callable[..., Value]:
     cost_scope(name)  # registers the name; entering it per call costs one scope
 
     @functools.wraps(loss)
-    def scoped(*args, **kwargs):
+    def scoped(*args: _P.args, **kwargs: _P.kwargs) -> Value:
         with cost_scope(name):
             return loss(*args, **kwargs)
 
-    scoped.cost_name = name  # type: ignore[attr-defined]
-    return scoped
+    # a function with an attribute: what Loss describes, which mypy cannot infer
+    cost = cast("Loss[_P]", scoped)
+    cost.cost_name = name
+    return cost
 
 
 # -- argument checks --------------------------------------------------------------
@@ -206,10 +222,13 @@ def _shift(vs: list[Value], what: str) -> Value:
     skips a nan that is not first, so checking only the largest let ``[1, nan]`` and
     ``[-inf, 1]`` through as a silent nan."""
     for k, v in enumerate(vs):
-        trace.require(
-            v, trace.finite, lambda n, k=k: f"{what} needs finite inputs, got {n!r} at position {k}"
-        )
+        trace.require(v, trace.finite, _not_finite(what, k))
     return maximum(vs)
+
+
+def _not_finite(what: str, k: int) -> Callable[[float], str]:
+    """The message of :func:`_shift`'s check of input ``k``."""
+    return lambda n: f"{what} needs finite inputs, got {n!r} at position {k}"
 
 
 def _not_a_probability(number: float) -> str:
@@ -445,7 +464,7 @@ def mean(values: Sequence[Value]) -> Value:
 
 
 def average_loss(
-    loss: Callable[[Value, float], Value],
+    loss: Callable[..., Value],
     model: Callable,
     X: Sequence,
     y: Sequence,
@@ -477,7 +496,7 @@ def average_loss(
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
-def _plain_number(v: object) -> bool:
+def _plain_number(v: object) -> TypeGuard[numbers.Real]:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
@@ -496,7 +515,7 @@ def _named_input(xp: object, p: int) -> object:
 
 
 #: Per-sample losses by name, for :func:`tapegrad.nn.train.fit` and the command line.
-LOSSES: dict[str, Callable[..., Value]] = {
+LOSSES: dict[str, Loss[...]] = {
     "mse": mse,
     "hinge": hinge,
     "perceptron": perceptron_criterion,

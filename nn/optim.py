@@ -27,10 +27,18 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
+from typing import Protocol
 
 from tapegrad.engine import Value
 
-__all__ = ["Optimizer", "SGD", "Adam"]
+__all__ = ["Optimizer", "SGD", "Adam", "HasParameters"]
+
+
+class HasParameters(Protocol):
+    """What an optimizer takes besides a list of Values: a Module, or anything with
+    ``parameters()``."""
+
+    def parameters(self) -> Iterable[Value]: ...
 
 
 def _hyper(value: object, name: str, low: float, high: float, *, open_low: bool = False) -> float:
@@ -50,21 +58,21 @@ class Optimizer:
     ``params`` is a list of Values or anything with ``.parameters()`` (a Module).
     """
 
-    def __init__(self, params: Iterable[Value] | object, lr: float) -> None:
-        if hasattr(params, "parameters") and callable(params.parameters):  # type: ignore[attr-defined]
-            params = params.parameters()  # type: ignore[attr-defined]
-        if isinstance(params, Value):
+    def __init__(self, params: Iterable[Value] | HasParameters, lr: float) -> None:
+        # what a caller passed is checked here, whatever its static type said
+        given: object = params
+        parameters = getattr(given, "parameters", None)
+        if callable(parameters):
+            given = parameters()
+        if isinstance(given, Value):
             raise TypeError("params must be a list of Values, got a single Value; wrap it: [w]")
-        try:
-            params = list(params)  # type: ignore[arg-type]
-        except TypeError:
+        if not isinstance(given, Iterable):
             raise TypeError(
-                f"params must be a list of Values or a Module, got {type(params).__name__}"
-            ) from None
-        if not params:
-            raise ValueError("the optimizer got an empty list of parameters")
+                f"params must be a list of Values or a Module, got {type(given).__name__}"
+            )
+        values: list[Value] = []
         seen: set[int] = set()
-        for p in params:
+        for p in given:
             if not isinstance(p, Value):
                 raise TypeError(f"params must be Values, got {type(p).__name__}: {p!r}")
             if not p.is_leaf:
@@ -75,7 +83,10 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError(f"parameter {p!r} appears twice in params")
             seen.add(id(p))
-        self.params: list[Value] = params
+            values.append(p)
+        if not values:
+            raise ValueError("the optimizer got an empty list of parameters")
+        self.params: list[Value] = values
         self.lr = _hyper(lr, "lr", 0.0, math.inf, open_low=True)
 
     def zero_grad(self) -> None:
@@ -111,7 +122,7 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Value] | object,
+        params: Iterable[Value] | HasParameters,
         lr: float,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
@@ -151,7 +162,7 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Value] | object,
+        params: Iterable[Value] | HasParameters,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,

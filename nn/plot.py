@@ -561,10 +561,10 @@ def training_figure(
     from .classic import Perceptron
 
     panels = 2 if isinstance(model, Perceptron) else 3
-    fig, axes = plt.subplots(
+    fig, grid = plt.subplots(
         1, panels, figsize=(4.6 * panels, 4.2), layout="constrained", squeeze=False
     )
-    axes = list(axes[0])
+    axes = list(grid[0])
     decision_regions(model, X, y, axes[0], title=title or "decision regions")
     if panels == 3:
         learning_curves(history, axes[1], title="Training loss")

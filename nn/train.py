@@ -408,7 +408,9 @@ class _Batched:
         # backward() of the batch loss reaches the L2 term first
         reg = 0.0 if self.l2_step is None else self.l2_step()
         _, outputs = self.step(*self.columns(xb, yb))
-        return self.step.loss + reg, _count_right(outputs, yb)
+        loss = self.step.loss
+        assert loss is not None  # every call of the batched step sets it
+        return loss + reg, _count_right(outputs, yb)
 
 
 def _batched_data(X: list, y: list):

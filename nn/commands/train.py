@@ -23,6 +23,7 @@ import math
 import os
 import random
 import time
+from typing import TypedDict
 
 from tapegrad import engine
 
@@ -30,17 +31,30 @@ from .. import data as datasets
 from ..classic import Adaline, LogisticRegression, Perceptron
 from ..layers import ACTIVATIONS, MLP
 from ..losses import LOSSES
+from ..module import Module
 from ..train import LEARNING_RATES, OPTIMIZERS, fit
 from . import UsageError
 
 MODELS = ("mlp", "perceptron", "adaline", "logreg")
 _CLASSIC = {"perceptron": Perceptron, "adaline": Adaline, "logreg": LogisticRegression}
 
+
 # Measured on a 2-core machine: these defaults reach 98-100% training accuracy on two
 # moons (100 points, seeds 0-9) in 0.2-0.4 s of training with batched replay (0.5-0.9 s
 # building every graph, --no-batched). The learning rate is the optimizer's default,
 # from the table fit() reads too (nn.train.LEARNING_RATES: Adam 0.03, SGD 0.1).
-DEFAULTS = {
+class _Defaults(TypedDict, total=False):
+    """The options' defaults (the classic rules' add ``lr``)."""
+
+    epochs: int
+    batch_size: str
+    hidden: str
+    optimizer: str
+    l2: float
+    lr: float
+
+
+DEFAULTS: _Defaults = {
     "epochs": 30,
     "batch_size": "10",
     "hidden": "8,8",
@@ -54,7 +68,13 @@ MAX_PARAMETERS = 1_000_000
 # The classic rules learn with plain SGD, one sample at a time, as on the slides, with
 # their own step η = 0.01 (whatever the optimizer).
 # No L2 term for them by default: the rule is exactly w ← w + η (y − ỹ) x.
-CLASSIC_DEFAULTS = {"epochs": 20, "lr": 0.01, "batch_size": "1", "optimizer": "sgd", "l2": 0.0}
+CLASSIC_DEFAULTS: _Defaults = {
+    "epochs": 20,
+    "lr": 0.01,
+    "batch_size": "1",
+    "optimizer": "sgd",
+    "l2": 0.0,
+}
 
 
 def register(sub) -> None:
@@ -197,7 +217,7 @@ def _check_output_path(path: str | None, option: str, suffixes: tuple[str, ...])
 
 def run(args: argparse.Namespace) -> int:
     classic = args.model in _CLASSIC
-    defaults = {**DEFAULTS, **CLASSIC_DEFAULTS} if classic else DEFAULTS
+    defaults: _Defaults = {**DEFAULTS, **CLASSIC_DEFAULTS} if classic else DEFAULTS
     epochs = defaults["epochs"] if args.epochs is None else args.epochs
     optimizer = args.optimizer or defaults["optimizer"]
     lr = defaults.get("lr", LEARNING_RATES[optimizer]) if args.lr is None else args.lr
@@ -222,12 +242,13 @@ def run(args: argparse.Namespace) -> int:
     _check_output_path(args.save, "--save", (".json",))
     _check_output_path(args.plot, "--plot", (".png", ".svg", ".pdf"))
     _check_output_path(args.graph, "--graph", (".svg", ".png", ".pdf", ".dot", ".gv"))
-    save = None
+    save_model = None
     if args.save is not None:
         try:
             from ..serialize import save
         except ImportError:
             raise UsageError("--save needs nn.serialize, which is not available") from None
+        save_model = save
 
     X, y = datasets.DATASETS[args.dataset](args.samples, args.seed)
     classes = sorted(set(y))
@@ -236,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
     if refusal is not None:
         raise UsageError(refusal)
     rng = random.Random(args.seed)
+    model: Module
     if classic:
         # Rosenblatt's start, zero weights: the rule makes mistakes and corrects them.
         # (Random weights could already separate the data and leave nothing to learn.)
@@ -291,9 +313,9 @@ def run(args: argparse.Namespace) -> int:
         )
     # The paths were checked before training, but writing can still fail (a full disk,
     # a model whose training diverged to nan): one line, not a traceback.
-    if save is not None:
+    if save_model is not None:
         try:
-            save(model, args.save)
+            save_model(model, args.save)
         except (ValueError, OSError) as e:
             raise UsageError(f"--save: {e}") from None
         print(f"saved:   {args.save}")
