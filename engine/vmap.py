@@ -45,9 +45,10 @@ and backward, instead of well over a thousand). Its elementwise operations are t
 per-entry path's, but a matrix product adds a weighted sum's terms in its own order
 and the batch's gradients are summed by products: results equal the per-entry path
 below within ``1e-12`` relative (``1e-12`` absolute near zero; tested on random
-models), not bit for bit. ``lift=False`` runs the per-entry path, which the next
-paragraph describes; :meth:`BatchedStep.per_sample_grads` always
-does. :attr:`BatchedStep.lifted` holds the lifted program (``.program`` prints it,
+models), not bit for bit. :meth:`BatchedStep.per_sample_grads` runs the lifted program
+too, compiled to keep one gradient column per sample. ``lift=False`` (on ``vmap``, or
+on ``per_sample_grads`` alone) runs the per-entry path, which the next paragraph
+describes. :attr:`BatchedStep.lifted` holds the lifted program (``.program`` prints it,
 ``.source`` shows its numpy code).
 
 **Exactly backward() of the batch mean** (``lift=False``).
@@ -122,7 +123,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import graph, program, trace
-from .lift import BatchedProgram, lift_recording
+from .lift import BatchedProgram, Program, lift_recording
 from .modes import enable_grad, is_anomaly_enabled
 from .program import GraphChangedError, ReplayError
 from .value import Value
@@ -423,23 +424,37 @@ class BatchedStep:
             filename="<engine.vmap>",
         )
         self.source, self._reached, self._function = code.source, code.reached, code.function
-        if self.lift and walk.position(root) == len(walk.items) - 1:
-            # the lifted program also computes the checked numbers, as watched outputs
-            checked = Recording(
-                root,
-                walk,
-                self.recording.inputs,
-                self.recording.where,
-                self.recording.sources,
-                positions,
-            )
-            lifted = lift_recording(checked, self.fn, len(arrays))
-            self.lifted = BatchedProgram(lifted, self.params)
+        self._program: Program | None = None
+        self._per_sample: BatchedProgram | None = None
+        # the lifted program also computes the checked numbers, as watched outputs
+        self._checked = Recording(
+            root,
+            walk,
+            self.recording.inputs,
+            self.recording.where,
+            self.recording.sources,
+            positions,
+        )
+        self.lifted = None
+        if self.lift:
+            program_ = self._lifted_program()
+            self.lifted = None if program_ is None else BatchedProgram(program_, self.params)
         for p in self._samples_to_check(arrays):
             self._check(arrays, p)
         # only a recording that passed its checks is kept: after a refusal, the next
         # call records (and checks) again instead of replaying the refused tape
         self._recorded = True
+
+    def _lifted_program(self) -> Program | None:
+        """The recording lifted (:func:`~tapegrad.engine.lift.lift_recording`, made once),
+        or None when the tape goes on past the root (the numbers ``fn`` checked that the
+        loss does not depend on): that tape runs per entry."""
+        walk = self._checked.walk
+        if walk.position(self._checked.root) != len(walk.items) - 1:
+            return None
+        if self._program is None:
+            self._program = lift_recording(self._checked, self.fn, len(self._shapes))
+        return self._program
 
     def _samples_to_check(self, arrays: list) -> list[int]:
         """The samples the recording is re-traced on: the last and the middle one, and
@@ -639,15 +654,35 @@ class BatchedStep:
             shape = getattr(checked, "shape", ())
             r.check(checked if shape == (batch,) else np.broadcast_to(checked, (batch,)))
 
-    def per_sample_grads(self, *columns: Any):
+    def per_sample_grads(self, *columns: Any, lift: bool | None = None):
         """Per-sample gradients (``torch.func``'s ``vmap(grad(f))``): ``(outputs,
         grads)`` where ``grads[i]`` is an array of ``B`` numbers, ``d fn(sample
         p)/d params[i]`` for each sample ``p`` -- each what ``fn(sample).backward()``
         alone gives (0.0 for a parameter the function does not reach). No ``.grad``
-        is written."""
+        is written.
+
+        ``lift`` (default: the step's own ``lift``) runs the lifted program
+        (:class:`~tapegrad.engine.lift.BatchedProgram` with ``per_sample=True``: a
+        layer's weight gradients are each sample's outer product ``g zᵀ``), equal to
+        the per-entry path within ``1e-12`` relative (``1e-12`` absolute near zero);
+        ``lift=False`` runs one numpy operation per tape entry, each sample's
+        contributions summed in ``backward()``'s order (bit for bit where numpy's
+        operations are Python's: see the module docstring). A tape that does not
+        lift (it goes on past the loss) runs per entry either way."""
         np = _numpy()
+        if lift is not None and not isinstance(lift, bool):
+            raise TypeError(
+                f"lift must be True, False or None, got {type(lift).__name__}: {lift!r}"
+            )
         batch, arrays = self._recorded_columns(columns)
         self._detect_anomaly(arrays)
+        lifted = self._per_sample_program() if (self.lift if lift is None else lift) else None
+        if lifted is not None:
+            inputs = [np.ascontiguousarray(a.reshape(batch, -1).T) for a in arrays]
+            out, per_sample, watched = lifted._rows(inputs, batch, 1.0)
+            self._check_requirements(watched[self._watched_count :], batch)
+            out, watched = np.array(out), watched[: self._watched_count]
+            return self._outputs(out, watched), per_sample
         out, contributions, watched = self._run(arrays, 1.0)
         grads = []
         for k, terms in enumerate(contributions):
@@ -660,6 +695,16 @@ class BatchedStep:
                     total = total + term
             grads.append(np.array(total, dtype=np.float64))
         return self._outputs(out, watched), grads
+
+    def _per_sample_program(self) -> BatchedProgram | None:
+        """The lifted program compiled for per-sample gradients (made on first use),
+        or None when the tape does not lift."""
+        if self._per_sample is None:
+            program_ = self._lifted_program()
+            if program_ is None:
+                return None
+            self._per_sample = BatchedProgram(program_, self.params, per_sample=True)
+        return self._per_sample
 
     def __repr__(self) -> str:
         if not self._recorded:

@@ -376,12 +376,20 @@ def test_gradients_go_to_wrt_in_any_order_twice_or_unreached():
         a.data = 2.5  # a number changed between runs is read anew
         assert runner.run([X])[0].tolist()[0] == (2.5 - 3.0) * 0.5 + 4.0
         a.data = 2.0
+        # per sample: one row per wrt leaf, one column per sample
+        _, rows, _ = BatchedProgram(program, [named[n] for n in names], per_sample=True).run([X])
+        per_sample = {"a": 0.5 * X[0], "b": 0.5 + 0 * X[0], "c": 2.0 * X[0] - 3.0}
+        per_sample |= {"outside": X[0], "unused": 0 * X[0]}
+        assert rows.shape == (len(names), 3)
+        assert rows.tolist() == [per_sample[n].tolist() for n in names]
 
 
 # -- errors ----------------------------------------------------------------------------
 
 
 def test_bad_arguments_are_refused():
+    with pytest.raises(TypeError, match="per_sample must be True or False"):
+        BatchedProgram(lift(Value(1.0) * 2.0), [], per_sample=1)
     x = Value(1.0)
     y = x * 2.0
     with pytest.raises(TypeError, match="needs a Value"):

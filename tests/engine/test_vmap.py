@@ -33,6 +33,11 @@ def all_same(xs, ys) -> bool:
     return len(xs) == len(ys) and all(same(a, b) for a, b in zip(xs, ys))
 
 
+def lifted_close(a: float, b: float) -> bool:
+    """The lifted program's documented bound: 1e-12 relative, 1e-12 absolute near 0."""
+    return same(float(a), float(b)) or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+
+
 def close(a: float, b: float, rtol: float = RTOL) -> bool:
     a, b = float(a), float(b)
     if math.isnan(a) or math.isnan(b) or math.isinf(a) or math.isinf(b):
@@ -71,21 +76,48 @@ def test_a_relu_mlp_equals_backward_of_the_batch_bit_for_bit(reduce):
     assert sum(g != 0.0 for g in grads) > 250  # the test exercises real gradients
 
 
-def test_per_sample_gradients_equal_each_samples_own_backward_bit_for_bit():
+@pytest.mark.parametrize("lift", [False, True])
+def test_per_sample_gradients_equal_each_samples_own_backward(lift):
+    # per entry: bit for bit; lifted: within 1e-12 (a layer's sums re-associate)
     model = MLP(2, [8, 8, 1], rng=random.Random(3))
     X, y = moons(200, seed=2)
     params = model.parameters()
     step = engine.vmap(hinge_of(model), params)
     before = [p.grad for p in params]
-    out, grads = step.per_sample_grads(X, y)
+    out, grads = step.per_sample_grads(X, y, lift=lift)
     assert [p.grad for p in params] == before  # nothing written
     assert len(grads) == len(params) and all(g.shape == (200,) for g in grads)
+    agree = all_same if not lift else lambda a, b: all(map(lifted_close, a, b))
     for k in range(200):
         engine.zero_grad(params)  # no gradient yet: the sum starts at the first term
         loss = losses.hinge(model(X[k]), y[k])
         loss.backward()
-        assert same(out[k], loss.data)
-        assert all_same([g[k] for g in grads], [p.grad for p in params])
+        assert agree([out[k]], [loss.data])
+        assert agree([g[k] for g in grads], [p.grad for p in params])
+    assert sum(g[k] != 0.0 for g in grads) > 20  # real gradients
+
+
+@given(st.integers(0, 2**32), st.integers(1, 7))
+def test_lifted_per_sample_gradients_equal_the_per_entry_path(seed, batch):
+    # random student-written networks (skip connections, shared weights, mixed
+    # activations, parameters as constants): lifted within 1e-12 of per entry
+    from .test_lift import student_network
+
+    rng = random.Random(seed)
+    fn, nin, params = student_network(rng)
+    X = np.array([[rng.uniform(-2, 2) for _ in range(nin)] for _ in range(batch)])
+    Y = np.array([[rng.choice([-1.0, 1.0])] for _ in range(batch)])
+    step = engine.vmap(fn, params)
+    out, grads = step.per_sample_grads(X, Y)
+    assert step._per_sample is not None  # the lifted path ran
+    exact_out, exact_grads = engine.vmap(fn, params, lift=False).per_sample_grads(X, Y)
+    assert all(map(lifted_close, out, exact_out))
+    for g, exact in zip(grads, exact_grads):
+        assert g.shape == (batch,) and all(map(lifted_close, g, exact))
+    # lift=False on the call runs per entry whatever the step's default
+    assert all_same(step.per_sample_grads(X, Y, lift=False)[1][0], exact_grads[0])
+    with pytest.raises(TypeError, match="lift must be True, False or None"):
+        step.per_sample_grads(X, Y, lift="yes")
 
 
 def test_gradients_accumulate_onto_existing_grads_as_backward_does():
