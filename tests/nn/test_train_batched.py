@@ -192,3 +192,29 @@ def test_the_train_command_says_when_it_batched_and_no_batched_turns_it_off(caps
     assert main([*quick, "--no-batched"]) == 0
     out = capsys.readouterr().out
     assert "time:" in out and "batched" not in out
+
+
+def test_the_train_command_no_lift_runs_fit_entry_by_entry(capsys, monkeypatch):
+    from tapegrad.nn.cli import main
+    from tapegrad.nn.commands import train as command
+
+    calls = []
+
+    def fit(*args, **kwargs):
+        history = train_module.fit(*args, **kwargs)
+        calls.append((kwargs["lift"], history.loss))
+        return history
+
+    monkeypatch.setattr(command, "fit", fit)
+    quick = ["train", "--samples", "40", "--epochs", "3", "--no-progress", "--batch-size", "8"]
+    assert main(quick) == 0
+    assert "batched replay)" in capsys.readouterr().out
+    assert main([*quick, "--no-lift"]) == 0
+    assert "batched replay, entry by entry)" in capsys.readouterr().out
+    (lifted, lifted_loss), (exact, exact_loss) = calls
+    assert (lifted, exact) == (True, False)
+    # the same training: the lifted sums re-associate, so within rounding
+    assert lifted_loss == pytest.approx(exact_loss, rel=1e-9)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--no-lift" in capsys.readouterr().out
