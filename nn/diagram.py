@@ -45,7 +45,7 @@ from .classic import Adaline, LinearUnit, LogisticRegression, Perceptron
 from .energy import BoltzmannMachine, Hopfield, weight_label
 from .layers import MLP, Layer, Neuron
 
-__all__ = ["draw_model", "model_blocks", "MAX_DRAWN_UNITS", "MAX_NAMED_UNITS"]
+__all__ = ["draw_model", "model_blocks", "inferred_nin", "MAX_DRAWN_UNITS", "MAX_NAMED_UNITS"]
 
 #: Up to this many units :func:`draw_model` draws an energy model's every unit and
 #: weight; a larger one is drawn as one vector ``y`` of its ``n`` units.
@@ -110,7 +110,10 @@ def draw_model(
 
     ``nin``: for a model of other classes (a student's own), its number of inputs: it
     is called on ``nin`` Values and drawn from its lifted tape (``loss`` then names one
-    of :data:`tapegrad.nn.losses.LOSSES`). Without it such a model raises TypeError.
+    of :data:`tapegrad.nn.losses.LOSSES`). Without it, ``nin`` is read from the model
+    (:func:`inferred_nin`: an int attribute ``nin``, or micrograd's shapes -- the
+    first of ``layers``/``neurons`` down to a neuron's weight list ``w``); a model
+    where neither is found raises TypeError naming its type and asking for ``nin=``.
 
     A :class:`~tapegrad.nn.Hopfield` network or a :class:`~tapegrad.nn.BoltzmannMachine`
     is drawn as the lecture's slide: its units ``y0 … y(n-1)`` inside the dashed
@@ -196,13 +199,55 @@ def _cost_text(model, loss: str | Literal[True]) -> str:
     return loss
 
 
+#: Where :func:`inferred_nin` looks for the first layer, then its first neuron.
+_CHILDREN = ("layers", "neurons")
+
+
+def inferred_nin(model) -> int | None:
+    """The number of inputs of a model of a student's own classes, read from its
+    structure, or None when it cannot be told.
+
+    An int attribute ``nin`` (>= 1) is the answer. Otherwise micrograd's shapes are
+    followed: the first item of ``model.layers`` (or ``.neurons``, or of the model if
+    it is a list or tuple), again down to an object whose weights ``w`` are a
+    non-empty list of Values: their number. The model is not called to find out:
+    micrograd's ``zip(self.w, x)`` takes any longer input silently, so a probing call
+    cannot tell ``nin``."""
+    here = model
+    for _ in range(16):  # a model nests a few levels deep; never loop on a cycle
+        nin = getattr(here, "nin", None)
+        if isinstance(nin, int) and not isinstance(nin, bool) and nin >= 1:
+            return nin
+        w = getattr(here, "w", None)
+        if isinstance(w, (list, tuple)) and w and all(isinstance(v, Value) for v in w):
+            return len(w)
+        if isinstance(here, (list, tuple)):
+            children = here
+        else:
+            children = next(
+                (c for c in (getattr(here, n, None) for n in _CHILDREN) if c is not None), None
+            )
+        if not isinstance(children, (list, tuple)) or not children:
+            return None
+        here = children[0]
+    return None
+
+
 def _draw_lifted(model, nin, loss, rankdir: str, theme: str) -> GraphDrawing:
     """A model of other classes, drawn from its lifted tape (see :func:`draw_model`)."""
-    if nin is None or not callable(model):
+    if not callable(model):
         try:
             model_blocks(model)
         except TypeError as e:
             raise TypeError(f"{e}; for your own model classes pass nin= (its inputs)") from None
+    if nin is None:
+        nin = inferred_nin(model)
+        if nin is None:
+            raise TypeError(
+                f"draw_model cannot tell how many inputs a {type(model).__name__} takes "
+                "(no int attribute nin, and no layers/neurons list leading to a neuron's "
+                "weights w): pass nin= (its number of inputs)"
+            )
     if isinstance(nin, bool) or not isinstance(nin, int) or nin < 1:
         raise ValueError(f"nin must be the model's number of inputs (an int >= 1), got {nin!r}")
     if loss is not None and (not isinstance(loss, str) or loss not in losses.LOSSES):
