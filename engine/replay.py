@@ -150,8 +150,8 @@ class Replay:
 
     def __repr__(self) -> str:
         return (
-            f"<Replay of {self.size} tape entries: {len(self.leaves)} leaves, "
-            f"gradients for {len(self.wrt)}>"
+            f"<Replay of {self.size - len(self.leaves)} tape entries and {len(self.leaves)} "
+            f"leaves, gradients for {len(self.wrt)}>"
         )
 
 

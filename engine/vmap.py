@@ -186,10 +186,19 @@ class Recording:
         self.checks: tuple[int, ...] = ()
 
     def __repr__(self) -> str:
+        entries, leaves = _counts(self.walk)
         return (
-            f"<Recording of {len(self.walk.items)} tape entries, "
+            f"<Recording of {entries} tape entries and {leaves} leaves, "
             f"{len(self.inputs)} per-sample inputs>"
         )
+
+
+def _counts(walk: graph.Walk) -> tuple[int, int]:
+    """``(tape entries, leaves)`` of one sample's walk: the ops (what
+    :attr:`tapegrad.engine.lift.Program.entry_count` and the lifted program's header
+    count) and, apart, the leaves they read (per-sample inputs and shared Values)."""
+    entries = sum(1 for parents in walk.parents if parents)
+    return entries, len(walk.items) - entries
 
 
 class _Contributions:
@@ -505,8 +514,8 @@ class BatchedStep:
         )
         if len(signature) != len(recorded):
             raise GraphChangedError(
-                f"on sample {p} the function builds a graph of {len(signature)} entries, "
-                f"but {len(recorded)} were recorded on sample 0: {advice}"
+                f"on sample {p} the function builds a graph of {len(signature)} nodes (tape "
+                f"entries and leaves), but {len(recorded)} were recorded on sample 0: {advice}"
             )
         i = program.first_difference(signature, recorded)
         if i is not None:
@@ -709,9 +718,21 @@ class BatchedStep:
     def __repr__(self) -> str:
         if not self._recorded:
             return f"<BatchedStep (not recorded yet): gradients for {len(self.params)} parameters>"
+        entries, _ = _counts(self.recording.walk)
+        per_sample = sum(1 for k in self._sources if k >= 0)
+        shared = len(self._sources) - per_sample
+        if self.lifted is not None:
+            program_ = self.lifted.program
+            how = (
+                f"lifted into {len(program_.instructions)} instructions "
+                f"({program_.lifted_fraction:.1%} of the entries)"
+            )
+        else:
+            how = "run entry by entry"
         return (
-            f"<BatchedStep of {len(self.signature)} tape entries per sample, "
-            f"{len(self._leaves)} per-sample inputs, gradients for {len(self.params)} parameters>"
+            f"<BatchedStep of {entries} tape entries per sample (reading {per_sample} "
+            f"per-sample inputs and {shared} shared leaves), {how}, gradients for "
+            f"{len(self.params)} parameters>"
         )
 
 

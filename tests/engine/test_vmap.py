@@ -303,6 +303,32 @@ def test_the_source_is_the_replay_program_on_arrays():
     assert "2 tape entries" in repr(step) or "tape entries" in repr(step)
 
 
+@pytest.mark.parametrize("lift", [True, False])
+def test_the_step_and_the_lifted_program_count_the_same_tape_entries(lift):
+    # the ops of one sample are "tape entries" everywhere; the leaves are counted apart
+    model = MLP(2, [4, 1], rng=random.Random(0))
+    step = engine.vmap(hinge_of(model), model.parameters(), lift=lift)
+    step.record(*moons(10, seed=0))
+    loss = losses.hinge(model([Value(0.1), Value(0.2)]), Value(1.0))
+    order = engine.topological_order(loss)
+    ops = sum(1 for v in order if not v.is_leaf)
+    leaves = len(order) - ops  # 2 inputs, the label, 17 parameters
+    assert (ops, leaves) == (32, 20)
+    shown = repr(step)
+    assert shown.startswith(f"<BatchedStep of {ops} tape entries per sample (reading 3 ")
+    assert "and 17 shared leaves)" in shown
+    assert f"<Recording of {ops} tape entries and {leaves} leaves" in repr(step.recording)
+    if lift:
+        program = step.lifted.program
+        assert program.entry_count == ops
+        assert str(program).startswith(f"# {ops} tape entries -> ")
+        assert f"lifted into {len(program.instructions)} instructions (" in shown
+    else:
+        assert "run entry by entry" in shown
+    replay = engine.record(loss)
+    assert repr(replay).startswith(f"<Replay of {ops} tape entries and {leaves} leaves")
+
+
 # -- refusals -------------------------------------------------------------------------
 
 
