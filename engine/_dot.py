@@ -21,12 +21,14 @@ The search order is
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.metadata
 import os
 import pathlib
 import shutil
 import sys
 import sysconfig
+from typing import Literal, overload
 
 __all__ = ["DotNotFoundError", "find_dot", "use_dot", "INSTALL_HINT"]
 
@@ -98,6 +100,10 @@ def _is_pure(path: pathlib.Path) -> bool:
     return path.name in _exe_names(_PURE)
 
 
+@overload
+def use_dot(required: Literal[True] = True) -> tuple[str, str]: ...
+@overload
+def use_dot(required: bool) -> tuple[str, str] | None: ...
 def use_dot(required: bool = True) -> tuple[str, str] | None:
     """Point the ``graphviz`` package at the ``dot`` :func:`find_dot` finds.
 
@@ -127,8 +133,8 @@ def use_dot(required: bool = True) -> tuple[str, str] | None:
 _DOT_MODULE = "graphviz.backend.dot_command"
 
 
-class _Loader:
-    def __init__(self, loader) -> None:
+class _Loader(importlib.abc.Loader):
+    def __init__(self, loader: importlib.abc.Loader) -> None:
         self.loader = loader
 
     def create_module(self, spec):

@@ -35,8 +35,13 @@ import json
 import math
 import re
 import warnings
+from typing import TYPE_CHECKING, Any
 
 from . import _fonts
+
+if TYPE_CHECKING:
+    from matplotlib.patches import Patch
+    from matplotlib.typing import RcKeyType
 
 __all__ = ["RASTER_FORMATS", "FORMATS", "layout", "figure", "figures", "render", "D_CLASS"]
 
@@ -174,6 +179,7 @@ class _Painter:
             if kind == "T":
                 self.text(op, pen, shrink)
                 continue
+            patch: Patch
             if kind in ("E", "e"):
                 x, y, rx, ry = op["rect"]
                 patch = patches.Ellipse((x, y), 2 * rx, 2 * ry)
@@ -234,7 +240,7 @@ class _Painter:
             x,
             y,
             text,
-            ha={"l": "left", "r": "right"}.get(op.get("align"), "center"),
+            ha={"l": "left", "r": "right"}.get(op.get("align", ""), "center"),
             va="baseline",
             fontsize=size * self.scale,
             family=family,
@@ -369,7 +375,7 @@ def _arrow_to_d(edge: dict, key: str, shape: _DShape, painter: _Painter, pen: _P
     points = polys[0]["points"]
     # The tip is the arrowhead point nearest the node's centre.
     tip = min(points, key=lambda p: math.hypot(p[0] - shape.cx, p[1] - shape.cy))
-    if shape.contains(*tip, slack=1.5):
+    if shape.contains(tip[0], tip[1], slack=1.5):
         return ops
     nx, ny = shape.pull(*tip)
     dx, dy = nx - tip[0], ny - tip[1]
@@ -408,7 +414,7 @@ def _tail_from_d(edge: dict, shape: _DShape, painter: _Painter, at_start: bool) 
         return
     pts = splines[0]["points"]
     end = pts[0] if at_start else pts[-1]
-    if shape.contains(*end, slack=1.0):
+    if shape.contains(end[0], end[1], slack=1.0):
         return
     pen = _edge_pen(draw)
     pen.dash = "solid"
@@ -593,7 +599,7 @@ def render(
 
 
 # What a user's matplotlib style (plt.style.use, rcParams) may not change in a drawing.
-_STYLE = {
+_STYLE: dict[RcKeyType, Any] = {
     "text.usetex": False,
     "path.sketch": None,
     "path.effects": [],

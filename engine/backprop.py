@@ -52,12 +52,19 @@ into a ``RuntimeError`` naming the op.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from .wengert import INPUT0, INPUT1, LOCAL0, LOCAL1, ROW, W, WengertList
 
-__all__ = ["Pass", "backprop", "run", "gradients"]
+__all__ = ["Pass", "Column", "backprop", "run", "gradients"]
+
+
+class Column(Protocol):
+    """A column of local derivatives as :func:`backprop` reads it: ``column[i]`` for
+    entry ``i`` (a list, or anything computing its items on demand)."""
+
+    def __getitem__(self, i: int, /) -> Any: ...
 
 
 class Pass:
@@ -85,7 +92,7 @@ class Pass:
         own_storage: bool = False,
         *,
         leaf_start: Callable[[Any], Any] | None = None,
-        local_grads: Callable[[WengertList, int], tuple[Sequence, Sequence]] | None = None,
+        local_grads: Callable[[WengertList, int], tuple[Column, Column]] | None = None,
         record_steps: bool = False,
     ) -> None:
         self.tapes: dict[WengertList, list] = {}
@@ -176,6 +183,8 @@ def backprop(t: WengertList, grads: list, p: Pass) -> None:
     entries = t.entries
     # The columns backprop reads, sliced out at C speed.
     inputs0, inputs1 = entries[INPUT0:end:W], entries[INPUT1:end:W]
+    locals0: Column
+    locals1: Column
     if p.local_grads is None:
         locals0, locals1 = entries[LOCAL0:end:W], entries[LOCAL1:end:W]
     else:

@@ -123,8 +123,8 @@ class _Diagram:
         names: dict[str, str] = {}
         for ins in self.instructions:
             scopes = {cost_scope_of(values[p]) for p in ins.entries}
-            if ins.entries and None not in scopes and len(scopes) == 1:
-                scope = scopes.pop()
+            scope = scopes.pop() if len(scopes) == 1 else None
+            if scope is not None:  # every entry in one cost scope
                 node = names.setdefault(scope.path, self._free(f"C{len(names) or ''}"))
                 costs[ins.output] = node
                 self.cost_names[node] = scope.name
@@ -137,8 +137,9 @@ class _Diagram:
             if ins.op == "gather" and len(read_by) == 1 and "" not in read_by:
                 costs[ins.output] = read_by.pop()
         for ins in self.instructions:  # ops that only combine costs
-            read = {costs.get(n) for n in ins.inputs if n in self.producer}
-            if ins.output not in costs and read and None not in read:
+            produced = [n for n in ins.inputs if n in self.producer]
+            if ins.output not in costs and produced and all(n in costs for n in produced):
+                read = {costs[n] for n in produced}
                 costs[ins.output] = read.pop() if len(read) == 1 else self._free(f"C{ins.output}")
         if not costs and not self.outputs and self.instructions:
             root = self.program.output[0]
@@ -165,7 +166,7 @@ class _Diagram:
     def _node_ids(self) -> dict[str, str]:
         """The DOT id and text of every circle: ``x = z0`` for an input the first
         layer reads, ``ȳ = s3`` for a vector that feeds the cost."""
-        ids = {}
+        ids: dict[str, str] = {}
         for ins in self.instructions:
             if ins.op == "linear" and self.variables[ins.inputs[1]].kind == "input":
                 ids.setdefault(ins.inputs[1], "z0")

@@ -79,7 +79,7 @@ class GraphChangedError(RuntimeError):
 MAX_NESTING = 32
 
 
-def op_name(row: object) -> str:
+def op_name(row: Op | str | None) -> str:
     """The name of a tape entry's op row ('' for a leaf; a user's own op is its name)."""
     if row is None:
         return ""

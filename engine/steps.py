@@ -138,6 +138,7 @@ def _steps(order: list[Value], p: backprop.Pass) -> Iterator[BackwardStep]:
     root_name = names[order[-1]]
     previous = None
     position = 0
+    assert p.steps is not None  # both callers' passes record their steps
     for index, (t, i, ref, upstream, local, contribution, total) in enumerate(p.steps):
         position = position + 1 if (t, i) == previous else 0
         previous = (t, i)

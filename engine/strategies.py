@@ -132,7 +132,7 @@ def expressions(
     n = draw(st.integers(min_inputs, max_inputs))
     inputs = [draw(floats_between(-3.0, 3.0, (0.0,), margin)) for _ in range(n)]
     values = list(inputs)
-    program = []
+    program: list[tuple[str, tuple]] = []
     n_ops = draw(st.integers(1, max_ops))
     attempts = 0
     while len(program) < n_ops and attempts < 4 * n_ops:

@@ -314,6 +314,7 @@ def _install() -> None:
         if name in own:
             _saved[name] = own[name]
     for name, original in _saved.items():
+        hook: property | Callable[..., Any]
         if name == "data":
             hook = _hooked_data()
         elif name == "__init__":

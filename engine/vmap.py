@@ -649,6 +649,7 @@ class BatchedStep:
         np = _numpy()
         batch = len(arrays[0])
         lifted = self.lifted
+        assert lifted is not None  # called only when there is a lifted program
         columns = [np.ascontiguousarray(a.reshape(batch, -1).T) for a in arrays]
         out, grads, watched = lifted._run(columns, batch, seed)
         self._check_requirements(watched[self._watched_count :], batch)

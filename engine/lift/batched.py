@@ -100,7 +100,7 @@ def _product(local, g):
     if type(local) is not ArrayMasked:
         return local * g
     np = _numpy()
-    keep = local.keep
+    keep: Any = local.keep  # an array or a bool, for numpy (untyped here: loaded lazily)
     if type(local.local) is float and local.local == 1.0:
         product = g  # 1.0 * g is g, bit for bit
     else:
