@@ -61,12 +61,11 @@ does, and raises ``ModuleNotFoundError`` saying how to install it when it is mis
 
 from __future__ import annotations
 
-import keyword
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .lift import Instruction, lift
+from .lift import Instruction, column_names, lift, recording_columns, usable_name
 from .value import Value
 from .vmap import vmap
 
@@ -137,36 +136,18 @@ def _lifted(step, fn, example: tuple):
     inputs named after ``fn``'s arguments, and the nesting of the watched outputs
     (None: fn returns a Value)."""
     recording = step.recording
-    names = _input_names(fn, len(example))
-    columns: dict[str, list[Value]] = {name: [] for name in names}
-    for leaf, (k, _) in zip(recording.inputs, recording.where):
-        columns[names[k]].append(leaf)
+    names = column_names(fn, len(example), usable=_usable_name)
     values = recording.walk.values()
-    program = lift(recording.root, columns, watch=[values[p] for p in recording.watch])
-    return program, step._shape  # the nesting fn returned, which the recording lacks
+    watched = [values[p] for p in recording.watch]
+    program = lift(recording.root, recording_columns(recording, names), watch=watched)
+    return program, recording.nesting  # the nesting fn returned its watched outputs in
 
 
-def _input_names(fn: object, count: int) -> list[str]:
-    """``fn``'s positional argument names where usable as Python names in the
-    generated code, else ``x0``, ``x1``, ... by position; never twice the same."""
-    import inspect
-
-    try:
-        parameters = inspect.signature(fn).parameters.values()  # type: ignore[arg-type]
-        named = [
-            p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-    except (TypeError, ValueError):
-        named = []
-    names: list[str] = []
-    for k in range(count):
-        name = named[k] if k < len(named) else f"x{k}"
-        if keyword.iskeyword(name) or name.startswith("_") or name in _RESERVED:
-            name = f"x{k}"
-        while name in names:
-            name += "_"
-        names.append(name)
-    return names
+def _usable_name(name: str) -> bool:
+    """Whether an argument's name can name an input of the generated ``forward``: a
+    name the lifted program takes (:func:`~tapegrad.engine.lift.usable_name`) that the
+    module does not use for itself (:data:`_RESERVED`)."""
+    return usable_name(name) and name not in _RESERVED
 
 
 def _literal(c: float) -> str | None:

@@ -66,7 +66,14 @@ lifted programs through it (:class:`BatchedProgram` is its numpy runner).
 """
 
 from .batched import BatchedProgram
-from .grouping import RESERVED, column_names, lift, lift_recording, usable_name
+from .grouping import (
+    RESERVED,
+    column_names,
+    lift,
+    lift_recording,
+    recording_columns,
+    usable_name,
+)
 from .program import KINDS, Instruction, LiftError, Program, Variable
 
 __all__ = [
@@ -80,5 +87,6 @@ __all__ = [
     "KINDS",
     "RESERVED",
     "column_names",
+    "recording_columns",
     "usable_name",
 ]

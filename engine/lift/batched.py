@@ -214,6 +214,11 @@ class BatchedProgram:
 
     def _add(self, grads: list) -> None:
         """Add ``grads`` (one float per reached ``wrt`` leaf, in order) into ``.grad``."""
+        # The slot _g, not .grad: .grad reads "no gradient yet" (NO_GRAD, -0.0) as 0.0,
+        # which would start the sum at +0.0 instead of the first contribution as
+        # backward() does, and costs a property call per leaf. Value has no public
+        # "add to the gradient" (micrograd's p.grad += g is the read and the write);
+        # engine code reads the slot, as replay and backward do.
         for p, g in zip(self._reached_values, grads):
             p._g = p._g + g
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 import keyword
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,10 +74,10 @@ def usable_name(name: object) -> bool:
     )
 
 
-def column_names(fn: object, count: int) -> list[str]:
+def column_names(fn: object, count: int, usable: Callable[[str], bool] = usable_name) -> list[str]:
     """Names for a batched step's ``count`` columns: ``fn``'s positional parameter
-    names where usable (``lambda x, y: ...`` gives ``x``, ``y``), else ``x0``, ``x1``,
-    ... (by position), never twice the same."""
+    names where ``usable`` (default :func:`usable_name`; ``lambda x, y: ...`` gives
+    ``x``, ``y``), else ``x0``, ``x1``, ... (by position), never twice the same."""
     try:
         parameters = inspect.signature(fn).parameters.values()  # type: ignore[arg-type]
         named = [
@@ -87,21 +87,28 @@ def column_names(fn: object, count: int) -> list[str]:
         named = []
     names: list[str] = []
     for k in range(count):
-        name = named[k] if k < len(named) and usable_name(named[k]) else f"x{k}"
+        name = named[k] if k < len(named) and usable(named[k]) else f"x{k}"
         while name in names:
             name += "_"
         names.append(name)
     return names
 
 
+def recording_columns(recording: Any, names: Sequence[str]) -> dict[str, list[Value]]:
+    """A batched step's per-sample leaves (``recording.inputs``, of a
+    :class:`tapegrad.engine.vmap.Recording`) by column: ``names[k]`` maps to column
+    ``k``'s leaves, in order (what :func:`lift` takes as ``inputs``)."""
+    columns: dict[str, list[Value]] = {name: [] for name in names}
+    for leaf, (k, _) in zip(recording.inputs, recording.where):
+        columns[names[k]].append(leaf)
+    return columns
+
+
 def lift_recording(recording: Any, fn: object, count: int) -> Program:
     """Lift a batched step's recording (:class:`tapegrad.engine.vmap.Recording`: one
     sample's tape and which leaves are per-sample) of ``fn`` with ``count`` columns,
     each column one input variable named by :func:`column_names`."""
-    names = column_names(fn, count)
-    columns: dict[str, list[Value]] = {name: [] for name in names}
-    for leaf, (k, _) in zip(recording.inputs, recording.where):
-        columns[names[k]].append(leaf)
+    columns = recording_columns(recording, column_names(fn, count))
     return _Lifter(recording.walk, columns, list(recording.watch)).program()
 
 

@@ -386,6 +386,11 @@ def test_inputs_named_like_the_generated_code_are_renamed():
     assert module.program.inputs == ["x0", "x1"]
     expected = [fn([Value(X[k, 0])], [Value(Y[k, 0])]).data for k in range(4)]
     assert all(close(a, b) for a, b in zip(module(X, Y).tolist(), expected))
+    # names the lifted program keeps for itself (engine.lift.RESERVED, g_ and d_) are
+    # renamed too: they made lift() raise ValueError before
+    module = engine.to_torch(lambda seed, g_y: fn(seed, g_y), [w], X, Y)
+    assert module.program.inputs == ["x0", "x1"]
+    assert all(close(a, b) for a, b in zip(module(X, Y).tolist(), expected))
 
 
 def test_shared_results_broadcasts_and_a_root_shared_by_every_sample():
