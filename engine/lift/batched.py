@@ -82,11 +82,11 @@ def _masked_unless(masked, g):
     """``g`` where ``masked`` is false, exactly ``+0.0`` where it is true (an inf or
     nan ``g`` included): what ``_product(ArrayMasked(np.logical_not(masked), 1.0), g)``
     gives, bit for bit, without computing the ``logical_not`` (a ReLU's backward:
-    ``masked`` is the comparison ``x <= 0`` its forward computed already)."""
+    ``masked`` is the comparison ``x <= 0``)."""
     np = _numpy()
     if type(masked) is not np.ndarray:
         masked = np.asarray(masked)
-    if masked.shape != np.shape(g):
+    if type(g) is not np.ndarray or masked.shape != g.shape:
         masked, g = np.broadcast_arrays(masked, g)
         masked, g = np.ascontiguousarray(masked), np.ascontiguousarray(g)
     return _where(masked, 0.0, g)
@@ -292,8 +292,16 @@ def _per_sample(numbers, batch: int):
     return _numpy().broadcast_to(numbers, (batch,))
 
 
-#: A mask that keeps where a named comparison is false, with derivative 1 (a ReLU's).
-_NOT_MASKED_ONE = re.compile(r"ArrayMasked\(np\.logical_not\(([A-Za-z_]\w*)\), 1\.0\)")
+#: A mask that keeps where a comparison (named, or of a name and a number) is false,
+#: with derivative 1 (a ReLU's).
+_NOT_MASKED_ONE = re.compile(
+    r"ArrayMasked\(np\.logical_not\(([A-Za-z_]\w*|\([A-Za-z_]\w* [<>]=? [-\w.]+\))\), 1\.0\)"
+)
+
+#: ``(x <= c) and (x < c)`` is ``(x < c)`` (and ``>=``/``>`` alike), nan included: the
+#: strict comparison implies the other. A ReLU's forward ``where(x <= 0, where(x < 0,
+#: 0, x), x)`` selects so (one comparison and one ``logical_and`` fewer per ReLU).
+_implied = re.compile(r"np\.logical_and\(\(([A-Za-z_]\w*) ([<>])= ([-\w.]+)\), \(\1 (\2) \3\)\)")
 
 
 def _local_times_g(local: str) -> str:
@@ -449,7 +457,7 @@ class _Generator:
         rename = dict(zip(_INPUT_NAMES[row.arity], names))
         rename["out"] = out
         trees = [_Renamer(rename).visit(copy.deepcopy(t)) for t in (forward, *derivatives)]
-        texts = [_array_source(t) for t in trees]
+        texts = [_implied.sub(r"(\1 \4 \3)", _array_source(t)) for t in trees]
         shared = sorted(
             {_array_source(n) for t in trees for n in ast.walk(t) if isinstance(n, ast.Compare)},
             key=len,

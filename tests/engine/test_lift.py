@@ -629,8 +629,11 @@ def test_a_relus_backward_selection_is_the_masked_product_bit_for_bit():
     # and the code of a relu uses it, with the forward's comparison
     model = MLP(2, [3, 1], rng=random.Random(0))
     runner = BatchedProgram(lifted(hinge_loss(model), 2), model.parameters())
-    assert "_masked_unless(_c_z1_0, g_z1)" in runner.source
+    assert "_masked_unless((s1 <= 0.0), g_z1)" in runner.source
     assert "logical_not" not in runner.source
+    # the forward selects on x < 0 alone: (x <= 0) and (x < 0) is (x < 0)
+    assert "z1 = _where((s1 < 0.0), 0.0, s1)" in runner.source
+    assert "logical_and" not in runner.source
 
 
 def test_nan_inf_and_signed_zeros_lift_as_the_per_entry_path_gives_them():
