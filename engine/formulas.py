@@ -409,51 +409,86 @@ def parse_formula(formula: object, names: tuple[str, ...], where: str) -> ast.ex
 # -- compilers: one formula, four consumers ------------------------------------
 
 
+class _Source(ast.NodeVisitor):
+    """A checked formula written as Python source, node by node: the walk the three
+    compilers share (floats, Values, arrays). A visit returns the node's source; the
+    compilers' subclasses write what they compute differently -- every call, and
+    for floats division, for arrays ``not``/``and``/``or``, for Values each operation."""
+
+    masked = "_MASKED"  # the name the compiled code's namespace gives MASKED
+
+    def visit_Constant(self, n: ast.Constant) -> str:
+        return repr(n.value) if isinstance(n.value, bool) else repr(_number(n))
+
+    def visit_Name(self, n: ast.Name) -> str:
+        return self.masked if n.id == "MASKED" else n.id
+
+    def visit_BinOp(self, n: ast.BinOp) -> str:
+        return f"({self.visit(n.left)} {_OPERATORS[type(n.op)]} {self.visit(n.right)})"
+
+    def visit_UnaryOp(self, n: ast.UnaryOp) -> str:  # unary minus (``not``: subclasses)
+        return f"(-{self.visit(n.operand)})"
+
+    def visit_Compare(self, n: ast.Compare) -> str:
+        left, right = self.visit(n.left), self.visit(n.comparators[0])
+        return f"({left} {_COMPARISONS[type(n.ops[0])]} {right})"
+
+    def generic_visit(self, n: ast.AST) -> str:
+        raise AssertionError(f"not a node of a checked formula: {ast.dump(n)}")
+
+
+class _FloatSource(_Source):
+    """Python source computing a formula on floats (see :func:`_float_source`)."""
+
+    def __init__(self, safe: bool, data: Callable[[str], str] | None) -> None:
+        self.safe, self.data = safe, data
+
+    def visit_Name(self, n: ast.Name) -> str:
+        if n.id != "MASKED" and self.data:
+            return self.data(n.id)
+        return super().visit_Name(n)
+
+    def visit_BinOp(self, n: ast.BinOp) -> str:
+        if not isinstance(n.op, ast.Div):
+            return super().visit_BinOp(n)
+        left, right = self.visit(n.left), self.visit(n.right)
+        if self.safe:
+            return f"_div({left}, {right})"
+        if isinstance(n.right, ast.Name):
+            # guarded: a zero divisor (sqrt's 0.5 / out at 0) takes _div, no exception
+            return f"({left} / {right} if {right} else _div({left}, {right}))"
+        return f"({left} / {right})"
+
+    def visit_UnaryOp(self, n: ast.UnaryOp) -> str:
+        if isinstance(n.op, ast.Not):
+            return f"(not {self.visit(n.operand)})"
+        return super().visit_UnaryOp(n)
+
+    def visit_BoolOp(self, n: ast.BoolOp) -> str:
+        word = " and " if isinstance(n.op, ast.And) else " or "
+        return "(" + word.join(self.visit(v) for v in n.values) + ")"
+
+    def visit_Call(self, n: ast.Call) -> str:
+        name = _called(n)
+        if name in ("where", "mask"):
+            condition, a, b = _split_call(n)
+            return f"({self.visit(a)} if {self.visit(condition)} else {self.visit(b)})"
+        args = [self.visit(a) for a in n.args]
+        function = FUNCTIONS[name]
+        simple = all(isinstance(a, (ast.Name, ast.Constant)) for a in n.args)
+        template = function.fast if simple else function.fast_any
+        if self.safe or not template:
+            return f"_safe_{name}({', '.join(args)})"
+        return template.format(*args)
+
+
 def _float_source(node: ast.expr, safe: bool, data: Callable[[str], str] | None = None) -> str:
     """Python source computing ``node`` on floats.
 
     ``safe=False``: the fast path (math-module calls and ``/``, which may raise);
     ``safe=True``: IEEE functions that never raise. ``data`` rewrites names (the Value
     form's conditions read ``.data``)."""
-
-    def go(n: ast.expr) -> str:
-        if isinstance(n, ast.Constant):
-            return repr(n.value) if isinstance(n.value, bool) else repr(_number(n))
-        if isinstance(n, ast.Name):
-            if n.id == "MASKED":
-                return "_MASKED"
-            return data(n.id) if data else n.id
-        if isinstance(n, ast.BinOp):
-            left, right = go(n.left), go(n.right)
-            if isinstance(n.op, ast.Div) and safe:
-                return f"_div({left}, {right})"
-            if isinstance(n.op, ast.Div) and isinstance(n.right, ast.Name):
-                # guarded: a zero divisor (sqrt's 0.5 / out at 0) takes _div, no exception
-                return f"({left} / {right} if {right} else _div({left}, {right}))"
-            return f"({left} {_OPERATORS[type(n.op)]} {right})"
-        if isinstance(n, ast.UnaryOp):
-            if isinstance(n.op, ast.Not):
-                return f"(not {go(n.operand)})"
-            return f"(-{go(n.operand)})"
-        if isinstance(n, ast.Compare):
-            return f"({go(n.left)} {_COMPARISONS[type(n.ops[0])]} {go(n.comparators[0])})"
-        if isinstance(n, ast.BoolOp):
-            word = " and " if isinstance(n.op, ast.And) else " or "
-            return "(" + word.join(go(v) for v in n.values) + ")"
-        name = _called(n)
-        assert isinstance(n, ast.Call)
-        if name in ("where", "mask"):
-            condition, a, b = _split_call(n)
-            return f"({go(a)} if {go(condition)} else {go(b)})"
-        args = [go(a) for a in n.args]
-        function = FUNCTIONS[name]
-        simple = all(isinstance(a, (ast.Name, ast.Constant)) for a in n.args)
-        template = function.fast if simple else function.fast_any
-        if safe or not template:
-            return f"_safe_{name}({', '.join(args)})"
-        return template.format(*args)
-
-    return go(node)
+    return _FloatSource(safe, data).visit(node)
 
 
 def uses(node: ast.expr, name: str) -> bool:
@@ -565,29 +600,28 @@ def _float_namespace() -> dict:
     return namespace
 
 
-def _value_source(node: ast.expr) -> str:
-    """Source computing ``node`` with Value ops: every operation is the op row of the
-    same name (``_op('mul', a, b)``), applied to Values or, when all its operands are
-    numbers, to floats by the row's ``fn``. Conditions read ``.data``."""
+class _ValueSource(_Source):
+    """Source computing a formula with Value ops: every operation is the op row of
+    the same name (``_op('mul', a, b)``), applied to Values or, when all its operands
+    are numbers, to floats by the row's ``fn``. Conditions read ``.data``."""
 
-    def go(n: ast.expr) -> str:
-        if isinstance(n, ast.Constant):
-            return repr(_number(n))
-        if isinstance(n, ast.Name):
-            return "_MASKED" if n.id == "MASKED" else n.id
-        if isinstance(n, ast.BinOp):
-            return f"_op({_OPERATOR_ROWS[type(n.op)]!r}, {go(n.left)}, {go(n.right)})"
-        if isinstance(n, ast.UnaryOp):  # unary minus (not appears only in conditions)
-            return f"_op('neg', {go(n.operand)})"
+    def visit_BinOp(self, n: ast.BinOp) -> str:
+        return f"_op({_OPERATOR_ROWS[type(n.op)]!r}, {self.visit(n.left)}, {self.visit(n.right)})"
+
+    def visit_UnaryOp(self, n: ast.UnaryOp) -> str:  # unary minus (not: in conditions only)
+        return f"_op('neg', {self.visit(n.operand)})"
+
+    def visit_Call(self, n: ast.Call) -> str:
         name = _called(n)
-        assert isinstance(n, ast.Call)
         if name in ("where", "mask"):
             condition, a, b = _split_call(n)
             test = _float_source(condition, True, data=lambda v: f"_data({v})")
-            return f"({go(a)} if {test} else {go(b)})"
-        return f"_op({name!r}, {', '.join(go(a) for a in n.args)})"
+            return f"({self.visit(a)} if {test} else {self.visit(b)})"
+        return f"_op({name!r}, {', '.join(self.visit(a) for a in n.args)})"
 
-    return go(node)
+
+def _value_source(node: ast.expr) -> str:
+    return _ValueSource().visit(node)
 
 
 def compile_value_grads(name: str, inputs: tuple[str, ...], derivatives: tuple):
@@ -625,44 +659,44 @@ def _apply_op(name: str, *args: object) -> object:
     return _value_op(name, *args)
 
 
-def _array_source(node: ast.expr) -> str:
-    def go(n: ast.expr) -> str:
-        if isinstance(n, ast.Constant):
-            return repr(n.value) if isinstance(n.value, bool) else repr(_number(n))
-        if isinstance(n, ast.Name):
-            return "_ARRAY_MASKED" if n.id == "MASKED" else n.id
-        if isinstance(n, ast.BinOp):
-            return f"({go(n.left)} {_OPERATORS[type(n.op)]} {go(n.right)})"
-        if isinstance(n, ast.UnaryOp):
-            if isinstance(n.op, ast.Not):
-                return f"np.logical_not({go(n.operand)})"
-            return f"(-{go(n.operand)})"
-        if isinstance(n, ast.Compare):
-            return f"({go(n.left)} {_COMPARISONS[type(n.ops[0])]} {go(n.comparators[0])})"
-        if isinstance(n, ast.BoolOp):
-            f = "np.logical_and" if isinstance(n.op, ast.And) else "np.logical_or"
-            out = go(n.values[0])
-            for v in n.values[1:]:
-                out = f"{f}({out}, {go(v)})"
-            return out
+class _ArraySource(_Source):
+    """Source computing a formula over numpy float64 arrays, elementwise."""
+
+    masked = "_ARRAY_MASKED"
+
+    def visit_UnaryOp(self, n: ast.UnaryOp) -> str:
+        if isinstance(n.op, ast.Not):
+            return f"np.logical_not({self.visit(n.operand)})"
+        return super().visit_UnaryOp(n)
+
+    def visit_BoolOp(self, n: ast.BoolOp) -> str:
+        f = "np.logical_and" if isinstance(n.op, ast.And) else "np.logical_or"
+        out = self.visit(n.values[0])
+        for v in n.values[1:]:
+            out = f"{f}({out}, {self.visit(v)})"
+        return out
+
+    def visit_Call(self, n: ast.Call) -> str:
         name = _called(n)
-        assert isinstance(n, ast.Call)
         if name == "where" and _is_call(n.args[1], "where"):
             inner = n.args[1]
             assert isinstance(inner, ast.Call)
             if ast.dump(inner.args[2]) == ast.dump(n.args[2]):
                 # where(c, where(d, a, b), b) is where(c and d, a, b): numpy's where
                 # costs several multiplications on unsorted conditions, "and" one
-                both = f"np.logical_and({go(n.args[0])}, {go(inner.args[0])})"
-                return f"np.where({both}, {go(inner.args[1])}, {go(n.args[2])})"
-        args = [go(a) for a in n.args]
+                both = f"np.logical_and({self.visit(n.args[0])}, {self.visit(inner.args[0])})"
+                return f"np.where({both}, {self.visit(inner.args[1])}, {self.visit(n.args[2])})"
+        args = [self.visit(a) for a in n.args]
         if name == "where":
             return f"np.where({args[0]}, {args[1]}, {args[2]})"
         if name == "mask":
             return f"ArrayMasked({args[0]}, {args[1]})"
         return f"{FUNCTIONS[name].array}({', '.join(args)})"
 
-    return go(node)
+
+def _array_source(node: ast.expr) -> str:
+    """Python source computing ``node`` over numpy arrays (also lift's, per element)."""
+    return _ArraySource().visit(node)
 
 
 def _is_call(node: ast.expr, name: str) -> bool:
