@@ -471,11 +471,17 @@ def average_loss(
 ) -> Value:
     """The slides' average loss over a set, ``𝓛(S, w) = 1/P Σ_p L(model(x[p]), y[p])``.
 
-    Every plain number of sample ``p`` becomes a leaf Value named as the slides name
-    it, so that a drawing tells the samples apart: its input ``x[p]`` (``x[p]₀``,
-    ``x[p]₁``, ... for a list) and its label ``y[p]`` (the loss reads it as a Value,
-    as the losses here all accept; a class index for :func:`softmax_cross_entropy`
-    stays an int). Values given are used as they are.
+    Every plain number of sample ``p``'s input becomes a leaf Value named as the slides
+    name it, so that a drawing tells the samples apart: ``x[p]`` (``x[p]₀``,
+    ``x[p]₁``, ... for a list). A label goes to a loss of this module as a leaf Value
+    named ``y[p]`` too (they all read a Value label; a class index for
+    :func:`softmax_cross_entropy` stays an int). A loss of your own gets ``y[p]`` as
+    given, as :func:`tapegrad.nn.fit` and a hand-written ``loss(model(x), y)`` pass it,
+    so a micrograd-style loss may test it (``if y == 1``: on a Value ``==`` is node
+    identity) or index with it (a class index). Values given are used as they are.
+
+    Raises ``TypeError`` when ``loss`` or ``model`` is not callable, ``ValueError`` when
+    ``X`` and ``y`` differ in length or are empty.
     """
     if not callable(loss) or not callable(model):
         raise TypeError("average_loss(loss, model, X, y): loss and model must be callable")
@@ -483,14 +489,30 @@ def average_loss(
         raise ValueError(f"average_loss: {len(X)} inputs but {len(y)} labels")
     if len(X) == 0:
         raise ValueError("average_loss needs at least one sample")
-    index_labels = loss is softmax_cross_entropy
+    name_labels = loss in _VALUE_LABELS
     terms = []
     for p, (xp, yp) in enumerate(zip(X, y)):
         xp = _named_input(xp, p)
-        if _plain_number(yp) and not index_labels:
+        if name_labels and _plain_number(yp):
             yp = Value(float(yp), label=f"y[{p}]")
         terms.append(loss(model(xp), yp))
     return mean(terms)
+
+
+#: The per-sample losses here that read a label given as a Value (average_loss names
+#: it ``y[p]`` for them); softmax_cross_entropy takes a class index instead.
+_VALUE_LABELS = frozenset(
+    {
+        mse,
+        hinge,
+        perceptron_criterion,
+        perceptron_rule_loss,
+        adaline_loss,
+        logistic_loss,
+        binary_cross_entropy,
+        binary_cross_entropy_with_logits,
+    }
+)
 
 
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")

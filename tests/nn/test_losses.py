@@ -127,6 +127,48 @@ def test_average_loss_is_the_mean_of_per_sample_losses():
     assert total.data == pytest.approx(expected)
 
 
+def test_average_loss_gives_a_loss_of_ones_own_the_labels_as_given():
+    # A micrograd-style loss tests its label with == and indexes with a class index:
+    # as a Value label, y == 1 would be node identity (always False) and z[k] a TypeError.
+    received = []
+
+    def squared_to_target(out, t):
+        received.append(t)
+        return (out - 1.0) ** 2 if t == 1 else (out + 1.0) ** 2
+
+    def model(x):
+        return Value(0.5) * x[0]
+
+    X, y = [[1.0], [-2.0], [4.0]], [1, -1, 1.0]
+    total = average_loss(squared_to_target, model, X, y)
+    assert received == y and [type(t) for t in received] == [int, int, float]
+    expected = ((0.5 - 1) ** 2 + (-1.0 + 1) ** 2 + (2.0 - 1) ** 2) / 3
+    assert total.data == pytest.approx(expected)
+    # a hand-written cross-entropy over a list of logits: the class index stays an int
+    logits = [Value(0.1), Value(2.0), Value(-1.0)]
+
+    def nll(z, k):
+        return -(z[k].exp() / sum(zi.exp() for zi in z)).log()
+
+    total = average_loss(nll, lambda x: logits, [[0.0], [0.0]], [1, 2])
+    assert total.data == pytest.approx((nll(logits, 1).data + nll(logits, 2).data) / 2, rel=1e-15)
+    # Values given are passed as they are
+    label = Value(1.0)
+    average_loss(lambda out, t: received.append(t) or out, model, [[1.0]], [label])
+    assert received[-1] is label
+
+
+def test_average_loss_names_the_labels_of_this_modules_losses():
+    seen = []
+    for loss in (mse, hinge, logistic_loss, binary_cross_entropy_with_logits, adaline_loss):
+        total = average_loss(loss, lambda x: x[0] * 2.0, [[0.5], [-1.5]], [1, -1])
+        seen.append(sorted(v.label for v in engine.topological_order(total) if v.is_leaf))
+    assert all(labels == ["x[0]", "x[1]", "y[0]", "y[1]"] for labels in seen), seen
+    # a class index stays an int for softmax_cross_entropy
+    total = average_loss(softmax_cross_entropy, lambda x: [x[0], -x[0]], [[0.5]], [1])
+    assert total.data == pytest.approx(softmax_cross_entropy([Value(0.5), Value(-0.5)], 1).data)
+
+
 def test_l2_gradient_is_2_alpha_w():
     w = [Value(0.5), Value(-3.0)]
     l2(w, 1e-2).backward()
