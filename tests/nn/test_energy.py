@@ -596,6 +596,35 @@ def test_a_high_gain_makes_graded_recall_binary_recall():
         assert gap == pytest.approx(49 * math.log(2) / 50)
 
 
+# G(v) = ½[(1+v) log(1+v) + (1−v) log(1−v)], to float64 from 200-bit mpmath
+G_EXACT = {
+    1e-20: 5e-41,
+    -3e-09: 4.5e-18,
+    0.01: 5.0000833366668455e-05,
+    -0.3: 0.045700541525312846,
+    0.49: 0.12538534828597875,
+    0.5: 0.13081203594113697,
+    -0.7: 0.2704380927539544,
+    0.999999: 0.6931394262312008,
+    1 - 1e-12: 0.6931471805452836,
+    1.0: math.log(2),
+    -1.0: math.log(2),
+    0.0: 0.0,
+}
+
+
+@pytest.mark.parametrize("v", G_EXACT)
+def test_the_continuous_energys_integral_term_is_within_3_ulp_and_the_same_for_values(v):
+    # log(1 + v) rounds 1 + v first: at v = 0.01 that was 2e4 ulp off, and 0 below 1e-16
+    net = Hopfield(1)  # no weights: E_β(y) = G(y)/β
+    expected = G_EXACT[v]
+    for gain in (1.0, 0.5):
+        g = net.continuous_energy([v], gain).data * gain
+        assert abs(g - expected) <= 3 * math.ulp(expected), (g, expected)
+    if -1.0 < v < 1.0:  # a Value unit: the same formula built from ops, the same bits
+        assert net.continuous_energy([Value(v)]).data == net.continuous_energy([v]).data
+
+
 def test_graded_recall_arguments_are_checked():
     net = Hopfield(3)
     with pytest.raises(ValueError, match="update must be one of sign, tanh; got 'relu'"):
