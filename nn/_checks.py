@@ -43,6 +43,15 @@ def positive(value: object, name: str) -> float:
     return x
 
 
+def ordered(value: object, name: str) -> float:
+    """A real number that compares with every number: ``±inf`` allowed, ``nan`` not (a
+    threshold)."""
+    x = _real_type(value, name)
+    if math.isnan(x):
+        raise ValueError(f"{name} must be a number or ±inf, got nan")
+    return x
+
+
 def random_source(rng: object) -> Any:
     """``rng`` if it is a ``random.Random``; for None the ``random`` module itself (the
     global generator, as micrograd uses: ``random.seed()`` controls it)."""

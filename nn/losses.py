@@ -166,32 +166,61 @@ def _pm1(y: object) -> Value | float:
 # -- building blocks --------------------------------------------------------------
 
 
-def softplus(z: Value | float) -> Value:
-    """``softplus(z) = log(1 + e^z)``, computed without overflow.
+def softplus(z: Value | float, beta: float = 1.0, threshold: float | None = 20.0) -> Value:
+    """``softplus(z) = (1/β) log(1 + e^{βz})``, as ``torch.nn.functional.softplus(z, beta,
+    threshold)`` computes it in float64: ``z`` itself where ``βz > threshold``, else
+    ``log1p(exp(βz)) / β``. Its derivative, as PyTorch's ``softplus_backward``
+    (derivatives.yaml: ``self: softplus_backward(grad, self, beta, threshold)``), is 1
+    where ``βz > threshold``, else ``σ(βz) = e^{βz} / (e^{βz} + 1)``.
 
-    Evaluated as ``relu(z) + log(1 + e^{−|z|})``: for ``z > 0`` that is
-    ``z + log(1 + e^{−z})``, the same function, so the same derivative ``σ(z)``, but
-    ``e^{−z}`` cannot overflow. ``−|z|`` is ``s · z`` with ``s = 1 − 2 relu(sign z)``
-    (−1 where z > 0, else +1): a selector with no gradient (sign's derivative is a
-    masked zero), so ``d(s z)/dz`` is ``s`` -- +1 at z = 0, where ``|z|`` has none --
-    and no op depends on the sign of ``z``: the same graph for every ``z``, which a
-    batched step (:func:`tapegrad.engine.vmap`) needs. The tail is ``log1p``, not
-    ``log(1 + ·)``: ``1 + e^{−40}`` rounds to 1, so ``log`` gave ``softplus(−40) = 0``
-    where the value is ``4.248354255291589e-18`` (issue 18 item 3).
+    Equal to PyTorch 2.13.0 bit for bit in value and within 4 ulp in derivative (the
+    chain rule rounds ``(1 / (1 + e)) · e`` where PyTorch rounds ``e / (e + 1)``), at
+    every logit and for every gradient arriving, ``±inf`` and ``nan`` included
+    (``tests/nn/test_losses_golden.py``), also where PyTorch's formula overflows: with
+    a threshold above ``709.78 / β``, ``e^{βz}`` is inf below it (value inf, derivative
+    nan), as in PyTorch.
 
-    Equal within 4 ulp, value and derivative, to PyTorch float64's
-    ``-logsigmoid(-z)`` over the whole float range (±0, subnormals, ±1e300, ±inf,
-    nan; ``tests/engine/golden``). Deliberate difference from
-    ``torch.nn.functional.softplus(z)``: its default ``threshold=20`` returns ``z``
-    itself for ``z > 20``, off by ``log1p(e^{−z})`` (``2.06e-9`` at 20) until
-    ``z > 37``; this function has no threshold and keeps that term.
+    The choice ``βz > threshold`` is made by ops, not by reading the number -- the
+    selector ``h = relu(sign(βz − threshold))`` has no gradient (sign's derivative is a
+    masked zero), and ``a ** h`` is ``a`` or exactly 1, its derivative masked where
+    ``h = 0`` -- so the graph is the same for every ``z`` (a batched step,
+    :func:`tapegrad.engine.vmap`, needs that) and the branch not taken contributes an
+    exact 0 to the gradient, even where it is inf.
+
+    ``threshold=None``: no threshold, evaluated without overflow as
+    ``(relu(βz) + log1p(e^{−|βz|})) / β`` = PyTorch's ``-logsigmoid(-βz) / β``: keeps
+    the ``log1p(e^{−βz})`` term that the threshold drops (``2.06e-9`` at ``z = 20``),
+    finite everywhere; :func:`logistic_loss` uses it. ``log1p``, not ``log(1 + ·)``:
+    ``1 + e^{−40}`` rounds to 1 (issue 18 item 3). Within 4 ulp of PyTorch's
+    ``-logsigmoid`` over the whole float range.
+
+    Raises ``TypeError`` for a ``z`` that is not a Value or a real number, or a
+    ``beta``/``threshold`` that is not a real number (bools refused), and
+    ``ValueError`` for a ``beta`` that is not finite and positive or a nan threshold.
     """
+    beta = _checks.positive(beta, "softplus: beta")
+    if threshold is not None:
+        threshold = _checks.ordered(threshold, "softplus: threshold")
     z = _as_value(z, "softplus input")
-    return z.relu() + _softplus_tail(z)  # relu(z) last: backward adds its part to z first
+    u = z if beta == 1.0 else beta * z
+    if threshold is None:
+        out = u.relu() + _softplus_tail(u)  # relu(u) last: backward adds its part to u first
+        return out if beta == 1.0 else out / beta
+    h = (u - threshold).sign().relu()  # 1 where βz > threshold, else 0; no gradient
+    keep = 1.0 - h
+    # The branch not taken reads the threshold instead of u, so that nothing overflows
+    # there (for a threshold up to 709.78), and u ** 0 masks the gradient back through it.
+    soft = (u**keep * threshold**h).exp().log1p()
+    return z**h * (soft if beta == 1.0 else soft / beta) ** keep
 
 
 def _softplus_tail(z: Value) -> Value:
-    """``log1p(e^{−|z|})``, the same graph for every ``z`` (see :func:`softplus`)."""
+    """``log1p(e^{−|z|})``, the same graph for every ``z``: ``−|z|`` is ``s · z`` with
+    ``s = 1 − 2 relu(sign z)`` (−1 where z > 0, else +1), a selector with no gradient
+    (sign's derivative is a masked zero), so ``d(s z)/dz`` is ``s`` -- +1 at z = 0,
+    where ``|z|`` has none. Plus ``relu(z)`` it is softplus without a threshold: for
+    ``z > 0``, ``z + log1p(e^{−z})``, the same function, whose ``e^{−z}`` cannot
+    overflow."""
     s = 1.0 - 2.0 * z.sign().relu()  # -1 where z > 0, else +1; no gradient
     return (s * z).exp().log1p()  # log(1 + e^-|z|), exact for tiny e^-|z|
 
@@ -340,7 +369,7 @@ def logistic_loss(score: Value, y: float) -> Value:
     :func:`softplus`, so large scores do not overflow.
     """
     label = _pm1(y)
-    return softplus(-2.0 * label * _as_value(score, "score"))
+    return softplus(-2.0 * label * _as_value(score, "score"), threshold=None)
 
 
 @_cost

@@ -6,6 +6,7 @@ without torch::
 
     python -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch==2.13.0
     /tmp/torchvenv/bin/python tests/engine/golden/make_golden.py
+    /tmp/torchvenv/bin/python tests/engine/golden/make_golden.py --add softplus  # one section
 
 Every expected number comes from torch alone: this script never imports tapegrad.
 It holds its own table from op name to torch function (:data:`UNARY`, :data:`BINARY`)
@@ -39,10 +40,15 @@ keeps ``inf``, ``-inf``, ``nan`` and ``-0.0``):
 * ``losses``: softplus, binary_cross_entropy_with_logits and logistic_loss as PyTorch
   computes them (:data:`LOSSES`), value and derivative per logit over the grid, the
   loss edges and random logits, for each label; read by ``tests/nn/test_losses_golden.py``.
+* ``softplus``: ``torch.nn.functional.softplus(z, beta, threshold)`` for each pair of
+  :data:`SOFTPLUS_PARAMETERS`, value and derivative for every seed, over the losses'
+  points and each pair's switch ``threshold / beta``; read by the same test.
 
 Torch's last bits vary between machines (measured: re-run on another machine, some
 exp, tanh and sqrt results moved by an ulp): when sections are only added, merge them
-into the committed table rather than rewrite it whole.
+into the committed table rather than rewrite it whole: ``--add NAME`` computes only the
+section ``NAME`` (:data:`SECTIONS`) and writes it into the committed table, leaving every
+other byte as it was.
 """
 
 from __future__ import annotations
@@ -354,6 +360,49 @@ def loss_cases() -> dict[str, dict]:
     return out
 
 
+#: ``(beta, threshold)`` pairs of ``F.softplus``: PyTorch's defaults, other betas, a
+#: threshold below 0, at 0 and at ±inf (never and always switched), and one above the
+#: overflow of ``e^{βz}`` (709.78 / β), where PyTorch's value is inf below the switch.
+SOFTPLUS_PARAMETERS = [
+    (1.0, 20.0),
+    (2.0, 20.0),
+    (0.5, 20.0),
+    (10.0, 20.0),
+    (0.1, 30.0),
+    (1.0, 5.0),
+    (3.0, 1.0),
+    (1.0, 0.0),
+    (1.0, -2.0),
+    (1.0, INF),
+    (0.3, -INF),
+    (1.0, 800.0),
+]
+
+
+def softplus_cases() -> dict:
+    """``F.softplus(z, beta, threshold)`` for every pair of :data:`SOFTPLUS_PARAMETERS`."""
+    points = SPECIAL + ORDINARY + LOSS_EDGES + random_points(random.Random("softplus"), 100)
+    cases = []
+    for beta, threshold in SOFTPLUS_PARAMETERS:
+        switch = threshold / beta  # z = switch is the last z of the log1p branch
+        edges = [math.nextafter(switch, -INF), switch, math.nextafter(switch, INF)]
+        pair = points + [z for z in edges if math.isfinite(z)]
+
+        def fn(z, beta=beta, threshold=threshold):
+            return torch.nn.functional.softplus(z, beta=beta, threshold=threshold)
+
+        cases.append([op_row(fn, [z], [True]) for z in pair])
+    return {
+        "columns": "z, result, dz for each seed; one list per (beta, threshold)",
+        "parameters": [[enc(b), enc(t)] for b, t in SOFTPLUS_PARAMETERS],
+        "cases": cases,
+    }
+
+
+#: The sections ``--add`` can write into the committed table on their own.
+SECTIONS = {"softplus": softplus_cases}
+
+
 # -- random expression trees ---------------------------------------------------------
 
 ALL_OPS = {**UNARY, **BINARY}
@@ -534,16 +583,32 @@ def engine_row_names() -> set[str] | None:
         del sys.modules[spec.name]
 
 
-def main() -> None:
+def add_section(name: str) -> None:
+    """Compute the section ``name`` alone and write it into the committed table."""
+    if name not in SECTIONS:
+        sys.exit(f"--add takes one of {', '.join(SECTIONS)}, got {name!r}")
+    table = json.loads(OUT.read_text())
+    table[name] = SECTIONS[name]()
+    OUT.write_text(dump(table) + "\n")
+    print(f"wrote section {name!r} into {OUT}; {OUT.stat().st_size} bytes")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write the whole table; ``argv`` ``["--add", NAME]``: only the section ``NAME``."""
     if torch.__version__.split("+")[0] != TORCH_VERSION:
         sys.exit(f"make_golden.py needs torch=={TORCH_VERSION}, found {torch.__version__}")
+    torch.set_default_dtype(F64)
+    if argv:
+        if len(argv) != 2 or argv[0] != "--add":
+            sys.exit("usage: make_golden.py [--add SECTION]")
+        add_section(argv[1])
+        return
     rows = engine_row_names()
     if rows is not None and rows - set(ALL_OPS):
         sys.exit(
             f"engine rows without a torch function here: {sorted(rows - set(ALL_OPS))}; "
             "add them to UNARY or BINARY"
         )
-    torch.set_default_dtype(F64)
     rng = random.Random(20261129)
 
     ops: dict[str, dict] = {}
@@ -673,6 +738,7 @@ def main() -> None:
         "constants": constants,
         "trees": trees,
         "losses": loss_cases(),
+        "softplus": softplus_cases(),
     }
     OUT.write_text(dump(table) + "\n")
     n_cases = sum(len(o["cases"]) for o in ops.values())
@@ -686,4 +752,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
