@@ -62,6 +62,10 @@ from tapegrad.engine import Value  # noqa: E402
 from tapegrad.nn import MLP, losses, moons  # noqa: E402
 
 SIZES = (2, 16, 16, 1)
+#: At most this many timed steps per implementation and B, within ``--budget``: a
+#: step of 0.1 ms gets hundreds (25 made the median of the fast columns drift by 30%
+#: between runs on a loaded machine), a plain-float step of 0.5 s a few.
+MAX_REPEATS = 1_000
 
 
 def data(batch: int, seed: int = 0):
@@ -319,7 +323,7 @@ def measure(make, X, y, budget: float) -> tuple[float, float]:
     setup = cpu_time(lambda: prepared.append(make(X, y)))
     step = prepared[0]
     times = [cpu_time(step)]
-    while sum(times) < budget and len(times) < 25:
+    while sum(times) < budget and len(times) < MAX_REPEATS:
         times.append(cpu_time(step))
     return setup, statistics.median(times)
 

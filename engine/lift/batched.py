@@ -40,8 +40,11 @@ def _scatter(g, index, contribution, rows: int, shared: bool):
     return out
 
 
-#: Below this many elements numpy's ``where`` is as fast as :func:`_where`'s bit blend.
-_BLEND_FROM = 1024
+#: Below this many elements numpy's ``where`` is faster than :func:`_where`'s bit blend
+#: (one call instead of four). Measured on a (16, B) ReLU mask of random signs,
+#: medians of 3,000: 2.0 against 2.6 us at 1,600 elements, 4.0 against 4.6 at 4,800,
+#: 7.1 against 6.8 at 8,000, 60 against 15 at 16,000.
+_BLEND_FROM = 6144
 
 
 def _is_positive_zero(a) -> bool:

@@ -15,7 +15,7 @@ from tapegrad.engine.block_diagram import draw_program
 from tapegrad.nn import MLP, Perceptron, losses
 from tapegrad.nn.diagram import draw_model
 
-from .test_lift import StudentMLP
+from .test_lift import StudentMLP, StudentNeuron
 
 
 def lifted_loss(model, nin: int, loss: str):
@@ -100,25 +100,11 @@ def test_bad_arguments_are_refused():
         draw_program(program, theme="pink")
 
 
-class MicrogradNeuron:
-    """karpathy/micrograd's nn.py, as a student copies it: Neuron, Layer, MLP."""
-
-    def __init__(self, nin, nonlin=True):
-        self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
-        self.b = Value(0)
-        self.nonlin = nonlin
-
-    def __call__(self, x):
-        act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
-        return act.relu() if self.nonlin else act
-
-    def parameters(self):
-        return [*self.w, self.b]
-
-
 class MicrogradLayer:
+    """karpathy/micrograd's nn.py Layer and MLP (its Neuron is test_lift's, with tanh)."""
+
     def __init__(self, nin, nout, **kwargs):
-        self.neurons = [MicrogradNeuron(nin, **kwargs) for _ in range(nout)]
+        self.neurons = [StudentNeuron(nin, **kwargs) for _ in range(nout)]
 
     def __call__(self, x):
         out = [n(x) for n in self.neurons]
@@ -150,7 +136,7 @@ def test_a_students_micrograd_classes_draw_without_nin(loss, tmp_path):
 
     random.seed(7)
     student = MicrogradMLP(3, [4, 4, 1])
-    ours = MLP(3, [4, 4, 1], rng=random.Random(7))  # relu hidden units, a linear output
+    ours = MLP(3, [4, 4, 1], activation="tanh", rng=random.Random(7))  # a linear output
     assert inferred_nin(student) == 3
     assert inferred_nin(student.layers[1]) == 4 and inferred_nin(student.layers[0].neurons[0]) == 3
     drawn = draw_model(student, loss=loss)

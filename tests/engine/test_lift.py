@@ -575,12 +575,18 @@ def student_network(rng: random.Random):
     return fn, sizes[0], list(dict.fromkeys(params))
 
 
-@given(st.integers(0, 2**32), st.integers(1, 7))
-def test_random_student_networks_lift_within_the_bound(seed, batch):
+def student_batch(seed: int, batch: int):
+    """A random :func:`student_network` and a batch for it: (fn, params, X, Y)."""
     rng = random.Random(seed)
     fn, nin, params = student_network(rng)
     X = np.array([[rng.uniform(-2, 2) for _ in range(nin)] for _ in range(batch)])
     Y = np.array([[rng.choice([-1.0, 1.0])] for _ in range(batch)])
+    return fn, params, X, Y
+
+
+@given(st.integers(0, 2**32), st.integers(1, 7))
+def test_random_student_networks_lift_within_the_bound(seed, batch):
+    fn, params, X, Y = student_batch(seed, batch)
     results = []
     for lift_it in (True, False):
         for p in params:
@@ -640,10 +646,12 @@ def test_nan_inf_and_signed_zeros_lift_as_the_per_entry_path_gives_them():
     # B large enough that the lifted program selects by bit masks (engine.lift.batched
     # _where), special values where relu, abs and sign branch, and an inf gradient
     # arriving at masked relu edges (the masked contribution must stay 0, not nan)
+    from tapegrad.engine.lift.batched import _BLEND_FROM
+
     w, v = Value(1.5), Value(-0.5)
     special = [math.nan, math.inf, -math.inf, -0.0, 0.0, -1.0, 2.0]
     rng = random.Random(3)
-    xs = special * 10 + [rng.uniform(-2, 2) for _ in range(1200)]
+    xs = special * 10 + [rng.uniform(-2, 2) for _ in range(_BLEND_FROM)]
     ys = [math.inf if rng.random() < 0.05 else rng.uniform(-1, 1) for _ in xs]
 
     def fn(x, y):

@@ -101,12 +101,9 @@ def test_per_sample_gradients_equal_each_samples_own_backward(lift):
 def test_lifted_per_sample_gradients_equal_the_per_entry_path(seed, batch):
     # random student-written networks (skip connections, shared weights, mixed
     # activations, parameters as constants): lifted within 1e-12 of per entry
-    from .test_lift import student_network
+    from .test_lift import student_batch
 
-    rng = random.Random(seed)
-    fn, nin, params = student_network(rng)
-    X = np.array([[rng.uniform(-2, 2) for _ in range(nin)] for _ in range(batch)])
-    Y = np.array([[rng.choice([-1.0, 1.0])] for _ in range(batch)])
+    fn, params, X, Y = student_batch(seed, batch)
     step = engine.vmap(fn, params)
     out, grads = step.per_sample_grads(X, Y)
     assert step._per_sample is not None  # the lifted path ran
