@@ -35,13 +35,12 @@ import json
 import math
 import re
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import _fonts
 
 if TYPE_CHECKING:
     from matplotlib.patches import Patch
-    from matplotlib.typing import RcKeyType
 
 __all__ = ["RASTER_FORMATS", "FORMATS", "layout", "figure", "figures", "render", "D_CLASS"]
 
@@ -598,20 +597,6 @@ def render(
         return save_figure(figure(graph, scale=scale), fmt, dpi=dpi)
 
 
-# What a user's matplotlib style (plt.style.use, rcParams) may not change in a drawing.
-_STYLE: dict[RcKeyType, Any] = {
-    "text.usetex": False,
-    "path.sketch": None,
-    "path.effects": [],
-    "savefig.bbox": None,
-    "savefig.transparent": False,
-    "savefig.facecolor": "auto",
-    "savefig.edgecolor": "auto",
-    "pdf.fonttype": 42,  # TrueType in PDFs: text stays text for slide software
-    "axes.unicode_minus": True,
-}
-
-
 @contextlib.contextmanager
 def own_style():
     """A context in which drawings look the same whatever style the user set.
@@ -621,7 +606,22 @@ def own_style():
     naming the characters and what to install."""
     import matplotlib
 
-    with matplotlib.rc_context(_STYLE), warnings.catch_warnings():
+    # What a user's matplotlib style (plt.style.use, rcParams) may not change in a
+    # drawing (written in the call, where rc_context's type checks each key).
+    own = matplotlib.rc_context(
+        {
+            "text.usetex": False,
+            "path.sketch": None,
+            "path.effects": [],
+            "savefig.bbox": None,
+            "savefig.transparent": False,
+            "savefig.facecolor": "auto",
+            "savefig.edgecolor": "auto",
+            "pdf.fonttype": 42,  # TrueType in PDFs: text stays text for slide software
+            "axes.unicode_minus": True,
+        }
+    )
+    with own, warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning
         )

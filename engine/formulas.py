@@ -46,6 +46,11 @@ import ast
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy is loaded on first use, by the rows' array forms
+    import numpy as np
+    import numpy.typing
 
 __all__ = [
     "FUNCTIONS",
@@ -109,15 +114,19 @@ class ArrayMasked:
     __slots__ = ("keep", "local")
     __array_ufunc__ = None  # ``g * masked`` calls __rmul__, not numpy's broadcasting
 
-    def __init__(self, keep: object, local: object) -> None:
+    def __init__(
+        self, keep: np.typing.ArrayLike, local: np.typing.NDArray[np.floating] | float
+    ) -> None:
         self.keep = keep
         self.local = local
 
-    def __mul__(self, grad: object):
+    def __mul__(
+        self, grad: np.typing.NDArray[np.floating] | float
+    ) -> np.typing.NDArray[np.floating]:
         import numpy as np
 
         with np.errstate(all="ignore"):
-            return np.where(self.keep, self.local * grad, 0.0)  # type: ignore[call-overload,operator]
+            return np.where(self.keep, self.local * grad, 0.0)
 
     __rmul__ = __mul__
 

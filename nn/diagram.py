@@ -222,7 +222,7 @@ def inferred_nin(model) -> int | None:
         if isinstance(w, (list, tuple)) and w and all(isinstance(v, Value) for v in w):
             return len(w)
         if isinstance(here, (list, tuple)):
-            children = here
+            children: object = here
         else:
             children = next(
                 (c for c in (getattr(here, n, None) for n in _CHILDREN) if c is not None), None

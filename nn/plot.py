@@ -513,7 +513,8 @@ def loss_contours(
     import matplotlib.pyplot as plt
 
     # plasma from dark purple up to orange: never the pale yellow end, on white
-    colors = [plt.cm.plasma(0.8 * k / max(len(chosen) - 1, 1)) for k in range(len(chosen))]
+    plasma = plt.colormaps["plasma"]
+    colors = [plasma(0.8 * k / max(len(chosen) - 1, 1)) for k in range(len(chosen))]
     lines = ax.contour(xs, ys, values, levels=chosen, colors=colors, linewidths=1.0)
     ax.clabel(lines, fontsize=7, fmt="%.3g", inline_spacing=2)
     j, i = np.unravel_index(np.nanargmin(values), values.shape)

@@ -32,6 +32,7 @@ class Builder:
         self.options = options
         self.graph = graph
         self.view = options.view
+        assert options.rankdir is not None  # draw() chooses it before building
         self.rankdir = options.rankdir
         self.t = options.colors
         self.show_params = options.shows_params
@@ -215,12 +216,12 @@ class Builder:
         for parent, edges, src in sources:
             if src is None:
                 continue
-            attrs = self._edge_from(scene, src, **self.arrow())
+            arrow = self._edge_from(scene, src, **self.arrow())
             if parent in self.parameters and self.view == "blocks":
                 # A parameter comes into its function from the side, as in the
                 # lecture's backprop figures.
-                attrs.update(style="dashed", headport=SIDE[self.rankdir])
-            edge = scene.connect(src, fn_id, edges[-1], **attrs)
+                arrow.update(style="dashed", headport=SIDE[self.rankdir])
+            edge = scene.connect(src, fn_id, edges[-1], **arrow)
             edge["graph_edges"][:0] = edges[:-1]
             edge["chain"] = len(edges) > 1
         if fn_id != f"n{i}":
@@ -251,10 +252,10 @@ class Builder:
         for position, parent in enumerate(node._parents):
             if self.block_of.get(parent) is block:
                 continue
-            if self.is_hidden(parent):
+            src = self._source(scene, parent)
+            if src is None:  # a hidden parameter
                 element["hidden_params"].add(parent)
                 continue
-            src = self._source(scene, parent)
             attrs = self._edge_from(scene, src, **self.arrow())
             scene.connect(src, block_id, (parent, node, position), merge=True, **attrs)
         if node.is_leaf and node in self.parameters:

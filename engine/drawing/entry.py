@@ -130,4 +130,5 @@ def step_captions(root: Value, **options) -> list[str]:
     scene = builder.build()
     shown_by = edges_showing(scene)
     state = graph.state
+    assert state is not None  # read_graph steps through a graph drawn with step=0
     return [show_step(builder, scene, s, state.final, shown_by).caption for s in state.steps]

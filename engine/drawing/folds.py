@@ -70,7 +70,12 @@ class Folds:
                 inner = node.parents[0]
                 terms = self.inputs.get(inner)
                 n = len(terms) if terms is not None and self.text.get(inner) in ("+", "Σ") else 0
-                if n >= 2 and foldable(inner, node) and math.isclose(node.constant[1], 1 / n):
+                if (
+                    terms is not None
+                    and n >= 2
+                    and foldable(inner, node)
+                    and math.isclose(node.constant[1], 1 / n)
+                ):
                     self.absorbed.add(inner)
                     text = f"1/{n} Σ"
                     edges = [(p, [*e, (inner, node, 0)]) for p, e in terms]
@@ -91,7 +96,7 @@ class Folds:
     def _product(self, node, edges, foldable):
         """A chain of multiplications ``(a * b) * c`` is one product with its factors
         in order (the slide's ``y_i w_ij y_j``)."""
-        flat = []
+        flat: list[tuple[Value, list]] = []
         for p, e in edges:
             if p.op == "mul" and p.constant is None and foldable(p, node):
                 self.absorbed.add(p)
@@ -121,7 +126,7 @@ class Folds:
         if constant is not None:
             return op_text(node), edges
         # A chain of additions is one sum.
-        flat = []
+        flat: list[tuple[Value, list]] = []
         for p, e in edges:
             if p.op == "add" and foldable(p, node) and self.text.get(p) in ("+", "Σ"):
                 self.absorbed.add(p)

@@ -236,13 +236,16 @@ def common_canvas(layouts: list[dict]) -> list[dict]:
 def check_size(dpi: object, scale: object) -> tuple[float | None, float]:
     """``(dpi, scale)`` as floats (``dpi`` None: the painter's default); TypeError
     for a non-number, ValueError for one that is not positive or a dpi past 2400."""
-    for value, name in ((dpi, "dpi"), (scale, "scale")):
-        if value is None and name == "dpi":
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a number, got {type(value).__name__}: {value!r}")
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if dpi is not None and dpi > 2400:
+    dots = None if dpi is None else _positive(dpi, "dpi")
+    times = _positive(scale, "scale")
+    if dots is not None and dots > 2400:
         raise ValueError(f"dpi must be at most 2400, got {dpi!r}")
-    return (None if dpi is None else float(dpi)), float(scale)
+    return dots, times
+
+
+def _positive(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}: {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)

@@ -114,7 +114,11 @@ def _scope_matches(s: Scope, selector: object) -> bool:
         return selector and s.depth == 0
     if isinstance(selector, int):
         return s.depth == selector
-    names = [selector] if isinstance(selector, str) else list(selector)
+    if isinstance(selector, str):
+        names = [selector]
+    else:
+        assert isinstance(selector, Iterable)  # DrawOptions checked it (check_collapse)
+        names = list(selector)
     base = re.sub(r"(\.|\[)?\d+\]?$", "", s.name)
     return any(n in (s.path, s.name, base) or n + "s" == base for n in names)
 
@@ -224,8 +228,9 @@ def _collapsed(order: list[Value], collapse: object) -> dict[Value, Scope]:
             continue
         if s not in decided:
             decided[s] = next((c for c in s.chain() if _scope_matches(c, collapse)), None)
-        if decided[s] is not None:
-            block_of[node] = decided[s]
+        block = decided[s]
+        if block is not None:
+            block_of[node] = block
     if not block_of and isinstance(collapse, (str, list, tuple)):
         # A name or path that matches nothing is almost always a typo: say so.
         paths = sorted({s.path for s in decided})

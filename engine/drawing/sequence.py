@@ -18,7 +18,7 @@ def _kernel_with_widgets() -> bool:
     """True inside a running IPython kernel that has ipywidgets to show a slider."""
     try:
         import ipywidgets  # noqa: F401
-        from IPython import get_ipython
+        from IPython.core.getipython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()

@@ -602,10 +602,9 @@ class _Generator:
             elif ins.op == "gather":
                 self.scatter(ins, g)
             else:
-                names = ins.inputs
                 locals_ = self.locals[out]
                 position = 0
-                for name in names:
+                for name in ins.inputs:
                     local = locals_[position] if position < len(locals_) else None
                     position += 1
                     if self.variables[name].kind == "constant" or local is None:
@@ -619,14 +618,16 @@ class _Generator:
                     else:
                         term = f"{local} * {g}"
                     self.accumulate(name, term, rows, cols)
-        parts, index, names = [], [], []
-        for name, rows in self.gradient_parts():
+        parts: list[str] = []
+        index: list[int] = []
+        names: list[str] = []
+        for name, entry_rows in self.gradient_parts():
             if name in self.assigned:
                 v = self.variables[name]
                 parts.append(
                     f"g_{name}.reshape({v.size}, -1)" if self.per_sample else f"g_{name}.ravel()"
                 )
-                index += rows
+                index += entry_rows
                 names.append(name)
         self.namespace["_i_grads"] = np.array(index, dtype=np.intp)
         self.namespace["_P"] = len(self.order)
@@ -639,8 +640,8 @@ class _Generator:
                         start, stop = self.slices[name]
                         self.add(f"grads[{start}:{stop}] = {part}")
                     else:
-                        rows = [self.theta_index[p] for p in self.variables[name].entries]
-                        self.namespace[f"_i_grads_{name}"] = np.array(rows, dtype=np.intp)
+                        leaf_rows = [self.theta_index[p] for p in self.variables[name].entries]
+                        self.namespace[f"_i_grads_{name}"] = np.array(leaf_rows, dtype=np.intp)
                         self.add(f"grads[_i_grads_{name}] = {part}")
             else:  # a leaf in several places (shared weights): their rows add up
                 self.add("grads = np.full((_P, B), -0.0)")
