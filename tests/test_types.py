@@ -17,6 +17,7 @@ import importlib.util
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,22 +45,19 @@ def _lay_out() -> None:
 
 def run_mypy() -> tuple[str, int]:
     """mypy's report (with the repository's paths) and its exit status: 0 when clean,
-    1 for errors, 2 when mypy itself failed (a bad configuration, say)."""
-    from mypy import api
-
+    1 for errors, 2 when mypy itself failed (a bad configuration, say). In a process
+    of its own: mypy changes the interpreter's recursion limit and garbage collector."""
     _lay_out()
-    before = os.environ.get("MYPYPATH")
-    os.environ["MYPYPATH"] = str(LAYOUT)
-    try:
-        out, err, status = api.run(
-            ["--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(CACHE)]
-            + [arg for package in PACKAGES.values() for arg in ("-p", package)]
-        )
-    finally:
-        if before is None:
-            del os.environ["MYPYPATH"]
-        else:
-            os.environ["MYPYPATH"] = before
+    config = ["--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(CACHE)]
+    packages = [arg for package in PACKAGES.values() for arg in ("-p", package)]
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", *config, *packages],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "MYPYPATH": str(LAYOUT)},
+    )
+    out, err, status = done.stdout, done.stderr, done.returncode
     # mypy names the copies however it found them (absolute, or relative to where it
     # ran): every ".../layout/tapegrad/<folder>/" becomes "<folder>/"
     copies = re.compile(r"[^\s:]*\blayout[/\\]tapegrad[/\\](" + "|".join(PACKAGES) + r")[/\\]")
