@@ -618,3 +618,33 @@ def test_the_recording_shows_one_samples_tape_and_which_leaves_are_per_sample():
     assert rec.walk.items[rec.watch[0]] is rec.inputs[0]
     assert rec.root.data == math.tanh(2.0 * 2.0 + 1.0) - 0.5
     assert rec.nesting == [None] and rec.checks == ()
+
+
+def test_per_sample_grads_checks_every_sample_and_runs_per_entry_past_the_loss():
+    # a number the function checks but the loss does not read: the lifted program
+    # computes it too, unless the tape goes on past the loss (then per entry); every
+    # path checks every sample and gives the per-entry numbers within the bound
+    from tapegrad.engine import trace
+
+    w = Value(0.5)
+
+    def checked_before(x, y):  # the checked number first: the loss ends the tape
+        trace.require(y * 2.0, lambda n: n > -10.0, lambda n: f"too small: {n}")
+        return (x * w).tanh()
+
+    def checked_after(x, y):  # the loss first: the checked number comes after it
+        loss = (x * w).tanh()
+        trace.require(y * 2.0, lambda n: n > -10.0, lambda n: f"too small: {n}")
+        return loss
+
+    xs, ys = [0.5, -1.0, 2.0], [1.0, 2.0, 3.0]
+    for fn, lifts in ((checked_before, True), (checked_after, False)):
+        step = engine.vmap(fn, [w])
+        out, (grad,) = step.per_sample_grads(xs, ys)
+        assert (step.lifted is not None, step._per_sample is not None) == (lifts, lifts)
+        assert ("run entry by entry" in repr(step)) == (not lifts)
+        exact_out, (exact,) = engine.vmap(fn, [w], lift=False).per_sample_grads(xs, ys)
+        assert all(map(lifted_close, out, exact_out)) and all(map(lifted_close, grad, exact))
+        # the check holds on every sample, lifted or not, before anything is returned
+        with pytest.raises(ValueError, match="too small"):
+            step.per_sample_grads(xs, [1.0, -20.0, 0.0])
