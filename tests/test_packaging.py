@@ -276,7 +276,7 @@ def test_version_option(capsys):
 USER_CODE = """\
 from tapegrad import engine
 from tapegrad.engine import Value
-from tapegrad.nn import MLP
+from tapegrad.nn import MLP, average_loss, mse, softmax_cross_entropy
 
 y = Value(1.0).tanh().relu() + 2
 first: Value = y
@@ -296,13 +296,20 @@ for step in range(3):
 a, b = Value(2.0), Value(3.0)
 ga, gb = engine.grad(a * b + a.exp(), [a, b])
 print((ga + 1.0).data, gb.data)
+
+classifier = MLP(2, [3])
+total: Value = average_loss(softmax_cross_entropy, classifier, xs, [0, 2, 1])
+single: Value = mse(Value(0.5), 1.0)
+print(total.data, single.data, mse.cost_name)
 """
 
 USER_MISTAKES = """\
 from tapegrad.engine import Value
+from tapegrad.nn import mse
 
 y = Value(1.0).tanh().relu() + "2"
 z = Value(1.0).tanhh()
+w = mse(Value(1.0))
 """
 
 
@@ -337,6 +344,8 @@ def test_the_wheel_ships_py_typed_and_a_users_code_type_checks(built, tmp_path):
     # and mypy sees the package's types: real mistakes are errors
     done = _mypy(python, work, USER_MISTAKES)
     assert done.returncode == 1, done.stdout
-    assert 'snippet.py:3: error: Unsupported operand types for + ("Value" and "str")' in done.stdout
-    assert 'snippet.py:4: error: "Value" has no attribute "tanhh"' in done.stdout
-    assert "Found 2 errors in 1 file" in done.stdout
+    assert 'snippet.py:4: error: Unsupported operand types for + ("Value" and "str")' in done.stdout
+    assert 'snippet.py:5: error: "Value" has no attribute "tanhh"' in done.stdout
+    # a loss keeps its own parameters (nn.losses.Loss), not (*args, **kwargs)
+    assert 'snippet.py:6: error: Missing positional argument "target"' in done.stdout
+    assert "Found 3 errors in 1 file" in done.stdout
