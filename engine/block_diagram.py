@@ -33,9 +33,11 @@ from collections.abc import Sequence
 
 from ._costs import cost_scope_of
 from .drawing import GraphDrawing
+from .drawing.fit import fit_sketch
 from .drawing.options import check_look
 from .drawing.text import const, plain
 from .drawing.themes import THEMES, function_style, new_graph, variable_style
+from .drawing.wrap import Sketch, check_wrap
 from .lift import Instruction, Program
 from .ops import OPS
 from .value import Value
@@ -47,8 +49,9 @@ def draw_program(
     program: Program,
     *,
     outputs: Sequence[Value] = (),
-    rankdir: str = "LR",
+    rankdir: str | None = None,
     theme: str = "light",
+    wrap: bool | int | None = None,
 ) -> GraphDrawing:
     """The lecture's block diagram of a lifted ``program`` (see the module docstring).
 
@@ -58,6 +61,10 @@ def draw_program(
     several outputs). Raises ``ValueError`` for an output the program does not hold
     as a vector's element (a partial sum inside a ``linear`` instruction).
 
+    ``rankdir``, ``theme`` and ``wrap`` as in :func:`tapegrad.engine.draw`: by
+    default left to right, folded onto as few rows as fit a slide (at most 3 times
+    as wide as high) when the chain of blocks is longer.
+
     Returns a :class:`~tapegrad.engine.GraphDrawing` (``.source`` is the DOT text;
     ``.pipe``, ``.render``, ``save_graph``). Raises ``TypeError`` for something that is
     not a lifted program and ``ValueError`` for a bad ``rankdir`` or ``theme``.
@@ -66,7 +73,8 @@ def draw_program(
         raise TypeError(
             f"draw_program draws a lifted program (engine.lift(...)), got {type(program).__name__}"
         )
-    check_look(rankdir, theme)
+    check_look("LR" if rankdir is None else rankdir, theme)
+    check_wrap(wrap)
     predictions: list[str] = []
     for v in outputs:
         if not isinstance(v, Value):
@@ -75,7 +83,12 @@ def draw_program(
             predictions.append(program.location(v)[0])
         except KeyError as e:
             raise ValueError(f"output {v!r}: {e.args[0]}") from None
-    return _Diagram(program, predictions, rankdir, theme).graph
+    sketch, rankdir, folds = fit_sketch(
+        lambda direction: _Diagram(program, predictions, direction, theme).graph, rankdir, wrap
+    )
+    g = new_graph("model", rankdir, THEMES[theme])
+    g.attr("edge", fontname="Helvetica")
+    return sketch.write(g, folds)
 
 
 class _Diagram:
@@ -90,9 +103,7 @@ class _Diagram:
         self.instructions = self._needed(outputs) if outputs else program.instructions
         t = THEMES[theme]
         self.t = t
-        g = new_graph("model", rankdir, t)
-        g.attr("edge", fontname="Helvetica")
-        self.graph = g
+        self.graph = Sketch()  # written into a GraphDrawing, folded, by draw_program
         self.arrow = dict(t["arrow"])
         self.function = function_style(t, rankdir)
         self.cost_names: dict[str, str] = {}  # per cost node: its scope's name

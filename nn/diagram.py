@@ -31,6 +31,7 @@ from typing import Literal
 from tapegrad.engine import Value, cost_scope, lift
 from tapegrad.engine.block_diagram import draw_program
 from tapegrad.engine.drawing import GraphDrawing
+from tapegrad.engine.drawing.fit import fit_sketch
 from tapegrad.engine.drawing.options import check_look
 from tapegrad.engine.drawing.text import plain
 from tapegrad.engine.drawing.themes import (
@@ -39,6 +40,7 @@ from tapegrad.engine.drawing.themes import (
     new_graph,
     variable_style,
 )
+from tapegrad.engine.drawing.wrap import Sketch, check_wrap
 
 from . import losses
 from .classic import Adaline, LinearUnit, LogisticRegression, Perceptron
@@ -90,6 +92,7 @@ def draw_model(
     rankdir: str | None = None,
     theme: str = "light",
     nin: int | None = None,
+    wrap: bool | int | None = None,
 ) -> GraphDrawing:
     """The lecture's block diagram of ``model``: ``x = z0 → [w0 z0] → s1 → [h] → z1 →
     ... → ȳ``, vectors as single circles with their sizes.
@@ -102,8 +105,10 @@ def draw_model(
     unit's criterion, hinge for one output, cross-entropy for several), or None (no
     cost). A classic unit's cost reads its score ``s``, as its criterion does, and
     shows its formula. Variables are coloured by their letter in the dark theme.
-    ``rankdir`` (default ``"LR"``; ``"BT"`` for an energy model) and
-    ``theme`` as in :func:`tapegrad.engine.draw`. Returns a
+    ``rankdir``, ``theme`` and ``wrap`` as in :func:`tapegrad.engine.draw`: by
+    default left to right, folded onto as few rows as fit a slide (at most 3 times
+    as wide as high) when the net is longer (an energy model: bottom to top, never
+    folded). Returns a
     :class:`~tapegrad.engine.GraphDrawing` (``.source``, ``.pipe``, ``.render``,
     ``save_graph``). Raises TypeError for an unknown model or a loss that is not a
     str, ValueError for a bad ``rankdir`` or ``theme``.
@@ -131,16 +136,25 @@ def draw_model(
         rankdir = "BT" if rankdir is None else rankdir
         check_look(rankdir, theme)
         return _draw_energy(model, rankdir, THEMES[theme])
-    rankdir = "LR" if rankdir is None else rankdir
     if not isinstance(model, (MLP, Layer, Neuron, LinearUnit)):
-        return _draw_lifted(model, nin, loss, rankdir, theme)
+        return _draw_lifted(model, nin, loss, rankdir, theme, wrap)
     blocks = model_blocks(model)
     if loss is not None and loss is not True and (not isinstance(loss, str) or not loss):
         raise TypeError(f"loss must be the name of a cost (str), True or None, got {loss!r}")
-    check_look(rankdir, theme)
+    check_look("LR" if rankdir is None else rankdir, theme)
+    check_wrap(wrap)
     t = THEMES[theme]
+    sketch, rankdir, folds = fit_sketch(
+        lambda direction: _model_sketch(model, blocks, loss, direction, t), rankdir, wrap
+    )
     g = new_graph("model", rankdir, t)
     g.attr("edge", fontname="Helvetica")
+    return sketch.write(g, folds)
+
+
+def _model_sketch(model, blocks: list, loss, rankdir: str, t: dict) -> Sketch:
+    """The traditional net's blocks and variables (see :func:`draw_model`), recorded."""
+    g = Sketch()
     arrow = dict(t["arrow"])
     function = function_style(t, rankdir)
 
@@ -233,7 +247,7 @@ def inferred_nin(model) -> int | None:
     return None
 
 
-def _draw_lifted(model, nin, loss, rankdir: str, theme: str) -> GraphDrawing:
+def _draw_lifted(model, nin, loss, rankdir: str | None, theme: str, wrap) -> GraphDrawing:
     """A model of other classes, drawn from its lifted tape (see :func:`draw_model`)."""
     if not callable(model):
         try:
@@ -259,11 +273,12 @@ def _draw_lifted(model, nin, loss, rankdir: str, theme: str) -> GraphDrawing:
         root = outputs[0]
         for o in outputs[1:]:
             root = root + o
-        return draw_program(lift(root, {"x": x}), outputs=outputs, rankdir=rankdir, theme=theme)
+        program = lift(root, {"x": x})
+        return draw_program(program, outputs=outputs, rankdir=rankdir, theme=theme, wrap=wrap)
     y = [Value(1.0)] + [Value(0.0) for _ in outputs[1:]]  # a one-hot label for several
     with cost_scope(losses.LOSSES[loss].cost_name):  # drawn by its readable name
         cost = losses.LOSSES[loss](out, y[0] if len(outputs) == 1 else y)
-    return draw_program(lift(cost, {"x": x, "y": y}), rankdir=rankdir, theme=theme)
+    return draw_program(lift(cost, {"x": x, "y": y}), rankdir=rankdir, theme=theme, wrap=wrap)
 
 
 # -- energy models ---------------------------------------------------------------

@@ -12,6 +12,7 @@ from .image import GraphDrawing
 from .scene import Scene
 from .text import plain
 from .themes import new_graph
+from .wrap import NO_WRAP, Wrap
 
 __all__ = ["emit"]
 
@@ -99,8 +100,8 @@ def _write_scope(graph, home: Scope | None, clusters: _Clusters, t: dict) -> Non
 _DENSE = 8  # edges into or out of one node from which they are drawn thin
 
 
-def emit(scene: Scene, rankdir: str, t: dict) -> GraphDrawing:
-    """The DOT of ``scene``, flowing along ``rankdir``, in theme ``t``."""
+def emit(scene: Scene, rankdir: str, t: dict, wrap: Wrap = NO_WRAP) -> GraphDrawing:
+    """The DOT of ``scene``, flowing along ``rankdir``, in theme ``t``, folded by ``wrap``."""
     g = new_graph("tapegrad", rankdir, t)
     g.attr("edge", fontname="Helvetica", fontcolor=t["text"], fontsize="11")
     for element in scene.elements.values():
@@ -112,18 +113,20 @@ def emit(scene: Scene, rankdir: str, t: dict) -> GraphDrawing:
     _write_scope(g, None, _clusters(scene, rankdir), t)
     # The derivative network mirrors the graph: each gradient node and derivative
     # module sits level with what it mirrors (when both are outside clusters, which
-    # Graphviz cannot align across).
-    for forward, mirrored in scene.aligned:
+    # Graphviz cannot align across; a folded drawing pins every element's rank).
+    for forward, mirrored in [] if wrap.folds else scene.aligned:
         if scene.elements[forward]["home"] is None:
             with g.subgraph() as level:
                 level.attr(rank="same")
                 level.node(forward)
                 level.node(mirrored)
-    _write_edges(g, scene, t)
+    _write_edges(g, scene, t, wrap)
+    records = {i for i, e in scene.elements.items() if e["attrs"].get("shape") == "record"}
+    wrap.write_constraints(g, records)
     return g
 
 
-def _write_edges(g: GraphDrawing, scene: Scene, t: dict) -> None:
+def _write_edges(g: GraphDrawing, scene: Scene, t: dict, wrap: Wrap) -> None:
     """Every edge; a dense layer (a block with many inputs, an input read by many)
     would be a black band of arrows: thin grey lines keep every edge and let the
     blocks show."""
@@ -137,4 +140,5 @@ def _write_edges(g: GraphDrawing, scene: Scene, t: dict) -> None:
         dense = max(fan_in[edge["dst"]], fan_out[edge["src"]]) >= _DENSE
         if dense and attrs.get("color") == t["arrow"]["color"]:
             attrs = {**attrs, "color": t["dense"], "penwidth": "0.7", "arrowsize": "0.5"}
-        g.edge(edge["src"], edge["dst"], **attrs)
+        src, dst, attrs = wrap.edge(edge["src"], edge["dst"], attrs)
+        g.edge(src, dst, **attrs)

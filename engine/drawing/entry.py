@@ -16,7 +16,7 @@ from .. import Value, _dot
 from .builder import Builder
 from .derivative import add_derivative_network
 from .emit import emit
-from .fit import choose_rankdir
+from .fit import choose_rankdir, choose_wrap
 from .image import GraphDrawing
 from .options import DEFAULT_MAX_NODES, DrawOptions
 from .scene import Scene
@@ -40,6 +40,7 @@ def draw(
     params: object = None,
     costs: object = None,
     max_nodes: int | None = DEFAULT_MAX_NODES,
+    wrap: bool | int | None = None,
 ) -> GraphDrawing:
     """Draw the graph behind ``root`` (a Value or a list of output Values).
 
@@ -50,6 +51,12 @@ def draw(
     then vertically (:mod:`~tapegrad.engine.drawing.fit`), so that a slide shows it. ``theme``:
     ``"light"`` or ``"dark"``. ``collapse``: scopes to draw as single blocks (a depth,
     a name such as ``"layers"``, a path, a list of names, or True for the outermost).
+    ``wrap``: None (the default) folds a drawing still more than 3 times as long as
+    it is broad onto several rows (several columns, flowing vertically), as few as
+    fit a slide, each row starting again on the left and one arrow running from the
+    end of a row to the start of the next (:mod:`~tapegrad.engine.drawing.wrap`); a
+    number, that many rows; False, never. Every view of one graph (its steps, the
+    derivative network) folds alike.
     ``step``: draw backprop at this step of ``engine.backprop_steps(root)`` (computed
     from the graph, whatever ``.grad`` holds). ``derivative``: add the mirrored
     derivative network (computed likewise; the values view's records then show the
@@ -79,6 +86,7 @@ def draw(
         params=params,
         costs=costs,
         max_nodes=max_nodes,
+        wrap=wrap,
     )
     return draw_with(roots, options)
 
@@ -94,10 +102,13 @@ def draw_with(roots: list[Value], options: DrawOptions) -> GraphDrawing:
         steps = len(roots) == 1 and not roots[0].is_leaf
         rankdir = choose_rankdir(forward, options.view, step_labels=steps)
     scene = _scene(replace(options, rankdir=rankdir), graph)
+    # folded onto several rows if still too long (every frame of a sequence alike:
+    # each has every step's label, most of them transparent)
+    wrap = choose_wrap(scene, options.view, rankdir, options.wrap)
     # Point the graphviz package at a dot program now, so that .render() and
     # .pipe() work on the result; DOT text itself never needs one.
     _dot.use_dot(required=False)
-    return emit(scene, rankdir, options.colors)
+    return emit(scene, rankdir, options.colors, wrap)
 
 
 def _scene(options: DrawOptions, graph) -> Scene:

@@ -19,10 +19,19 @@ structure), so a sequence never changes direction from one frame to the next.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .scene import Scene
+from .wrap import NO_WRAP, Sketch, Wrap, longest_paths, plan, ranks
 
-__all__ = ["MAX_ASPECT", "aspect", "choose_rankdir", "estimated_size"]
+__all__ = [
+    "MAX_ASPECT",
+    "aspect",
+    "choose_rankdir",
+    "choose_wrap",
+    "estimated_size",
+    "fit_sketch",
+]
 
 #: The widest aspect ratio (width : height) drawn left to right by default.
 MAX_ASPECT = 3.0
@@ -31,6 +40,8 @@ _CHAR = 7.0  # points per character, 14 pt Helvetica on average
 _LINE = 20.0  # points per line of text
 _RANKSEP = 36.0
 _NODESEP = 18.0
+_PAD = 4.0  # the painter's margin round a drawing (tapegrad.engine._render)
+_CLUSTER = 36.0  # a cluster's label and margins
 
 
 def _lines(attrs: dict) -> list[str]:
@@ -38,87 +49,127 @@ def _lines(attrs: dict) -> list[str]:
     return label.replace("\\l", "\n").replace("\\n", "\n").split("\n")
 
 
-def _size(attrs: dict, vertical: bool) -> tuple[float, float]:
-    """``(width, height)`` of an element in points, as ``dot`` would size it."""
+def _size(attrs: dict, vertical: bool, refined: bool = False) -> tuple[float, float]:
+    """``(width, height)`` of an element in points, as ``dot`` would size it
+    (``refined``: see :func:`estimated_size`)."""
     shape = attrs.get("shape", "ellipse")
     lines = _lines(attrs)
     chars = max(len(line) for line in lines)
     if shape == "record":
         fields = [f.strip() for f in str(attrs.get("label", "")).strip("{} ").split("|")]
-        if vertical:  # the fields stack
+        if vertical and not refined:  # as the fields stacked
             return max(len(f) for f in fields) * _CHAR + 16, 24.0 * len(fields)
+        # its fields read side by side in every direction (braces turn them for LR)
         return sum(len(f) * _CHAR + 16 for f in fields), 36.0
     if attrs.get("fixedsize") == "true":
         side = float(attrs.get("width", 0.5)) * 72
         return side, side
     if shape == "circle":
-        side = max(36.0, chars * _CHAR + 12, len(lines) * _LINE + 8)
+        if refined:  # dot circles the label's box, margins included
+            side = max(36.0, math.hypot(chars * _CHAR + 16, len(lines) * _LINE + 8))
+        else:
+            side = max(36.0, chars * _CHAR + 12, len(lines) * _LINE + 8)
         return side, side
     if shape == "plaintext":
+        if refined:  # at least dot's smallest node
+            return max(54.0, chars * _CHAR + 16), max(36.0, len(lines) * _LINE + 8)
         return chars * _CHAR, _LINE
     margin = [float(v) * 72 for v in str(attrs.get("margin", "0.11,0.055")).split(",")]
     mx, my = margin[0], margin[-1]
-    return max(54.0, chars * _CHAR + 2 * mx), max(36.0, len(lines) * _LINE + 2 * my)
-
-
-def _ranks(scene: Scene) -> dict[str, int]:
-    """Each element's rank: the longest path of edges leading to it (``dot``'s
-    ranking, without the balancing), the two sides of an aligned pair on one rank."""
-    incoming: dict[str, list[str]] = {e: [] for e in scene.elements}
-    for edge in scene.edges:
-        if edge["attrs"].get("style") != "invis":
-            incoming[edge["dst"]].append(edge["src"])
-    rank: dict[str, int] = {}
-    for _ in range(len(scene.elements) + 1):  # relax until stable (a DAG: few passes)
-        changed = False
-        for element, sources in incoming.items():
-            r = max((rank.get(s, 0) + 1 for s in sources), default=0)
-            if rank.get(element) != r:
-                rank[element], changed = r, True
-        for forward, mirrored in scene.aligned:
-            r = max(rank.get(forward, 0), rank.get(mirrored, 0))
-            if rank.get(forward) != r or rank.get(mirrored) != r:
-                rank[forward] = rank[mirrored] = r
-                changed = True
-        if not changed:
-            break
-    return rank
+    width, height = chars * _CHAR + 2 * mx, len(lines) * _LINE + 2 * my
+    if refined and shape == "ellipse":  # dot's ellipse round the label's box
+        width, height = width * 1.5, height * 1.23
+    return max(54.0, width), max(36.0, height)
 
 
 _FORWARD = ("variable", "function", "cost", "block", "input")
 _STEP_LABEL = 24  # characters of a step's edge label, "-0.5858 × 0.5 = -0.2929" and room
 
 
-def estimated_size(scene: Scene, rankdir: str, step_labels: bool = False) -> tuple[float, float]:
-    """``(width, height)`` in points of ``scene`` laid out along ``rankdir``;
-    ``step_labels``: with room on every edge for a backprop step's label."""
+def _rank_sizes(
+    scene: Scene, rankdir: str, step_labels: bool, rank: dict[str, int], refined: bool = False
+):
+    """Per rank: its extent along the flow, the sum of its elements across it (with
+    their separations) and the room its outgoing edges' labels take (``step_labels``:
+    a backprop step's label on every edge that stands for graph edges, as every
+    frame of a sequence has, most of them transparent; ``refined``: see
+    :func:`estimated_size`)."""
     vertical = rankdir in ("TB", "BT")
-    rank = _ranks(scene)
     along: dict[int, float] = {}  # a rank's extent along the flow
     across: dict[int, float] = {}  # the sum of its elements across the flow
     for element_id, element in scene.elements.items():
-        w, h = _size(element["attrs"], vertical)
+        w, h = _size(element["attrs"], vertical, refined)
         r = rank.get(element_id, 0)
         length, side = (h, w) if vertical else (w, h)
         along[r] = max(along.get(r, 0.0), length)
         across[r] = across.get(r, -_NODESEP) + side + _NODESEP
     gaps: dict[int, float] = {}
+    beside: dict[int, float] = {}  # flowing vertically, the widest label beside an edge
     for edge in scene.edges:
         lines = _lines(edge["attrs"]) if edge["attrs"].get("label") else []
         if step_labels and edge.get("graph_edges"):
             lines = lines or ["x" * _STEP_LABEL]
         if lines:
-            extent = _LINE * len(lines) if vertical else max(map(len, lines)) * 6.0
+            width = max(map(len, lines)) * 6.0
             r = rank.get(edge["src"], 0)
-            gaps[r] = max(gaps.get(r, 0.0), extent)
+            gaps[r] = max(gaps.get(r, 0.0), _LINE * len(lines) if vertical else width)
+            beside[r] = max(beside.get(r, 0.0), width / 2 + _NODESEP)
+    if vertical and refined:
+        for r, width in beside.items():
+            across[r] = across.get(r, 0.0) + width
+    return along, across, gaps
+
+
+def estimated_size(
+    scene: Scene,
+    rankdir: str,
+    step_labels: bool = False,
+    wrap: Wrap = NO_WRAP,
+    refined: bool = False,
+) -> tuple[float, float]:
+    """``(width, height)`` in points of ``scene`` laid out along ``rankdir`` (folded
+    by ``wrap``); ``step_labels``: with room on every edge for a backprop step's label.
+
+    ``refined``: a record's fields side by side in every direction (not stacked
+    when flowing vertically), a label beside its edge widening a vertical drawing,
+    each element on the rank ``dot`` gives it (:func:`~.wrap.ranks`). The
+    directions are chosen with the first estimate, which :data:`_UNDER` and
+    :data:`_OVER` were measured for; the folds with the refined one."""
+    vertical = rankdir in ("TB", "BT")
+    if wrap.folds:
+        rank = wrap.rank
+    else:
+        rank = ranks(scene) if refined else longest_paths(scene)
+    along, across, gaps = _rank_sizes(scene, rankdir, step_labels, rank, refined)
     length = sum(along.values()) + sum(_RANKSEP + gaps.get(r, 0.0) for r in list(along)[1:])
     breadth = max(across.values(), default=0.0)
+    if refined:  # the clusters' labels and margins, and the painter's margin
+        breadth += _cluster_room(scene) + 2 * _PAD
+        length += 2 * _PAD
+    if wrap.folds:  # the arrow from each band to the next runs round the next
+        breadth += (wrap.rows - 1) * _BANDSEP
     return (breadth, length) if vertical else (length, breadth)
 
 
-def aspect(scene: Scene, rankdir: str, step_labels: bool = False) -> float:
-    """The estimated width : height of ``scene`` laid out along ``rankdir``."""
-    width, height = estimated_size(scene, rankdir, step_labels)
+def _cluster_room(scene: Scene) -> float:
+    """The room the clusters of scopes take across the flow: their label and margins
+    at each level of nesting (the deepest nesting counts)."""
+    depth = max(
+        (len(list(e["home"].chain())) for e in scene.elements.values() if e.get("home")), default=0
+    )
+    return depth * _CLUSTER
+
+
+def aspect(
+    scene: Scene,
+    rankdir: str,
+    step_labels: bool = False,
+    wrap: Wrap = NO_WRAP,
+    refined: bool = False,
+) -> float:
+    """The estimated width : height of ``scene`` laid out along ``rankdir`` (folded
+    by ``wrap``; see :func:`estimated_size`)."""
+    width, height = estimated_size(scene, rankdir, step_labels, wrap, refined)
     return width / max(height, 1.0)
 
 
@@ -128,19 +179,66 @@ def choose_rankdir(scene: Scene, view: str, step_labels: bool) -> str:
     graph flows alike): ``"LR"`` while it is at most :data:`MAX_ASPECT` times as
     wide as high (measured with room for the step labels if the graph has steps),
     else the vertical direction of ``view`` if that is at most 3 times as high as
-    wide, else whichever of the two is nearer a 16:9 slide (a long chain is a strip
-    either way: it is not folded)."""
+    wide, else whichever of the two is nearer a 16:9 slide (then folded,
+    :func:`choose_wrap`)."""
     under = _UNDER.get(view, 1.0)
     wide = aspect(scene, "LR", step_labels) / under
     if wide <= MAX_ASPECT:
         return "LR"
-    vertical = "BT" if view == "blocks" else "TB"
+    vertical = _VERTICAL[view]
     tall = aspect(scene, vertical, step_labels) / _OVER
     if tall >= 1 / MAX_ASPECT or abs(math.log(tall / _SLIDE)) < abs(math.log(wide / _SLIDE)):
         return vertical
     return "LR"
 
 
+def choose_wrap(scene: Scene, view: str, rankdir: str, wrap: bool | int | None = None) -> Wrap:
+    """How ``scene`` (the drawing as it will be written: its step marked, its
+    derivative network added) folds along ``rankdir``: ``wrap`` None or True, not at
+    all when it fits a slide as it is, else into the fewest bands that make it fit
+    (by the refined estimate, well inside :data:`MAX_ASPECT`: :data:`_MARGIN`,
+    :data:`_FOLDED_MARGIN`); False, not at all; a number, into that many bands."""
+    if wrap is False:
+        return NO_WRAP
+    if wrap is not None and wrap is not True:
+        return _folding(scene, rankdir, wrap)
+    n_ranks = max(ranks(scene).values(), default=0) + 1
+    for rows in range(1, n_ranks + 1):
+        folded = _folding(scene, rankdir, rows)
+        ratio = aspect(scene, rankdir, wrap=folded, refined=True)
+        if rankdir in ("TB", "BT"):
+            ratio = 1 / ratio  # how many times as high as wide
+        if ratio <= MAX_ASPECT / (_MARGIN if rows == 1 else _FOLDED_MARGIN):
+            return folded
+    return NO_WRAP
+
+
+def _folding(scene: Scene, rankdir: str, rows: int) -> Wrap:
+    """``scene`` along ``rankdir`` folded into ``rows`` bands, balanced by the
+    estimated length of each rank."""
+    if rows <= 1:
+        return NO_WRAP
+    rank = ranks(scene)
+    along, _, gaps = _rank_sizes(scene, rankdir, False, rank, refined=True)
+    extent = [along.get(r, 0.0) + _RANKSEP + gaps.get(r, 0.0) for r in range(len(along))]
+    return plan(scene, rows, extent)
+
+
+def fit_sketch(
+    build: Callable[[str], Sketch], rankdir: str | None, wrap: bool | int | None
+) -> tuple[Sketch, str, Wrap]:
+    """A model diagram recorded by ``build(rankdir)`` (a :class:`~.wrap.Sketch` of
+    the blocks view), its direction (``rankdir``, else :func:`choose_rankdir`'s) and
+    its folds (:func:`choose_wrap`, ``wrap`` as there)."""
+    sketch = build(rankdir or "LR")
+    if rankdir is None:
+        rankdir = choose_rankdir(sketch.scene, "blocks", False)
+        if rankdir != "LR":
+            sketch = build(rankdir)
+    return sketch, rankdir, choose_wrap(sketch.scene, "blocks", rankdir, wrap)
+
+
+_VERTICAL = {"values": "TB", "blocks": "BT"}
 _SLIDE = 16 / 9
 #: The estimate of a left-to-right values view runs about 15% short of dot's width
 #: (measured over the drawings of benchmarks/dot_corpus.py's graphs; the blocks
@@ -148,3 +246,10 @@ _SLIDE = 16 / 9
 _UNDER = {"values": 0.85}
 #: A vertical drawing's estimated width : height runs up to about 25% over dot's.
 _OVER = 1.25
+#: How far inside :data:`MAX_ASPECT` the refined estimate must be for a drawing
+#: to be left unfolded (its error on the drawings of the tests is mostly within 10%).
+_MARGIN = 1.1
+#: ... and a folded one, whose estimate errs more (how ``dot`` lays rows side by side).
+_FOLDED_MARGIN = 1.25
+#: Room for the arrow that runs from one band to the next, round the next band.
+_BANDSEP = 36.0

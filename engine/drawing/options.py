@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .themes import THEMES
+from .wrap import check_wrap
 
 __all__ = [
     "DEFAULT_MAX_NODES",
@@ -71,7 +72,8 @@ class DrawOptions:
     module); :mod:`tapegrad.engine.drawing.select` reads them against the graph.
     ``show_params`` None means the view's default (yes for values, no for blocks):
     :attr:`shows_params` is the answer. ``rankdir`` None: chosen to fit a slide
-    (:mod:`~tapegrad.engine.drawing.fit`).
+    (:mod:`~tapegrad.engine.drawing.fit`); ``wrap`` None: folded onto several rows
+    when too long for a slide (:mod:`~tapegrad.engine.drawing.wrap`).
     """
 
     view: str = "values"
@@ -85,12 +87,14 @@ class DrawOptions:
     params: object = None
     costs: object = None
     max_nodes: int | None = DEFAULT_MAX_NODES
+    wrap: bool | int | None = None
 
     def __post_init__(self) -> None:
         if self.view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}, got {self.view!r}")
         check_look("LR" if self.rankdir is None else self.rankdir, self.theme)
         check_collapse(self.collapse)
+        check_wrap(self.wrap)
         max_nodes = self.max_nodes
         if max_nodes is not None and (
             isinstance(max_nodes, bool) or not isinstance(max_nodes, int)

@@ -95,6 +95,13 @@ def register(sub) -> None:
         choices=RANKDIRS,
         help="direction of flow (default: left to right unless too wide for a slide)",
     )
+    p.add_argument(
+        "--wrap",
+        type=_max_nodes,
+        metavar="N",
+        help="fold the drawing onto N rows (columns when it flows vertically); 1 never folds "
+        "(default: as few rows as fit a slide, none if it fits as it is)",
+    )
     p.add_argument("--theme", choices=tuple(THEMES), default="light")
     p.add_argument("--step", type=int, help="draw backprop at this step (0 is the first)")
     p.add_argument("--derivative", action="store_true", help="add the mirrored derivative network")
@@ -170,6 +177,7 @@ def run(args) -> int:
         "observed": args.observed,
         "costs": [root] if args.cost else ([] if args.no_cost else None),
         "max_nodes": args.max_nodes,
+        "wrap": args.wrap,
     }
     try:
         if args.steps is not None:

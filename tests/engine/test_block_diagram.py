@@ -58,7 +58,7 @@ def test_several_costs_and_their_sum():
     x, y = [Value(0.3), Value(-0.4)], Value(1.0)
     out = model(x)
     program = engine.lift(losses.hinge(out, y) + losses.mse(out, y), {"x": x, "y": [y]})
-    source = draw_program(program).source
+    source = draw_program(program, wrap=False).source
     assert 'C [label="C\\nhinge"' in source and 'C1 [label="C\\nmse"' in source
     # the sum of the two costs is a cost too, joined to them by dashed lines
     assert "C -> Cv" in source and "C1 -> Cv" in source and "style=dashed" in source

@@ -60,7 +60,7 @@ def neuron():
 def test_values_view_has_one_record_per_value_and_one_op_node_per_op():
     z, _ = neuron()
     z.backward()
-    g = engine.draw(z, rankdir="LR")  # (by default a slide's direction: top to bottom)
+    g = engine.draw(z, rankdir="LR", wrap=False)  # (by default a slide's direction: top to bottom)
     assert isinstance(g, graphviz.Digraph)
     n = nodes(g)
     records = {k: a for k, a in n.items() if a.get("shape") == "record"}
@@ -158,7 +158,7 @@ def _by_fill(g, colour):
 
 def test_blocks_view_uses_the_course_notation():
     z, _ = neuron()
-    g = engine.draw(z, view="blocks", observed=["x1", "x2"])
+    g = engine.draw(z, view="blocks", observed=["x1", "x2"], wrap=False)
     n = nodes(g)
     observed = [k for k, a in n.items() if a.get("fillcolor") == "#dddddd"]
     assert sorted(n[k]["label"] for k in observed) == ["x1", "x2"]
@@ -260,7 +260,7 @@ def test_function_blocks_are_painted_as_a_d_facing_the_flow_with_arrows_touching
 
 def test_dark_theme_colours():
     z, _ = neuron()
-    g = engine.draw(z, view="blocks", theme="dark", observed=["x1", "x2"])
+    g = engine.draw(z, view="blocks", theme="dark", observed=["x1", "x2"], wrap=False)
     n = nodes(g)
     assert 'bgcolor="#000000"' in g.source
     assert n["n0"]["fillcolor"] == "#282828" and n["n0"]["color"] == "#fccde5"
@@ -314,7 +314,7 @@ def test_scopes_become_nested_clusters_labelled_with_their_names():
 def test_collapse_draws_each_layer_as_one_function_block(collapse):
     loss, x, params = two_layer_net()
     index = {v: i for i, v in enumerate(engine.topological_order(loss))}
-    g = engine.draw(loss, view="blocks", params=params, collapse=collapse)
+    g = engine.draw(loss, view="blocks", params=params, collapse=collapse, wrap=False)
     n = nodes(g)
     blocks = {k: a for k, a in n.items() if k.startswith("m")}
     assert [a["label"] for a in blocks.values()] == [
@@ -500,7 +500,7 @@ def test_step_inside_a_collapsed_block_highlights_the_block():
 def test_derivative_network_mirrors_the_graph_seeded_with_one():
     z, _ = neuron()
     z.backward()
-    g = engine.draw(z, view="blocks", observed=["x1", "x2"], derivative=True)
+    g = engine.draw(z, view="blocks", observed=["x1", "x2"], derivative=True, wrap=False)
     n = nodes(g)
     gradients = [k for k in n if k.startswith("dn")]
     variables = [k for k, a in n.items() if a.get("shape") == "circle"]
@@ -827,9 +827,8 @@ def test_a_step_sequence_shares_one_canvas_with_nodes_in_place(tmp_path):
     # frame's canvas, nodes at the same place on it
     y, yhat, w = Value(1.0, label="y"), Value(0.2, label="yhat"), Value(0.5, label="w")
     out = (y - yhat) ** 2 + 0.1 * w * w
-    layouts = [
-        _render.layout(engine.draw(out, "blocks", observed=[y], step=k).source) for k in range(8)
-    ]
+    drawn = [engine.draw(out, "blocks", observed=[y], step=k, wrap=False) for k in range(8)]
+    layouts = [_render.layout(g.source) for g in drawn]
     sizes = {tuple(float(v) for v in g["bb"].split(","))[3] for g in layouts}
     assert len(sizes) > 1  # the note does grow a frame
     placed = set()

@@ -83,7 +83,7 @@ def test_subtraction_is_one_minus_block_with_both_inputs_in_order(sub, view):
     y = Value(1.0, label="y")
     y_bar = Value(0.4, label="ybar")
     c = sub(y, y_bar) ** 2
-    g = engine.draw(c, view=view)
+    g = engine.draw(c, view=view, wrap=False)
     texts = [a["label"] for k, a in nodes(g).items() if k.startswith("f")]
     assert "−" in texts and not any("-1" in t or "* -1" in t for t in texts)
     minus = next(k for k, a in nodes(g).items() if a.get("label") == "−")
@@ -214,7 +214,7 @@ def test_collapsed_layers_fed_plain_numbers_show_their_input():
 
     model = nn.MLP(2, [3, 1], rng=__import__("random").Random(0))
     out = model([0.5, -1.0])  # plain floats, as nn.data gives them
-    g = engine.draw(out, view="blocks", params=model, collapse="layers")
+    g = engine.draw(out, view="blocks", params=model, collapse="layers", wrap=False)
     inputs = [k for k, a in nodes(g).items() if a.get("fillcolor") == "#dddddd"]
     assert [nodes(g)[k]["label"] for k in inputs] == ["x"]
     assert [d for s, d, _ in edges(g) if s == inputs[0]] == ["m0"]
@@ -245,7 +245,7 @@ def test_collapsed_neurons_are_laid_out_in_order_with_readable_edges(rankdir):
     thin = [a for _, _, a in edges(g) if a.get("penwidth") == "0.7"]
     assert len(thin) >= 256 and all(a["color"] == "#8c8c8c" for a in thin)
     # layers, which feed each other, are not forced side by side
-    g = engine.draw(out, view="blocks", params=model, collapse="layers")
+    g = engine.draw(out, view="blocks", params=model, collapse="layers", wrap=False)
     assert "rank=same" not in g.source
 
 

@@ -26,7 +26,7 @@ def _labels(g):
 
 
 def test_an_mlp_is_linear_and_non_linear_blocks_on_layer_vectors():
-    g = draw_model(nn.MLP(2, [16, 16, 1], activation="tanh"))
+    g = draw_model(nn.MLP(2, [16, 16, 1], activation="tanh"), wrap=False)
     labels = dict(_labels(g))
     assert labels["z0"] == "x = z0\\n2"
     assert [labels[f"lin{k}"] for k in range(3)] == ["w0 z0", "w1 z1", "w2 z2"]
