@@ -52,6 +52,8 @@ if TYPE_CHECKING:  # numpy is loaded on first use, by the rows' array forms
     import numpy as np
     import numpy.typing
 
+    from .value import Value
+
 __all__ = [
     "FUNCTIONS",
     "INPUT_NAMES",
@@ -644,8 +646,8 @@ def compile_value_grads(name: str, inputs: tuple[str, ...], derivatives: tuple):
     return _exec("\n".join(lines), f"{name}_value_grads", namespace)
 
 
-def _data(v: object) -> float:
-    return v if isinstance(v, float) else v._data  # type: ignore[attr-defined]
+def _data(v: float | Value) -> float:
+    return v if isinstance(v, float) else v._data
 
 
 def _values_not_connected(name: str, *args: object) -> object:

@@ -1270,7 +1270,7 @@ def apply(row: Op, *inputs: object) -> Value:
     return Value(row.fn(to_float(x), to_float(y))[0])
 
 
-def apply_op(name: str, *inputs: object) -> Value | float:
+def apply_op(name: str, *inputs: Value | float) -> Value | float:
     """Apply the row ``name`` of the op table: recorded when an input is a Value,
     else the row's float result (a number, not a Value: a constant has no graph).
     The compiled ``value_grads`` of every row compute with it, and the expression
@@ -1278,7 +1278,7 @@ def apply_op(name: str, *inputs: object) -> Value | float:
     row = OPS[name]
     if any(isinstance(a, Value) for a in inputs):
         return apply(row, *inputs)
-    return row.fn(*(float(a) for a in inputs))[0]  # type: ignore[arg-type]
+    return row.fn(*(float(a) for a in inputs))[0]
 
 
 formulas.set_value_op(apply_op)

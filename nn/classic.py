@@ -237,5 +237,5 @@ def train_rule(
     return history
 
 
-def _number(x: object) -> float:
-    return x.data if isinstance(x, Value) else float(x)  # type: ignore[arg-type]
+def _number(x: Value | float) -> float:
+    return x.data if isinstance(x, Value) else float(x)

@@ -399,7 +399,8 @@ def binary_cross_entropy(p: Value, y: float, eps: float = 1e-12) -> Value:
     if label < 1:
         rest = -(1.0 - label) * (1.0 - p).log()
         out = rest if out is None else out + rest
-    return out  # type: ignore[return-value]
+    assert out is not None  # a label in [0, 1] is > 0 or < 1
+    return out
 
 
 @_cost

@@ -67,7 +67,8 @@ def _tint(color: str, amount: float) -> tuple[float, float, float]:
     """``color`` mixed with white: ``amount`` 0 keeps it, 1 is white."""
     from matplotlib.colors import to_rgb
 
-    return tuple(c + (1.0 - c) * amount for c in to_rgb(color))  # type: ignore[return-value]
+    r, g, b = to_rgb(color)
+    return (r + (1.0 - r) * amount, g + (1.0 - g) * amount, b + (1.0 - b) * amount)
 
 
 def _class_label(c: object, signed: bool) -> str:

@@ -79,7 +79,7 @@ def column_names(fn: object, count: int, usable: Callable[[str], bool] = usable_
     names where ``usable`` (default :func:`usable_name`; ``lambda x, y: ...`` gives
     ``x``, ``y``), else ``x0``, ``x1``, ... (by position), never twice the same."""
     try:
-        parameters = inspect.signature(fn).parameters.values()  # type: ignore[arg-type]
+        parameters = inspect.signature(fn).parameters.values() if callable(fn) else ()
         named = [
             p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
