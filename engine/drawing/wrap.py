@@ -323,31 +323,30 @@ class Sketch:
 
     def __init__(self) -> None:
         self.scene = Scene()
-        self._statements: list[tuple[str, object]] = []
+        # (name, None, attrs) for a node, (tail, head, attrs) for an edge
+        self._statements: list[tuple[str, str | None, dict[str, str]]] = []
 
     def node(self, name: str, label: str | None = None, **attrs: str) -> None:
         if label is not None:
             attrs = {"label": label, **attrs}
         self.scene.add(name, "node", {}, None)
         self.scene.elements[name]["attrs"].update(attrs)
-        self._statements.append(("node", (name, attrs)))
+        self._statements.append((name, None, attrs))
 
     def edge(self, tail: str, head: str, **attrs: str) -> None:
         for end in (tail, head):
             self.scene.add(end, "node", {}, None)  # graphviz makes it; it is drawn once
         self.scene.edges.append({"src": tail, "dst": head, "attrs": attrs, "graph_edges": []})
-        self._statements.append(("edge", (tail, head, attrs)))
+        self._statements.append((tail, head, attrs))
 
     def write(self, graph: GraphDrawing, wrap: Wrap = NO_WRAP) -> GraphDrawing:
         """Write the statements into ``graph`` (folded by ``wrap``); returns ``graph``."""
-        for kind, item in self._statements:
-            if kind == "node":
-                name, attrs = item
-                graph.node(name, **attrs)
+        for first, second, attrs in self._statements:
+            if second is None:
+                graph.node(first, **attrs)
             else:
-                tail, head, attrs = item
-                tail, head, attrs = wrap.edge(tail, head, attrs)
-                graph.edge(tail, head, **attrs)
+                tail, head, edge_attrs = wrap.edge(first, second, attrs)
+                graph.edge(tail, head, **edge_attrs)
         records = {n for n, e in self.scene.elements.items() if e["attrs"].get("shape") == "record"}
         wrap.write_constraints(graph, records)
         return graph
