@@ -18,6 +18,7 @@ from .scene import Scene
 from .select import DrawnGraph
 from .text import num, plain, record_field, short
 from .themes import SIDE, circle_style, function_style, variable_style
+from .vectors import join_vectors
 
 __all__ = ["Builder"]
 
@@ -98,6 +99,8 @@ class Builder:
             elif node not in self.graph.folds.absorbed:
                 self._add_op(scene, node)
         self._number_inputs(scene)
+        if self.view == "blocks" and self.block_ids:
+            join_vectors(scene, lambda name: variable_style(self.t, name, "computed"), self.names)
         return scene
 
     def _number_inputs(self, scene: Scene) -> None:

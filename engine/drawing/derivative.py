@@ -98,7 +98,7 @@ def _gradient_style(builder, label: str) -> dict:
 def _mirror(scene: Scene, element_id: str) -> str:
     """The id of the element mirroring ``element_id``."""
     kind = scene.elements[element_id]["kind"]
-    return ("d" if kind == "variable" else "b") + element_id
+    return ("d" if kind in ("variable", "vector") else "b") + element_id
 
 
 def _mirror_elements(builder, scene: Scene) -> None:
@@ -117,6 +117,11 @@ def _mirror_elements(builder, scene: Scene) -> None:
         node = v["node"]
         label = f"d{root}/d{builder.names[node]}\n{num(dgrads[node])}"
         scene.add("d" + v["id"], "gradient", _gradient_style(builder, label), None, node=node)
+        scene.aligned.append((v["id"], "d" + v["id"]))
+    for v in [e for e in scene.elements.values() if e["kind"] == "vector"]:
+        # a vector's gradient is a vector of its size, as the vector itself
+        label = f"d{root}/d{v['name']}\n{v['size']}" if v["name"] else str(v["size"])
+        scene.add("d" + v["id"], "gradient", _gradient_style(builder, label), None)
         scene.aligned.append((v["id"], "d" + v["id"]))
     for f in functions:
         label = plain("∂ " + f["op_text"])

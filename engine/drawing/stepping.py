@@ -145,8 +145,14 @@ def root_name(builder) -> str:
     return block.name if block is not None else builder.names[root]
 
 
-def _element_name(builder, element: dict) -> str:
-    return element["scope"].name if "scope" in element else builder.names[element["node"]]
+def _element_name(builder, element: dict, node) -> str:
+    """The name the picture gives ``node``, drawn as ``element``: a block's name, a
+    variable's, or an element of a vector (``z1[3]``, :mod:`~.vectors`)."""
+    if "scope" in element:
+        return element["scope"].name
+    if element["kind"] == "vector":
+        return f"{element['name'] or 'v'}[{element['members'][node]}]"
+    return builder.names[element["node"]]
 
 
 def show_step(builder, scene: Scene, step: BackwardStep, final: dict, shown_by: dict) -> ShownStep:
@@ -162,7 +168,7 @@ def show_step(builder, scene: Scene, step: BackwardStep, final: dict, shown_by: 
     edges = shown_by.get((p, n, step.position), [])
     upstream, local, c = step.upstream, step.local, step.contribution
     if edges:
-        parent = _element_name(builder, scene.elements[edges[0]["src"]])
+        parent = _element_name(builder, scene.elements[edges[0]["src"]], p)
     elif builder.is_hidden(p) and p not in builder.block_of:
         parent = builder.names[p]  # a parameter named in its block's label
     else:

@@ -323,10 +323,13 @@ def test_collapse_draws_each_layer_as_one_function_block(collapse):
     ]
     assert all(a["class"] == "tg-function" for a in blocks.values())
     e = {(s, d) for s, d, _ in edges(g)}
-    # inputs into layer 0, its two outputs into layer 1, layer 1's two outputs out
+    # inputs into layer 0, its two outputs one vector z1 of 2 into layer 1 (one
+    # arrow, as the lecture draws a layer's output), layer 1's two outputs one
+    # vector z2 too (read by a sum that is no cost: not the prediction ȳ)
     assert (f"n{index[x[0]]}", "m0") in e and (f"n{index[x[1]]}", "m0") in e
-    assert sum(s == "m0" for s, _ in e) == 2 and sum(d == "m1" for _, d in e) == 2
-    assert sum(s == "m1" for s, _ in e) == 2
+    assert ("m0", "vm0") in e and ("vm0", "m1") in e and n["vm0"]["label"] == "z1\\n2"
+    assert sum(s == "m0" for s, _ in e) == 1 and sum(d == "m1" for _, d in e) == 1
+    assert [d for s, d in e if s == "m1"] == ["vm1"] and n["vm1"]["label"] == "z2\\n2"
     assert [label for _, label in _cluster_labels(g)] == ["net"]
 
 

@@ -177,3 +177,38 @@ def test_the_steps_sequence_honours_include_and_exclude():
     assert set(steps._repr_mimebundle_()) == {"text/plain", "text/html"}
     assert set(steps._repr_mimebundle_(include=["text/plain"])) == {"text/plain"}
     assert set(steps._repr_mimebundle_(exclude=["text/html"])) == {"text/plain"}
+
+
+# -- item 7: collapsed layers joined by one vector each, the prediction named ȳ ------
+
+
+def test_collapsed_layers_are_joined_by_one_vector_and_the_prediction_is_y_bar(tmp_path):
+    import random
+
+    from tapegrad import nn
+
+    model = nn.MLP(2, [16, 16, 1], activation="tanh", rng=random.Random(0))
+    loss = nn.mse(model([0.5, -0.25]), 1.0)
+    for options in ({}, {"step": 40}, {"derivative": True}, {"theme": "dark"}):
+        g = engine.draw(loss, "blocks", params=model, collapse=1, wrap=False, **options)
+        n, e = nodes(g), [(s, d) for s, d, a in edges(g) if a.get("style") != "invis"]
+        # one arrow into each collapsed layer, not 16 heads on one point
+        assert [s for s, d in e if d == "m1"] == ["vm0"] and [s for s, d in e if d == "m2"] == [
+            "vm1"
+        ]
+        assert n["vm0"]["label"] == "z1\\n16" and n["vm1"]["label"] == "z2\\n16"
+        # the last layer's output, read by the cost, is the prediction ȳ
+        (prediction,) = [s for s, d in e if d == "m3" and not s.startswith("y")]
+        assert n[prediction]["label"] == "ȳ"
+    # a 3-class output: ȳ is a vector of 3 into the cost
+    model = nn.MLP(2, [4, 3], rng=random.Random(1))
+    loss = nn.softmax_cross_entropy(model([0.5, -0.25]), 2)
+    g = engine.draw(loss, "blocks", params=model, collapse=1, wrap=False)
+    assert "ȳ\\n3" in [a.get("label") for a in nodes(g).values()]
+    # the step along the vector names the element of the vector it stands for
+    captions = engine.drawing.entry.step_captions(loss, view="blocks", params=model, collapse=1)
+    assert any("dC/dz1[" in c or "/dz1[" in c for c in captions)
+    path = engine.save_graph(
+        engine.draw(model([0.5, -0.25])[0], "blocks", params=model, collapse=1), tmp_path / "m.png"
+    )
+    assert path.stat().st_size > 0

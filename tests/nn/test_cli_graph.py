@@ -193,9 +193,11 @@ def test_an_mlp_collapses_to_one_block_per_layer():
         "layers.1\\n20 parameters",
         "layers.2\\n5 parameters",
     ]
-    # 2 inputs, 4 + 4 hidden values, the output, y - 1 and C as circles; nothing of the
+    # 2 inputs, the 4 + 4 hidden values as two vectors z1, z2 (one circle each, their
+    # size under their name), the output, y - 1 and C as circles; nothing of the
     # neurons inside (a formula's ** 2 is a function, not a cost, unless marked)
-    assert len(re.findall(r"shape=circle", g.source)) == 2 + 4 + 4 + 1 + 1 + 1
+    assert len(re.findall(r"shape=circle", g.source)) == 2 + 1 + 1 + 1 + 1 + 1
+    assert 'label="z1\\n4"' in g.source and 'label="z2\\n4"' in g.source
     laid_out = _render.layout(g.source)
     texts = {op["text"] for o in laid_out["objects"] for op in o.get("_ldraw_", []) if "text" in op}
     assert {"layers.1", "MLP"} <= texts
