@@ -412,6 +412,9 @@ def leaf_list(values: Iterable[Value], name: str) -> tuple[Value, ...]:
         if not v.is_leaf:
             raise ValueError(f"{name} must hold leaves (inputs, parameters), got {v!r}")
         if id(v) in seen:
-            raise ValueError(f"{v!r} appears twice in {name}")
+            raise ValueError(
+                f"{v!r} appears twice in {name} (a weight shared by two neurons, listed by each?): "
+                "list every Value once, e.g. list(dict.fromkeys(model.parameters()))"
+            )
         seen.add(id(v))
     return values

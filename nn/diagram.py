@@ -264,7 +264,12 @@ def _draw_lifted(model, nin, loss, rankdir: str | None, theme: str, wrap) -> Gra
             )
     if isinstance(nin, bool) or not isinstance(nin, int) or nin < 1:
         raise ValueError(f"nin must be the model's number of inputs (an int >= 1), got {nin!r}")
-    if loss is not None and (not isinstance(loss, str) or loss not in losses.LOSSES):
+    if loss is not None and not isinstance(loss, str):
+        raise TypeError(
+            f"loss must be the name of a cost (str) or None for a {type(model).__name__}, "
+            f"got {type(loss).__name__}: {loss!r}"
+        )
+    if loss is not None and loss not in losses.LOSSES:
         raise ValueError(f"loss must be one of {', '.join(losses.LOSSES)} or None, got {loss!r}")
     x = [Value(0.1 * (i + 1)) for i in range(nin)]  # numbers away from relu's kink
     out = model(x)

@@ -81,7 +81,11 @@ class Optimizer:
                     f"op {p.op!r}: an optimizer changes .data, which an op's result does not own"
                 )
             if id(p) in seen:
-                raise ValueError(f"parameter {p!r} appears twice in params")
+                raise ValueError(
+                    f"parameter {p!r} appears twice in params (a weight shared by two "
+                    "neurons, listed by each?): its step would be taken twice; list every "
+                    "Value once, e.g. list(dict.fromkeys(model.parameters()))"
+                )
             seen.add(id(p))
             values.append(p)
         if not values:

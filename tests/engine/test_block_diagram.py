@@ -187,6 +187,12 @@ def test_draw_model_of_other_classes_needs_nin():
             draw_model(student, nin=nin)
     with pytest.raises(ValueError, match="loss must be one of"):
         draw_model(student, nin=2, loss="huber")
+    # a loss that is not a name is a TypeError, as for nn's models (the docstring's promise)
+    for loss in (3, ["mse"]):
+        with pytest.raises(TypeError, match="loss must be the name of a cost"):
+            draw_model(student, nin=2, loss=loss)
+        with pytest.raises(TypeError, match="loss must be the name of a cost"):
+            draw_model(MLP(2, [3, 1]), loss=loss)
     # nn's own models still draw from their classes (nin is not needed)
     assert draw_model(Perceptron(2), nin=2).source == draw_model(Perceptron(2)).source
 
