@@ -20,7 +20,9 @@ blocks ``z[k] = h(s[k])``, one circle per vector with its size, and the cost ``C
   of :mod:`tapegrad.nn.losses`) are one red square per cost, ``C`` over its name, with
   no outgoing arrow; an instruction that only combines costs (a sum of two losses) is
   a cost too, joined to them by dashed lines without heads. A tape with no cost scope
-  draws its last instruction as the cost.
+  is a model without its loss: nothing is a cost, every instruction is a block and the
+  root's vector is the prediction ``ȳ`` (as with ``outputs=[root]``); a hand-written
+  loss is drawn as a cost when computed inside ``with engine.cost_scope("name"):``.
 
 Parameters and constants are implicit (named in the blocks), as in ``G(x, w)``.
 The look is :mod:`tapegrad.engine.drawing`'s (NOTATION.md): ``rankdir`` and ``theme``
@@ -107,8 +109,9 @@ class _Diagram:
         self.arrow = dict(t["arrow"])
         self.function = function_style(t, rankdir)
         self.cost_names: dict[str, str] = {}  # per cost node: its scope's name
-        self.fallback = False  # no cost scope: the last instruction is drawn as the cost
         self.costs = self._costs()
+        if not self.costs and not outputs and program.output[0] in self.producer:
+            self.outputs = [program.output[0]]  # no recorded loss: the root is the prediction
         self.shown = self._shown_inputs()
         self.ids = self._node_ids()
         self.drawn: set[str] = set()
@@ -152,14 +155,6 @@ class _Diagram:
             if ins.output not in costs and produced and all(n in costs for n in produced):
                 read = {costs[n] for n in produced}
                 costs[ins.output] = read.pop() if len(read) == 1 else self._free(f"C{ins.output}")
-        if not costs and not self.outputs and self.instructions:
-            root = self.program.output[0]
-            if root in self.producer:
-                node = costs[root] = self._free("C")
-                last = self.producer[root]
-                if last.op in OPS:
-                    self.cost_names[node] = self._elementwise_label(last)
-                self.fallback = True
         return costs
 
     def _free(self, node: str) -> str:
@@ -192,10 +187,10 @@ class _Diagram:
         return plain(f"{text}\n{self.variables[name].size}")
 
     def _predicts(self, name: str) -> bool:
-        """A computed vector outside the cost that the cost reads (or the output, for
-        a program with no cost)."""
+        """A computed vector outside the cost that the cost reads (or an output: the
+        root's vector for a program with no cost)."""
         v = self.variables[name]
-        if v.kind != "result" or name in self.costs or self.fallback:
+        if v.kind != "result" or name in self.costs:
             return False
         if self.outputs:
             return name in self.outputs

@@ -65,14 +65,51 @@ def test_several_costs_and_their_sum():
     assert source.count("-> C ") == 2  # ȳ and y into the hinge
 
 
-def test_a_hand_written_loss_draws_its_last_op_as_the_cost():
+def test_a_hand_written_loss_outside_a_cost_scope_draws_as_blocks():
     w, b = Value(0.5), Value(0.1)
     x, y = [Value(0.3), Value(-0.2)], Value(1.0)
     loss = (1 - y * (x[0] * w + x[1] * b).tanh()).relu()
     source = draw_program(engine.lift(loss, {"x": x, "y": [y]})).source
-    assert 'C [label="C\\nrelu"' in source
+    assert "#ff3333" not in source and "C\\n" not in source  # no cost square
     assert '"1 − v0"' in source and '"y · z1"' in source  # ops as the program writes them
-    assert "ȳ" not in source  # no prediction is known without a cost scope
+    assert 'label="ȳ = v2' in source  # the root's vector: nothing says it is a loss
+    prediction = (x[0] * w + x[1] * b).tanh()
+    with engine.cost_scope("hinge"):  # marked as a loss, it is the cost
+        marked = (1 - y * prediction).relu()
+    source = draw_program(engine.lift(marked, {"x": x, "y": [y]})).source
+    assert 'C [label="C\\nhinge"' in source and 'label="ȳ = z1' in source
+
+
+def _students_mlp_program(end: str):
+    """The newcomer's MLP(2, [4, 4, 1]) (micrograd's classes), lifted from its output,
+    its tanh, or its hinge loss."""
+    random.seed(17)
+    model = StudentMLP(2, [4, 4, 1])
+    x, y = [Value(0.3), Value(-0.2)], Value(1.0)
+    out = model(x)
+    if end == "tanh":
+        return engine.lift(out.tanh(), inputs=x)
+    if end == "hinge":
+        return engine.lift(losses.hinge(out, y), {"x": x, "y": [y]})
+    return engine.lift(out, inputs=x)
+
+
+@pytest.mark.parametrize("end", ["output", "tanh"])
+def test_a_model_without_a_loss_draws_no_cost(end):
+    source = draw_program(_students_mlp_program(end)).source
+    assert "#ff3333" not in source and "C\\n" not in source and "label=C" not in source
+    assert 'lin2 [label="w2 z2"' in source  # the output layer is a linear block
+    last = "z3" if end == "tanh" else "s3"
+    assert f'{last} [label="ȳ = {last}\\n1"' in source and source.count("ȳ") == 1
+    if end == "tanh":
+        assert "h2 [label=tanh" in source and "s3 -> h2" in source
+
+
+def test_a_model_with_its_loss_draws_the_cost():
+    source = draw_program(_students_mlp_program("hinge")).source
+    assert 'C [label="C\\nhinge"' in source
+    assert 'lin2 [label="w2 z2"' in source and 's3 [label="ȳ = s3\\n1"' in source
+    assert "s3 -> C " in source and "y -> C " in source
 
 
 def test_outputs_draw_the_model_alone():
@@ -208,7 +245,9 @@ def test_the_drawing_renders(tmp_path):
 def test_vectors_named_like_blocks_keep_their_own_nodes():
     w = Value(0.5)
     C, lin0 = [Value(0.3), Value(0.2)], [Value(-1.0)]
-    loss = ((C[0] * w + C[1] * w).tanh() * lin0[0]).relu()
+    hidden = (C[0] * w + C[1] * w).tanh()
+    with engine.cost_scope("hinge"):
+        loss = (hidden * lin0[0]).relu()
     source = draw_program(engine.lift(loss, {"C": C, "lin0": lin0})).source
-    assert 'lin0 [label="lin0\\n1"' in source and 'C_ [label="C\\nrelu"' in source
+    assert 'lin0 [label="lin0\\n1"' in source and 'C_ [label="C\\nhinge"' in source
     assert "lin0_ [label=" in source  # the first layer's block
