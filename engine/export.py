@@ -65,7 +65,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .lift import Instruction, column_names, lift, recording_columns, usable_name
+from .lift import Instruction, column_names, lift_columns, recording_columns, usable_name
 from .value import Value
 from .vmap import vmap
 
@@ -139,7 +139,7 @@ def _lifted(step, fn, example: tuple):
     names = column_names(fn, len(example), usable=_usable_name)
     values = recording.walk.values()
     watched = [values[p] for p in recording.watch]
-    program = lift(recording.root, recording_columns(recording, names), watch=watched)
+    program = lift_columns(recording.root, recording_columns(recording, names), watched)
     return program, recording.nesting  # the nesting fn returned its watched outputs in
 
 

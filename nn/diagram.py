@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from tapegrad.engine import Value, cost_scope, lift
+from tapegrad.engine import Value, cost_scope
 from tapegrad.engine.block_diagram import draw_program
 from tapegrad.engine.drawing import GraphDrawing
 from tapegrad.engine.drawing.fit import fit_sketch
@@ -41,6 +41,7 @@ from tapegrad.engine.drawing.themes import (
     variable_style,
 )
 from tapegrad.engine.drawing.wrap import Sketch, check_wrap
+from tapegrad.engine.lift import lift_columns
 
 from . import losses
 from .classic import Adaline, LinearUnit, LogisticRegression, Perceptron
@@ -278,12 +279,13 @@ def _draw_lifted(model, nin, loss, rankdir: str | None, theme: str, wrap) -> Gra
         root = outputs[0]
         for o in outputs[1:]:
             root = root + o
-        program = lift(root, {"x": x})
+        program = lift_columns(root, {"x": x})  # its own x: an input it ignores is drawn
         return draw_program(program, outputs=outputs, rankdir=rankdir, theme=theme, wrap=wrap)
     y = [Value(1.0)] + [Value(0.0) for _ in outputs[1:]]  # a one-hot label for several
     with cost_scope(losses.LOSSES[loss].cost_name):  # drawn by its readable name
         cost = losses.LOSSES[loss](out, y[0] if len(outputs) == 1 else y)
-    return draw_program(lift(cost, {"x": x, "y": y}), rankdir=rankdir, theme=theme, wrap=wrap)
+    program = lift_columns(cost, {"x": x, "y": y})
+    return draw_program(program, rankdir=rankdir, theme=theme, wrap=wrap)
 
 
 # -- energy models ---------------------------------------------------------------

@@ -70,6 +70,7 @@ from .grouping import (
     RESERVED,
     column_names,
     lift,
+    lift_columns,
     lift_recording,
     recording_columns,
     usable_name,
@@ -78,6 +79,7 @@ from .program import KINDS, Instruction, LiftError, Program, Variable
 
 __all__ = [
     "lift",
+    "lift_columns",
     "lift_recording",
     "Program",
     "Variable",

@@ -43,7 +43,9 @@ def lift(
     lists other nodes of the graph whose numbers a runner should return.
 
     Raises ``TypeError`` for a root or an input that is not a Value, ``ValueError``
-    for an input that is not a leaf, a leaf listed twice, or a watched node the root
+    for an input that is not a leaf, a leaf listed twice, an input the root does not
+    depend on (named by its column and position, ``x[1]``: lifting on would make the
+    leaves the root was really computed from parameters), or a watched node the root
     does not depend on, and :class:`LiftError` for an entry made by user code
     (``Value(data, children, op)``) rather than by a row of ``OPS``.
     """
@@ -51,6 +53,30 @@ def lift(
         raise TypeError(f"lift needs a Value (the root of a tape), got {type(root).__name__}")
     columns = _input_columns(inputs)
     walk = graph.walk(root)
+    for name, leaves in columns.items():
+        for k, v in enumerate(leaves):
+            if walk.position(v) < 0:
+                raise ValueError(
+                    f"input {name}[{k}] {v!r} is not part of the graph of the root (the root "
+                    "does not depend on it), so it cannot be an input: pass the leaves the "
+                    "root was computed from"
+                )
+    return _lift_walk(walk, columns, watch)
+
+
+def lift_columns(
+    root: Value, columns: dict[str, list[Value]], watch: Iterable[Value] = ()
+) -> Program:
+    """:func:`lift` for a batched step's own per-sample leaves (``columns`` as
+    :func:`recording_columns` gives them): a leaf the root does not read is allowed --
+    an argument, or an element of one, that ``fn`` ignores -- and is an input
+    variable's element of entry -1 (no Value of the user's can be mistaken for it: the
+    step made every per-sample leaf). Raises what :func:`lift` raises for a watched
+    node and an entry made by user code."""
+    return _lift_walk(graph.walk(root), columns, watch)
+
+
+def _lift_walk(walk: Walk, columns: dict[str, list[Value]], watch: Iterable[Value]) -> Program:
     watched = list(watch)
     for v in watched:
         if not isinstance(v, Value) or walk.position(v) < 0:

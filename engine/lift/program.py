@@ -36,10 +36,10 @@ class Variable:
     at every run; their gradients are the leaves' gradients), ``"constant"`` (the
     numbers in ``values``) or ``"result"`` (an instruction's output). ``shape`` is
     the per-sample shape: ``(n,)`` for a vector, ``(m, n)`` for a weight matrix.
-    ``entries`` are the tape positions of the elements, row-major (-1 for an input
-    leaf the root does not read; empty for a constant). ``per_sample`` is False when
-    the numbers are the same for every sample (parameters, constants, and results
-    computed from them only).
+    ``entries`` are the tape positions of the elements, row-major (-1 for an element
+    of a batched step's argument that ``fn`` does not read; empty for a constant).
+    ``per_sample`` is False when the numbers are the same for every sample
+    (parameters, constants, and results computed from them only).
     """
 
     name: str

@@ -29,6 +29,8 @@ from tapegrad.engine.lift import (
     Variable,
     column_names,
     lift,
+    lift_columns,
+    recording_columns,
     usable_name,
 )
 from tapegrad.engine.strategies import expressions
@@ -345,7 +347,10 @@ def test_watched_nodes_and_a_leaf_root():
     assert grads.tolist() == [4.0]  # 1 + 3, the relu masks the second sample
     assert [a.tolist() for a in watched] == [[2.0, -4.0, 6.0], [2.0, 2.0, 2.0]]
     # a leaf as the root: a parameter, the same for every sample
-    leaf_program = lift(w, {"x": x})
+    # (x read by no entry: a batched step's own column, as vmap lifts it; lift refuses)
+    leaf_program = lift_columns(w, {"x": x})
+    with pytest.raises(ValueError, match=r"input x\[0\] .*does not depend on it"):
+        lift(w, {"x": x})
     out, grads, _ = BatchedProgram(leaf_program, [w]).run([np.array([[1.0, 2.0]])])
     assert out.tolist() == [2.0, 2.0] and grads.tolist() == [2.0]
 
@@ -409,6 +414,44 @@ def test_bad_arguments_are_refused():
         runner.run([np.zeros((2, 3))])
     with pytest.raises(ValueError, match="input arrays"):
         runner.run([])
+
+
+def test_an_input_the_root_does_not_depend_on_is_refused_by_name():
+    # lifting on would make the leaves the root was computed from parameters (p0)
+    w, xs = [Value(0.5), Value(-0.3)], [Value(1.0), Value(2.0)]
+    out = (w[0] * xs[0] + w[1] * xs[1]).tanh()
+    with pytest.raises(ValueError, match=r"input x\[0\] Value\(data=1.0.*does not depend on it"):
+        lift(out, inputs=[Value(1.0)])
+    with pytest.raises(ValueError, match=r"input x\[2\] .*label='extra'"):
+        lift(out, inputs=[*xs, Value(3.0, label="extra")])
+    y = Value(1.0)
+    with pytest.raises(ValueError, match=r"input y\[0\] "):
+        lift(out, {"x": xs, "y": [y]})  # a label the model's output does not read
+    assert lift(out, inputs=xs).variables["x"].entries == tuple(
+        lift(out, inputs=xs).walk.position(v) for v in xs
+    )
+
+
+def test_vmap_and_lift_columns_allow_an_argument_fn_does_not_read():
+    # the step makes every per-sample leaf itself: an unread column is no user's Value
+    w = [Value(0.5), Value(-0.3)]
+
+    def model(x, y):  # y not read at all, x[2] not read
+        return (w[0] * x[0] + w[1] * x[1]).tanh()
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(6, 3)), rng.normal(size=6)
+    expected = [math.tanh(0.5 * a - 0.3 * b) for a, b, _ in X]
+    for lift_it in (True, False):
+        assert engine.vmap(model, w, lift=lift_it)(X, Y).tolist() == (
+            pytest.approx(expected, rel=1e-12)
+        )
+    step = engine.vmap(model, w).record(X, Y)
+    columns = recording_columns(step.recording, ["x", "y"])
+    program = lift_columns(step.recording.root, columns)
+    assert program.variables["x"].entries[2] == -1 and program.variables["y"].entries == (-1,)
+    with pytest.raises(ValueError, match="does not depend on it"):
+        lift(step.recording.root, columns)  # the public lift refuses them
 
 
 def test_an_op_made_by_user_code_is_refused():

@@ -279,6 +279,21 @@ def test_bad_columns_are_refused():
     assert module(torch.tensor(X), torch.tensor(Y, dtype=torch.int64)).dtype == torch.float64
 
 
+def test_an_argument_fn_does_not_read_is_taken_and_ignored():
+    # to_torch lifts its own per-sample leaves: an unread column is not refused as
+    # engine.lift refuses a Value the root does not depend on
+    w = [Value(0.5), Value(-0.3)]
+
+    def model(x, y):
+        return (w[0] * x[0] + w[1] * x[1]).tanh()
+
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(5, 3)), rng.normal(size=5)
+    module = engine.to_torch(model, w, X, Y)
+    expected = [math.tanh(0.5 * a - 0.3 * b) for a, b, _ in X]
+    assert module(X, Y).tolist() == pytest.approx(expected, rel=1e-12)
+
+
 def test_a_tape_that_changes_with_the_data_is_refused():
     w = Value(0.5)
 
