@@ -45,10 +45,15 @@ class _Clusters:
     ids: dict[Scope, int]
     parallel: Callable[[list[str]], bool]
     upward: bool  # left to right: a chain of invisible edges runs upward
+    #: folded: the rows each scope's elements (its child scopes' included) are
+    #: drawn in (:attr:`~.wrap.Wrap.order`), and each element's row; a scope's
+    #: cluster is written once per row it spans. Empty when nothing is folded.
+    rows: dict[Scope, list[int]]
+    row: dict[str, int]
 
 
-def _clusters(scene: Scene, rankdir: str) -> _Clusters:
-    """Group the elements by the scope they live in."""
+def _clusters(scene: Scene, rankdir: str, wrap: Wrap = NO_WRAP) -> _Clusters:
+    """Group the elements by the scope they live in (and, folded by ``wrap``, by row)."""
     by_home: dict[Scope | None, list[dict]] = {}
     scopes: list[Scope] = []
     seen: set[Scope] = set()
@@ -73,14 +78,28 @@ def _clusters(scene: Scene, rankdir: str) -> _Clusters:
         return not any(a in members and b in members for a, b in feeds)
 
     ids = {s: i for i, s in enumerate(scopes)}
-    return _Clusters(by_home, children, ids, parallel, rankdir in ("LR", "RL"))
+    row = wrap.order if wrap.folds else {}
+    spans: dict[Scope, set[int]] = {}
+    for element in scene.elements.values() if row else ():
+        for s in element["home"].chain() if element["home"] is not None else ():
+            spans.setdefault(s, set()).add(row.get(element["id"], 0))
+    rows = {s: sorted(k) for s, k in spans.items()}
+    return _Clusters(by_home, children, ids, parallel, rankdir in ("LR", "RL"), rows, row)
 
 
-def _write_scope(graph, home: Scope | None, clusters: _Clusters, t: dict) -> None:
-    """The nodes of one scope, then each child scope as a nested cluster. (A module
-    function, not a recursive closure: that would be a reference cycle keeping the
-    drawn graph alive until the next garbage collection.)"""
+def _write_scope(
+    graph, home: Scope | None, clusters: _Clusters, t: dict, band: int | None = None
+) -> None:
+    """The nodes of one scope, then each child scope as a nested cluster (only the
+    nodes drawn in row ``band``, unless None). A folded drawing's scope is written as one
+    cluster per row it spans, each labelled with its name: Graphviz orders the rows
+    only when no cluster straddles two of them (``graphviz-pure`` lays a straddling
+    cluster out as one block, its rows in any order). (A module function, not a
+    recursive closure: that would be a reference cycle keeping the drawn graph
+    alive until the next garbage collection.)"""
     here = clusters.by_home.get(home, [])
+    if band is not None:
+        here = [e for e in here if clusters.row.get(e["id"], 0) == band]
     for element in here:
         graph.node(element["id"], **element["attrs"])
     # Collapsed siblings (neurons.0, neurons.1, ...) in their numeric order, not in
@@ -92,9 +111,18 @@ def _write_scope(graph, home: Scope | None, clusters: _Clusters, t: dict) -> Non
             for a, b in itertools.pairwise(reversed(group) if clusters.upward else group):
                 row.edge(a, b, style="invis")
     for s in clusters.children.get(home, []):
-        with graph.subgraph(name=f"cluster_{clusters.ids[s]}") as sub:
-            sub.attr(label=plain(s.name), style="rounded", **t["cluster"])
-            _write_scope(sub, s, clusters, t)
+        if not clusters.row:  # not folded: one cluster
+            with graph.subgraph(name=f"cluster_{clusters.ids[s]}") as sub:
+                sub.attr(label=plain(s.name), style="rounded", **t["cluster"])
+                _write_scope(sub, s, clusters, t)
+            continue
+        spans = clusters.rows[s]
+        for k in spans if band is None else [band] if band in spans else []:
+            # a continued scope's label below it, clear of the arrow from the row above
+            below = {"labelloc": "b"} if clusters.upward and k != spans[0] else {}
+            with graph.subgraph(name=f"cluster_{clusters.ids[s]}_{k}") as sub:
+                sub.attr(label=plain(s.name), style="rounded", **below, **t["cluster"])
+                _write_scope(sub, s, clusters, t, k)
 
 
 _DENSE = 8  # edges into or out of one node from which they are drawn thin
@@ -110,7 +138,7 @@ def emit(scene: Scene, rankdir: str, t: dict, wrap: Wrap = NO_WRAP) -> GraphDraw
             s = "s" if len(hidden) != 1 else ""
             label = f"{element['scope'].name}\n{len(hidden)} parameter{s}"
             element["attrs"]["label"] = plain(label)
-    _write_scope(g, None, _clusters(scene, rankdir), t)
+    _write_scope(g, None, _clusters(scene, rankdir, wrap), t)
     # The derivative network mirrors the graph: each gradient node and derivative
     # module sits level with what it mirrors (when both are outside clusters, which
     # Graphviz cannot align across; a folded drawing pins every element's rank).

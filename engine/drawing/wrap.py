@@ -16,7 +16,10 @@ vertical), starting again at the first rank. In the DOT text:
   the layout, and with ``constraint=false`` when both sit on the same rank;
 * invisible edges between the elements of consecutive bands on each rank put the
   bands in order (``dot`` places the head of an edge between two elements of one rank
-  after its tail: below it left to right, right of it top to bottom).
+  after its tail: below it left to right, right of it top to bottom);
+* a scope's cluster is written once per band it has elements in (:func:`~.emit.emit`):
+  a cluster straddling two bands is laid out as one block, and the ``graphviz-pure``
+  wheel then puts its bands in any order, the second row's start beside the first's.
 
 Where the cuts go (:func:`plan`): the bands are as long as can be balanced, and among
 cuts about as good the one that fewest edges cross is taken, so that a row ends at a

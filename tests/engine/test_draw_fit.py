@@ -12,6 +12,7 @@ force a direction and a number of rows are honoured.
 
 import contextlib
 import io
+import itertools
 import random
 import re
 
@@ -317,3 +318,47 @@ def test_a_bad_wrap_is_refused_by_name(wrap, error):
     x = [Value(0.5)]
     with pytest.raises(error, match="wrap"):
         draw_program(engine.lift(x[0].tanh(), {"x": x}), wrap=wrap)
+
+
+def _reads_in_order(source: str, labels: list[str]) -> list[str]:
+    """The elements of ``labels`` (each named by the first line of its label) that,
+    laid out from ``source``, do not follow the one before as text reads: below it
+    (its centre more than half an inch lower), or to its right on about the same row."""
+    where = {}
+    for o in _render.layout(source)["objects"]:
+        if "pos" in o:
+            where[str(o.get("label", "")).split("\\n")[0].split("\n")[0]] = [
+                float(v) for v in o["pos"].split(",")
+            ]
+    wrong = []
+    for before, after in itertools.pairwise(labels):
+        (x0, y0), (x1, y1) = where[before], where[after]
+        below, right_on_row = y1 < y0 - 36, abs(y1 - y0) <= 36 and x1 > x0
+        if not (below or right_on_row):
+            wrong.append(after)
+    return wrong
+
+
+@pytest.mark.parametrize("extra", [{}, {"step": 4}, {"step": 9}])
+def test_a_folded_drawing_of_collapsed_layers_reads_top_down_left_to_right(extra):
+    # the MLP's cluster spans both rows: written as one cluster, graphviz-pure laid it
+    # out as one block and the second row's z2 came out left of the first row's end
+    model = nn.MLP(2, [16, 16, 1], rng=random.Random(0))
+    x = [Value(0.5, label="x1"), Value(-1.0, label="x2")]
+    loss = nn.losses.mse(model(x), 1.0)
+    d = engine.draw(loss, "blocks", params=model.parameters(), collapse="layers", **extra)
+    assert "newrank=true" in d.source  # folded
+    # the MLP's scope is one cluster per row, each labelled with its name
+    clusters = re.findall(r"subgraph cluster_\d+_(\d+) \{\n\t+.*label=(\w+)", d.source)
+    assert clusters == [("0", "MLP"), ("1", "MLP")]
+    chain = ["layers.0", "z1", "layers.1", "z2", "layers.2", "ȳ", "mse"]
+    assert _reads_in_order(d.source, chain) == []
+    assert aspect(d.source) <= fit.MAX_ASPECT
+    # every step's note (11-point text, about 6 points a character) inside the canvas
+    layout = _render.layout(d.source)
+    x0, y0, x1, y1 = (float(v) for v in layout["bb"].split(","))
+    for edge in layout.get("edges", []):
+        if edge.get("label") and edge.get("lp"):
+            x, y = (float(v) for v in edge["lp"].split(","))
+            half = 3.0 * len(edge["label"])
+            assert x0 <= x - half and x + half <= x1 and y0 <= y - 7 and y + 7 <= y1, edge
