@@ -12,6 +12,9 @@ teacher opens it from disk in any browser or puts it on a course site.
 * The slider, the buttons (first, previous, play/pause, next, last) and the keys
   (←/→, Home/End, space to play) move through the steps; the counter reads
   ``step k (0–n)`` as the captions and ``draw(root, step=k)`` count.
+* "fit to window" (on by default) scales the picture down to fit the window's width
+  and, below the controls and the caption, its height; off, it is drawn at its own
+  size (scroll to see it all).
 * Without JavaScript, and when printed, the page shows every step one below the
   other, each with its caption (and no controls).
 
@@ -103,7 +106,7 @@ figure { margin: 0; }
 .caption { font: 15px/1.4 ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
            white-space: pre-wrap; overflow-wrap: anywhere; margin: 6px 0 10px;
            padding: 6px 10px; border-left: 4px solid var(--accent); background: #fff6ec; }
-.fit svg { max-width: 100%; height: auto; }
+.fit svg { max-width: 100%; max-height: var(--room, none); width: auto; height: auto; }
 .frames { overflow-x: auto; }
 @media print {
   .controls { display: none; }
@@ -124,8 +127,19 @@ _SCRIPT = """
   var counter = document.getElementById("counter");
   var play = document.getElementById("play");
   var status = document.getElementById("status");
+  var frames = document.getElementById("frames");
   var timer = null;
   var current = -1;
+
+  // "fit to window": the current picture as large as fits below the controls and its
+  // caption, in width (CSS max-width) and in height (--room, measured here)
+  function fit() {
+    var svg = steps[current].querySelector("svg");
+    frames.style.removeProperty("--room");
+    var top = svg.getBoundingClientRect().top + window.scrollY;
+    var room = Math.max(160, Math.floor(window.innerHeight - top - 16));
+    frames.style.setProperty("--room", room + "px");
+  }
 
   function fromAddress() {
     var match = /^#step=(\\d+)$/.exec(window.location.hash);
@@ -142,6 +156,7 @@ _SCRIPT = """
     slider.setAttribute("aria-valuetext", "step " + k + " of 0 to " + last);
     counter.textContent = "step " + k + " (0\\u2013" + last + ")";
     document.body.setAttribute("data-step", String(k));
+    fit();
     if (!keepAddress && window.history && window.history.replaceState) {
       window.history.replaceState(null, "", "#step=" + k);
     }
@@ -173,8 +188,10 @@ _SCRIPT = """
   document.getElementById("last").addEventListener("click", function () { stop(); show(last); });
   play.addEventListener("click", function () { if (timer === null) { start(); } else { stop(); } });
   document.getElementById("fit").addEventListener("change", function (event) {
-    document.getElementById("frames").classList.toggle("fit", event.target.checked);
+    frames.classList.toggle("fit", event.target.checked);
+    fit();
   });
+  window.addEventListener("resize", fit);
   document.addEventListener("keydown", function (event) {
     if (event.target === slider || event.altKey || event.ctrlKey || event.metaKey) { return; }
     var moves = { ArrowLeft: current - 1, ArrowRight: current + 1, Home: 0, End: last };

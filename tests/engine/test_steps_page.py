@@ -286,8 +286,13 @@ class Browser:
             self.wait_for("Page.loadEventFired")
 
     def js(self, expression):
+        """The value of a JavaScript expression (a promise's, once it settles)."""
         result = self.call(
-            "Runtime.evaluate", session=True, expression=expression, returnByValue=True
+            "Runtime.evaluate",
+            session=True,
+            expression=expression,
+            returnByValue=True,
+            awaitPromise=True,
         )
         return result["result"].get("value")
 
@@ -359,6 +364,16 @@ SHOWN = """(() => {
 })()"""
 
 
+# Where the shown step's picture lies, in CSS pixels, and the window's height, once
+# the page has had 100 ms to handle a resize.
+FRAME_BOX = """new Promise((done) => setTimeout(done, 100)).then(() => {
+  const svg = document.querySelector("section.step.current svg");
+  const r = svg.getBoundingClientRect();
+  return {bottom: Math.round(r.bottom + window.scrollY), height: Math.round(r.height),
+          window: window.innerHeight};
+})"""
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install -y chromium")
 def test_in_a_browser_the_page_opens_on_step_0_and_the_controls_move_it(tmp_path):
     root = neuron()
@@ -401,6 +416,27 @@ def test_in_a_browser_the_page_opens_on_step_0_and_the_controls_move_it(tmp_path
         shown = browser.js(SHOWN)
         assert shown["steps"] == [7] and shown["caption"] == captions[7]
         assert shown["slider"] == 7 and shown["highlight"] == highlighted(frames, 7)
+
+        # "fit to window" fits the height too: in a short window the picture ends above
+        # the window's bottom edge; unticked, it is drawn at its own (larger) size
+        natural = browser.js(FRAME_BOX)
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            session=True,
+            width=1280,
+            height=360,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        fitted = browser.js(FRAME_BOX)
+        assert fitted["bottom"] <= fitted["window"] and fitted["height"] > 100, fitted
+        assert fitted["height"] < natural["height"], (fitted, natural)
+        browser.js('document.getElementById("fit").click()')
+        unticked = browser.js(FRAME_BOX)
+        assert unticked["bottom"] > unticked["window"], unticked
+        browser.js('document.getElementById("fit").click()')
+        assert browser.js(FRAME_BOX) == fitted
+        browser.call("Emulation.clearDeviceMetricsOverride", session=True)
 
         # an address that names a step opens the page there
         browser.open(page.as_uri() + "#step=5")
