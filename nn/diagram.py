@@ -4,7 +4,7 @@ Lecture 1 ("Block diagram of a traditional neural net") draws a network as a cha
 of two kinds of block acting on whole vectors::
 
     linear blocks       s_{k+1} = w_k z_k          (D-shaped block "w_k z_k")
-    non-linear blocks   z_k = h(s_k)               (D-shaped block "h", e.g. relu)
+    non-linear blocks   z_k = h(s_k)               (D-shaped block named by h: relu, tanh)
 
 with ``z_0 = x`` observed and the last variable the prediction ``ȳ``. Each variable
 is one circle for a whole layer, its size written under its name. The bias of each
@@ -95,8 +95,9 @@ def draw_model(
     nin: int | None = None,
     wrap: bool | int | None = None,
 ) -> GraphDrawing:
-    """The lecture's block diagram of ``model``: ``x = z0 → [w0 z0] → s1 → [h] → z1 →
-    ... → ȳ``, vectors as single circles with their sizes.
+    """The lecture's block diagram of ``model``: ``x = z0 → [w0 z0] → s1 → [relu] → z1 →
+    ... → ȳ``, vectors as single circles with their sizes, each non-linear block ``h``
+    named by its activation (``relu``, ``tanh``, ``sign``).
 
     ``loss``: the cost to draw after ``ȳ``, a red square fed by ``ȳ`` and the
     observed target ``y``: a name of :data:`tapegrad.nn.losses.LOSSES` (e.g.

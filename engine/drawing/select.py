@@ -24,7 +24,9 @@ __all__ = [
     "GraphTooLargeError",
     "as_roots",
     "graph_order",
+    "natural_key",
     "read_graph",
+    "scope_listing",
     "too_large",
 ]
 
@@ -80,6 +82,23 @@ def _use_counts(order: list[Value]) -> dict[Value, int]:
         for parent in node.parents:
             uses[parent] += 1
     return uses
+
+
+def natural_key(path: str) -> list:
+    """Sort key putting numbered siblings in their numeric order: ``neurons.2``
+    before ``neurons.10`` (a lexical sort puts ``neurons.10`` first). The text is cut
+    into runs of digits (compared as numbers) and the text between them."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
+
+
+def scope_listing(scopes: Iterable[Scope], limit: int = 12) -> str:
+    """The paths of ``scopes`` and of every scope enclosing one, for a message to a
+    user: outermost first, then one level deeper, each level in
+    :func:`natural_key` order (``MLP, MLP.layers.0, MLP.layers.1,
+    MLP.layers.0.neurons.0, ...``); past ``limit`` paths, ``...``."""
+    every = {c for s in scopes for c in s.chain()}
+    paths = [s.path for s in sorted(every, key=lambda s: (s.depth, natural_key(s.path)))]
+    return ", ".join(paths[:limit]) + (", ..." if len(paths) > limit else "")
 
 
 def _value_set(what: object, argument: str, order: list[Value]) -> set[Value] | None:
@@ -233,11 +252,14 @@ def _collapsed(order: list[Value], collapse: object) -> dict[Value, Scope]:
             block_of[node] = block
     if not block_of and isinstance(collapse, (str, list, tuple)):
         # A name or path that matches nothing is almost always a typo: say so.
-        paths = sorted({s.path for s in decided})
-        known = ", ".join(paths[:12]) + (", ..." if len(paths) > 12 else "")
         raise ValueError(
             f"collapse={collapse!r} matches no scope of this graph; "
-            + (f"its scopes are: {known}" if paths else "it has no scopes")
+            + (
+                f"its scopes are: {scope_listing(decided)} (a name without its number, "
+                "such as 'layers' for layers.0, layers.1, ..., selects all of them)"
+                if decided
+                else "it has no scopes"
+            )
         )
     return block_of
 
