@@ -18,7 +18,7 @@ from .scene import Scene
 from .select import DrawnGraph
 from .text import num, plain, record_field, short
 from .themes import SIDE, circle_style, function_style, variable_style
-from .vectors import join_vectors
+from .vectors import group_parameters, join_vectors
 
 __all__ = ["Builder"]
 
@@ -101,6 +101,7 @@ class Builder:
         self._number_inputs(scene)
         if self.view == "blocks" and self.block_ids:
             join_vectors(scene, lambda name: variable_style(self.t, name, "computed"), self.names)
+            group_parameters(scene, self.graph, self.names)  # w1 (4×2), b1 (4): the captions' names
         return scene
 
     def _number_inputs(self, scene: Scene) -> None:

@@ -12,6 +12,7 @@ import math
 from .scene import Scene
 from .stepping import StepState, root_name
 from .text import num, plain, short
+from .vectors import ParameterGroup
 
 __all__ = ["add_derivative_network"]
 
@@ -52,6 +53,9 @@ def add_derivative_network(builder, scene: Scene, state: StepState | None) -> No
                 )
                 if mirrored is not None:
                     mirrored["attrs"].update(color=t["highlight"], penwidth="3.5")
+        for edge in scene.edges:  # into a parameter drawn inside its block
+            if edge["src"].startswith(("dp", "dg")) and target in edge["graph_edges"]:
+                edge["attrs"].update(color=t["highlight"], penwidth="3.5")
 
 
 def _wanted(builder, node) -> bool:
@@ -64,12 +68,31 @@ def _wanted(builder, node) -> bool:
 
 
 def _parameter_gradients(builder, scene: Scene, arrow: dict) -> None:
-    """``dc/dw`` for every parameter drawn inside its block (implicit in ``G(x, w)``):
-    what learning uses, sent out of the block's derivative module sideways."""
+    """``dc/dw`` for the parameters drawn inside their blocks (implicit in ``G(x, w)``):
+    what learning uses, sent out of the block's derivative module sideways. A
+    collapsed block's are its :class:`~.vectors.ParameterGroup` s (a layer's matrix
+    ``w1`` and vector ``b1``), each one node; any other parameter has its own."""
     graph = builder.graph
+    grouped: set = set()
+    reads: dict = {}  # a parameter hidden in a collapsed block -> (op, position) reading it
+    for node in graph.order:
+        if node in graph.block_of:
+            for position, parent in enumerate(node.parents):
+                if builder.is_hidden(parent):
+                    reads.setdefault(parent, []).append((node, position))
+    for element in list(scene.elements.values()):
+        module = "b" + element["id"]
+        if "groups" not in element or module not in scene.elements:
+            continue
+        for k, group in enumerate(element["groups"]):
+            gradient_id = f"dg{element['id']}_{k}"
+            scene.add(gradient_id, "gradient", _group_style(builder, group), None)
+            edge = scene.connect(gradient_id, module, None, **arrow)
+            edge["graph_edges"] += [(p, *use) for p in group.members for use in reads.get(p, [])]
+            grouped.update(group.members)
     for node in graph.order:
         for position, parent in enumerate(node.parents):
-            if not (parent.is_leaf and builder.is_hidden(parent)):
+            if not (parent.is_leaf and builder.is_hidden(parent)) or parent in grouped:
                 continue
             element = builder.element_of(scene, graph.folds.drawn(node))
             if element is None or "b" + element["id"] not in scene.elements:
@@ -81,7 +104,27 @@ def _parameter_gradients(builder, scene: Scene, arrow: dict) -> None:
             edge_attrs = dict(arrow)
             if "scope" not in element and graph.folds.drawn(node) is node:
                 edge_attrs["label"] = plain(f"× {short(node.local_grads[position])}")
-            scene.connect(gradient_id, "b" + element["id"], None, merge=True, **edge_attrs)
+            edge = scene.connect(gradient_id, "b" + element["id"], None, merge=True, **edge_attrs)
+            edge["graph_edges"].append((parent, node, position))
+
+
+def _group_style(builder, group: ParameterGroup) -> dict:
+    """A gradient node for a group of parameters: ``dc/dw1`` over the group's shape
+    (``4×2``, ``4``) as a vector circle shows its size, or over its value for one
+    number, or over the count of a loose group (``12 parameters``); its tooltip gives
+    the Euclidean (Frobenius) norm of the gradient, ``‖dc/dw1‖ = sqrt(Σ (dc/dw_ij)²)``."""
+    dgrads = builder.graph.dgrads
+    name = f"d{root_name(builder)}/d{group.name}"
+    if group.loose:
+        size = f"{len(group.members)} parameters"
+    elif group.shape:
+        size = "×".join(map(str, group.shape))
+    else:
+        size = num(dgrads[group.members[0]])
+    attrs = _gradient_style(builder, f"{name}\n{size}")
+    norm = math.sqrt(math.fsum(dgrads[p] ** 2 for p in group.members))
+    attrs["tooltip"] = plain(f"‖{name}‖ = {short(norm)}")
+    return attrs
 
 
 def _gradient_style(builder, label: str) -> dict:

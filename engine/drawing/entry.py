@@ -62,7 +62,9 @@ def draw(
     derivative network (computed likewise; the values view's records then show the
     same gradients): every computed value's and parameter's gradient (a parameter
     drawn inside its block gets ``dc/dw`` sent out of the block's derivative
-    module), an observed input's only with ``derivative="all"``. ``show_params``: draw
+    module; a collapsed layer's are its weight matrix and bias vector, ``dc/dw1``
+    over ``4×2`` and ``dc/db1`` over ``4``: :func:`~.vectors.group_parameters`), an
+    observed input's only with ``derivative="all"``. ``show_params``: draw
     parameters as side inputs (default: yes in the values view, no in blocks).
     ``observed`` / ``params``: which leaves are data and which are parameters (Values,
     labels, or a module with ``parameters()``). ``costs``: the Values drawn as cost

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
+from .. import Scope, Value
 from .scene import Scene
+from .select import natural_key
 from .text import plain
 
-__all__ = ["join_vectors", "PREDICTION"]
+__all__ = ["join_vectors", "group_parameters", "ParameterGroup", "PREDICTION"]
 
 #: The course's name for the model's output, the prediction compared with y.
 PREDICTION = "ȳ"
@@ -28,8 +31,8 @@ PREDICTION = "ȳ"
 def _layer_output_name(block_name: str) -> str | None:
     """``z1`` for the outputs of ``layers.0`` (the lecture's z_{k+1} = h(s_{k+1})),
     None for a scope whose name ends in no number."""
-    m = re.fullmatch(r".*?\.?\[?(\d+)\]?", block_name)
-    return f"z{int(m.group(1)) + 1}" if m else None
+    k = _number(block_name)
+    return None if k is None else f"z{k + 1}"
 
 
 def join_vectors(scene: Scene, style: Callable[[str], dict], names: dict) -> None:
@@ -100,3 +103,200 @@ def _merge(scene, block_id, outputs, reader, name, style, incoming, outgoing) ->
     for element_id in outputs:
         del scene.elements[element_id]
     scene.edge_index = {(e["src"], e["dst"]): e for e in reversed(scene.edges)}
+
+
+# -- a collapsed layer's parameters as a matrix and a vector ----------------------------
+
+
+@dataclass(frozen=True)
+class ParameterGroup:
+    """Parameters a collapsed block hides, drawn as one variable of the derivative
+    network (:func:`group_parameters`).
+
+    ``name`` as the lecture writes it (``w1``, ``b1``); ``members`` the parameters,
+    row-major; ``shape`` ``(m, n)`` for a weight matrix (row ``i`` is output ``i``'s
+    weights, column ``j`` its ``j``-th input), ``(m,)`` for a vector, ``()`` for one
+    number; ``loose``: parameters with no structure found, drawn as their count."""
+
+    name: str
+    members: tuple[Value, ...]
+    shape: tuple[int, ...]
+    loose: bool = False
+
+    def element_name(self, k: int) -> str:
+        """The name of member ``k`` as a caption writes it: ``w1[2,0]``, ``b1[2]``."""
+        if len(self.shape) == 2:
+            return f"{self.name}[{k // self.shape[1]},{k % self.shape[1]}]"
+        return f"{self.name}[{k}]" if self.shape else self.name
+
+
+def group_parameters(scene: Scene, graph, names: dict) -> None:
+    """Group the parameters each collapsed block of ``scene`` hides (its element's
+    ``hidden_params``) into ``element["groups"]``, a list of :class:`ParameterGroup`,
+    and name every grouped parameter in ``names`` (the captions' names) as an
+    element of its group. ``graph`` is the drawing's
+    :class:`~.select.DrawnGraph`.
+
+    A scope whose outputs are each ``b_i + Σ_j w_ij x_j`` (then any function of it)
+    over the same inputs ``x_j`` is a linear layer: its weights are the matrix
+    ``w_k`` (outputs × inputs) and its biases the vector ``b_k``, ``k`` the number
+    ending the scope's name (``layers.1``: ``w1``, ``b1``, as
+    :func:`tapegrad.nn.diagram.draw_model` and :func:`tapegrad.engine.lift` name
+    them, so that ``s_{k+1} = w_k z_k + b_k``); a single neuron's are the vector
+    ``w`` and the number ``b``. A scope that is no such layer is searched scope by
+    scope inside it (a collapsed MLP: one matrix and one vector per layer); what
+    is left is one loose group ``w``, the lecture's parameter of ``G(x, w)``."""
+    readers: dict[Value, list[tuple[Value, int]]] = {}
+    for node in graph.order:
+        for position, parent in enumerate(node.parents):
+            readers.setdefault(parent, []).append((node, position))
+    for element in scene.elements.values():
+        hidden = element.get("hidden_params")
+        if not hidden or "scope" not in element:
+            continue
+        block = element["scope"]
+        inside = [n for n in graph.order if graph.block_of.get(n) is block and n.parents]
+        found = _Grouping(graph, readers, inside).groups(block, hidden)
+        element["groups"] = _unique(found)
+        for group in element["groups"]:
+            if not group.loose:
+                for k, p in enumerate(group.members):
+                    names[p] = group.element_name(k)
+
+
+def _unique(groups: list[ParameterGroup]) -> list[ParameterGroup]:
+    """``groups`` with distinct names: a repeated name gets ``_1``, ``_2``, ... as
+    :func:`tapegrad.engine.lift` does."""
+    taken: set[str] = set()
+    out = []
+    for g in groups:
+        name, k = g.name, 0
+        while name in taken:
+            k += 1
+            name = f"{g.name}_{k}"
+        taken.add(name)
+        out.append(g if name == g.name else replace(g, name=name))
+    return out
+
+
+class _Grouping:
+    """One block's search for layers (see :func:`group_parameters`): ``inside`` are
+    the block's ops in graph order, ``readers`` every node's ``(reader, position)``."""
+
+    def __init__(self, graph, readers: dict, inside: list[Value]) -> None:
+        self.graph = graph
+        self.readers = readers
+        self.inside = inside
+
+    def groups(self, scope: Scope, params: set[Value]) -> list[ParameterGroup]:
+        ordered = sorted(params, key=self.graph.index.__getitem__)
+        layer = self._layer(scope, ordered)
+        if layer is not None:
+            return layer
+        # not a layer: each child scope that holds every use of some parameters
+        by_child: dict[Scope, set[Value]] = {}
+        loose: list[Value] = []
+        depth = scope.depth
+        for p in ordered:
+            homes = {
+                n.scope.chain()[depth + 1]
+                for n, _ in self.readers.get(p, [])
+                if n.scope is not None and len(n.scope.chain()) > depth + 1
+            }
+            if len(homes) == 1 and len(self.readers[p]) == self._inside_uses(scope, p):
+                by_child.setdefault(homes.pop(), set()).add(p)
+            else:
+                loose.append(p)
+        out: list[ParameterGroup] = []
+        for child in sorted(by_child, key=lambda s: natural_key(s.name)):
+            out += self.groups(child, by_child[child])
+        if len(loose) == 1:
+            out.append(ParameterGroup(self.graph.names[loose[0]], (loose[0],), ()))
+        elif loose:
+            out.append(ParameterGroup("w", tuple(loose), (len(loose),), loose=True))
+        return out
+
+    def _inside_uses(self, scope: Scope, p: Value) -> int:
+        return sum(
+            1
+            for n, _ in self.readers.get(p, [])
+            if n.scope is not None and scope in n.scope.chain()
+        )
+
+    def _layer(self, scope: Scope, params: list[Value]) -> list[ParameterGroup] | None:
+        """The matrix and vector of ``params`` if ``scope`` is a linear layer, else None."""
+        ops = [n for n in self.inside if _within(n, scope)]
+        members = set(ops)
+        outputs = [n for n in ops if any(r not in members for r, _ in self.readers.get(n, []))]
+        outputs += [n for n in self.graph.roots if n in members and n not in outputs]
+        if not outputs:
+            return None
+        owner = self._owners(outputs, members)
+        rows: list[list[tuple[int, Value, object]]] = [[] for _ in outputs]  # (index, w, x)
+        biases: list[list[Value]] = [[] for _ in outputs]
+        for p in params:
+            uses = self.readers.get(p, [])
+            if len(uses) != 1 or len(owner.get(uses[0][0], ())) != 1:
+                return None
+            node, position = uses[0]
+            row = owner[node][0]
+            if node.op == "mul" and self._summed(node):
+                rows[row].append((self.graph.index[node], p, _other_operand(node, position)))
+            elif node.op == "add" and not biases[row]:
+                biases[row].append(p)
+            else:
+                return None
+        inputs = [[x for _, _, x in sorted(r, key=lambda t: t[0])] for r in rows]
+        if not inputs[0] or any(i != inputs[0] for i in inputs):
+            return None  # each output weighs the same inputs, or no matrix
+        if len({len(b) for b in biases}) != 1:
+            return None  # every output has its bias, or none has
+        weights = tuple(w for r in rows for _, w, _ in sorted(r, key=lambda t: t[0]))
+        bias = tuple(b for bs in biases for b in bs)
+        m, n = len(outputs), len(inputs[0])
+        neuron = m == 1 and all(op.scope is scope for op in ops)  # no scopes inside
+        number = _number(scope.name)
+        w, b = ("w", "b") if neuron or number is None else (f"w{number}", f"b{number}")
+        found = [ParameterGroup(w, weights, (n,) if neuron else (m, n))]
+        if bias:
+            found.append(ParameterGroup(b, bias, () if neuron else (m,)))
+        return found
+
+    def _summed(self, product: Value) -> bool:
+        """Whether a weight's product ``w * x`` is a term of a sum (read once, by an
+        addition), as in ``b + Σ_j w_j x_j``: not ``(w * x) * x``."""
+        readers = self.readers.get(product, [])
+        return len(readers) == 1 and readers[0][0].op == "add"
+
+    def _owners(self, outputs: list[Value], members: set[Value]) -> dict[Value, list[int]]:
+        """Which outputs each op of the scope is computed for (walking back from each
+        output inside the scope)."""
+        owner: dict[Value, list[int]] = {}
+        for i, out in enumerate(outputs):
+            stack, seen = [out], {out}
+            while stack:
+                node = stack.pop()
+                owner.setdefault(node, []).append(i)
+                for parent in node.parents:
+                    if parent in members and parent not in seen:
+                        seen.add(parent)
+                        stack.append(parent)
+        return owner
+
+
+def _within(node: Value, scope: Scope) -> bool:
+    """Whether ``node`` was computed inside ``scope`` (or a scope inside it)."""
+    return node.scope is not None and scope in node.scope.chain()
+
+
+def _other_operand(node: Value, position: int) -> object:
+    """What a weight is multiplied by: the other input (a Value: equal to another
+    only if it is the same node) or the plain number written into the op."""
+    if len(node.parents) == 2:
+        return ("value", node.parents[1 - position])
+    return ("number", node.constant[1] if node.constant is not None else None)
+
+
+def _number(name: str) -> int | None:
+    m = re.fullmatch(r".*?\.?\[?(\d+)\]?", name)
+    return int(m.group(1)) if m else None

@@ -9,8 +9,13 @@ from pathlib import Path
 import pytest
 
 from tapegrad import engine, nn
+from tapegrad.engine import drawing
+from tapegrad.engine.drawing import fit
+from tapegrad.engine.drawing.entry import step_captions
 from tapegrad.engine.drawing.select import natural_key
 from tapegrad.nn.diagram import draw_model
+
+from . import test_draw, test_draw_fit
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -52,3 +57,97 @@ def test_the_drawing_docs_name_draw_models_non_linear_blocks_as_the_pictures_do(
     paragraph = page.split("**The traditional net, model level.**")[1].split("\n\n")[0]
     assert "block `h`" not in paragraph
     assert "`relu`" in paragraph and "`tanh`" in paragraph
+
+
+# -- a collapsed layer's parameter gradients: one matrix, one vector ---------------------
+
+
+def _mlp_loss(sizes, inputs=(1.0, -2.0), seed=0):
+    model = nn.MLP(2, list(sizes), rng=random.Random(seed))
+    x = [engine.Value(v, label=f"x{i + 1}") for i, v in enumerate(inputs)]
+    return model, nn.losses.mse(model(x), 1.0)
+
+
+def _gradient_nodes(g):
+    """Label -> DOT id of every node of the derivative network's gradients."""
+    return {a["label"]: i for i, a in test_draw.nodes(g).items() if i.startswith(("dp", "dg"))}
+
+
+def test_a_collapsed_mlps_parameter_gradients_are_one_matrix_and_one_vector_per_layer():
+    model, loss = _mlp_loss((4, 4, 1))
+    g = engine.draw(loss, "blocks", collapse="layers", derivative=True)
+    found = _gradient_nodes(g)
+    assert sorted(found) == sorted(
+        [
+            "dmse/dw0\\n4×2",
+            "dmse/db0\\n4",
+            "dmse/dw1\\n4×4",
+            "dmse/db1\\n4",
+            "dmse/dw2\\n1×4",
+            "dmse/db2\\n1",
+        ]
+    )
+    # each sent out of its own layer's derivative module, once
+    modules = {
+        i: a["label"] for i, a in test_draw.nodes(g).items() if a.get("label", "")[:1] == "∂"
+    }
+    edges = [(a, b) for a, b, attrs in test_draw.edges(g) if attrs.get("style") != "invis"]
+    for label, dot_id in found.items():
+        k = label.split("\\n")[0][-1]
+        ends = [b if a == dot_id else a for a, b in edges if dot_id in (a, b)]  # folded: turned
+        assert [modules[e] for e in ends] == [f"∂ layers.{k}"], label
+    # its tooltip gives the norm of the gradient: here of w1's 16 numbers
+    w1 = [n.w for n in model.layers[1].neurons]
+    loss.backward()
+    norm = sum(w.grad**2 for row in w1 for w in row) ** 0.5
+    tooltip = test_draw.nodes(g)[found["dmse/dw1\\n4×4"]]["tooltip"]
+    assert tooltip.startswith("‖dmse/dw1‖ = ") and abs(float(tooltip.split("= ")[1]) - norm) < 1e-3
+
+
+def test_a_collapsed_mlp_as_one_block_sends_out_every_layers_matrix_and_vector():
+    _, loss = _mlp_loss((3, 1))
+    g = engine.draw(loss, "blocks", collapse="MLP", derivative=True)
+    assert sorted(_gradient_nodes(g)) == sorted(
+        ["dmse/dw0\\n3×2", "dmse/db0\\n3", "dmse/dw1\\n1×3", "dmse/db1\\n1"]
+    )
+
+
+def test_a_collapsed_neuron_sends_out_its_weight_vector_and_its_bias():
+    n = nn.Neuron(2, rng=random.Random(0))
+    loss = nn.losses.mse(n([engine.Value(1.0), engine.Value(-2.0)]), 1.0)
+    g = engine.draw(loss, "blocks", collapse="Neuron", derivative=True)
+    loss.backward()
+    found = _gradient_nodes(g)
+    assert sorted(found) == sorted(["dmse/dw\\n2", f"dmse/db\\n{drawing.text.num(n.b.grad)}"])
+
+
+def test_a_scope_that_is_no_layer_sends_out_its_parameters_as_one_count():
+    p, q, r = (engine.Value(v, label=k) for v, k in ((0.5, "p"), (-1.0, "q"), (2.0, "r")))
+    x = engine.Value(1.5, label="x")
+    with engine.scope("poly"):
+        y = p * x * x + q * x + r  # no weighted sum: p * x is multiplied again
+    g = engine.draw(y, "blocks", collapse="poly", params=[p, q, r], derivative=True)
+    assert list(_gradient_nodes(g)) == ["dpoly/dw\\n3 parameters"]
+
+
+def test_the_captions_name_a_collapsed_layers_weight_as_an_element_of_its_matrix():
+    _, loss = _mlp_loss((4, 4, 1))
+    captions = step_captions(loss, view="blocks", collapse="layers")
+    into_w1 = [c for c in captions if "from inside layers.1" in c and "/dw" in c]
+    assert len(into_w1) == 16
+    assert all(re.match(r"dmse/dw1\[[0-3],[0-3]\] \+=", c) for c in into_w1)
+    # the step into w1[3, 0] is highlighted on w1's arrow out of ∂ layers.1
+    k = next(i for i, c in enumerate(captions) if c.startswith("dmse/dw1[3,0] +="))
+    g = engine.draw(loss, "blocks", collapse="layers", derivative=True, step=k)
+    w1 = _gradient_nodes(g)["dmse/dw1\\n4×4"]
+    lit = [a for a, b, attrs in test_draw.edges(g) if attrs.get("penwidth") == "3.5"]
+    assert w1 in lit
+
+
+def test_the_derivative_network_of_a_collapsed_16_16_mlp_fits_a_slide():
+    # was 1314 x 22971 px: one gradient per parameter, 337 of them
+    _, loss = _mlp_loss((16, 16, 1))
+    g = engine.draw(loss, "blocks", collapse="layers", derivative=True)
+    assert len(_gradient_nodes(g)) == 6
+    ratio = test_draw_fit.aspect(g.source)
+    assert 1 / fit.MAX_ASPECT <= ratio <= fit.MAX_ASPECT
