@@ -7,12 +7,15 @@ computed from the graph (:func:`~.stepping.gradients`), whatever ``.grad`` holds
 
 from __future__ import annotations
 
+import itertools
 import math
 
+from .fit import choose_wrap
 from .scene import Scene
 from .stepping import StepState, root_name
 from .text import num, plain, short
 from .vectors import ParameterGroup
+from .wrap import ranks
 
 __all__ = ["add_derivative_network"]
 
@@ -44,6 +47,7 @@ def add_derivative_network(builder, scene: Scene, state: StepState | None) -> No
         scene.connect(_mirror(scene, edge["src"]), _mirror(scene, edge["dst"]), None, **attrs)
     _parameter_gradients(builder, scene, arrow)
     _seed(builder, scene, arrow)
+    _in_forward_order(builder, scene)
     if state is not None:
         target = (state.step.parent, state.step.node, state.step.position)
         for edge in scene.edges:
@@ -56,6 +60,47 @@ def add_derivative_network(builder, scene: Scene, state: StepState | None) -> No
         for edge in scene.edges:  # into a parameter drawn inside its block
             if edge["src"].startswith(("dp", "dg")) and target in edge["graph_edges"]:
                 edge["attrs"].update(color=t["highlight"], penwidth="3.5")
+
+
+def _in_forward_order(builder, scene: Scene) -> None:
+    """Put the network's elements that share a rank (and a row, folded) in the order
+    of what they mirror in the forward drawing -- ``dc/dw0`` above ``dc/dw1`` when
+    ``* w0`` is above ``* w1`` -- with invisible edges, each pair pinned to one rank:
+    the crossing minimiser otherwise draws them in any order. The forward order is
+    the order the graph's elements were drawn in (each Value after its inputs); a
+    module's parameters' gradients (``dc/dw1``, then ``dc/db1``) come before its
+    inputs' (``dc/dz1``), on the side the parameters come in from (above, left to
+    right; left, top to bottom), as in the lecture's backprop figures."""
+    place = {element_id: k for k, element_id in enumerate(scene.elements)}
+    for element_id, element in scene.elements.items():
+        if element["kind"] == "vector":  # joined last: placed right after its block
+            place[element_id] = place.get(element_id[1:], place[element_id])
+
+    # where each function's inputs start: its parameters' gradients go just before
+    starts: dict[str, int] = {}
+    for edge in scene.edges:
+        if edge["dst"] in place and edge["src"] in place:
+            starts[edge["dst"]] = min(
+                starts.get(edge["dst"], place[edge["dst"]]), place[edge["src"]]
+            )
+
+    def key(element_id: str) -> tuple:
+        module = scene.elements[element_id].get("module")
+        if module is not None:  # a parameter's gradient: before its module's inputs'
+            return (starts.get(module[1:], place[module[1:]]), -1, place[element_id])
+        return (place[element_id[1:]], 0, 0)
+
+    mirrored = [i for i, e in scene.elements.items() if e["kind"] in ("gradient", "derivative")]
+    wrap = choose_wrap(scene, builder.view, builder.rankdir, builder.options.wrap)
+    rank = wrap.rank if wrap.folds else ranks(scene)
+    rows: dict[tuple, list[str]] = {}
+    for element_id in mirrored:
+        row = (wrap.band.get(element_id, 0), wrap.order.get(element_id, 0))
+        rows.setdefault((rank[element_id], *row), []).append(element_id)
+    for same in rows.values():
+        for before, after in itertools.pairwise(sorted(same, key=key)):
+            scene.connect(before, after, None, style="invis")
+            scene.aligned.append((before, after))
 
 
 def _wanted(builder, node) -> bool:
@@ -86,7 +131,7 @@ def _parameter_gradients(builder, scene: Scene, arrow: dict) -> None:
             continue
         for k, group in enumerate(element["groups"]):
             gradient_id = f"dg{element['id']}_{k}"
-            scene.add(gradient_id, "gradient", _group_style(builder, group), None)
+            scene.add(gradient_id, "gradient", _group_style(builder, group), None, module=module)
             edge = scene.connect(gradient_id, module, None, **arrow)
             edge["graph_edges"] += [(p, *use) for p in group.members for use in reads.get(p, [])]
             grouped.update(group.members)
@@ -100,7 +145,8 @@ def _parameter_gradients(builder, scene: Scene, arrow: dict) -> None:
             gradient_id = f"dp{graph.index[parent]}"
             label = f"d{root_name(builder)}/d{builder.names[parent]}"
             attrs = _gradient_style(builder, f"{label}\n{num(graph.dgrads[parent])}")
-            scene.add(gradient_id, "gradient", attrs, None, node=parent)
+            module = "b" + element["id"]
+            scene.add(gradient_id, "gradient", attrs, None, node=parent, module=module)
             edge_attrs = dict(arrow)
             if "scope" not in element and graph.folds.drawn(node) is node:
                 edge_attrs["label"] = plain(f"× {short(node.local_grads[position])}")

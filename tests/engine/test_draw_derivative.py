@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tapegrad import engine, nn
-from tapegrad.engine import drawing
+from tapegrad.engine import _render, drawing
 from tapegrad.engine.drawing import fit
 from tapegrad.engine.drawing.entry import step_captions
 from tapegrad.engine.drawing.select import natural_key
@@ -151,3 +151,48 @@ def test_the_derivative_network_of_a_collapsed_16_16_mlp_fits_a_slide():
     assert len(_gradient_nodes(g)) == 6
     ratio = test_draw_fit.aspect(g.source)
     assert 1 / fit.MAX_ASPECT <= ratio <= fit.MAX_ASPECT
+
+
+# -- the derivative network in the forward order -----------------------------------------
+
+
+def _centres(g):
+    """First line of each element's label -> its centre, as laid out."""
+    where = {}
+    for o in _render.layout(g.source)["objects"]:
+        if "pos" in o and o.get("label"):
+            where[str(o["label"]).split("\\n")[0].split("\n")[0]] = [
+                float(v) for v in o["pos"].split(",")
+            ]
+    return where
+
+
+def _reads_before(g, first, second):
+    """Whether ``first`` comes before ``second`` in reading order: above it left to
+    right, left of it top to bottom."""
+    where = _centres(g)
+    (x0, y0), (x1, y1) = where[first], where[second]
+    return y0 > y1 if re.search(r"rankdir=(LR|RL)", g.source) else x0 < x1
+
+
+@pytest.mark.parametrize("rankdir", [None, "LR", "TB", "BT"])
+def test_a_neurons_derivative_network_reads_in_the_forward_order(rankdir):
+    # w0's gradient where w0 is: was dmse/dw1 above dmse/dw0, dmse/dv7 above dmse/dv2
+    n = nn.Neuron(2, rng=random.Random(0))
+    x = [engine.Value(1.0, label="x1"), engine.Value(-2.0, label="x2")]
+    loss = nn.losses.mse(n(x), engine.Value(1.0, label="y"))
+    g = engine.draw(loss, "blocks", derivative=True, rankdir=rankdir)
+    assert _reads_before(g, "dmse/dw0", "dmse/dw1")
+    assert _reads_before(g, "dmse/dv2", "dmse/dv7")
+    assert _reads_before(g, "∂ * w0", "∂ * w1")
+    # the bias comes in from the side of Σ b, before its terms
+    assert _reads_before(g, "dmse/db", "dmse/dv2")
+
+
+def test_each_collapsed_layer_sends_out_its_weights_bias_and_input_gradients_in_order():
+    _, loss = _mlp_loss((4, 4, 1))
+    g = engine.draw(loss, "blocks", collapse="layers", derivative=True)
+    for k, z in ((0, None), (1, "z1"), (2, "z2")):
+        assert _reads_before(g, f"dmse/dw{k}", f"dmse/db{k}")
+        if z:
+            assert _reads_before(g, f"dmse/db{k}", f"dmse/d{z}")
