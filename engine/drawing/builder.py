@@ -101,7 +101,8 @@ class Builder:
         self._number_inputs(scene)
         if self.view == "blocks" and self.block_ids:
             join_vectors(scene, lambda name: variable_style(self.t, name, "computed"), self.names)
-            group_parameters(scene, self.graph, self.names)  # w1 (4×2), b1 (4): the captions' names
+            if self.options.step is not None or self.options.derivative:
+                group_parameters(scene, self.graph, self.names)  # w1 (4×2): captions' names
         return scene
 
     def _number_inputs(self, scene: Scene) -> None:

@@ -119,21 +119,27 @@ def _parameter_gradients(builder, scene: Scene, arrow: dict) -> None:
     ``w1`` and vector ``b1``), each one node; any other parameter has its own."""
     graph = builder.graph
     grouped: set = set()
-    reads: dict = {}  # a parameter hidden in a collapsed block -> (op, position) reading it
+    reads: dict = {}  # (block, parameter hidden in it) -> each (op, position) reading it
     for node in graph.order:
         if node in graph.block_of:
             for position, parent in enumerate(node.parents):
                 if builder.is_hidden(parent):
-                    reads.setdefault(parent, []).append((node, position))
+                    reads.setdefault((graph.block_of[node], parent), []).append((node, position))
+    # one node per group, whichever blocks use it (the layer of every sample of an
+    # average loss uses the same weights: its gradient sums them all)
+    ids: dict[tuple, str] = {}
     for element in list(scene.elements.values()):
         module = "b" + element["id"]
         if "groups" not in element or module not in scene.elements:
             continue
-        for k, group in enumerate(element["groups"]):
-            gradient_id = f"dg{element['id']}_{k}"
+        for group in element["groups"]:
+            gradient_id = ids.setdefault(group.members, f"dg{len(ids)}")
             scene.add(gradient_id, "gradient", _group_style(builder, group), None, module=module)
-            edge = scene.connect(gradient_id, module, None, **arrow)
-            edge["graph_edges"] += [(p, *use) for p in group.members for use in reads.get(p, [])]
+            edge = scene.connect(gradient_id, module, None, merge=True, **arrow)
+            block = element["scope"]
+            edge["graph_edges"] += [
+                (p, *use) for p in group.members for use in reads.get((block, p), [])
+            ]
             grouped.update(group.members)
     for node in graph.order:
         for position, parent in enumerate(node.parents):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import Scope, Value, _costs, backprop_steps, topological_order
 from .folds import Folds
@@ -153,7 +153,8 @@ class DrawnGraph:
     are read (an op of costs is a cost too); ``block_of``: the collapsed scope each
     Value disappears into; ``grads``: the gradient each record shows; ``dgrads``: the
     gradients computed from the graph (steps, derivative network), else empty;
-    ``state``: the backprop step drawn, if any.
+    ``state``: the backprop step drawn, if any; ``parameter_groups``: each collapsed
+    scope's :class:`~.vectors.ParameterGroup` s, once found.
     """
 
     roots: list[Value]
@@ -169,6 +170,9 @@ class DrawnGraph:
     grads: dict[Value, float]
     dgrads: dict[Value, float]
     state: StepState | None
+    #: the parameters each collapsed block hides, grouped (filled by
+    #: :func:`~.vectors.group_parameters`, once for every scene drawn of this graph)
+    parameter_groups: dict = field(default_factory=dict)
 
 
 def read_graph(roots: list[Value], options: DrawOptions) -> DrawnGraph:

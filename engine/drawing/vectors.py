@@ -146,18 +146,21 @@ def group_parameters(scene: Scene, graph, names: dict) -> None:
     ``w`` and the number ``b``. A scope that is no such layer is searched scope by
     scope inside it (a collapsed MLP: one matrix and one vector per layer); what
     is left is one loose group ``w``, the lecture's parameter of ``G(x, w)``."""
-    readers: dict[Value, list[tuple[Value, int]]] = {}
-    for node in graph.order:
-        for position, parent in enumerate(node.parents):
-            readers.setdefault(parent, []).append((node, position))
-    for element in scene.elements.values():
-        hidden = element.get("hidden_params")
-        if not hidden or "scope" not in element:
-            continue
-        block = element["scope"]
-        inside = [n for n in graph.order if graph.block_of.get(n) is block and n.parents]
-        found = _Grouping(graph, readers, inside).groups(block, hidden)
-        element["groups"] = _unique(found)
+    found = graph.parameter_groups  # a second scene of one graph finds them there
+    blocks = [e for e in scene.elements.values() if e.get("hidden_params") and "scope" in e]
+    if any(e["scope"] not in found for e in blocks):
+        inside: dict[Scope, list[Value]] = {}  # each collapsed block's ops, in graph order
+        for node in graph.order:
+            block = graph.block_of.get(node)
+            if block is not None and node.parents:
+                inside.setdefault(block, []).append(node)
+        for element in blocks:
+            block = element["scope"]
+            if block not in found:
+                grouping = _Grouping(graph, inside.get(block, []))
+                found[block] = _unique(grouping.groups(block, element["hidden_params"]))
+    for element in blocks:
+        element["groups"] = found[element["scope"]]
         for group in element["groups"]:
             if not group.loose:
                 for k, p in enumerate(group.members):
@@ -181,12 +184,17 @@ def _unique(groups: list[ParameterGroup]) -> list[ParameterGroup]:
 
 class _Grouping:
     """One block's search for layers (see :func:`group_parameters`): ``inside`` are
-    the block's ops in graph order, ``readers`` every node's ``(reader, position)``."""
+    the block's ops in graph order. A parameter is grouped by its uses inside the
+    block (the same weights may serve other blocks too: the layer of every sample of
+    an average loss)."""
 
-    def __init__(self, graph, readers: dict, inside: list[Value]) -> None:
+    def __init__(self, graph, inside: list[Value]) -> None:
         self.graph = graph
-        self.readers = readers
         self.inside = inside
+        self.uses: dict[Value, list[tuple[Value, int]]] = {}  # inside the block
+        for node in inside:
+            for position, parent in enumerate(node.parents):
+                self.uses.setdefault(parent, []).append((node, position))
 
     def groups(self, scope: Scope, params: set[Value]) -> list[ParameterGroup]:
         ordered = sorted(params, key=self.graph.index.__getitem__)
@@ -198,13 +206,13 @@ class _Grouping:
         loose: list[Value] = []
         depth = scope.depth
         for p in ordered:
+            chains = [n.scope.chain() for n, _ in self.uses.get(p, []) if n.scope is not None]
             homes = {
-                n.scope.chain()[depth + 1]
-                for n, _ in self.readers.get(p, [])
-                if n.scope is not None and len(n.scope.chain()) > depth + 1
+                c[depth + 1] if len(c) > depth + 1 and c[depth] is scope else None for c in chains
             }
-            if len(homes) == 1 and len(self.readers[p]) == self._inside_uses(scope, p):
-                by_child.setdefault(homes.pop(), set()).add(p)
+            home = homes.pop() if len(homes) == 1 else None
+            if home is not None and len(chains) == len(self.uses[p]):
+                by_child.setdefault(home, set()).add(p)
             else:
                 loose.append(p)
         out: list[ParameterGroup] = []
@@ -216,18 +224,11 @@ class _Grouping:
             out.append(ParameterGroup("w", tuple(loose), (len(loose),), loose=True))
         return out
 
-    def _inside_uses(self, scope: Scope, p: Value) -> int:
-        return sum(
-            1
-            for n, _ in self.readers.get(p, [])
-            if n.scope is not None and scope in n.scope.chain()
-        )
-
     def _layer(self, scope: Scope, params: list[Value]) -> list[ParameterGroup] | None:
         """The matrix and vector of ``params`` if ``scope`` is a linear layer, else None."""
         ops = [n for n in self.inside if _within(n, scope)]
         members = set(ops)
-        outputs = [n for n in ops if any(r not in members for r, _ in self.readers.get(n, []))]
+        outputs = [n for n in ops if self.graph.uses[n] > self._reads(n, members)]
         outputs += [n for n in self.graph.roots if n in members and n not in outputs]
         if not outputs:
             return None
@@ -235,7 +236,7 @@ class _Grouping:
         rows: list[list[tuple[int, Value, object]]] = [[] for _ in outputs]  # (index, w, x)
         biases: list[list[Value]] = [[] for _ in outputs]
         for p in params:
-            uses = self.readers.get(p, [])
+            uses = [u for u in self.uses.get(p, []) if u[0] in members]
             if len(uses) != 1 or len(owner.get(uses[0][0], ())) != 1:
                 return None
             node, position = uses[0]
@@ -265,8 +266,12 @@ class _Grouping:
     def _summed(self, product: Value) -> bool:
         """Whether a weight's product ``w * x`` is a term of a sum (read once, by an
         addition), as in ``b + Σ_j w_j x_j``: not ``(w * x) * x``."""
-        readers = self.readers.get(product, [])
-        return len(readers) == 1 and readers[0][0].op == "add"
+        readers = self.uses.get(product, [])
+        return self.graph.uses[product] == 1 and len(readers) == 1 and readers[0][0].op == "add"
+
+    def _reads(self, node: Value, members: set[Value]) -> int:
+        """How many times ops of ``members`` read ``node``."""
+        return sum(1 for reader, _ in self.uses.get(node, []) if reader in members)
 
     def _owners(self, outputs: list[Value], members: set[Value]) -> dict[Value, list[int]]:
         """Which outputs each op of the scope is computed for (walking back from each

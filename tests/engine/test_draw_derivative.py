@@ -196,3 +196,17 @@ def test_each_collapsed_layer_sends_out_its_weights_bias_and_input_gradients_in_
         assert _reads_before(g, f"dmse/dw{k}", f"dmse/db{k}")
         if z:
             assert _reads_before(g, f"dmse/db{k}", f"dmse/d{z}")
+
+
+def test_the_layers_of_an_average_loss_share_one_matrix_and_one_vector_per_layer():
+    # every sample's layers.0 uses the same weights: one dw0, fed by each ∂ layers.0
+    model = nn.MLP(2, [3, 1], rng=random.Random(0))
+    xs = [[0.5, -1.0], [1.0, 0.2], [-0.3, 0.8]]
+    loss = nn.average_loss(nn.losses.mse, model, xs, [1.0, -1.0, 1.0])
+    g = engine.draw(loss, "blocks", collapse="layers", derivative=True)
+    found = {label.split("\\n")[1]: i for label, i in _gradient_nodes(g).items()}
+    assert sorted(found) == sorted(["3×2", "3", "1×3", "1"])  # w0, b0, w1, b1
+    drawn = test_draw.nodes(g)
+    edges = [(a, b) for a, b, attrs in test_draw.edges(g) if attrs.get("style") != "invis"]
+    ends = [b if a == found["3×2"] else a for a, b in edges if found["3×2"] in (a, b)]
+    assert [drawn[e]["label"] for e in ends] == ["∂ layers.0"] * 3
