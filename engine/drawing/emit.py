@@ -138,7 +138,11 @@ def emit(scene: Scene, rankdir: str, t: dict, wrap: Wrap = NO_WRAP) -> GraphDraw
             s = "s" if len(hidden) != 1 else ""
             label = f"{element['scope'].name}\n{len(hidden)} parameter{s}"
             element["attrs"]["label"] = plain(label)
-    _write_scope(g, None, _clusters(scene, rankdir, wrap), t)
+    clusters = _clusters(scene, rankdir, wrap)
+    if wrap.folds:
+        wrap.write_rows(g, lambda row, k: _write_scope(row, None, clusters, t, k))
+    else:
+        _write_scope(g, None, clusters, t)
     # The derivative network mirrors the graph: each gradient node and derivative
     # module sits level with what it mirrors (when both are outside clusters, which
     # Graphviz cannot align across; a folded drawing pins every element's rank).
@@ -150,8 +154,22 @@ def emit(scene: Scene, rankdir: str, t: dict, wrap: Wrap = NO_WRAP) -> GraphDraw
                 level.node(mirrored)
     _write_edges(g, scene, t, wrap)
     records = {i for i, e in scene.elements.items() if e["attrs"].get("shape") == "record"}
-    wrap.write_constraints(g, records)
+    wrap.write_constraints(g, rankdir, records, _input_groups(scene, wrap))
     return g
+
+
+def _input_groups(scene: Scene, wrap: Wrap) -> list[list[str]]:
+    """The graph's inputs (the variables nothing leads to) of each row, rank and
+    scope, in the scene's order, the order they are drawn in; empty unless folded."""
+    if not wrap.folds:
+        return []
+    fed = {e["dst"] for e in scene.edges if e["attrs"].get("style") != "invis"}
+    groups: dict[tuple, list[str]] = {}
+    for element_id, element in scene.elements.items():
+        if element["kind"] in ("variable", "input") and element_id not in fed:
+            key = (wrap.order[element_id], wrap.rank[element_id], element["home"])
+            groups.setdefault(key, []).append(element_id)
+    return list(groups.values())
 
 
 def _write_edges(g: GraphDrawing, scene: Scene, t: dict, wrap: Wrap) -> None:

@@ -87,7 +87,12 @@ _STEP_LABEL = 24  # characters of a step's edge label, "-0.5858 × 0.5 = -0.2929
 
 
 def _rank_sizes(
-    scene: Scene, rankdir: str, step_labels: bool, rank: dict[str, int], refined: bool = False
+    scene: Scene,
+    rankdir: str,
+    step_labels: bool,
+    rank: dict[str, int],
+    refined: bool = False,
+    band: dict[str, int] | None = None,
 ):
     """Per rank: its extent along the flow, the sum of its elements across it (with
     their separations) and the room its outgoing edges' labels take (``step_labels``:
@@ -105,19 +110,50 @@ def _rank_sizes(
         across[r] = across.get(r, -_NODESEP) + side + _NODESEP
     gaps: dict[int, float] = {}
     beside: dict[int, float] = {}  # flowing vertically, the widest label beside an edge
+    between: dict[int, float] = {}  # refined: the labels between rank r and r + 1, across
     for edge in scene.edges:
         lines = _lines(edge["attrs"]) if edge["attrs"].get("label") else []
         if step_labels and edge.get("graph_edges"):
             lines = lines or ["x" * _STEP_LABEL]
+        first, last = sorted((rank.get(edge["src"], 0), rank.get(edge["dst"], 0)))
+        if refined and edge["attrs"].get("style") != "invis":
+            # an edge across several ranks passes each between as a point of its own
+            for r in range(first + 1, last):
+                across[r] = across.get(r, 0.0) + _NODESEP
         if lines:
             width = max(map(len, lines)) * 6.0
             r = rank.get(edge["src"], 0)
             gaps[r] = max(gaps.get(r, 0.0), _LINE * len(lines) if vertical else width)
             beside[r] = max(beside.get(r, 0.0), width / 2 + _NODESEP)
+            if refined:  # dot draws it as a node between the ranks of its ends
+                size = width if vertical else _LINE * len(lines)
+                between[first] = between.get(first, -_NODESEP) + size + _NODESEP
     if vertical and refined:
-        for r, width in beside.items():
-            across[r] = across.get(r, 0.0) + width
+        for r, width in between.items():
+            across[r] = max(across.get(r, 0.0), width)
+    if refined:
+        for r, boxes in _boxes(scene, rank, band or {}).items():
+            across[r] = across.get(r, 0.0) + boxes * _CLUSTER
     return along, across, gaps
+
+
+def _boxes(scene: Scene, rank: dict[str, int], band: dict[str, int]) -> dict[int, int]:
+    """How many scopes' boxes (clusters) each rank crosses: a scope's box spans the
+    ranks from its first element to its last, once per row (``band``: each
+    element's row, when folded), and takes its label and margins across the flow
+    on each of them, side by side with its siblings'."""
+    spans: dict[tuple, list[int]] = {}
+    for element_id, element in scene.elements.items():
+        home = element["home"]
+        r = rank.get(element_id, 0)
+        for s in home.chain() if home is not None else ():
+            span = spans.setdefault((s, band.get(element_id, 0)), [r, r])
+            span[0], span[1] = min(span[0], r), max(span[1], r)
+    count: dict[int, int] = {}
+    for first, last in spans.values():
+        for r in range(first, last + 1):
+            count[r] = count.get(r, 0) + 1
+    return count
 
 
 def estimated_size(
@@ -140,24 +176,16 @@ def estimated_size(
         rank = wrap.rank
     else:
         rank = ranks(scene) if refined else longest_paths(scene)
-    along, across, gaps = _rank_sizes(scene, rankdir, step_labels, rank, refined)
+    along, across, gaps = _rank_sizes(scene, rankdir, step_labels, rank, refined, wrap.order)
     length = sum(along.values()) + sum(_RANKSEP + gaps.get(r, 0.0) for r in list(along)[1:])
     breadth = max(across.values(), default=0.0)
-    if refined:  # the clusters' labels and margins, and the painter's margin
-        breadth += _cluster_room(scene) + 2 * _PAD
+    if refined:  # the painter's margin
+        breadth += 2 * _PAD
         length += 2 * _PAD
     if wrap.folds:  # the arrow from each band to the next runs round the next
         breadth += (wrap.rows - 1) * _BANDSEP
+        length += _RANKSEP  # the guide's rank, before the first (:mod:`~.wrap`)
     return (breadth, length) if vertical else (length, breadth)
-
-
-def _cluster_room(scene: Scene) -> float:
-    """The room the clusters of scopes take across the flow: their label and margins
-    at each level of nesting (the deepest nesting counts)."""
-    depth = max(
-        (len(list(e["home"].chain())) for e in scene.elements.values() if e.get("home")), default=0
-    )
-    return depth * _CLUSTER
 
 
 def aspect(

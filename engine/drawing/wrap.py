@@ -14,16 +14,25 @@ vertical), starting again at the first rank. In the DOT text:
   round with ``dir=back`` (drawn the same, the head where it was) when its head sits
   on an earlier rank of its band than its tail, so that every edge keeps constraining
   the layout, and with ``constraint=false`` when both sit on the same rank;
-* invisible edges between the elements of consecutive bands on each rank put the
-  bands in order (``dot`` places the head of an edge between two elements of one rank
-  after its tail: below it left to right, right of it top to bottom);
-* a scope's cluster is written once per band it has elements in (:func:`~.emit.emit`):
-  a cluster straddling two bands is laid out as one block, and the ``graphviz-pure``
-  wheel then puts its bands in any order, the second row's start beside the first's.
+* each band is written as an invisible cluster (:meth:`Wrap.write_rows`), a scope's
+  cluster once per band it has elements in (:func:`~.emit.emit`), and every band is
+  given an element on every rank (an invisible point where it has none): ``dot``
+  lays a cluster out as one block, so a band stays in one piece, and the arrow from
+  one band to the next runs between them, not round the outside of a short last band;
+* a *guide* puts the bands in order: an invisible point per band on a rank of its
+  own before the first, the points chained in order, each joined to its band's
+  elements on the first rank. (``dot`` drops an invisible edge between elements of
+  two clusters, so edges between the bands' elements cannot order them; the bands in
+  any other order would cross the guide's edges.) Within a band, the graph's inputs
+  on one rank and in one scope are chained in the order they were made (not
+  records: Graphviz loses a record's edges when it has an edge to its neighbour on
+  its rank).
 
-Where the cuts go (:func:`plan`): the bands are as long as can be balanced, and among
-cuts about as good the one that fewest edges cross is taken, so that a row ends at a
-variable and one arrow leads to the next row. Which rank each element is on comes
+Where the cuts go (:func:`plan`): the bands are as long as can be balanced; among
+cuts about as good, those where each band opens with the variable the band before
+hands it (not an op) and no scope's box holds only variables on a band of its own
+(a lone circle in a box) are taken first, then those that fewest edges cross, so
+that one arrow leads from a row to the next. Which rank each element is on comes
 from the edges (:func:`ranks`), as ``dot`` ranks them: the longest path to it, a
 source pulled up to just before the first element that reads it.
 
@@ -37,7 +46,7 @@ that folds them when it writes them.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 
 from .image import GraphDrawing
@@ -45,9 +54,6 @@ from .scene import Scene
 
 __all__ = ["Wrap", "Sketch", "longest_paths", "ranks", "plan", "NO_WRAP", "check_wrap"]
 
-#: Past this many invisible edges between two bands on one rank, only the first
-#: element of the later band is ordered after every element of the earlier one.
-_MAX_PAIRS = 64
 #: How much longer than the shortest possible the longest band may be, to cut
 #: where fewer edges cross.
 _SLACK = 1.25
@@ -146,35 +152,95 @@ class Wrap:
             return src, dst, {**attrs, "constraint": "false"}
         return dst, src, _turned(attrs)
 
-    def write_constraints(self, graph: GraphDrawing, records: Set[str] = frozenset()) -> None:
-        """Pin every element to its rank and put the bands in order (see the module's
-        docstring); nothing when nothing is folded. ``records``: elements of shape
-        ``record``, which no invisible edge touches (Graphviz loses the edges of a
-        record with an edge to its neighbour on its rank)."""
+    def write_rows(
+        self, graph: GraphDrawing, write_row: Callable[[GraphDrawing, int], None]
+    ) -> None:
+        """Each row, first to last, as an invisible cluster into which
+        ``write_row(cluster, row)`` writes that row's elements. (``dot`` orders the
+        blocks of one rank -- a cluster, or an element outside any -- only by
+        crossings: an invisible edge between elements of two clusters is dropped. A
+        cluster per row keeps each row in one piece; :meth:`write_constraints`'
+        guide puts the rows in order.)"""
+        fillers = self._fillers()
+        for k in sorted(set(self.order.values())):
+            with graph.subgraph(name=f"cluster_row{k}") as row:
+                row.attr(label="", style="invis")
+                write_row(row, k)
+                for name, (row_k, _) in fillers.items():
+                    if row_k == k:
+                        row.node(name, **_POINT)
+
+    def _fillers(self) -> dict[str, tuple[int, int]]:
+        """An invisible point ``(row, rank)`` on each rank a row has no element on,
+        so that every row's cluster spans every rank: the arrow from one row to the
+        next then runs between them, not round the outside of a short last row."""
+        ranks = range(max(self.rank.values(), default=-1) + 1)
+        present = {(self.order[e], r) for e, r in self.rank.items()}
+        return {
+            f"_fill{k}_{r}": (k, r)
+            for k in sorted(set(self.order.values()))
+            for r in ranks
+            if (k, r) not in present
+        }
+
+    def write_constraints(
+        self,
+        graph: GraphDrawing,
+        rankdir: str,
+        records: Set[str] = frozenset(),
+        chained: Sequence[Sequence[str]] = (),
+    ) -> None:
+        """Pin every element to its rank, put the rows in order and the elements of
+        each group of ``chained`` (elements of one row, one rank and one cluster) in
+        the order given; nothing when nothing is folded.
+
+        The rows are put in order by a *guide*: one invisible point per row, on a
+        rank of its own before the first, the points in order and each joined to its
+        row's elements on the first rank; the rows' clusters in any other order
+        would cross those edges. ``records``: elements of shape ``record``, which no
+        invisible edge between elements of one rank touches (Graphviz loses the
+        edges of a record with an edge to its neighbour on its rank)."""
         if not self.folds:
             return
         graph.attr(newrank="true")
-        by_rank: dict[int, dict[int, list[str]]] = {}
-        for element, r in self.rank.items():
-            by_rank.setdefault(r, {}).setdefault(self.order[element], []).append(element)
+        rows = sorted(set(self.order.values()))
+        for k in rows:
+            graph.node(f"_guide{k}", **_POINT)
+        placed = {**{e: (self.order[e], r) for e, r in self.rank.items()}, **self._fillers()}
+        for element, (k, r) in placed.items():
+            if r == 0:
+                graph.edge(f"_guide{k}", element, style="invis")
+        by_rank: dict[int, list[str]] = {}
+        for element, (_, r) in placed.items():
+            by_rank.setdefault(r, []).append(element)
+        with graph.subgraph() as level:  # the guide: a top-level chain, in order
+            level.attr(rank="same")
+            for a, b in itertools.pairwise(rows):
+                level.edge(*_ordered(f"_guide{a}", f"_guide{b}", rankdir, False), style="invis")
         for r in sorted(by_rank):
-            bands = by_rank[r]
             with graph.subgraph() as level:
                 level.attr(rank="same")
-                for element in itertools.chain.from_iterable(bands[b] for b in sorted(bands)):
+                for element in sorted(by_rank[r], key=lambda e: placed[e][0]):
                     level.node(element)
-                rows = [[e for e in bands[b] if e not in records] for b in sorted(bands)]
-                for upper, lower in itertools.pairwise([row for row in rows if row]):
-                    for a, b in _order_pairs(upper, lower):
-                        level.edge(a, b, style="invis")
+        for group in chained:
+            kept = [e for e in group if e not in records]
+            if len(kept) > 1:
+                with graph.subgraph() as level:
+                    level.attr(rank="same")
+                    for earlier, later in itertools.pairwise(kept):
+                        level.edge(*_ordered(earlier, later, rankdir, True), style="invis")
 
 
-def _order_pairs(upper: list[str], lower: list[str]) -> Iterable[tuple[str, str]]:
-    """Invisible edges that put every element of ``lower`` after every element of
-    ``upper`` on one rank (only after its first, past :data:`_MAX_PAIRS`)."""
-    if len(upper) * len(lower) <= _MAX_PAIRS:
-        return itertools.product(upper, lower)
-    return ((a, lower[0]) for a in upper)
+#: An invisible point: the guide's, a filler's.
+_POINT = {"label": "", "shape": "point", "width": "0", "height": "0", "style": "invis"}
+
+
+def _ordered(a: str, b: str, rankdir: str, in_cluster: bool) -> tuple[str, str]:
+    """The invisible edge that puts ``b`` after ``a`` on one rank (below it left to
+    right, right of it top to bottom). ``dot`` puts an edge's head after its tail,
+    except between the elements of a cluster flowing left to right (or right to
+    left), where it puts the head before: there the edge is written ``b -> a``."""
+    return (b, a) if in_cluster and rankdir in ("LR", "RL") else (a, b)
 
 
 _TURN = {
@@ -229,29 +295,57 @@ def _least_longest(extent: Sequence[float], rows: int) -> float:
     return high
 
 
+@dataclass(frozen=True)
+class _Seams:
+    """What makes a cut good besides its length, for :func:`_cuts`: ``spans``, the
+    ``(first, last)`` rank of every edge; ``bad_start[c]``, whether a band starting
+    at rank ``c`` opens with something other than a variable (an edge from the row
+    before enters an op there); ``scopes``, for each scope of more than one element,
+    how many of its elements and of its ops lie on ranks before each rank
+    (``(elements, ops)``, ranks ``0 .. n``), so that a band holding only variables
+    of a scope that goes on in another band (a lone circle in its box) counts
+    against it."""
+
+    spans: Sequence[tuple[int, int]]
+    bad_start: Sequence[bool] = ()
+    scopes: Sequence[tuple[Sequence[int], Sequence[int]]] = ()
+
+    def lone_boxes(self, first: int, end: int) -> int:
+        """How many scopes have elements in ranks ``first .. end - 1`` and in other
+        ranks, but only variables in these."""
+        lone = 0
+        for elements, ops in self.scopes:
+            inside = elements[end] - elements[first]
+            if 0 < inside < elements[-1] and ops[end] == ops[first]:
+                lone += 1
+        return lone
+
+
 def _cuts(
-    extent: Sequence[float], spans: Sequence[tuple[int, int]], rows: int, limit: float
+    extent: Sequence[float], seams: _Seams, rows: int, limit: float
 ) -> tuple[int, ...] | None:
     """Where to cut ranks ``0 .. len(extent) - 1`` into ``rows`` bands, none longer
-    than ``limit``: the fewest edges crossing the cuts, then the most even lengths
-    (least sum of squares). A band is never as long as an edge that leaves it for
-    the next band: that edge would join two elements of one rank, which ``dot``
-    cannot draw beside a record. None if there is no such cut."""
+    than ``limit``: first the fewest rows opening with an op and lone boxes
+    (:class:`_Seams`), then the fewest edges crossing the cuts, then the most even
+    lengths (least sum of squares). A band is never as long as an edge that leaves
+    it for the next band: that edge would join two elements of one rank, which
+    ``dot`` cannot draw beside a record. None if there is no such cut."""
     n = len(extent)
     prefix = list(itertools.accumulate(extent, initial=0.0))
     crossing = [0] * (n + 1)  # crossing[c]: edges from a rank before c to one at or after it
     starts: dict[int, list[int]] = {}  # an edge's length -> the ranks edges that long start at
-    for a, b in spans:
+    for a, b in seams.spans:
         for c in range(a + 1, b + 1):
             crossing[c] += 1
         starts.setdefault(b - a, []).append(a)
+    bad_start = list(seams.bad_start) or [False] * n
 
     def joins_a_rank(j: int, i: int) -> bool:  # band j .. i-1, then a cut at i
         return i < n and any(j <= a < i for a in starts.get(i - j, ()))
 
-    # best[k][i]: (crossings, sum of squares, cuts) of the best k bands over 0 .. i-1
+    # best[k][i]: (faults, crossings, sum of squares, cuts) of the best k bands over 0 .. i-1
     best: list[list[tuple | None]] = [[None] * (n + 1) for _ in range(rows + 1)]
-    best[0][0] = (0, 0.0, ())
+    best[0][0] = (0, 0, 0.0, ())
     for k in range(1, rows + 1):
         for i in range(k, n + 1):
             options = []
@@ -262,12 +356,51 @@ def _cuts(
                 before = best[k - 1][j]
                 if before is None or joins_a_rank(j, i):
                     continue
+                faults = seams.lone_boxes(j, i) + (bad_start[j] if j > 0 else 0)
                 cut = crossing[j] if j > 0 else 0
-                cuts = before[2] + ((j,) if j > 0 else ())
-                options.append((before[0] + cut, before[1] + length * length, cuts))
+                cuts = before[3] + ((j,) if j > 0 else ())
+                options.append(
+                    (before[0] + faults, before[1] + cut, before[2] + length * length, cuts)
+                )
             best[k][i] = min(options, default=None)
     found = best[rows][n]
-    return None if found is None else found[2]
+    return None if found is None else found[3]
+
+
+def _is_variable(element: dict) -> bool:
+    """A variable: a forward Value (a circle or a record), an input, a gradient; in a
+    :class:`Sketch`, a circle."""
+    if element["kind"] == "node":
+        return element["attrs"].get("shape") == "circle"
+    return element["kind"] in ("variable", "input", "gradient")
+
+
+def _seams(scene: Scene, rank: dict[str, int]) -> _Seams:
+    """The :class:`_Seams` of ``scene`` ranked by ``rank`` (the graph's own elements:
+    the derivative network folds along with them)."""
+    forward = {e for e, element in scene.elements.items() if element["kind"] not in MIRRORED}
+    n = max(rank.values(), default=-1) + 1
+    bad_start = [False] * n
+    for edge in scene.edges:
+        src, dst = edge["src"], edge["dst"]
+        if edge["attrs"].get("style") == "invis" or not {src, dst} <= forward:
+            continue
+        if rank[src] < rank[dst] and not _is_variable(scene.elements[dst]):
+            bad_start[rank[dst]] = True
+    members: dict[object, tuple[list[int], list[int]]] = {}
+    for e in forward:
+        element = scene.elements[e]
+        home = element["home"]
+        for s in home.chain() if home is not None else ():
+            elements, ops = members.setdefault(s, ([0] * n, [0] * n))
+            elements[rank[e]] += 1
+            ops[rank[e]] += not _is_variable(element)
+    scopes = [
+        (list(itertools.accumulate(counts, initial=0)), list(itertools.accumulate(ops, initial=0)))
+        for counts, ops in members.values()
+        if sum(counts) > 1
+    ]
+    return _Seams(_spans(scene, rank), bad_start, scopes)
 
 
 def plan(scene: Scene, rows: int, extent: Sequence[float] | None = None) -> Wrap:
@@ -284,11 +417,11 @@ def plan(scene: Scene, rows: int, extent: Sequence[float] | None = None) -> Wrap
     if rows == 1:
         return Wrap()
     extent = list(extent) if extent is not None else [1.0] * n_ranks
-    spans = _spans(scene, rank)
+    seams = _seams(scene, rank)
     limit = _SLACK * _least_longest(extent, rows) + 1e-9
-    cuts = _cuts(extent, spans, rows, limit)
+    cuts = _cuts(extent, seams, rows, limit)
     if cuts is None:
-        cuts = _cuts(extent, spans, rows, float("inf"))
+        cuts = _cuts(extent, seams, rows, float("inf"))
     if cuts is None:
         return Wrap()
     mirrored = {e for e, element in scene.elements.items() if element["kind"] in MIRRORED}
@@ -343,13 +476,23 @@ class Sketch:
         self._statements.append((tail, head, attrs))
 
     def write(self, graph: GraphDrawing, wrap: Wrap = NO_WRAP) -> GraphDrawing:
-        """Write the statements into ``graph`` (folded by ``wrap``); returns ``graph``."""
+        """Write the statements into ``graph`` (folded by ``wrap``, flowing along
+        its ``rankdir``); returns ``graph``. Folded, each row's cluster then names
+        the nodes drawn in it (:meth:`Wrap.write_rows`)."""
         for first, second, attrs in self._statements:
             if second is None:
                 graph.node(first, **attrs)
             else:
                 tail, head, edge_attrs = wrap.edge(first, second, attrs)
                 graph.edge(tail, head, **edge_attrs)
+
+        def write_row(row: GraphDrawing, k: int) -> None:
+            for name in self.scene.elements:
+                if wrap.order.get(name) == k:
+                    row.node(name)
+
+        if wrap.folds:
+            wrap.write_rows(graph, write_row)
         records = {n for n, e in self.scene.elements.items() if e["attrs"].get("shape") == "record"}
-        wrap.write_constraints(graph, records)
+        wrap.write_constraints(graph, graph.graph_attr.get("rankdir", "TB"), records)
         return graph

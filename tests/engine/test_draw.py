@@ -32,11 +32,12 @@ def _attrs(text):
 
 
 def nodes(g):
-    """DOT node id -> attributes (default-attribute lines excluded)."""
+    """DOT node id -> attributes (default-attribute lines and a folded drawing's
+    invisible points, ``_guide<k>`` and ``_fill<k>_<r>``, excluded)."""
     return {
         m.group(1): _attrs(m.group(2))
         for m in _NODE.finditer(g.source)
-        if m.group(1) not in ("node", "edge", "graph")
+        if m.group(1) not in ("node", "edge", "graph") and not m.group(1).startswith("_")
     }
 
 

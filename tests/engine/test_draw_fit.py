@@ -26,7 +26,7 @@ from tapegrad.engine.drawing import fit
 from tapegrad.nn import cli
 from tapegrad.nn.diagram import draw_model
 
-from . import test_draw
+from . import test_draw, test_draw_rows
 from .test_lift import StudentMLP
 
 # -- the corpus ---------------------------------------------------------------------
@@ -323,7 +323,8 @@ def test_a_bad_wrap_is_refused_by_name(wrap, error):
 def _reads_in_order(source: str, labels: list[str]) -> list[str]:
     """The elements of ``labels`` (each named by the first line of its label) that,
     laid out from ``source``, do not follow the one before as text reads: below it
-    (its centre more than half an inch lower), or to its right on about the same row."""
+    (its centre more than half an inch lower), or to its right on about the same row
+    (its centre within three quarters of an inch: a cost sits level between its two inputs)."""
     where = {}
     for o in _render.layout(source)["objects"]:
         if "pos" in o:
@@ -333,7 +334,7 @@ def _reads_in_order(source: str, labels: list[str]) -> list[str]:
     wrong = []
     for before, after in itertools.pairwise(labels):
         (x0, y0), (x1, y1) = where[before], where[after]
-        below, right_on_row = y1 < y0 - 36, abs(y1 - y0) <= 36 and x1 > x0
+        below, right_on_row = y1 < y0 - 36, abs(y1 - y0) <= 54 and x1 > x0
         if not (below or right_on_row):
             wrong.append(after)
     return wrong
@@ -362,3 +363,42 @@ def test_a_folded_drawing_of_collapsed_layers_reads_top_down_left_to_right(extra
             x, y = (float(v) for v in edge["lp"].split(","))
             half = 3.0 * len(edge["label"])
             assert x0 <= x - half and x + half <= x1 and y0 <= y - 7 and y + 7 <= y1, edge
+
+
+def _estimate_errors(monkeypatch, dot: str) -> list[float]:
+    """|estimated / laid-out aspect - 1| of every drawing of the corpus made from a
+    Scene, as :func:`fit.choose_wrap` estimates it (refined, folded as drawn), laid
+    out by the program ``dot``."""
+    from tapegrad.engine.drawing import entry
+
+    made = []
+    emit = entry.emit
+
+    def recording(scene, rankdir, t, wrap):
+        made.append((scene, rankdir, wrap))
+        return emit(scene, rankdir, t, wrap)
+
+    monkeypatch.setattr(entry, "emit", recording)
+    errors = []
+    for _, g in drawings():
+        if not made:
+            continue  # a model diagram or the command line's
+        scene, rankdir, wrap = made.pop()
+        width, height = fit.estimated_size(scene, rankdir, wrap=wrap, refined=True)
+        where = test_draw_rows.layout(g.source, dot)
+        x0, y0, x1, y1 = (float(v) for v in where["bb"].split(","))
+        laid_out = (x1 - x0 + 2 * _render._PAD) / (y1 - y0 + 2 * _render._PAD)
+        errors.append(abs(width / height / laid_out - 1))
+    return errors
+
+
+@pytest.mark.parametrize("dot", test_draw_rows.DOTS)
+def test_the_size_estimate_is_close_to_the_layout(monkeypatch, dot):
+    # the median error of the estimated aspect ratio was 16% under graphviz-pure
+    # (clusters' labels counted once, not once per row and per sibling; labels
+    # between ranks and edges passing ranks not counted): 7% now; a system dot
+    # 2.43's text is wider, 11% before, 10.5% now
+    errors = sorted(_estimate_errors(monkeypatch, dot))
+    median = errors[len(errors) // 2]
+    assert median <= (0.10 if "graphviz-pure" in dot else 0.12)
+    assert sum(e <= 0.25 for e in errors) >= 0.8 * len(errors)
