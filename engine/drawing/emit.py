@@ -12,7 +12,7 @@ from .image import GraphDrawing
 from .scene import Scene
 from .text import plain
 from .themes import new_graph
-from .wrap import NO_WRAP, Wrap
+from .wrap import NO_WRAP, Wrap, ordered
 
 __all__ = ["emit"]
 
@@ -152,7 +152,7 @@ def emit(scene: Scene, rankdir: str, t: dict, wrap: Wrap = NO_WRAP) -> GraphDraw
                 level.attr(rank="same")
                 level.node(forward)
                 level.node(mirrored)
-    _write_edges(g, scene, t, wrap)
+    _write_edges(g, scene, t, wrap, rankdir)
     records = {i for i, e in scene.elements.items() if e["attrs"].get("shape") == "record"}
     wrap.write_constraints(g, rankdir, records, _input_groups(scene, wrap))
     return g
@@ -172,7 +172,7 @@ def _input_groups(scene: Scene, wrap: Wrap) -> list[list[str]]:
     return list(groups.values())
 
 
-def _write_edges(g: GraphDrawing, scene: Scene, t: dict, wrap: Wrap) -> None:
+def _write_edges(g: GraphDrawing, scene: Scene, t: dict, wrap: Wrap, rankdir: str) -> None:
     """Every edge; a dense layer (a block with many inputs, an input read by many)
     would be a black band of arrows: thin grey lines keep every edge and let the
     blocks show."""
@@ -187,4 +187,11 @@ def _write_edges(g: GraphDrawing, scene: Scene, t: dict, wrap: Wrap) -> None:
         if dense and attrs.get("color") == t["arrow"]["color"]:
             attrs = {**attrs, "color": t["dense"], "penwidth": "0.7", "arrowsize": "0.5"}
         src, dst, attrs = wrap.edge(edge["src"], edge["dst"], attrs)
+        if (
+            attrs.get("style") == "invis"
+            and wrap.folds
+            and (wrap.order.get(src), wrap.rank.get(src))
+            == (wrap.order.get(dst), wrap.rank.get(dst))
+        ):  # an edge ordering two elements of one rank: inside the row's cluster now
+            src, dst = ordered(src, dst, rankdir, True)
         g.edge(src, dst, **attrs)

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from .image import GraphDrawing
 from .scene import Scene
 
-__all__ = ["Wrap", "Sketch", "longest_paths", "ranks", "plan", "NO_WRAP", "check_wrap"]
+__all__ = ["Wrap", "Sketch", "longest_paths", "ranks", "plan", "ordered", "NO_WRAP", "check_wrap"]
 
 #: How much longer than the shortest possible the longest band may be, to cut
 #: where fewer edges cross.
@@ -216,7 +216,7 @@ class Wrap:
         with graph.subgraph() as level:  # the guide: a top-level chain, in order
             level.attr(rank="same")
             for a, b in itertools.pairwise(rows):
-                level.edge(*_ordered(f"_guide{a}", f"_guide{b}", rankdir, False), style="invis")
+                level.edge(*ordered(f"_guide{a}", f"_guide{b}", rankdir, False), style="invis")
         for r in sorted(by_rank):
             with graph.subgraph() as level:
                 level.attr(rank="same")
@@ -228,14 +228,14 @@ class Wrap:
                 with graph.subgraph() as level:
                     level.attr(rank="same")
                     for earlier, later in itertools.pairwise(kept):
-                        level.edge(*_ordered(earlier, later, rankdir, True), style="invis")
+                        level.edge(*ordered(earlier, later, rankdir, True), style="invis")
 
 
 #: An invisible point: the guide's, a filler's.
 _POINT = {"label": "", "shape": "point", "width": "0", "height": "0", "style": "invis"}
 
 
-def _ordered(a: str, b: str, rankdir: str, in_cluster: bool) -> tuple[str, str]:
+def ordered(a: str, b: str, rankdir: str, in_cluster: bool) -> tuple[str, str]:
     """The invisible edge that puts ``b`` after ``a`` on one rank (below it left to
     right, right of it top to bottom). ``dot`` puts an edge's head after its tail,
     except between the elements of a cluster flowing left to right (or right to

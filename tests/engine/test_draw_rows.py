@@ -139,6 +139,13 @@ def test_every_view_of_a_neuron_reads_its_rows_and_inputs_in_order(dot):
         (x1,), (x2,) = node_ids(source, "x1") or [None], node_ids(source, "x2") or [None]
         assert place[x1] < place[x2], name
         assert x1 in rows(source)[0] and x2 in rows(source)[0], name
+        # the derivative network in the same order (its invisible edges, inside a
+        # row's cluster now, written the way round that keeps it)
+        pairs = (("dmse/dw0", "dmse/dw1"), ("dmse/db", "dmse/dv2"), ("dmse/dv2", "dmse/dv7"))
+        for before, after in pairs:
+            if node_ids(source, before):
+                (b,), (a,) = node_ids(source, before), node_ids(source, after)
+                assert place[b] < place[a], (name, before, after)
     assert folded >= 6  # the blocks view and its steps fold, derivative or not
 
 
