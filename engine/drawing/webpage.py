@@ -12,9 +12,9 @@ teacher opens it from disk in any browser or puts it on a course site.
 * The slider, the buttons (first, previous, play/pause, next, last) and the keys
   (←/→, Home/End, space to play) move through the steps; the counter reads
   ``step k (0–n)`` as the captions and ``draw(root, step=k)`` count.
-* "fit to window" (on by default) scales the picture down to fit the window's width
-  and, below the controls and the caption, its height; off, it is drawn at its own
-  size (scroll to see it all).
+* "fit to window" (on by default) scales the picture, up or down, to the largest size
+  that fits the page's width and the window's height below the controls and the
+  caption (as a slide is shown); off, it is drawn at its own size.
 * Without JavaScript, and when printed, the page shows every step one below the
   other, each with its caption (and no controls).
 
@@ -106,8 +106,8 @@ figure { margin: 0; }
 .caption { font: 15px/1.4 ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
            white-space: pre-wrap; overflow-wrap: anywhere; margin: 6px 0 10px;
            padding: 6px 10px; border-left: 4px solid var(--accent); background: #fff6ec; }
-.fit svg { max-width: 100%; max-height: var(--room, none); width: auto; height: auto; }
 .frames { overflow-x: auto; }
+html:not(.js) svg { max-width: 100%; height: auto; }
 @media print {
   .controls { display: none; }
   html.js .step { display: block; }
@@ -131,14 +131,18 @@ _SCRIPT = """
   var timer = null;
   var current = -1;
 
-  // "fit to window": the current picture as large as fits below the controls and its
-  // caption, in width (CSS max-width) and in height (--room, measured here)
+  // "fit to window": the current picture scaled, up or down, to the largest size that
+  // fits the page's width and the window's height below the controls and its caption
   function fit() {
     var svg = steps[current].querySelector("svg");
-    frames.style.removeProperty("--room");
+    var box = svg.viewBox.baseVal;
+    svg.style.width = svg.style.height = "";
+    if (!frames.classList.contains("fit") || !box || !box.width || !box.height) { return; }
     var top = svg.getBoundingClientRect().top + window.scrollY;
-    var room = Math.max(160, Math.floor(window.innerHeight - top - 16));
-    frames.style.setProperty("--room", room + "px");
+    var room = Math.max(160, window.innerHeight - top - 16);
+    var scale = Math.min(frames.clientWidth / box.width, room / box.height);
+    svg.style.width = Math.floor(box.width * scale) + "px";
+    svg.style.height = Math.floor(box.height * scale) + "px";
   }
 
   function fromAddress() {

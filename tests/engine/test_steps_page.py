@@ -364,13 +364,15 @@ SHOWN = """(() => {
 })()"""
 
 
-# Where the shown step's picture lies, in CSS pixels, and the window's height, once
+# Where the shown step's picture lies and its size, in CSS pixels, the window's height
+# and the page's width, once
 # the page has had 100 ms to handle a resize.
 FRAME_BOX = """new Promise((done) => setTimeout(done, 100)).then(() => {
   const svg = document.querySelector("section.step.current svg");
   const r = svg.getBoundingClientRect();
   return {bottom: Math.round(r.bottom + window.scrollY), height: Math.round(r.height),
-          window: window.innerHeight};
+          width: Math.round(r.width), window: window.innerHeight,
+          page: document.getElementById("frames").clientWidth};
 })"""
 
 
@@ -417,25 +419,41 @@ def test_in_a_browser_the_page_opens_on_step_0_and_the_controls_move_it(tmp_path
         assert shown["steps"] == [7] and shown["caption"] == captions[7]
         assert shown["slider"] == 7 and shown["highlight"] == highlighted(frames, 7)
 
-        # "fit to window" fits the height too: in a short window the picture ends above
-        # the window's bottom edge; unticked, it is drawn at its own (larger) size
+        # "fit to window" scales the picture up or down to the largest size that fits:
+        # in a short window it ends above the window's bottom edge, in a tall one it
+        # fills the page's width; unticked, it is drawn at its own size
+        browser.js('document.getElementById("fit").click()')
         natural = browser.js(FRAME_BOX)
-        browser.call(
-            "Emulation.setDeviceMetricsOverride",
-            session=True,
-            width=1280,
-            height=360,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
-        fitted = browser.js(FRAME_BOX)
-        assert fitted["bottom"] <= fitted["window"] and fitted["height"] > 100, fitted
-        assert fitted["height"] < natural["height"], (fitted, natural)
+        browser.js('document.getElementById("fit").click()')
+        for width, height in ((1280, 800), (2400, 2000), (1280, 360)):
+            browser.call(
+                "Emulation.setDeviceMetricsOverride",
+                session=True,
+                width=width,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
+            fitted = browser.js(FRAME_BOX)
+            assert fitted["window"] == height and fitted["bottom"] <= height, fitted
+            # as large as fits: the page's width or the window's height (16 px margin)
+            assert fitted["width"] >= fitted["page"] - 1 or fitted["bottom"] >= height - 18
+            assert fitted["width"] / fitted["height"] == pytest.approx(
+                natural["width"] / natural["height"], rel=0.02
+            )
+            if width == 2400:
+                assert fitted["width"] > natural["width"] * 1.3, (fitted, natural)  # up
+        short = browser.js(FRAME_BOX)
+        assert short["bottom"] <= short["window"] and short["height"] > 100, short
+        assert short["height"] < natural["height"], (short, natural)
         browser.js('document.getElementById("fit").click()')
         unticked = browser.js(FRAME_BOX)
-        assert unticked["bottom"] > unticked["window"], unticked
+        assert unticked["bottom"] > unticked["window"] and unticked == {
+            **natural,
+            "window": 360,
+        }, unticked
         browser.js('document.getElementById("fit").click()')
-        assert browser.js(FRAME_BOX) == fitted
+        assert browser.js(FRAME_BOX) == short
         browser.call("Emulation.clearDeviceMetricsOverride", session=True)
 
         # an address that names a step opens the page there
