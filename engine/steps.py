@@ -82,9 +82,13 @@ class BackwardStep:
     def explanation(self) -> str:
         """The step in the lecture's words: ``dc/ds += dc/dz · h'(s)``, with numbers."""
         c, z, s = self.root_name, self.node_name, self.parent_name
+        # x + 0.0: a signed zero (0 · -1) reads 0, never -0
+        up, local, out, now = (
+            x + 0.0 for x in (self.upstream, self.local, self.contribution, self.parent_grad)
+        )
         return (
-            f"d{c}/d{s} += d{c}/d{z} · {self.local_name} = {self.upstream:.6g} · "
-            f"{self.local:.6g} = {self.contribution:.6g}  (d{c}/d{s} is now {self.parent_grad:.6g})"
+            f"d{c}/d{s} += d{c}/d{z} · {self.local_name} = {up:.6g} · "
+            f"{local:.6g} = {out:.6g}  (d{c}/d{s} is now {now:.6g})"
         )
 
     def __repr__(self) -> str:

@@ -154,8 +154,15 @@ def _parameter_gradients(builder, scene: Scene, arrow: dict) -> None:
             module = "b" + element["id"]
             scene.add(gradient_id, "gradient", attrs, None, node=parent, module=module)
             edge_attrs = dict(arrow)
-            if "scope" not in element and graph.folds.drawn(node) is node:
-                edge_attrs["label"] = plain(f"× {short(node.local_grads[position])}")
+            if "scope" not in element:
+                # the local derivative, or along a folded chain (b into Σ b) its product
+                drawn = graph.folds.drawn(node)
+                chain = next(
+                    (e for _, e in graph.folds.inputs[drawn] if e[0] == (parent, node, position)),
+                    [(parent, node, position)],
+                )
+                local = math.prod(q.local_grads[i] for _, q, i in chain)
+                edge_attrs["label"] = plain(f"× {short(local)}")
             edge = scene.connect(gradient_id, "b" + element["id"], None, merge=True, **edge_attrs)
             edge["graph_edges"].append((parent, node, position))
 

@@ -26,6 +26,11 @@ class Folds:
     * a chain of additions ``((a + b) + c) + d`` is one ``Σ`` block with its terms in
       order, and ``Σ * (1/P)`` over P terms is one ``1/P Σ`` block (the slides'
       average loss).
+    * ``w * -1`` is a product, not a negation, when ``w`` is a parameter (a weight
+      times the data number -1, drawn ``* -1 w`` as ``* 0.5 w`` is) or when it is a
+      term of a chain of additions (a weighted sum ``b + w0·x0 + w1·x1`` with
+      ``x1 = -1``): the subtraction rewrite never breaks a neuron's ``Σ b``, whatever
+      the signs of its inputs.
 
     Every view of one graph (values, blocks, the derivative network, each backprop
     step) folds alike, so that consecutive slides show the same blocks and variables.
@@ -36,11 +41,15 @@ class Folds:
     edge stays accounted for, so the step view can still highlight it.
     """
 
-    def __init__(self, order, uses: dict, roots, keep: set, block_of: dict) -> None:
+    def __init__(
+        self, order, uses: dict, roots, keep: set, block_of: dict, parameters: set
+    ) -> None:
         self.text: dict[Value, str] = {}
         self.inputs: dict[Value, list] = {}
         self.absorbed: set[Value] = set()
         self.into: dict[Value, Value] = {}  # an absorbed op -> the op drawn for it
+        self.negation: set[Value] = set()  # ops drawn as a negation
+        self.chained: set[Value] = set()  # additions folded with another into one Σ
         roots = set(roots)
 
         def foldable(inner: Value, outer: Value) -> bool:
@@ -55,12 +64,44 @@ class Folds:
                 and inner.scope is outer.scope
             )
 
+        reader: dict[Value, Value] = {}  # the op reading a node (for a node used once)
+        for node in order:
+            for p in node.parents:
+                reader[p] = node
+
+        def summed(inner: Value) -> bool:
+            """Whether ``inner`` is folded into the addition reading it: one sum."""
+            outer = reader.get(inner)
+            return outer is not None and _is_sum(outer) and foldable(inner, outer)
+
+        # additions flattened with another into one Σ: no term of theirs is a subtraction
+        chained = {
+            node
+            for node in order
+            if _is_sum(node)
+            and (summed(node) or any(_is_sum(p) and foldable(p, node) for p in node.parents))
+        }
+        # x * -1 read as -x: not a parameter's weighted input, not a term of a Σ
+        self.negation = {
+            node
+            for node in order
+            if is_negation(node)
+            and (
+                node.op == "neg"
+                or not (
+                    node.parents[0] in parameters
+                    or (uses[node] == 1 and reader.get(node) in chained)
+                )
+            )
+        }
+        self.chained = chained
+
         for node in order:
             if node.is_leaf:
                 continue
             edges = [(p, [(p, node, i)]) for i, p in enumerate(node.parents)]
             text = op_text(node)
-            if is_negation(node) and node.op != "neg":
+            if node in self.negation and node.op != "neg":
                 text = MINUS
             elif node.op == "add":
                 text, edges = self._addition(node, edges, foldable)
@@ -108,8 +149,8 @@ class Folds:
     def _addition(self, node, edges, foldable):
         constant = node.constant
         # a + (-b) and (-b) + a: a subtraction recorded as an addition.
-        negs = [i for i, (p, _) in enumerate(edges) if is_negation(p) and foldable(p, node)]
-        if constant is None and len(edges) == 2 and negs:
+        negs = [i for i, (p, _) in enumerate(edges) if p in self.negation and foldable(p, node)]
+        if constant is None and len(edges) == 2 and negs and node not in self.chained:
             i = negs[-1]
             neg = edges[i][0]
             other = edges[1 - i]
@@ -134,3 +175,8 @@ class Folds:
             else:
                 flat.append((p, e))
         return ("Σ" if len(flat) > 2 else "+"), flat
+
+
+def _is_sum(node: Value) -> bool:
+    """An addition of two Values (no constant operand): a link of a chain of sums."""
+    return node.op == "add" and node.constant is None and len(node.parents) == 2

@@ -201,7 +201,8 @@ def read_graph(roots: list[Value], options: DrawOptions) -> DrawnGraph:
     if cost_scopes:
         _add_cost_scopes(order, costs, block_of)
     uses = _use_counts(order)
-    folds = Folds(order, uses, roots, costs, block_of)
+    parameters = _parameters(order, observed, params)
+    folds = Folds(order, uses, roots, costs, block_of, parameters)
     state = StepState(roots[0], order, uses, options.step) if options.step is not None else None
     grads = state.grads if state is not None else {node: node.grad for node in order}
     if state is not None:
@@ -218,7 +219,7 @@ def read_graph(roots: list[Value], options: DrawOptions) -> DrawnGraph:
         index=index,
         names=names,
         uses=uses,
-        parameters=_parameters(order, observed, params),
+        parameters=parameters,
         costs=costs,
         cost_scopes=cost_scopes,
         block_of=block_of,

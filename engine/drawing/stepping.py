@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .. import BackwardStep, Value, _render, backprop_steps
 from .scene import Scene
-from .text import plain, short
+from .text import exact, plain, short
 
 __all__ = [
     "ShownStep",
@@ -167,37 +167,48 @@ def show_step(builder, scene: Scene, step: BackwardStep, final: dict, shown_by: 
     r, p, n = root_name(builder), step.parent, step.node
     edges = shown_by.get((p, n, step.position), [])
     upstream, local, c = step.upstream, step.local, step.contribution
+    hidden = builder.is_hidden(p) and p not in builder.block_of
     if edges:
         parent = _element_name(builder, scene.elements[edges[0]["src"]], p)
-    elif builder.is_hidden(p) and p not in builder.block_of:
+    elif hidden:
         parent = builder.names[p]  # a parameter named in its block's label
     else:
         parent = None
     drawn = builder.graph.folds.drawn(n)
     block = builder.block_of.get(n)
-    if parent is None or (block is None and drawn is not n and not edges):
+    chain = None  # the graph edges a parameter's step into a folded op stands for
+    if hidden and block is None and drawn is not n:
+        chain = next(
+            (e for q, e in builder.graph.folds.inputs[drawn] if e[0] == (p, n, step.position)),
+            None,
+        )
+    if parent is None or (block is None and drawn is not n and not edges and chain is None):
         element = builder.element_of(scene, drawn)
         inside = _element_text(element) if element is not None else builder.names[drawn]
         label = _product(upstream, local, c)
-        caption = f"inside {inside}: {upstream:.6g} · {local:.6g} = {c:.6g}, on to its inputs"
+        caption = (
+            f"inside {inside}: {exact(upstream)} · {exact(local)} = {exact(c)}, on to its inputs"
+        )
         return ShownStep(edges, label, caption)
-    now = f"  (d{r}/d{parent} is now {step.parent_grad:.6g})"
+    now = f"  (d{r}/d{parent} is now {exact(step.parent_grad)})"
     if block is not None:
         caption = (
-            f"d{r}/d{parent} += {upstream:.6g} · {local:.6g} = {c:.6g} from inside {block.name}"
+            f"d{r}/d{parent} += {exact(upstream)} · {exact(local)} = {exact(c)} "
+            f"from inside {block.name}"
         )
         return ShownStep(edges, _product(upstream, local, c), caption + now)
     out = builder.names[drawn]
     if drawn is not n:  # a folded chain: the drawn op's gradient times the chain's locals
         upstream = final[drawn]
-        local = math.prod(q.local_grads[i] for _, q, i in edges[0]["graph_edges"])
+        local = math.prod(q.local_grads[i] for _, q, i in chain or edges[0]["graph_edges"])
         local_name = f"∂{out}/∂{parent}"
     else:
         row = n.op_row
         one = row is not None and row.arity == 1
         local_name = f"{row.name}'({parent})" if one else f"∂{out}/∂{parent}"
     caption = (
-        f"d{r}/d{parent} += d{r}/d{out} · {local_name} = {upstream:.6g} · {local:.6g} = {c:.6g}"
+        f"d{r}/d{parent} += d{r}/d{out} · {local_name} = "
+        f"{exact(upstream)} · {exact(local)} = {exact(c)}"
     )
     return ShownStep(edges, _product(upstream, local, c), caption + now)
 

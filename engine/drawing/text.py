@@ -19,6 +19,7 @@ __all__ = [
     "MINUS",
     "num",
     "short",
+    "exact",
     "const",
     "plain",
     "record_field",
@@ -42,8 +43,15 @@ def num(x: float) -> str:
 
 
 def short(x: float) -> str:
-    """Four significant digits: the numbers on edges and in tooltips."""
-    return f"{x:.4g}"
+    """Four significant digits: the numbers on edges and in tooltips; a signed zero
+    (``0 × -1``) is ``0``, never ``-0``."""
+    return f"{x + 0.0:.4g}"  # -0.0 + 0.0 == +0.0
+
+
+def exact(x: float) -> str:
+    """Six significant digits: the numbers of a backprop step's caption; a signed
+    zero is ``0``, never ``-0``."""
+    return f"{x + 0.0:.6g}"
 
 
 def const(c: float) -> str:
