@@ -165,8 +165,10 @@ class _Painter:
             "joinstyle": "miter",
         }
 
-    def ops(self, ops, pen: _Pen | None = None, box=None) -> _Pen:
-        """Draw a list of xdot operations; return the pen they leave."""
+    def ops(self, ops, pen: _Pen | None = None, box=None, halo: _Halo | None = None) -> _Pen:
+        """Draw a list of xdot operations; return the pen they leave. ``halo`` says
+        which texts sit on a plain field (an edge's label, a node's ``xlabel``) and
+        are set on a patch of that field's colour, above every line."""
         from matplotlib import patches
 
         pen = pen or _Pen()
@@ -176,7 +178,10 @@ class _Painter:
                 continue
             kind = op["op"]
             if kind == "T":
-                self.text(op, pen, shrink)
+                if halo is not None and pen.color != "none" and halo.covers(op):
+                    self.text(halo.placed(op, pen), pen, shrink, field=halo.field(op))
+                else:
+                    self.text(op, pen, shrink)
                 continue
             patch: Patch
             if kind in ("E", "e"):
@@ -226,7 +231,9 @@ class _Painter:
                 factor = min(factor, allowed / width)
         return factor
 
-    def text(self, op: dict, pen: _Pen, shrink: float = 1.0) -> None:
+    def text(self, op: dict, pen: _Pen, shrink: float = 1.0, field=None) -> None:
+        """Set one xdot text; on a patch of colour ``field`` (a halo ``_HALO_PAD`` pt
+        wider than the text) when given, so no line drawn under it crosses it."""
         text = op["text"]
         if not text.strip():
             return
@@ -246,7 +253,123 @@ class _Painter:
             color=pen.color,
             parse_math=False,  # a label is shown literally: "$x$" is not TeX
             zorder=10_000 + self._next_z(),
+            bbox=None if field is None else _halo_patch(field, size * self.scale),
         )
+
+
+_HALO_PAD = 1.5  # points of field colour around a label on an edge or beside a node
+
+
+def _halo_patch(colour, fontsize: float) -> dict:
+    """``Text(bbox=...)``: a borderless patch of ``colour``, ``_HALO_PAD`` pt round."""
+    return {
+        "boxstyle": f"square,pad={_HALO_PAD / max(fontsize, 1.0):.4f}",
+        "facecolor": colour,
+        "edgecolor": "none",
+        "linewidth": 0,
+    }
+
+
+def _bezier_samples(points, per_segment: int = 8) -> list[tuple[float, float]]:
+    """Points along an xdot B-spline (cubic Bézier segments sharing their ends)."""
+    out = []
+    for i in range(0, len(points) - 3, 3):
+        (ax, ay), (bx, by), (cx, cy), (dx, dy) = points[i : i + 4]
+        for k in range(per_segment + 1):
+            t = k / per_segment
+            u = 1 - t
+            a, b, c, d = u**3, 3 * u * u * t, 3 * u * t * t, t**3
+            out.append((a * ax + b * bx + c * cx + d * dx, a * ay + b * by + c * cy + d * dy))
+    return out
+
+
+class _Halo:
+    """Where an object's outside texts are set, and on what.
+
+    Graphviz puts an edge's label beside the edge, its measured (Helvetica) box
+    touching the line; other edges may cross it. Each such text is painted above
+    every line on a patch of the colour of the field it lies on (the innermost filled
+    cluster holding it, else the background), so no line crosses a letter; and a
+    label that touches its own edge where that runs across the text's line (a vertical
+    edge beside it, a horizontal one under it) is moved away from it, clear of the
+    line by half its width and the halo, as DejaVu Sans runs wider than the
+    width Graphviz kept free. ``inside``: a node's box, whose own label is left as it
+    is (only an ``xlabel`` outside the box gets a halo)."""
+
+    def __init__(self, fields, background, *, inside=None, edge=None) -> None:
+        self.fields = fields  # [(x0, y0, x1, y1, colour)], outermost first
+        self.background = background
+        self.inside = inside
+        self.edge = edge
+        self.clear = _HALO_PAD + 1.0 + (_edge_pen(edge.get("_draw_")).width / 2 if edge else 0)
+
+    def covers(self, op: dict) -> bool:
+        if self.inside is None:
+            return True
+        x, y = op["pt"]
+        x0, y0, x1, y1 = self.inside
+        return not (x0 <= x <= x1 and y0 <= y <= y1)
+
+    def field(self, op: dict):
+        x, y = op["pt"]
+        colour = self.background
+        for x0, y0, x1, y1, fill in self.fields:
+            if x0 <= x <= x1 and y0 <= y <= y1:
+                colour = fill
+        return colour
+
+    def placed(self, op: dict, pen: _Pen) -> dict:
+        """``op`` moved clear of its own edge (unchanged when nothing is near)."""
+        if self.edge is None or op.get("align", "c") != "c" or "width" not in op:
+            return op
+        line = [
+            p
+            for spline in self.edge.get("_draw_") or []
+            if spline["op"] in ("B", "b")
+            for p in _bezier_samples(spline["points"], per_segment=64)
+        ]
+        (x, y), half, size = op["pt"], float(op["width"]) / 2, pen.size
+        reach = self.clear + 3.0  # how near a line must come to move the text
+        low, high = y - 0.3 * size - reach, y + 0.8 * size + reach
+        near = [(px, py) for px, py in line if x - half - reach <= px <= x + half + reach]
+        near = [(px, py) for px, py in near if low <= py <= high]
+        if not near:
+            return op
+        xs, ys = [p[0] for p in near], [p[1] for p in near]
+        if 3 * (max(ys) - min(ys)) < max(xs) - min(xs):  # a line along the text
+            if max(ys) <= y:  # under it: lift the baseline (descenders ~0.3 em)
+                return {**op, "pt": [x, max(y, max(ys) + self.clear + 0.3 * size)]}
+            if min(ys) >= y + 0.5 * size:  # over it: lower the cap height (~0.75 em)
+                return {**op, "pt": [x, min(y, min(ys) - self.clear - 0.75 * size)]}
+        elif 3 * (max(xs) - min(xs)) < max(ys) - min(ys):  # a line across the text
+            if max(xs) <= x:  # on its left: start the text right of it
+                return {**op, "align": "l", "pt": [max(x - half, max(xs) + self.clear), y]}
+            if min(xs) >= x:  # on its right: end the text left of it
+                return {**op, "align": "r", "pt": [min(x + half, min(xs) - self.clear), y]}
+        return op  # a slanting line: moving the text along it would not clear it
+
+
+def _filled_fields(clusters) -> list[tuple]:
+    """``(x0, y0, x1, y1, colour)`` of every cluster painted with a fill."""
+    fields = []
+    for c in clusters:
+        pen = _Pen()
+        for op in c.get("_draw_") or []:
+            if pen.apply(op) or op["op"] != "P" or pen.fill == "none":
+                continue
+            xs = [p[0] for p in op["points"]]
+            ys = [p[1] for p in op["points"]]
+            fields.append((min(xs), min(ys), max(xs), max(ys), pen.fill))
+    return fields
+
+
+def _node_box(node: dict):
+    if "pos" not in node:
+        return None
+    x, y = _floats(node["pos"])
+    w = float(node.get("width", 0.75)) * 72
+    h = float(node.get("height", 0.5)) * 72
+    return (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
 
 
 def _line_path(points):
@@ -495,11 +618,17 @@ def figure(graph: dict, *, scale: float = 1.0):
             painter.ops(node.get("_draw_"))
     for c in clusters:
         painter.ops(c.get("_ldraw_"))
+    fields = _filled_fields(clusters)
     for node in nodes:
-        painter.ops(node.get("_ldraw_"), box=_label_room(node, shapes.get(node["_gvid"])))
+        painter.ops(
+            node.get("_ldraw_"),
+            box=_label_room(node, shapes.get(node["_gvid"])),
+            halo=_Halo(fields, painter.background, inside=_node_box(node) or (0, 0, 0, 0)),
+        )
     for edge in edges:
+        halo = _Halo(fields, painter.background, edge=edge)
         for key in ("_ldraw_", "_hldraw_", "_tldraw_"):
-            painter.ops(edge.get(key))
+            painter.ops(edge.get(key), halo=halo)
     painter.ops(graph.get("_ldraw_"))  # the graph's own label (a caption)
     _fit_texts(fig, ax, scale)
     return fig
@@ -568,8 +697,9 @@ def _fit_texts(fig, ax, scale: float) -> None:
     nx0, nx1, ny0, ny1 = x0, x1, y0, y1
     for text in ax.texts:
         (a, b), (c, d) = to_data.transform(text.get_window_extent(renderer).get_points())
-        nx0, nx1 = min(nx0, a - 2), max(nx1, c + 2)
-        ny0, ny1 = min(ny0, b - 2), max(ny1, d + 2)
+        room = 2 + (_HALO_PAD if text.get_bbox_patch() is not None else 0)
+        nx0, nx1 = min(nx0, a - room), max(nx1, c + room)
+        ny0, ny1 = min(ny0, b - room), max(ny1, d + room)
     if (nx0, nx1, ny0, ny1) == (x0, x1, y0, y1):
         return
     ax.set_xlim(nx0, nx1)
