@@ -193,9 +193,12 @@ def _model_sketch(model, blocks: list, loss, rankdir: str, t: dict) -> Sketch:
 
 
 #: The classic units' criteria (:meth:`~tapegrad.nn.classic.LinearUnit.criterion`)
-#: and their formulas, written under their names in the cost square.
+#: and their formulas, written under their names in the cost square. The slides write
+#: the unit's output ỹ; the picture names it ȳ, as the output circle is named in every
+#: model's drawing (NOTATION.md: a computed output ȳ, a cost C(y, ȳ)), so one picture
+#: has one name for it.
 _CLASSIC_COSTS = {
-    Perceptron: (losses.perceptron_rule_loss, "−(y − ỹ) s,  ỹ = sign(s)"),
+    Perceptron: (losses.perceptron_rule_loss, "−(y − ȳ) s,  ȳ = sign(s)"),
     Adaline: (losses.adaline_loss, "½ (y − s)²"),
     LogisticRegression: (losses.logistic_loss, "log(1 + exp(−2 y s))"),
 }

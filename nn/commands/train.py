@@ -5,7 +5,7 @@ well under a second (batched replay, :func:`tapegrad.engine.vmap`), with a progr
 bar on a terminal::
 
     tapegrad train
-    tapegrad train --model perceptron --dataset blobs --batch-size 1 --epochs 5
+    tapegrad train --model perceptron --dataset or --plot or.png
     tapegrad train --dataset spirals --hidden 16,16 --epochs 100 --plot spirals.png
     tapegrad train --save model.json --plot boundary.png
 
@@ -32,7 +32,7 @@ from ..classic import Adaline, LogisticRegression, Perceptron
 from ..layers import ACTIVATIONS, MLP
 from ..losses import LOSSES
 from ..module import Module
-from ..train import LEARNING_RATES, OPTIMIZERS, fit
+from ..train import LEARNING_RATES, OPTIMIZERS, History, fit, format_accuracy, format_loss
 from . import UsageError
 
 MODELS = ("mlp", "perceptron", "adaline", "logreg")
@@ -311,8 +311,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     seconds = time.perf_counter() - start
     # the accuracy after the last epoch, as the progress bar showed it: accuracy(model, X, y)
-    print(f"accuracy: {history.accuracy[-1]:.1%} on the {len(X)} training samples")
-    print(f"loss:    {history.loss[-1]:.4f} (epoch 1: {history.loss[0]:.4f})")
+    print(f"accuracy: {format_accuracy(history.accuracy[-1])} on the {len(X)} training samples")
+    print(summary_line(history, args.model == "perceptron" and loss in (None, "perceptron")))
     how = (
         (", batched replay" + (", entry by entry" if args.no_lift else ""))
         if history.batched
@@ -345,6 +345,21 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--graph: {e}") from None
         print(f"graph:   {args.graph}")
     return 0
+
+
+def summary_line(history: History, perceptron_rule: bool) -> str:
+    """The line after the accuracy: the loss of the last and the first epoch
+    (:func:`~tapegrad.nn.train.format_loss`, as ``History`` prints it); for
+    Rosenblatt's rule, the mistakes instead, as its criterion ``−(y − ȳ) s`` is 0 on
+    every sample it gets right and at the zero weights it starts from, so its loss
+    reads 0 while it learns."""
+    if perceptron_rule:
+        return (
+            f"mistakes: {history.mistakes[0]} in epoch 1 -> {history.mistakes[-1]} in epoch "
+            f"{history.epochs} (the perceptron's loss −(y − ȳ) s is 0 on a right answer "
+            "and at zero weights: it learns from its mistakes)"
+        )
+    return f"loss:    {format_loss(history.loss[-1])} (epoch 1: {format_loss(history.loss[0])})"
 
 
 def draw_model_graph(model, path: str, loss: str | None = None) -> None:

@@ -143,6 +143,19 @@ def test_a_larger_energy_model_drops_the_names_then_the_units(tmp_path):
 # -- slide polish (issue 20 item 7) --------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "model",
+    [nn.Perceptron(2), nn.Adaline(2), nn.LogisticRegression(2), nn.MLP(2, [4, 1])],
+    ids=lambda m: type(m).__name__,
+)
+def test_one_picture_has_one_name_for_the_models_output(model):
+    """QA 6 item 17: the perceptron's output circle read ``ȳ = z1`` while its cost
+    square said ``ỹ = sign(s)``."""
+    text = " ".join(label for _, label in _labels(draw_model(model, loss=True)))
+    assert "ȳ" in text
+    assert "ỹ" not in text
+
+
 def test_each_model_draws_its_own_cost_by_a_readable_name_and_the_dark_theme_colours_y(tmp_path):
     own = {}
     for model in (nn.Perceptron(2), nn.Adaline(2), nn.LogisticRegression(2)):
@@ -150,7 +163,7 @@ def test_each_model_draws_its_own_cost_by_a_readable_name_and_the_dark_theme_col
         own[type(model)] = dict(_labels(g))["C"]
         assert ("s1", "C") in [(a, b) for a, b, _ in _edges(g)]  # the criterion reads s
     assert own == {
-        nn.Perceptron: "C\\nperceptron loss\\n−(y − ỹ) s,  ỹ = sign(s)",
+        nn.Perceptron: "C\\nperceptron loss\\n−(y − ȳ) s,  ȳ = sign(s)",
         nn.Adaline: "C\\nAdaline loss\\n½ (y − s)²",
         nn.LogisticRegression: "C\\nlogistic loss\\nlog(1 + exp(−2 y s))",
     }

@@ -321,3 +321,16 @@ def test_the_command_line_reads_the_same_table(capsys, optimizer):
     assert main([*args, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert f"{optimizer} lr={train_module.LEARNING_RATES[optimizer]:g}," in out
+
+
+def test_history_the_progress_bar_and_the_command_print_one_format():
+    # QA 6 item 18: four significant digits for a loss, one decimal percent for an
+    # accuracy, everywhere (a small loss does not read 0.0000)
+    from tapegrad.nn.train import format_accuracy, format_loss
+
+    assert format_loss(0.017536) == "0.01754" and format_loss(3.2e-05) == "3.2e-05"
+    assert format_accuracy(0.98) == "98.0%"
+    history = History([0.7651, 0.017536], [0.5, 0.98], 1.0)
+    assert history.summary() == "2 epochs: loss 0.7651 -> 0.01754, accuracy 98.0%"
+    assert repr(history) == "History(2 epochs: loss 0.7651 -> 0.01754, accuracy 98.0%, 1.00 s)"
+    assert History().summary() == "no epochs"

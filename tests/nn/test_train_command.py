@@ -1,6 +1,7 @@
 """``tapegrad train`` through ``nn.cli.main``: defaults, options, outputs, bad arguments."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -308,3 +309,40 @@ def test_the_progress_bar_shows_on_a_pseudo_terminal_of_unknown_size():
     # the bar's accuracy and the summary's: one definition, one format
     bar = re.findall(r"acc=(\d+\.\d)%", text)[-1]
     assert f"accuracy: {bar}% on the 20 training samples" in text
+
+
+def test_the_loss_is_printed_as_history_prints_it(capsys):
+    # QA 6 item 18: History said 0.01736, the command 0.0175 for the same loss
+    from tapegrad.nn.train import format_loss
+
+    code, out, err = run(capsys, "--no-progress")
+    assert code == 0, err
+    last, first = re.search(r"^loss: +(\S+) \(epoch 1: (\S+)\)$", out, re.M).groups()
+    assert (last, first) == ("0.01754", "0.7651")
+    assert last == format_loss(float(last)) and first == format_loss(float(first))
+
+
+def test_the_readmes_perceptron_example_makes_mistakes_that_fall(capsys, tmp_path):
+    # QA 6 item 13 / issue 20 item 6: on blobs the rule made one mistake and its
+    # summary read "loss: 0.0000 (epoch 1: 0.0000)"; the example now learns the OR
+    # gate from zero weights, and the summary counts its mistakes.
+    plot = tmp_path / "or.png"
+    code, out, err = run(
+        capsys, "--model", "perceptron", "--dataset", "or", "--plot", str(plot), "--no-progress"
+    )
+    assert code == 0, err
+    assert "mistakes: 3 in epoch 1 -> 0 in epoch 20 (" in out
+    assert "loss:" not in out  # the criterion is 0 at zero weights: no loss line
+    assert plot.read_bytes().startswith(PNG_SIGNATURE)
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "train.md").read_text("utf-8")
+    assert "$ tapegrad train --model perceptron --dataset or --plot or.png" in docs
+    shown = re.search(r"^mistakes: .*$", docs, re.M).group(0)
+    assert shown == re.search(r"^mistakes: .*$", out, re.M).group(0)
+
+
+def test_other_losses_of_a_perceptron_are_printed_as_losses(capsys):
+    code, out, err = run(
+        capsys, "--model", "perceptron", "--dataset", "blobs", "--loss", "hinge", *QUICK
+    )
+    assert code == 0, err
+    assert re.search(r"^loss: ", out, re.M) and "mistakes:" not in out
