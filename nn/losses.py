@@ -510,6 +510,10 @@ def average_loss(
     so a micrograd-style loss may test it (``if y == 1``: on a Value ``==`` is node
     identity) or index with it (a class index). Values given are used as they are.
 
+    The result is labelled ``𝓛``, the slides' name, so that a drawing names the
+    average (``d𝓛/dw0`` in its captions and derivative network) and writes it in its
+    red square (``𝓛`` over ``1/P Σ``); relabel it as any Value (``.label = "L"``).
+
     Raises ``TypeError`` when ``loss`` or ``model`` is not callable, ``ValueError`` when
     ``X`` and ``y`` differ in length or are empty.
     """
@@ -526,7 +530,9 @@ def average_loss(
         if name_labels and _plain_number(yp):
             yp = Value(float(yp), label=f"y[{p}]")
         terms.append(loss(model(xp), yp))
-    return mean(terms)
+    total = mean(terms)
+    total.label = "𝓛"
+    return total
 
 
 #: The per-sample losses here that read a label given as a Value (average_loss names

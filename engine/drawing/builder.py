@@ -16,7 +16,8 @@ from .. import Scope, Value
 from .options import DrawOptions
 from .scene import Scene
 from .select import DrawnGraph
-from .text import num, plain, record_field, short
+from .stepping import root_name
+from .text import derivative, num, plain, record_field, short
 from .themes import SIDE, circle_style, function_style, variable_style
 from .vectors import group_parameters, join_vectors
 
@@ -54,7 +55,9 @@ class Builder:
         """The gradient for a tooltip in the blocks view: the one computed from the
         graph (steps, derivative network), never whatever ``.grad`` holds."""
         dgrads = self.graph.dgrads
-        return f", dc/d{self.names[node]} {short(dgrads[node])}" if node in dgrads else ""
+        if node not in dgrads:
+            return ""
+        return f", {derivative(root_name(self), self.names[node])} {short(dgrads[node])}"
 
     def _variable_style(self, node: Value) -> dict:
         if node.is_leaf and node in self.parameters:
@@ -76,7 +79,7 @@ class Builder:
         else:
             attrs = {
                 **self._variable_style(node),
-                "label": plain(node.label),
+                "label": plain(name if node.label else ""),  # w0[2,1] for a shared w1
                 "tooltip": plain(f"{name} = {short(node.data)}{self._grad_note(node)}"),
             }
             if not node.label:

@@ -13,7 +13,7 @@ import math
 from .fit import choose_wrap
 from .scene import Scene
 from .stepping import StepState, root_name
-from .text import num, plain, short
+from .text import derivative, num, plain, short
 from .vectors import ParameterGroup
 from .wrap import ranks
 
@@ -149,7 +149,7 @@ def _parameter_gradients(builder, scene: Scene, arrow: dict) -> None:
             if element is None or "b" + element["id"] not in scene.elements:
                 continue
             gradient_id = f"dp{graph.index[parent]}"
-            label = f"d{root_name(builder)}/d{builder.names[parent]}"
+            label = derivative(root_name(builder), builder.names[parent])
             attrs = _gradient_style(builder, f"{label}\n{num(graph.dgrads[parent])}")
             module = "b" + element["id"]
             scene.add(gradient_id, "gradient", attrs, None, node=parent, module=module)
@@ -170,13 +170,14 @@ def _parameter_gradients(builder, scene: Scene, arrow: dict) -> None:
 def _group_style(builder, group: ParameterGroup) -> dict:
     """A gradient node for a group of parameters: ``dc/dw1`` over the group's shape
     (``4×2``, ``4``) as a vector circle shows its size, or over its value for one
-    number, or over the count of a loose group (``12 parameters``); its tooltip gives
+    number (a ``1×1`` matrix or a vector of one element too: a gradient of one
+    number is a number), or over the count of a loose group (``12 parameters``); its tooltip gives
     the Euclidean (Frobenius) norm of the gradient, ``‖dc/dw1‖ = sqrt(Σ (dc/dw_ij)²)``."""
     dgrads = builder.graph.dgrads
-    name = f"d{root_name(builder)}/d{group.name}"
+    name = derivative(root_name(builder), group.name)
     if group.loose:
         size = f"{len(group.members)} parameters"
-    elif group.shape:
+    elif len(group.members) > 1:
         size = "×".join(map(str, group.shape))
     else:
         size = num(dgrads[group.members[0]])
@@ -217,12 +218,17 @@ def _mirror_elements(builder, scene: Scene) -> None:
     ]
     for v in variables:
         node = v["node"]
-        label = f"d{root}/d{builder.names[node]}\n{num(dgrads[node])}"
+        label = f"{derivative(root, builder.names[node])}\n{num(dgrads[node])}"
         scene.add("d" + v["id"], "gradient", _gradient_style(builder, label), None, node=node)
         scene.aligned.append((v["id"], "d" + v["id"]))
     for v in [e for e in scene.elements.values() if e["kind"] == "vector"]:
-        # a vector's gradient is a vector of its size, as the vector itself
-        label = f"d{root}/d{v['name']}\n{v['size']}" if v["name"] else str(v["size"])
+        # a vector's gradient is a vector of its size, as the vector itself; of one
+        # element, a number: its value
+        if v["size"] == 1:
+            size = num(dgrads[next(iter(v["members"]))])
+        else:
+            size = str(v["size"])
+        label = f"{derivative(root, v['name'])}\n{size}" if v["name"] else size
         scene.add("d" + v["id"], "gradient", _gradient_style(builder, label), None)
         scene.aligned.append((v["id"], "d" + v["id"]))
     for f in functions:

@@ -18,6 +18,8 @@ from .. import Scope, Value, _costs, backprop_steps, topological_order
 from .folds import Folds
 from .options import DrawOptions
 from .stepping import StepState, gradients
+from .text import natural_key
+from .vectors import name_shared_parameters
 
 __all__ = [
     "DrawnGraph",
@@ -82,13 +84,6 @@ def _use_counts(order: list[Value]) -> dict[Value, int]:
         for parent in node.parents:
             uses[parent] += 1
     return uses
-
-
-def natural_key(path: str) -> list:
-    """Sort key putting numbered siblings in their numeric order: ``neurons.2``
-    before ``neurons.10`` (a lexical sort puts ``neurons.10`` first). The text is cut
-    into runs of digits (compared as numbers) and the text between them."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
 
 
 def scope_listing(scopes: Iterable[Scope], limit: int = 12) -> str:
@@ -213,7 +208,7 @@ def read_graph(roots: list[Value], options: DrawOptions) -> DrawnGraph:
         dgrads = grads = gradients(roots[0], order, backprop_steps(roots[0]))[0]
     else:
         dgrads = {}
-    return DrawnGraph(
+    graph = DrawnGraph(
         roots=roots,
         order=order,
         index=index,
@@ -228,6 +223,9 @@ def read_graph(roots: list[Value], options: DrawOptions) -> DrawnGraph:
         dgrads=dgrads,
         state=state,
     )
+    if options.view == "blocks":
+        name_shared_parameters(graph)
+    return graph
 
 
 def _parameters(order: list[Value], observed: set | None, params: set | None) -> set[Value]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .. import BackwardStep, Value, _render, backprop_steps
 from .scene import Scene
-from .text import exact, plain, short
+from .text import derivative, exact, plain, short
 
 __all__ = [
     "ShownStep",
@@ -190,24 +190,24 @@ def show_step(builder, scene: Scene, step: BackwardStep, final: dict, shown_by: 
             f"inside {inside}: {exact(upstream)} · {exact(local)} = {exact(c)}, on to its inputs"
         )
         return ShownStep(edges, label, caption)
-    now = f"  (d{r}/d{parent} is now {exact(step.parent_grad)})"
+    dr = derivative(r, parent)
+    now = f"  ({dr} is now {exact(step.parent_grad)})"
     if block is not None:
         caption = (
-            f"d{r}/d{parent} += {exact(upstream)} · {exact(local)} = {exact(c)} "
-            f"from inside {block.name}"
+            f"{dr} += {exact(upstream)} · {exact(local)} = {exact(c)} from inside {block.name}"
         )
         return ShownStep(edges, _product(upstream, local, c), caption + now)
     out = builder.names[drawn]
     if drawn is not n:  # a folded chain: the drawn op's gradient times the chain's locals
         upstream = final[drawn]
         local = math.prod(q.local_grads[i] for _, q, i in chain or edges[0]["graph_edges"])
-        local_name = f"∂{out}/∂{parent}"
+        local_name = derivative(out, parent, "∂")
     else:
         row = n.op_row
         one = row is not None and row.arity == 1
-        local_name = f"{row.name}'({parent})" if one else f"∂{out}/∂{parent}"
+        local_name = f"{row.name}'({parent})" if one else derivative(out, parent, "∂")
     caption = (
-        f"d{r}/d{parent} += d{r}/d{out} · {local_name} = "
+        f"{dr} += {derivative(r, out)} · {local_name} = "
         f"{exact(upstream)} · {exact(local)} = {exact(c)}"
     )
     return ShownStep(edges, _product(upstream, local, c), caption + now)

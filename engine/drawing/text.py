@@ -26,6 +26,8 @@ __all__ = [
     "op_text",
     "is_negation",
     "caption_label",
+    "derivative",
+    "natural_key",
 ]
 
 MINUS = "\u2212"  # the minus sign, wider and clearer than a hyphen on a slide
@@ -108,3 +110,28 @@ def caption_label(text: str, width: int = CAPTION_WIDTH):
     lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
     escaped = [line.replace("\\", "\\\\") for line in lines or [""]]
     return graphviz.nohtml("\\l".join(escaped) + "\\l")
+
+
+def natural_key(path: str) -> list:
+    """Sort key putting numbered siblings in their numeric order: ``neurons.2``
+    before ``neurons.10`` (a lexical sort puts ``neurons.10`` first). The text is cut
+    into runs of digits (compared as numbers) and the text between them."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
+
+
+#: Characters that make a name read as more than one symbol in ``dc/ds``: a space,
+#: or a sign (``dcross-entropy/dw`` reads as a subtraction).
+_NOT_ONE_SYMBOL = re.compile(r"[\s\-−+*/·×^]")
+
+
+def derivative(top: str, bottom: str, d: str = "d") -> str:
+    """The derivative ``d{top}/d{bottom}`` as captions and the derivative network
+    write it (``d="∂"``: the partial ``∂z/∂s``). A name holding a space or a sign --
+    a cost named ``cross-entropy`` or ``Adaline loss`` -- is put in parentheses,
+    ``d(cross-entropy)/dw0``, so that it never reads as a subtraction; every other
+    name (``mse``, ``𝓛``, ``w1[2,0]``, ``x[0]₁``) is written as it is."""
+
+    def symbol(name: str) -> str:
+        return f"({name})" if _NOT_ONE_SYMBOL.search(name) else name
+
+    return f"{d}{symbol(top)}/{d}{symbol(bottom)}"

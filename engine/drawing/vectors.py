@@ -19,10 +19,15 @@ from dataclasses import dataclass, replace
 
 from .. import Scope, Value
 from .scene import Scene
-from .select import natural_key
-from .text import plain
+from .text import natural_key, plain
 
-__all__ = ["join_vectors", "group_parameters", "ParameterGroup", "PREDICTION"]
+__all__ = [
+    "join_vectors",
+    "group_parameters",
+    "name_shared_parameters",
+    "ParameterGroup",
+    "PREDICTION",
+]
 
 #: The course's name for the model's output, the prediction compared with y.
 PREDICTION = "ȳ"
@@ -165,6 +170,61 @@ def group_parameters(scene: Scene, graph, names: dict) -> None:
             if not group.loose:
                 for k, p in enumerate(group.members):
                     names[p] = group.element_name(k)
+
+
+def name_shared_parameters(graph) -> None:
+    """Give the drawn parameters that share a label distinct names in
+    ``graph.names`` (a :class:`~.select.DrawnGraph`'s), the names every view and
+    caption then uses: each neuron of a layer labels its weights ``w0, w1, ...``, so
+    an uncollapsed layer of three neurons has three ``w1``, and its derivative
+    network three ``dc/dw1`` with different values. They are named as elements of
+    their layer's matrix and vector, as a collapsed layer's are
+    (:func:`group_parameters`: ``w0[2,1]`` is the weight of input 1 in neuron 2 of
+    ``layers.0``, ``b0[2]`` its bias; ``w[2,1]`` in a lone ``Layer``), searched in
+    the outermost scope of their uses. A label still shared (no layer found, no
+    scope) is numbered as :func:`tapegrad.engine.lift` numbers repeated names:
+    ``w``, ``w_1``, ``w_2``. Parameters hidden in a collapsed block are left to
+    :func:`group_parameters`; labels no other parameter shares are kept.
+
+    Only the blocks view renames (every blocks view of one graph alike: plain,
+    steps, derivative network), where a parameter is named inside its op's block
+    (``* 0.5 w0[2,1]``); the values view keeps each record's own label, in its
+    neuron's cluster."""
+    by_label: dict[str, list[Value]] = {}
+    for node in graph.order:
+        if node.is_leaf and node.label and node in graph.parameters:
+            if node not in graph.block_of:
+                by_label.setdefault(node.label, []).append(node)
+    shared = {p for ps in by_label.values() if len(ps) > 1 for p in ps}
+    if not shared:
+        return
+    inside: dict[Scope, list[Value]] = {}  # each outermost scope's ops, in graph order
+    homes: dict[Scope, set[Value]] = {}  # and the shared parameters they read
+    for node in graph.order:
+        if node.scope is None or not node.parents:
+            continue
+        top = node.scope.chain()[0]
+        inside.setdefault(top, []).append(node)
+        homes.setdefault(top, set()).update(p for p in node.parents if p in shared)
+    named: set[Value] = set()
+    for top, params in homes.items():
+        if not params:
+            continue
+        for group in _Grouping(graph, inside[top]).groups(top, params):
+            if not group.loose:
+                for k, p in enumerate(group.members):
+                    if p not in named:  # the first scope using it names it
+                        graph.names[p] = group.element_name(k)
+                        named.add(p)
+    taken: set[str] = set()
+    for ps in by_label.values():
+        for p in ps:
+            name, k = graph.names[p], 0
+            while name in taken:
+                k += 1
+                name = f"{graph.names[p]}_{k}"
+            graph.names[p] = name
+            taken.add(name)
 
 
 def _unique(groups: list[ParameterGroup]) -> list[ParameterGroup]:

@@ -77,3 +77,44 @@ def test_a_signed_zero_is_written_0_in_captions_and_labels():
     for k in range(len(steps)):
         assert not _MINUS_ZERO.search(steps[k].source)
     assert not _MINUS_ZERO.search(engine.draw(loss, params=n, derivative=True).source)
+
+
+# -- names the picture shows (QA 4) ----------------------------------------------------
+
+
+def _gradient_labels(g):
+    return [a["label"].split("\\n")[0] for k, a in nodes(g).items() if k.startswith("d")]
+
+
+def test_an_average_loss_is_named_L_in_its_square_captions_and_derivative_network():
+    random.seed(0)
+    m = nn.Neuron(2, activation="tanh")
+    loss = nn.average_loss(nn.losses.mse, m, [[0.5, -1.0], [1.0, 2.0]], [1.0, -1.0])
+    assert loss.label == "𝓛"
+    g = engine.draw(loss, params=m, view="blocks", derivative=True)
+    assert "𝓛\\n1/2 Σ" in [a.get("label") for a in nodes(g).values()]
+    grads = _gradient_labels(g)
+    assert {"d𝓛/dw0", "d𝓛/dw1", "d𝓛/db"} <= set(grads)
+    assert all(label.startswith("d𝓛/d") for label in grads if label != "d")
+    for caption in engine.draw_steps(loss, params=m, view="blocks").explanations:
+        assert caption.startswith(("d𝓛/d", "inside")), caption
+
+
+def test_a_cost_named_with_a_sign_is_bracketed_and_shared_labels_are_told_apart():
+    random.seed(0)
+    layer = nn.Layer(2, 3)
+    loss = nn.losses.softmax_cross_entropy(layer([0.5, -1.0]), 1)
+    g = engine.draw(loss, params=layer, view="blocks", derivative=True)
+    grads = _gradient_labels(g)
+    assert not any("dcross-entropy" in label for label in grads)
+    params = [
+        label for label in grads if label.startswith("d(cross-entropy)/d") and "v" not in label
+    ]
+    # three neurons, each labelling its weights w0, w1 and its bias b: nine names
+    expected = {f"d(cross-entropy)/dw[{i},{j}]" for i in range(3) for j in range(2)}
+    expected |= {f"d(cross-entropy)/db[{i}]" for i in range(3)}
+    assert set(params) == expected and len(params) == 9
+    assert "* -1 w[2,1]" in _functions(g) and "Σ b[2]" in _functions(g)
+    captions = engine.draw_steps(loss, params=layer, view="blocks").explanations
+    assert any(c.startswith("d(cross-entropy)/dw[2,1] += ") for c in captions)
+    assert not any("dcross-entropy" in c or "/dw1 " in c for c in captions)

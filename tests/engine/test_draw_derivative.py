@@ -77,6 +77,9 @@ def test_a_collapsed_mlps_parameter_gradients_are_one_matrix_and_one_vector_per_
     model, loss = _mlp_loss((4, 4, 1))
     g = engine.draw(loss, "blocks", collapse="layers", derivative=True)
     found = _gradient_nodes(g)
+    b2 = model.layers[2].neurons[0].b
+    # one number: its value, never its size "1"
+    db2 = sum(s.contribution for s in engine.backprop_steps(loss) if s.parent is b2)
     assert sorted(found) == sorted(
         [
             "dmse/dw0\\n4×2",
@@ -84,7 +87,7 @@ def test_a_collapsed_mlps_parameter_gradients_are_one_matrix_and_one_vector_per_
             "dmse/dw1\\n4×4",
             "dmse/db1\\n4",
             "dmse/dw2\\n1×4",
-            "dmse/db2\\n1",
+            f"dmse/db2\\n{db2:.4f}",
         ]
     )
     # each sent out of its own layer's derivative module, once
@@ -105,10 +108,12 @@ def test_a_collapsed_mlps_parameter_gradients_are_one_matrix_and_one_vector_per_
 
 
 def test_a_collapsed_mlp_as_one_block_sends_out_every_layers_matrix_and_vector():
-    _, loss = _mlp_loss((3, 1))
+    model, loss = _mlp_loss((3, 1))
     g = engine.draw(loss, "blocks", collapse="MLP", derivative=True)
+    b1 = model.layers[1].neurons[0].b
+    db1 = sum(s.contribution for s in engine.backprop_steps(loss) if s.parent is b1)
     assert sorted(_gradient_nodes(g)) == sorted(
-        ["dmse/dw0\\n3×2", "dmse/db0\\n3", "dmse/dw1\\n1×3", "dmse/db1\\n1"]
+        ["dmse/dw0\\n3×2", "dmse/db0\\n3", "dmse/dw1\\n1×3", f"dmse/db1\\n{db1:.4f}"]
     )
 
 
@@ -205,7 +210,9 @@ def test_the_layers_of_an_average_loss_share_one_matrix_and_one_vector_per_layer
     loss = nn.average_loss(nn.losses.mse, model, xs, [1.0, -1.0, 1.0])
     g = engine.draw(loss, "blocks", collapse="layers", derivative=True)
     found = {label.split("\\n")[1]: i for label, i in _gradient_nodes(g).items()}
-    assert sorted(found) == sorted(["3×2", "3", "1×3", "1"])  # w0, b0, w1, b1
+    b1 = model.layers[1].neurons[0].b
+    db1 = sum(s.contribution for s in engine.backprop_steps(loss) if s.parent is b1)
+    assert sorted(found) == sorted(["3×2", "3", "1×3", f"{db1:.4f}"])  # w0, b0, w1, b1
     drawn = test_draw.nodes(g)
     edges = [(a, b) for a, b, attrs in test_draw.edges(g) if attrs.get("style") != "invis"]
     ends = [b if a == found["3×2"] else a for a, b in edges if found["3×2"] in (a, b)]
