@@ -346,7 +346,16 @@ class _Halo:
                 return {**op, "align": "l", "pt": [max(x - half, max(xs) + self.clear), y]}
             if min(xs) >= x:  # on its right: end the text left of it
                 return {**op, "align": "r", "pt": [min(x + half, min(xs) - self.clear), y]}
-        return op  # a slanting line: moving the text along it would not clear it
+        # a slanting line: slide the text along its row off the line, when a short
+        # way does it (further, it would run into its neighbours)
+        rows = [px for px, py in line if y - 0.3 * size - self.clear <= py <= high - 3.0]
+        if not rows:
+            return op
+        if x >= sum(rows) / len(rows) and max(rows) + self.clear - (x - half) <= size:
+            return {**op, "align": "l", "pt": [max(x - half, max(rows) + self.clear), y]}
+        if x < sum(rows) / len(rows) and (x + half) - (min(rows) - self.clear) <= size:
+            return {**op, "align": "r", "pt": [min(x + half, min(rows) - self.clear), y]}
+        return op
 
 
 def _filled_fields(clusters) -> list[tuple]:

@@ -111,3 +111,63 @@ def _mlp_step(k):
     loss = nn.losses.mse(m([0.5, -1.0]), 1.0)
     loss.backward()
     return engine.draw(loss, step=k)
+
+
+def _neuron_derivative_network():
+    random.seed(0)
+    n = nn.Neuron(2, activation="relu")
+    loss = nn.losses.mse(n([0.5, -1.0]), 1.0)
+    loss.backward()
+    return engine.draw(loss, params=n, derivative=True)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: engine.draw(_neuron_cost(), step=2),
+        _neuron_derivative_network,  # × 1 on slanting edges out of ∂ Σ b
+    ],
+)
+def test_no_label_sits_on_its_own_edge(make):
+    """(A label Graphviz writes into a flat edge between two units of one rank, as
+    the energy models' ``y0 — w01 — y1``, stays there on its halo: it reads inline.)"""
+    graph, fig = _painted(make())
+    ax = fig.axes[0]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    to_data = ax.transData.inverted()
+    boxes = {}
+    for text in ax.texts:
+        if text.get_bbox_patch() is not None:
+            boxes.setdefault(text.get_text(), []).append(
+                to_data.transform(text.get_window_extent(renderer).get_points())
+            )
+    checked = 0
+    for edge in graph["edges"]:
+        texts = [
+            op["text"]
+            for key in ("_ldraw_", "_tldraw_", "_hldraw_")
+            for op in edge.get(key) or []
+            if op["op"] == "T" and op["text"] in boxes
+        ]
+        line = [
+            p
+            for op in edge.get("_draw_") or []
+            if op["op"] in ("B", "b")
+            for p in _render._bezier_samples(op["points"], per_segment=64)
+        ]
+        for label in texts:
+            # the box nearest the edge is this edge's (labels may repeat: × 1)
+            (a, b), (c, d) = min(
+                boxes[label],
+                key=lambda box: min(
+                    abs(px - (box[0][0] + box[1][0]) / 2) + abs(py - (box[0][1] + box[1][1]) / 2)
+                    for px, py in line
+                ),
+            )
+            pad = _render._HALO_PAD  # nor under its halo: the line would show a notch
+            inside = [
+                (px, py) for px, py in line if a - pad < px < c + pad and b - pad < py < d + pad
+            ]
+            assert not inside, (label, inside[:3])
+            checked += 1
+    assert checked
