@@ -112,24 +112,33 @@ class Builder:
         """A collapsed block fed plain numbers (``nn.data``'s samples are floats, so
         they are written into the ops as constants) gets an observed ``x`` drawn
         into it: a block never appears to have no input. A cost given its target as
-        a number (every loss of ``nn.losses``) gets its observed ``y``."""
+        a number (every loss of ``nn.losses``) gets its observed ``y``, and so does a
+        cost that reads only computed values (a class index picks a logit in
+        ``softmax_cross_entropy``: the target is data, written into no op)."""
         fed = {edge["dst"] for edge in scene.edges}
         shared: dict[frozenset, str] = {}
         for block, block_id in self.block_ids.items():
             element = scene.elements[block_id]
-            if not element.get("numbers"):
-                continue
             if element["kind"] == "cost":
                 # nn.losses take the target y as a number: C(y, ȳ) still shows its y
-                # (unless y came in as a Value: then the cost has two inputs already)
+                # (unless y came in as a Value: then the cost reads an observed input)
                 sources = {e["src"] for e in scene.edges if e["dst"] == block_id}
-                if len(sources) != 1:
-                    continue  # y came in as a Value, or a regulariser R(w) (no input)
+                computed = all(
+                    scene.elements[src]["kind"] == "vector"
+                    or (
+                        scene.elements[src]["kind"] == "variable"
+                        and not scene.elements[src]["node"].is_leaf
+                    )
+                    for src in sources
+                )
+                one = len(sources) == 1 and element.get("numbers")  # C(ȳ, number)
+                if not (one or (len(sources) >= 2 and computed)):
+                    continue  # y came in as a Value, a regulariser R(w) (no input)
                 # the target of sample p is y[p] when its prediction is ȳ[p]
                 other = scene.elements[next(iter(sources))]["attrs"] if sources else {}
                 index = re.search(r"(\[[^\]]*\])$", str(other.get("label", "")))
                 name, dot_id = "y" + (index.group(1) if index else ""), "y" + block_id
-            elif block_id in fed:
+            elif block_id in fed or not element.get("numbers"):
                 continue
             else:
                 # blocks fed the same numbers (the neurons of a first layer) share one x

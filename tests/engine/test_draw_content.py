@@ -118,3 +118,31 @@ def test_a_cost_named_with_a_sign_is_bracketed_and_shared_labels_are_told_apart(
     captions = engine.draw_steps(loss, params=layer, view="blocks").explanations
     assert any(c.startswith("d(cross-entropy)/dw[2,1] += ") for c in captions)
     assert not any("dcross-entropy" in c or "/dw1 " in c for c in captions)
+
+
+# -- the target of a cross-entropy (QA 12) -----------------------------------------------
+
+
+def _observed_into_cost(g):
+    squares = {k for k, a in nodes(g).items() if a.get("color") == "#ff3333"}
+    labels = {k: a.get("label") for k, a in nodes(g).items()}
+    return sorted(labels[s] for s, d, _ in edges(g) if d in squares and labels[s] in ("y",))
+
+
+def test_a_cross_entropy_square_reads_its_target_y_as_mse_does():
+    random.seed(0)
+    layer = nn.Layer(2, 3)
+    x = [Value(0.5, label="x1"), Value(-1.0, label="x2")]
+    for inputs in ([0.5, -1.0], x):
+        loss = nn.losses.softmax_cross_entropy(layer(inputs), 1)
+        for collapse in (None, "Layer"):
+            g = engine.draw(loss, params=layer, view="blocks", collapse=collapse)
+            assert _observed_into_cost(g) == ["y"], collapse
+    assert {"x1", "x2"} <= {a.get("label") for a in nodes(g).values()}
+    # a cost given y as a Value, and an energy of its states, get no extra y
+    y = Value(1.0, label="y")
+    random.seed(0)
+    n = nn.Neuron(2)
+    assert _observed_into_cost(engine.draw(nn.losses.mse(n(x), y), view="blocks")) == ["y"]
+    h = nn.Hopfield(3)
+    assert _observed_into_cost(engine.draw(h.energy([1, -1, 1]), view="blocks")) == []
