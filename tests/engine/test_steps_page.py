@@ -365,9 +365,17 @@ SHOWN = """(() => {
 
 
 # Where the shown step's picture lies and its size, in CSS pixels, the window's height
-# and the page's width, once
-# the page has had 100 ms to handle a resize.
-FRAME_BOX = """new Promise((done) => setTimeout(done, 100)).then(() => {
+# and the page's width. A resize reaches the page as an event some time after the
+# browser is told of it (later under load), so this waits until the window has the
+# height the test gave it, then lets the page handle a resize (fit() again) at once.
+FRAME_BOX = """new Promise((done) => {
+  const until = Date.now() + 10000;
+  (function wait() {
+    if (window.innerHeight === %d || Date.now() > until) { done(); }
+    else { setTimeout(wait, 20); }
+  })();
+}).then(() => {
+  window.dispatchEvent(new Event("resize"));
   const svg = document.querySelector("section.step.current svg");
   const r = svg.getBoundingClientRect();
   return {bottom: Math.round(r.bottom + window.scrollY), height: Math.round(r.height),
@@ -423,7 +431,7 @@ def test_in_a_browser_the_page_opens_on_step_0_and_the_controls_move_it(tmp_path
         # in a short window it ends above the window's bottom edge, in a tall one it
         # fills the page's width; unticked, it is drawn at its own size
         browser.js('document.getElementById("fit").click()')
-        natural = browser.js(FRAME_BOX)
+        natural = browser.js(FRAME_BOX % 800)
         browser.js('document.getElementById("fit").click()')
         for width, height in ((1280, 800), (2400, 2000), (1280, 360)):
             browser.call(
@@ -434,7 +442,7 @@ def test_in_a_browser_the_page_opens_on_step_0_and_the_controls_move_it(tmp_path
                 deviceScaleFactor=1,
                 mobile=False,
             )
-            fitted = browser.js(FRAME_BOX)
+            fitted = browser.js(FRAME_BOX % height)
             assert fitted["window"] == height and fitted["bottom"] <= height, fitted
             # as large as fits: the page's width or the window's height (16 px margin)
             assert fitted["width"] >= fitted["page"] - 1 or fitted["bottom"] >= height - 18
@@ -443,17 +451,17 @@ def test_in_a_browser_the_page_opens_on_step_0_and_the_controls_move_it(tmp_path
             )
             if width == 2400:
                 assert fitted["width"] > natural["width"] * 1.3, (fitted, natural)  # up
-        short = browser.js(FRAME_BOX)
+        short = browser.js(FRAME_BOX % 360)
         assert short["bottom"] <= short["window"] and short["height"] > 100, short
         assert short["height"] < natural["height"], (short, natural)
         browser.js('document.getElementById("fit").click()')
-        unticked = browser.js(FRAME_BOX)
+        unticked = browser.js(FRAME_BOX % 360)
         assert unticked["bottom"] > unticked["window"] and unticked == {
             **natural,
             "window": 360,
         }, unticked
         browser.js('document.getElementById("fit").click()')
-        assert browser.js(FRAME_BOX) == short
+        assert browser.js(FRAME_BOX % 360) == short
         browser.call("Emulation.clearDeviceMetricsOverride", session=True)
 
         # an address that names a step opens the page there
