@@ -110,16 +110,20 @@ def _write_scope(
             row.attr(rank="same")
             for a, b in itertools.pairwise(reversed(group) if clusters.upward else group):
                 row.edge(a, b, style="invis")
+    # flowing vertically, a scope's label on the side its output leaves by, not
+    # where its inputs come in ("b": dot turns it round for BT), in the corner,
+    # clear of the output arrow that leaves from the middle
+    exit_side = {} if clusters.upward else {"labelloc": "b", "labeljust": "r"}
     for s in clusters.children.get(home, []):
         if not clusters.row:  # not folded: one cluster
             with graph.subgraph(name=f"cluster_{clusters.ids[s]}") as sub:
-                sub.attr(label=plain(s.name), style="rounded", **t["cluster"])
+                sub.attr(label=plain(s.name), style="rounded", **exit_side, **t["cluster"])
                 _write_scope(sub, s, clusters, t)
             continue
         spans = clusters.rows[s]
         for k in spans if band is None else [band] if band in spans else []:
             # a continued scope's label below it, clear of the arrow from the row above
-            below = {"labelloc": "b"} if clusters.upward and k != spans[0] else {}
+            below = {"labelloc": "b"} if not clusters.upward or k != spans[0] else {}
             with graph.subgraph(name=f"cluster_{clusters.ids[s]}_{k}") as sub:
                 sub.attr(label=plain(s.name), style="rounded", **below, **t["cluster"])
                 _write_scope(sub, s, clusters, t, k)
@@ -160,15 +164,23 @@ def emit(scene: Scene, rankdir: str, t: dict, wrap: Wrap = NO_WRAP) -> GraphDraw
 
 def _input_groups(scene: Scene, wrap: Wrap) -> list[list[str]]:
     """The graph's inputs (the variables nothing leads to) of each row, rank and
-    scope, in the scene's order, the order they are drawn in; empty unless folded."""
+    scope, in the scene's order, the order they are drawn in; and likewise the ops
+    that read them (so that the inputs drawn as records, which no invisible edge
+    may touch, follow their ops' order). Empty unless folded."""
     if not wrap.folds:
         return []
     fed = {e["dst"] for e in scene.edges if e["attrs"].get("style") != "invis"}
+    inputs = {
+        element_id
+        for element_id, element in scene.elements.items()
+        if element["kind"] in ("variable", "input") and element_id not in fed
+    }
+    readers = {e["dst"] for e in scene.edges if e["src"] in inputs}
     groups: dict[tuple, list[str]] = {}
     for element_id, element in scene.elements.items():
-        if element["kind"] in ("variable", "input") and element_id not in fed:
-            key = (wrap.order[element_id], wrap.rank[element_id], element["home"])
-            groups.setdefault(key, []).append(element_id)
+        if element_id in inputs or (element["kind"] == "function" and element_id in readers):
+            key = (element_id in inputs, wrap.order[element_id], wrap.rank[element_id])
+            groups.setdefault((*key, element["home"]), []).append(element_id)
     return list(groups.values())
 
 

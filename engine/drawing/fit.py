@@ -38,6 +38,7 @@ MAX_ASPECT = 3.0
 
 _CHAR = 7.0  # points per character, 14 pt Helvetica on average
 _LINE = 20.0  # points per line of text
+_LABEL_CHAR = 6.6  # points per character of an edge label (11 pt: digits 6.1, × and − wider)
 _RANKSEP = 36.0
 _NODESEP = 18.0
 _PAD = 4.0  # the painter's margin round a drawing (tapegrad.engine._render)
@@ -121,7 +122,7 @@ def _rank_sizes(
             for r in range(first + 1, last):
                 across[r] = across.get(r, 0.0) + _NODESEP
         if lines:
-            width = max(map(len, lines)) * 6.0
+            width = max(map(len, lines)) * _LABEL_CHAR
             r = rank.get(edge["src"], 0)
             gaps[r] = max(gaps.get(r, 0.0), _LINE * len(lines) if vertical else width)
             beside[r] = max(beside.get(r, 0.0), width / 2 + _NODESEP)
@@ -182,9 +183,11 @@ def estimated_size(
     if refined:  # the painter's margin
         breadth += 2 * _PAD
         length += 2 * _PAD
-    if wrap.folds:  # the arrow from each band to the next runs round the next
-        breadth += (wrap.rows - 1) * _BANDSEP
-        length += _RANKSEP  # the guide's rank, before the first (:mod:`~.wrap`)
+    if wrap.folds:  # the arrow from each band to the next runs round the next, each
+        # band in its cluster (the derivative network's bands after the graph's)
+        bands = len(set(wrap.order.values()))
+        breadth += (bands - 1) * _BANDSEP
+        length += 2 * _RANKSEP  # the guides' ranks, before the first and after the last
     return (breadth, length) if vertical else (length, breadth)
 
 
@@ -205,51 +208,110 @@ def choose_rankdir(scene: Scene, view: str, step_labels: bool) -> str:
     """The direction for the forward ``scene`` (the graph's own elements, before a
     step is marked or the derivative network added, so that every view of one
     graph flows alike): ``"LR"`` while it is at most :data:`MAX_ASPECT` times as
-    wide as high (measured with room for the step labels if the graph has steps),
-    else the vertical direction of ``view`` if that is at most 3 times as high as
-    wide, else whichever of the two is nearer a 16:9 slide (then folded,
-    :func:`choose_wrap`)."""
+    wide as high (measured with room for the step labels if the graph has steps);
+    else the vertical direction of ``view`` if, unfolded, that fits a slide (within
+    :data:`_FOLDED_MARGIN`: vertical drawings err wide) and is
+    at most :data:`_PORTRAIT` times as high as wide (by the refined estimate: a
+    picture that fills a slide's height without being folded); else left to right
+    folded onto rows (:func:`choose_wrap`) if some number of rows fits, as text is
+    folded onto lines and a slide is wide (folded into columns, a 30-op chain came
+    out 0.64:1); else the vertical direction folded into columns if that fits; else
+    whichever of the two, unfolded, is nearer a 16:9 slide."""
     under = _UNDER.get(view, 1.0)
     wide = aspect(scene, "LR", step_labels) / under
     if wide <= MAX_ASPECT:
         return "LR"
     vertical = _VERTICAL[view]
-    tall = aspect(scene, vertical, step_labels) / _OVER
-    if tall >= 1 / MAX_ASPECT or abs(math.log(tall / _SLIDE)) < abs(math.log(wide / _SLIDE)):
+    upright = aspect(scene, vertical, step_labels, refined=True)
+    if 1 / _PORTRAIT <= upright <= MAX_ASPECT / _FOLDED_MARGIN:
         return vertical
-    return "LR"
+    if _rows_to_fit(scene, "LR", step_labels) is not None:
+        return "LR"
+    if _rows_to_fit(scene, vertical, step_labels) is not None:
+        return vertical
+    tall = aspect(scene, vertical, step_labels) / _OVER
+    return vertical if abs(math.log(tall / _SLIDE)) < abs(math.log(wide / _SLIDE)) else "LR"
 
 
 def choose_wrap(scene: Scene, view: str, rankdir: str, wrap: bool | int | None = None) -> Wrap:
     """How ``scene`` (the drawing as it will be written: its step marked, its
     derivative network added) folds along ``rankdir``: ``wrap`` None or True, not at
-    all when it fits a slide as it is, else into the fewest bands that make it fit
-    (by the refined estimate, well inside :data:`MAX_ASPECT`: :data:`_MARGIN`,
-    :data:`_FOLDED_MARGIN`); False, not at all; a number, into that many bands."""
+    all when it fits a slide as it is, else (by the refined estimate, well inside
+    :data:`MAX_ASPECT`: :data:`_MARGIN`, :data:`_FOLDED_MARGIN`) left to right into
+    the fewest rows that fit, top to bottom into the fewest columns that fit and
+    make it at most :data:`_TALL` times as high as wide (or the fewest that fit);
+    False, not at all; a number, into that many bands."""
     if wrap is False:
         return NO_WRAP
     if wrap is not None and wrap is not True:
         return _folding(scene, rankdir, wrap)
+    rows = _rows_to_fit(scene, rankdir, False)
+    if rows is None:
+        return NO_WRAP
     n_ranks = max(ranks(scene).values(), default=0) + 1
-    for rows in range(1, n_ranks + 1):
-        folded = _folding(scene, rankdir, rows)
+    for more in range(rows, min(rows + _TRIES, n_ranks) + 1):
+        # the exact cuts may make the longest band longer than the quick ones did
+        folded = _folding(scene, rankdir, more)
         ratio = aspect(scene, rankdir, wrap=folded, refined=True)
-        if rankdir in ("TB", "BT"):
-            ratio = 1 / ratio  # how many times as high as wide
-        if ratio <= MAX_ASPECT / (_MARGIN if rows == 1 else _FOLDED_MARGIN):
+        if (1 / ratio if rankdir in ("TB", "BT") else ratio) <= _limit(more):
             return folded
-    return NO_WRAP
+    return _folding(scene, rankdir, rows)
 
 
-def _folding(scene: Scene, rankdir: str, rows: int) -> Wrap:
+def _rows_to_fit(scene: Scene, rankdir: str, step_labels: bool) -> int | None:
+    """Into how many bands :func:`choose_wrap` folds ``scene`` along ``rankdir``
+    (1: none), None if no number fits. The numbers are tried by bisection, each
+    folded by the quick cuts of :func:`~.wrap.plan` (left to right, more rows only
+    make a drawing narrower; top to bottom, more columns only make it wider)."""
+    vertical = rankdir in ("TB", "BT")
+    n_ranks = max(ranks(scene).values(), default=0) + 1
+    ratios: dict[int, float] = {}
+
+    def ratio(rows: int) -> float:
+        if rows not in ratios:
+            folded = _folding(scene, rankdir, rows, exact=False)
+            ratios[rows] = aspect(scene, rankdir, step_labels, wrap=folded, refined=True)
+        return ratios[rows]
+
+    if not vertical:
+        return _fewest(lambda k: ratio(k) <= _limit(k), n_ranks)
+    tall_enough = _fewest(lambda k: 1 / ratio(k) <= _limit(k), n_ranks)
+    if tall_enough is None or ratio(tall_enough) > _limit(tall_enough):
+        return None
+    if ratio(tall_enough) >= 1 / _TALL:
+        return tall_enough
+    wider = _fewest(lambda k: ratio(k) >= 1 / _TALL, n_ranks)
+    return wider if wider is not None and ratio(wider) <= _limit(wider) else tall_enough
+
+
+def _limit(rows: int) -> float:
+    """The widest estimated aspect ratio taken to fit a slide, folded into ``rows``."""
+    return MAX_ASPECT / (_MARGIN if rows == 1 else _FOLDED_MARGIN)
+
+
+def _fewest(holds: Callable[[int], bool], most: int) -> int | None:
+    """The least ``k`` in ``1 .. most`` for which ``holds(k)``, found by bisection
+    (``holds`` false, then true); None if it does not hold for ``most``."""
+    if holds(1):
+        return 1
+    if most < 2 or not holds(most):
+        return None
+    low, high = 1, most  # holds(low) is false, holds(high) true
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if holds(middle) else (middle, high)
+    return high
+
+
+def _folding(scene: Scene, rankdir: str, rows: int, exact: bool = True) -> Wrap:
     """``scene`` along ``rankdir`` folded into ``rows`` bands, balanced by the
-    estimated length of each rank."""
+    estimated length of each rank (``exact``: see :func:`~.wrap.plan`)."""
     if rows <= 1:
         return NO_WRAP
     rank = ranks(scene)
     along, _, gaps = _rank_sizes(scene, rankdir, False, rank, refined=True)
     extent = [along.get(r, 0.0) + _RANKSEP + gaps.get(r, 0.0) for r in range(len(along))]
-    return plan(scene, rows, extent)
+    return plan(scene, rows, extent, exact)
 
 
 def fit_sketch(
@@ -279,5 +341,14 @@ _OVER = 1.25
 _MARGIN = 1.1
 #: ... and a folded one, whose estimate errs more (how ``dot`` lays rows side by side).
 _FOLDED_MARGIN = 1.25
+#: How many times as high as wide a drawing flowing vertically may be before it is
+#: rather folded (left to right onto rows, or into more columns): a slide is wide.
+_PORTRAIT = 1.25
+#: How many times as high as wide a drawing flowing vertically may be left, unfolded
+#: or folded into as few columns as fit, before it is folded into more columns.
+_TALL = 2.5
+#: How many more bands :func:`choose_wrap` tries when the exact cuts of the number
+#: the quick ones chose do not fit.
+_TRIES = 3
 #: Room for the arrow that runs from one band to the next, round the next band.
 _BANDSEP = 36.0

@@ -55,8 +55,9 @@ from .scene import Scene
 __all__ = ["Wrap", "Sketch", "longest_paths", "ranks", "plan", "ordered", "NO_WRAP", "check_wrap"]
 
 #: How much longer than the shortest possible the longest band may be, to cut
-#: where fewer edges cross.
-_SLACK = 1.25
+#: where fewer edges cross: at most the first, or, to open no band with an op and
+#: leave no lone box, the second; failing that, any.
+_SLACK = (1.25, 1.6, float("inf"))
 
 
 def check_wrap(wrap: object) -> None:
@@ -206,10 +207,15 @@ class Wrap:
         rows = sorted(set(self.order.values()))
         for k in rows:
             graph.node(f"_guide{k}", **_POINT)
+            graph.node(f"_end{k}", **_POINT)
         placed = {**{e: (self.order[e], r) for e, r in self.rank.items()}, **self._fillers()}
-        for element, (k, r) in placed.items():
-            if r == 0:
-                graph.edge(f"_guide{k}", element, style="invis")
+        last = max(r for _, r in placed.values())
+        with graph.subgraph() as guide:  # (its edges apart from the drawing's own)
+            for element, (k, r) in placed.items():
+                if r == 0:
+                    guide.edge(f"_guide{k}", element, style="invis")
+                if r == last:
+                    guide.edge(element, f"_end{k}", style="invis")
         by_rank: dict[int, list[str]] = {}
         for element, (_, r) in placed.items():
             by_rank.setdefault(r, []).append(element)
@@ -217,6 +223,10 @@ class Wrap:
             level.attr(rank="same")
             for a, b in itertools.pairwise(rows):
                 level.edge(*ordered(f"_guide{a}", f"_guide{b}", rankdir, False), style="invis")
+        with graph.subgraph() as level:  # and the same after the last rank
+            level.attr(rank="same")
+            for a, b in itertools.pairwise(rows):
+                level.edge(*ordered(f"_end{a}", f"_end{b}", rankdir, False), style="invis")
         for r in sorted(by_rank):
             with graph.subgraph() as level:
                 level.attr(rank="same")
@@ -323,13 +333,15 @@ class _Seams:
 
 def _cuts(
     extent: Sequence[float], seams: _Seams, rows: int, limit: float
-) -> tuple[int, ...] | None:
+) -> tuple[int, tuple[int, ...]] | None:
     """Where to cut ranks ``0 .. len(extent) - 1`` into ``rows`` bands, none longer
     than ``limit``: first the fewest rows opening with an op and lone boxes
     (:class:`_Seams`), then the fewest edges crossing the cuts, then the most even
     lengths (least sum of squares). A band is never as long as an edge that leaves
     it for the next band: that edge would join two elements of one rank, which
-    ``dot`` cannot draw beside a record. None if there is no such cut."""
+    ``dot`` cannot draw beside a record. ``(faults, cuts)``: the number of rows
+    opening with an op and lone boxes, and where to cut; None if there is no such
+    cut."""
     n = len(extent)
     prefix = list(itertools.accumulate(extent, initial=0.0))
     crossing = [0] * (n + 1)  # crossing[c]: edges from a rank before c to one at or after it
@@ -364,7 +376,7 @@ def _cuts(
                 )
             best[k][i] = min(options, default=None)
     found = best[rows][n]
-    return None if found is None else found[3]
+    return None if found is None else (found[0], found[3])
 
 
 def _is_variable(element: dict) -> bool:
@@ -403,29 +415,50 @@ def _seams(scene: Scene, rank: dict[str, int]) -> _Seams:
     return _Seams(_spans(scene, rank), bad_start, scopes)
 
 
-def plan(scene: Scene, rows: int, extent: Sequence[float] | None = None) -> Wrap:
+def plan(
+    scene: Scene, rows: int, extent: Sequence[float] | None = None, exact: bool = True
+) -> Wrap:
     """A :class:`Wrap` of ``scene`` into ``rows`` bands of consecutive ranks (fewer
     when it has fewer ranks). ``extent[r]``: the length of rank ``r`` along the
     flow, its gap to the next included (default: 1 per rank).
 
     The cuts (:func:`_cuts`) keep the longest band within 25% of the shortest
-    possible longest band, or if that cannot be, within any length; unfolded if no
-    cut will do."""
+    possible longest band, or 60% if that takes away a row opening with an op or a
+    lone box, or if that cannot be, within any length; unfolded if no cut will do.
+    Not ``exact``: the quick cuts of a first estimate, each band filled as far as
+    the shortest possible longest band allows."""
     rank = ranks(scene)
     n_ranks = max(rank.values(), default=-1) + 1
     rows = max(1, min(rows, n_ranks))
     if rows == 1:
         return Wrap()
     extent = list(extent) if extent is not None else [1.0] * n_ranks
-    seams = _seams(scene, rank)
-    limit = _SLACK * _least_longest(extent, rows) + 1e-9
-    cuts = _cuts(extent, seams, rows, limit)
-    if cuts is None:
-        cuts = _cuts(extent, seams, rows, float("inf"))
-    if cuts is None:
-        return Wrap()
+    least = _least_longest(extent, rows)
     mirrored = {e for e, element in scene.elements.items() if element["kind"] in MIRRORED}
-    return _folded(rank, cuts, mirrored)
+    if not exact:
+        return _folded(rank, _filled(extent, least), mirrored)
+    seams = _seams(scene, rank)
+    found = None
+    for slack in _SLACK:  # the most even cut without faults, or with the fewest
+        cut = _cuts(extent, seams, rows, slack * least + 1e-9)
+        if cut is not None and (found is None or cut[0] < found[0]):
+            found = cut
+        if found is not None and found[0] == 0:
+            break
+    if found is None:
+        return Wrap()
+    return _folded(rank, found[1], mirrored)
+
+
+def _filled(extent: Sequence[float], limit: float) -> list[int]:
+    """Where bands filled greedily, none longer than ``limit``, start (after the first)."""
+    cuts, length = [], 0.0
+    for r, e in enumerate(extent):
+        if length + e > limit and r > 0:
+            cuts.append(r)
+            length = 0.0
+        length += e
+    return cuts
 
 
 def _folded(rank: dict[str, int], cuts: Sequence[int], mirrored: Set[str] = frozenset()) -> Wrap:

@@ -90,7 +90,7 @@ def node_ids(source: str, label: str) -> list[str]:
     """The nodes whose label is ``label`` (its first line)."""
     found = []
     for m in re.finditer(r"^\t+(\w+) \[label=(\"[^\"]*\"|\S+)", source, re.M):
-        text = m.group(2).strip('"').split("\\n")[0]
+        text = m.group(2).strip('"{ ').split("\\n")[0].split(" |")[0]  # a record's first field
         if text == label:
             found.append(m.group(1))
     return found
@@ -222,3 +222,39 @@ def test_no_row_opens_with_an_op_or_a_box_holding_only_a_variable():
                             n_rows,
                             head,
                         )
+
+
+def chain30():
+    """30 ops one after another (tanh, * 1.1, + 0.1, ...), as QA drew it."""
+    v = Value(0.3, label="x")
+    for i in range(30):
+        v = v.tanh() if i % 3 == 0 else v * 1.1 if i % 3 == 1 else v + 0.1
+    v.label = "out"
+    return v
+
+
+@pytest.mark.parametrize("dot", DOTS)
+def test_a_long_chain_is_folded_onto_rows_not_drawn_as_a_tall_portrait(dot):
+    # folded into columns by default, a 30-op chain came out 0.48:1 to 0.67:1
+    root = chain30()
+    for view in ("values", "blocks"):
+        for extra in ({}, {"step": 5}, {"derivative": True}):
+            source = engine.draw(root, view, **extra).source
+            assert "rankdir=LR" in source and len(rows(source)) >= 2, (view, extra)
+            box = [float(v) for v in layout(source, dot)["bb"].split(",")]
+            assert 1 <= (box[2] - box[0]) / (box[3] - box[1]) <= 3, (view, extra)
+
+
+@pytest.mark.parametrize("dot", DOTS)
+def test_flowing_vertically_a_scopes_label_is_in_the_corner_its_output_leaves_by(dot):
+    # labels sat where a layer's inputs come in, crossed by their arrows
+    model = nn.MLP(2, [4, 4, 3], activation="tanh", rng=random.Random(0))
+    x = [Value(0.5, label="x1"), Value(-1.0, label="x2")]
+    source = engine.draw(nn.losses.softmax_cross_entropy(model(x), 1), "blocks").source
+    assert "rankdir=BT" in source
+    clusters = [o for o in layout(source, dot)["objects"] if o["name"].startswith("cluster_")]
+    assert len(clusters) == 1 + 3 + 11  # MLP, its layers, their neurons
+    for cluster in clusters:
+        x0, _, x1, y1 = (float(v) for v in cluster["bb"].split(","))
+        x, y = (float(v) for v in cluster["lp"].split(","))
+        assert y > y1 - 24 and x > (x0 + x1) / 2, cluster["name"]  # top, right half

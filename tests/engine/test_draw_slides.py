@@ -28,7 +28,11 @@ def _structure(g):
         return label.strip("{ ").split(" |")[0]
 
     forward = {k: name(a.get("label", "")) for k, a in nodes(g).items() if k[0] in "fnmxy"}
-    arrows = {(s, d) for s, d, a in edges(g) if s in forward and d in forward}
+    arrows = {  # an arrow written turned round (dir=back: a folded drawing's) as drawn
+        (d, s) if a.get("dir") == "back" else (s, d)
+        for s, d, a in edges(g)
+        if s in forward and d in forward and a.get("style") != "invis"
+    }
     return forward, arrows
 
 

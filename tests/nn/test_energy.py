@@ -690,7 +690,7 @@ def test_the_engine_draws_the_energy_with_its_units_weights_and_red_square():
     assert [names[f] for f in feeders] == ["y0", "y1", "y2"]  # the weights are implicit
     assert not re.search(rf"^\t{square} -> ", blocks, re.M)  # a scalar-valued function
     values = draw(e).source
-    records = re.findall(r'^\t+(\w+) \[label="(\w+) \|', values, re.M)
+    records = re.findall(r'^\t+(\w+) \[label="(?:\{ )?(\w+) \|', values, re.M)
     named = {label: node for node, label in records}
     assert {"w01", "w02", "w12", "y0", "y1", "y2"} <= set(named)
     # each term y_i w_ij y_j is one product of its unit, its weight and its other unit
