@@ -134,10 +134,12 @@ class Builder:
                 one = len(sources) == 1 and element.get("numbers")  # C(ȳ, number)
                 if not (one or (len(sources) >= 2 and computed)):
                     continue  # y came in as a Value, a regulariser R(w) (no input)
-                # the target of sample p is y[p] when its prediction is ȳ[p]
+                # the target of sample p is y[p] when its prediction is ȳ[p], or when
+                # what the cost comes from names sample p (nn.average_loss's x[p]₀)
                 other = scene.elements[next(iter(sources))]["attrs"] if sources else {}
                 index = re.search(r"(\[[^\]]*\])$", str(other.get("label", "")))
-                name, dot_id = "y" + (index.group(1) if index else ""), "y" + block_id
+                sample = index.group(1) if index else self._sample_index(block)
+                name, dot_id = "y" + sample, "y" + block_id
             elif block_id in fed or not element.get("numbers"):
                 continue
             else:
@@ -147,6 +149,26 @@ class Builder:
             style = circle_style(self.t, observed=True)
             scene.add(dot_id, "input", {**style, "label": name}, block.parent)
             scene.connect(dot_id, block_id, **self.arrow())
+
+    def _sample_index(self, block: Scope) -> str:
+        """``"[p]"`` when every leaf named with an index that ``block``'s values come
+        from names the same sample ``p`` (``x[p]₀``, as :func:`tapegrad.nn.average_loss`
+        labels sample ``p``'s inputs), else ``""``."""
+        stack = [node for node, b in self.block_of.items() if b is block]
+        seen = {id(node) for node in stack}
+        found = set()
+        while stack:
+            node = stack.pop()
+            if node.is_leaf:
+                index = re.search(r"\[\d+\]", node.label or "")
+                if index:
+                    found.add(index.group(0))
+                continue
+            for parent in node._parents:
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    stack.append(parent)
+        return found.pop() if len(found) == 1 else ""
 
     def _used_outside(self, leaf: Value) -> bool:
         """Parameters are implicit only in the function that uses them; a parameter

@@ -146,3 +146,17 @@ def test_a_cross_entropy_square_reads_its_target_y_as_mse_does():
     assert _observed_into_cost(engine.draw(nn.losses.mse(n(x), y), view="blocks")) == ["y"]
     h = nn.Hopfield(3)
     assert _observed_into_cost(engine.draw(h.energy([1, -1, 1]), view="blocks")) == []
+
+
+def test_the_targets_of_an_average_cross_entropy_are_named_by_their_sample():
+    # item 7: every sample's target reads y[p], as its inputs read x[p]₀ (QA: `y` x3)
+    random.seed(0)
+    model = nn.MLP(2, [3, 3])
+    X = [[0.5, -1.0], [1.0, 0.2], [-0.3, 0.8]]
+    loss = nn.losses.average_loss(nn.losses.softmax_cross_entropy, model, X, [0, 1, 2])
+    for collapse in ("layers", "MLP"):
+        g = engine.draw(loss, view="blocks", collapse=collapse)
+        squares = {k for k, a in nodes(g).items() if a.get("color") == "#ff3333"}
+        labels = {k: a.get("label") for k, a in nodes(g).items()}
+        targets = sorted(labels[s] for s, d, _ in edges(g) if d in squares and labels[s][0] == "y")
+        assert targets == ["y[0]", "y[1]", "y[2]"], (collapse, targets)
