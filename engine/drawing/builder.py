@@ -45,6 +45,7 @@ class Builder:
         self.block_of = graph.block_of
         self.roots = graph.roots
         self.block_ids: dict[Scope, str] = {}
+        self._members: dict[Scope, list[Value]] | None = None
 
     # -- element styles --
     def function_style(self, reverse: bool = False) -> dict:
@@ -154,7 +155,11 @@ class Builder:
         """``"[p]"`` when every leaf named with an index that ``block``'s values come
         from names the same sample ``p`` (``x[p]₀``, as :func:`tapegrad.nn.average_loss`
         labels sample ``p``'s inputs), else ``""``."""
-        stack = [node for node, b in self.block_of.items() if b is block]
+        if self._members is None:  # each block's values, gathered once a drawing
+            self._members = {}
+            for node, b in self.block_of.items():
+                self._members.setdefault(b, []).append(node)
+        stack = list(self._members.get(block, ()))
         seen = {id(node) for node in stack}
         found = set()
         while stack:
